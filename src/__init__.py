@@ -1,0 +1,1 @@
+"""safetynet-ews: early warning for children in difficult circumstances."""

@@ -1,0 +1,244 @@
+"""`safetynet`: one subcommand per pipeline stage, plus `validate` and `doctor`.
+
+dvc.yaml calls these with explicit paths; run by hand, each path defaults to the value
+written once in dvc.yaml `vars`. Stage modules are imported lazily so that `--help` is fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from src.errors import SafetynetError
+
+app = typer.Typer(
+    help="Early-warning pipeline for children in difficult circumstances (困境儿童).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_state = {"debug": False, "params": Path("params.yaml")}
+
+
+@functools.cache
+def default_path(name: str) -> Path:
+    """A path from dvc.yaml `vars.paths`, so that the CLI and DVC never disagree."""
+    import yaml
+
+    dvc_yaml = Path("dvc.yaml")
+    if not dvc_yaml.exists():
+        raise SafetynetError(f"no dvc.yaml here ({Path.cwd()}); run from the project root or pass --{name}")
+    for block in yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")).get("vars", []):
+        if isinstance(block, dict) and name in block.get("paths", {}):
+            return Path(block["paths"][name])
+    raise SafetynetError(f"dvc.yaml: vars.paths has no '{name}'")
+
+
+def _params(overrides: dict | None = None):
+    from src.config import load_params
+
+    return load_params(_state["params"], overrides)
+
+
+def _run(fn, *args, **kwargs):
+    """Call a stage; a failure becomes one line on stderr (full traceback with --debug)."""
+    logging.basicConfig(
+        level=logging.DEBUG if _state["debug"] else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
+        if _state["debug"]:
+            raise
+        prefix = "error" if isinstance(exc, SafetynetError) else f"error ({type(exc).__name__})"
+        typer.secho(f"{prefix}: {exc}  [rerun with --debug for details]", fg="red", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _path(value: Path | None, name: str) -> Path:
+    return value if value is not None else default_path(name)
+
+
+PathOpt = Annotated[Path | None, typer.Option()]
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    params: Annotated[Path, typer.Option("--params", help="The params file.")] = Path("params.yaml"),
+) -> None:
+    _state["debug"] = debug or os.environ.get("SAFETYNET_DEBUG") == "1"
+    _state["params"] = params
+
+
+@app.command()
+def generate(out: PathOpt = None) -> None:
+    """Write the synthetic export (all contract tables and truth.parquet)."""
+    from src.data import generate as stage
+
+    _run(stage.run, _path(out, "synthetic"), _params())
+
+
+@app.command()
+def ingest(raw: PathOpt = None, interim: PathOpt = None, quality: PathOpt = None) -> None:
+    """Validate, quarantine, pseudonymise and type the raw export into data/interim/."""
+    from src.data import ingest as stage
+
+    params = _params()
+    _run(
+        stage.run,
+        raw if raw is not None else Path(params.data.raw_dir),
+        _path(interim, "interim"),
+        _path(quality, "data_quality"),
+        params,
+    )
+
+
+@app.command()
+def validate(path: Annotated[Path, typer.Argument(help="A raw export folder.")]) -> None:
+    """Check an export folder against the data contract without running the pipeline."""
+    from src.data import ingest as stage
+
+    report = _run(stage.validate_export, path, _params())
+    typer.echo(report.render())
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def features(interim: PathOpt = None, out: PathOpt = None, summary: PathOpt = None) -> None:
+    """Build as-of features and outcome labels."""
+    from src.features import features as stage
+
+    _run(
+        stage.run,
+        _path(interim, "interim"),
+        _path(out, "features"),
+        _path(summary, "features_summary"),
+        _params(),
+    )
+
+
+@app.command()
+def train(features: PathOpt = None, models: PathOpt = None) -> None:
+    """Train and calibrate the LightGBM model; log and register it in MLflow."""
+    from src.models import train as stage
+
+    _run(stage.run, _path(features, "features"), _path(models, "models"), _params())
+
+
+@app.command()
+def evaluate(
+    features: PathOpt = None,
+    interim: PathOpt = None,
+    models: PathOpt = None,
+    metrics: PathOpt = None,
+    plots: PathOpt = None,
+    figures: PathOpt = None,
+    predictions: PathOpt = None,
+) -> None:
+    """Evaluate the model and the baselines on the test period; gate the champion alias."""
+    from src.models import evaluate as stage
+
+    _run(
+        stage.run,
+        _path(features, "features"),
+        _path(interim, "interim"),
+        _path(models, "models"),
+        _path(metrics, "metrics"),
+        _path(plots, "plots"),
+        _path(figures, "figures"),
+        _path(predictions, "predictions"),
+        _params(),
+    )
+
+
+@app.command()
+def explain(features: PathOpt = None, models: PathOpt = None, out: PathOpt = None, reports: PathOpt = None) -> None:
+    """Score the snapshot with the champion model and explain every score with SHAP."""
+    from src.models import explain as stage
+
+    _run(
+        stage.run,
+        _path(features, "features"),
+        _path(models, "models"),
+        _path(out, "explanations"),
+        _path(reports, "explain_reports"),
+        _params(),
+    )
+
+
+@app.command()
+def watchlist(explanations: PathOpt = None, interim: PathOpt = None, out: PathOpt = None) -> None:
+    """Write each county's ranked watchlist (CSV and HTML)."""
+    from src.models import watchlist as stage
+
+    _run(
+        stage.run,
+        _path(explanations, "explanations"),
+        _path(interim, "interim"),
+        _path(out, "watchlists"),
+        _params(),
+    )
+
+
+@app.command()
+def fairness(predictions: PathOpt = None, models: PathOpt = None, out: PathOpt = None, headline: PathOpt = None) -> None:
+    """Write the fairness report from the test predictions."""
+    from src.models import fairness as stage
+
+    _run(
+        stage.run,
+        _path(predictions, "predictions"),
+        _path(models, "models"),
+        _path(out, "fairness"),
+        _path(headline, "fairness_metrics"),
+        _params(),
+    )
+
+
+@app.command("model-card")
+def model_card(
+    metrics: PathOpt = None,
+    fairness: PathOpt = None,
+    features_summary: PathOpt = None,
+    models: PathOpt = None,
+    out: PathOpt = None,
+    html: PathOpt = None,
+) -> None:
+    """Write the model card (Markdown and HTML)."""
+    from src.models import model_card as stage
+
+    _run(
+        stage.run,
+        _path(metrics, "metrics"),
+        _path(fairness, "fairness"),
+        _path(features_summary, "features_summary"),
+        _path(models, "models"),
+        _path(out, "model_card"),
+        _path(html, "model_card_html"),
+        _params(),
+    )
+
+
+@app.command()
+def doctor() -> None:
+    """Check the environment, the pseudonymisation key, the data folder and versions."""
+    from src import doctor as stage
+
+    report = _run(stage.run, _state["params"])
+    typer.echo(report.render())
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,267 @@
+"""params.yaml -> typed, frozen Params; an unknown, missing or mistyped key is one clear error."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from src.errors import SafetynetError
+
+
+@dataclass(frozen=True)
+class Base:
+    seed: int
+    export_date: dt.date | None
+    children_per_caseworker: int
+
+
+@dataclass(frozen=True)
+class Data:
+    raw_dir: str
+    encoding: typing.Literal["auto", "utf-8", "utf-8-sig", "gb18030"]
+
+
+@dataclass(frozen=True)
+class LabelRules:
+    benefit_lapse: bool
+    school_dropout: bool
+    medical_lapse: bool
+    protection_crisis: bool
+
+    def enabled(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name)]
+
+
+@dataclass(frozen=True)
+class Label:
+    horizon_days: int
+    dropout_streak_days: int
+    rules: LabelRules
+
+
+@dataclass(frozen=True)
+class Defects:
+    duplicate: float
+    unknown_code: float
+    malformed_date: float
+    future_date: float
+    unknown_child: float
+    negative_amount: float
+    missing_required: float
+
+
+@dataclass(frozen=True)
+class MeasurementBias:
+    enabled: bool
+    hukou: typing.Literal["rural", "urban"]
+    share: float
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    n_children: int
+    months: int
+    start_date: dt.date
+    n_counties: int
+    communities_per_county: int
+    file_format: typing.Literal["csv", "parquet"]
+    encoding: typing.Literal["utf-8", "gb18030"]
+    hostile_name_rate: float
+    defects: Defects
+    measurement_bias: MeasurementBias
+
+
+@dataclass(frozen=True)
+class Ingest:
+    chunk_rows: int
+
+
+@dataclass(frozen=True)
+class Features:
+    first_as_of: dt.date | None
+    last_as_of: dt.date | None
+    windows_days: tuple[int, ...]
+    dates_per_batch: int
+    protected_as_features: bool
+
+
+@dataclass(frozen=True)
+class LightGBMParams:
+    learning_rate: float
+    num_leaves: int
+    min_child_samples: int
+    feature_fraction: float
+    bagging_fraction: float
+    bagging_freq: int
+    lambda_l2: float
+    max_rounds: int
+    early_stopping_rounds: int
+
+
+@dataclass(frozen=True)
+class Train:
+    val_months: int
+    test_months: int
+    objective_weighting: typing.Literal["balanced", "none"]
+    negative_sample_rate: float
+    calibration: typing.Literal["isotonic", "platt"]
+    num_threads: int
+    lightgbm: LightGBMParams
+    logistic_c: float
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    top_pcts: tuple[float, ...]
+    ece_bins: int
+    gate_metric: str
+
+
+@dataclass(frozen=True)
+class Explain:
+    as_of: dt.date | None
+    top_n_reasons: int
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    language: typing.Literal["zh", "en"]
+    risk_bands: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Fairness:
+    attributes: tuple[str, ...]
+    intersections: tuple[tuple[str, ...], ...]
+    reference_groups: dict[str, str]
+    tolerance: tuple[float, ...]
+    bootstrap_replicates: int
+    bootstrap_seed: int
+    min_group_size: int
+    min_positives: int
+    fail_on_violation: bool
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    owner: str
+
+
+@dataclass(frozen=True)
+class Params:
+    base: Base
+    data: Data
+    label: Label
+    synthetic: Synthetic
+    ingest: Ingest
+    features: Features
+    train: Train
+    evaluate: Evaluate
+    explain: Explain
+    watchlist: Watchlist
+    fairness: Fairness
+    model_card: ModelCard = field(default_factory=lambda: ModelCard(owner=""))
+
+
+def load_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> Params:
+    """Read params.yaml (plus optional nested overrides) into a validated Params."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise SafetynetError(f"{path}: file not found; run from the project root") from None
+    except yaml.YAMLError as exc:
+        raise SafetynetError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if overrides:
+        raw = _merge(raw, overrides)
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: dict, source: str = "params.yaml") -> Params:
+    try:
+        return _build(Params, raw, "")
+    except SafetynetError as exc:
+        raise SafetynetError(f"{source}: {exc}") from None
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _build(cls, raw, where: str):
+    if not isinstance(raw, dict):
+        raise SafetynetError(f"{where or 'top level'}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise SafetynetError(
+            f"unknown key '{where + '.' if where else ''}{unknown[0]}' (known: {', '.join(fields)})"
+        )
+    values = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name not in raw:
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
+            raise SafetynetError(f"{key}: missing key")
+        values[name] = _coerce(hints[name], raw[name], key)
+    return cls(**values)
+
+
+def _coerce(hint, value, key: str):
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is typing.Literal:
+        if value not in args:
+            raise SafetynetError(f"{key}: '{value}' is not one of {', '.join(map(str, args))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise SafetynetError(f"{key}: expected a list, got {value!r}")
+        item = args[0]
+        return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SafetynetError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if hint is dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise SafetynetError(f"{key}: '{value}' is not a YYYY-MM-DD date") from None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SafetynetError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SafetynetError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SafetynetError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise SafetynetError(f"{key}: expected text, got {value!r}")
+        return value
+    raise TypeError(f"unsupported type {hint} for {key}")

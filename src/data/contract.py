@@ -1,0 +1,295 @@
+"""The data contract (shared/data-contract.md) as code: tables, columns, codes and row rules.
+
+This module is the single source of truth: ingest validates against it, the generator
+draws its codes from it, and the tests build their examples from it.
+
+A row rule that fails gives a machine-readable quarantine reason ``<check>:<column>``,
+for example ``unknown_code:event_type`` or ``future_date:visit_date``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+MIN_DATE = dt.date(1990, 1, 1)
+CHILD_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+COUNTY_CODE_PATTERN = r"^[0-9]{6}$"
+
+SEX = ("f", "m")
+ETHNICITY = ("han", "minority")
+HUKOU = ("rural", "urban")
+CATEGORY = (
+    "orphan",
+    "de_facto_unsupported",
+    "left_behind",
+    "low_income",
+    "extreme_poverty",
+    "disabled",
+    "seriously_ill",
+    "other",
+)
+GUARDIAN_TYPE = ("both_parents", "single_parent", "grandparents", "other_relatives", "institution", "none")
+WELFARE_EVENT = ("enrolled", "payment", "recert_due", "recert_done", "suspended", "terminated", "reinstated")
+BENEFIT = ("basic_living", "orphan_allowance", "dibao", "disability_subsidy", "other")
+EXIT_REASON = (
+    "aged_out",
+    "income_above_line",
+    "adopted",
+    "moved_away",
+    "deceased",
+    "recert_missed",
+    "documents_missing",
+    "contact_lost",
+    "other",
+)
+LEGITIMATE_EXIT_REASONS = ("aged_out", "income_above_line", "adopted", "moved_away", "deceased")
+PROCEDURAL_EXIT_REASONS = ("recert_missed", "documents_missing", "contact_lost", "other")
+ENROLLMENT_EVENT = ("enrolled", "transferred", "suspended", "dropped_out", "returned", "graduated")
+SCHOOL_TYPE = ("regular", "special_education", "home_delivery")
+ABSENCE_TYPE = ("sick", "excused", "unexcused")
+ABSENCE_DAYS = (0.5, 1.0)
+MEDICAL_EVENT = (
+    "outpatient",
+    "inpatient",
+    "emergency",
+    "rehab_attended",
+    "rehab_missed",
+    "mental_health",
+    "insurance_enrolled",
+    "insurance_lapsed",
+)
+DIAGNOSIS_GROUP = ("chronic", "injury", "mental", "infectious", "congenital", "other")
+VISIT_MODE = ("home", "phone", "school", "other")
+CONCERNS = (
+    "concern_basic_needs",
+    "concern_health",
+    "concern_education",
+    "concern_mental_health",
+    "concern_safety",
+    "concern_guardianship",
+)
+PROTECTION_EVENT = (
+    "abuse_report",
+    "neglect_report",
+    "runaway",
+    "police_contact",
+    "guardian_lost",
+    "emergency_placement",
+)
+
+# Column kinds: how a raw text value is parsed before the row rules run.
+ID, TEXT, CODE, DATE, INT, NUMBER = "id", "text", "code", "date", "int", "number"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: str
+    required: bool
+    codes: tuple | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+    pattern: str | None = None
+    personal: bool = False  # personal data: kept only in identity.parquet and watchlists
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    required: bool
+    columns: tuple[ColumnSpec, ...]
+    date_column: str | None  # the record date that decides what a feature may see
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> ColumnSpec:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _child_id() -> ColumnSpec:
+    return ColumnSpec("child_id", ID, True, pattern=CHILD_ID_PATTERN)
+
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (
+        TableSpec(
+            "children",
+            True,
+            (
+                _child_id(),
+                ColumnSpec("name", TEXT, False, personal=True),
+                ColumnSpec("id_number", TEXT, False, personal=True),
+                ColumnSpec("sex", CODE, True, SEX),
+                ColumnSpec("birth_date", DATE, True),
+                ColumnSpec("ethnicity", CODE, False, ETHNICITY),
+                ColumnSpec("hukou", CODE, True, HUKOU),
+                ColumnSpec("county_code", TEXT, True, pattern=COUNTY_CODE_PATTERN),
+                ColumnSpec("community_code", TEXT, True),
+                ColumnSpec("caseworker_id", TEXT, False),
+                ColumnSpec("category", CODE, True, CATEGORY),
+                ColumnSpec("disability_level", INT, True, min_value=0, max_value=4),
+                ColumnSpec("guardian_type", CODE, True, GUARDIAN_TYPE),
+                ColumnSpec("registered_date", DATE, True),
+            ),
+            "registered_date",
+        ),
+        TableSpec(
+            "welfare_events",
+            True,
+            (
+                _child_id(),
+                ColumnSpec("event_date", DATE, True),
+                ColumnSpec("event_type", CODE, True, WELFARE_EVENT),
+                ColumnSpec("benefit", CODE, True, BENEFIT),
+                ColumnSpec("amount_cny", NUMBER, False, min_value=0),
+                ColumnSpec("reason", CODE, False, EXIT_REASON),
+            ),
+            "event_date",
+        ),
+        TableSpec("school_calendar", False, (ColumnSpec("date", DATE, True),), "date"),
+        TableSpec(
+            "school_enrollment",
+            True,
+            (
+                _child_id(),
+                ColumnSpec("event_date", DATE, True),
+                ColumnSpec("school_id", TEXT, True),
+                ColumnSpec("event_type", CODE, True, ENROLLMENT_EVENT),
+                ColumnSpec("school_type", CODE, False, SCHOOL_TYPE),
+                ColumnSpec("grade", INT, False, min_value=1, max_value=12),
+            ),
+            "event_date",
+        ),
+        TableSpec(
+            "school_absences",
+            True,
+            (
+                _child_id(),
+                ColumnSpec("absence_date", DATE, True),
+                ColumnSpec("school_id", TEXT, False),
+                ColumnSpec("absence_type", CODE, True, ABSENCE_TYPE),
+                ColumnSpec("days", NUMBER, True, ABSENCE_DAYS),
+            ),
+            "absence_date",
+        ),
+        TableSpec(
+            "medical_events",
+            True,
+            (
+                _child_id(),
+                ColumnSpec("event_date", DATE, True),
+                ColumnSpec("event_type", CODE, True, MEDICAL_EVENT),
+                ColumnSpec("diagnosis_group", CODE, False, DIAGNOSIS_GROUP),
+                ColumnSpec("cost_cny", NUMBER, False, min_value=0),
+                ColumnSpec("out_of_pocket_cny", NUMBER, False, min_value=0),
+            ),
+            "event_date",
+        ),
+        TableSpec(
+            "casework_visits",
+            True,
+            (
+                _child_id(),
+                ColumnSpec("visit_date", DATE, True),
+                ColumnSpec("caseworker_id", TEXT, False),
+                ColumnSpec("mode", CODE, True, VISIT_MODE),
+                *(ColumnSpec(c, INT, True, min_value=0, max_value=1) for c in CONCERNS),
+            ),
+            "visit_date",
+        ),
+        TableSpec(
+            "protection_events",
+            False,
+            (
+                _child_id(),
+                ColumnSpec("event_date", DATE, True),
+                ColumnSpec("event_type", CODE, True, PROTECTION_EVENT),
+            ),
+            "event_date",
+        ),
+    )
+}
+
+# Whole-row rules beyond single columns: name -> (columns it concerns, predicate that is True when valid).
+ROW_RULES: dict[str, dict[str, tuple[str, callable]]] = {
+    "welfare_events": {
+        "amount_required": ("amount_cny", lambda df: (df["event_type"] != "payment") | df["amount_cny"].notna()),
+        "amount_not_allowed": ("amount_cny", lambda df: (df["event_type"] == "payment") | df["amount_cny"].isna()),
+        "reason_required": (
+            "reason",
+            lambda df: ~df["event_type"].isin(["suspended", "terminated"]) | df["reason"].notna(),
+        ),
+        "reason_not_allowed": (
+            "reason",
+            lambda df: df["event_type"].isin(["suspended", "terminated"]) | df["reason"].isna(),
+        ),
+    },
+    "medical_events": {
+        "out_of_pocket_above_cost": (
+            "out_of_pocket_cny",
+            lambda df: df["out_of_pocket_cny"].isna()
+            | df["cost_cny"].isna()
+            | (df["out_of_pocket_cny"] <= df["cost_cny"]),
+        ),
+    },
+}
+
+PANDAS_DTYPE = {ID: str, TEXT: str, CODE: str, DATE: "datetime64[us]", INT: "Int64", NUMBER: "float64"}
+
+
+def build_schema(table: str, export_date: dt.date) -> pa.DataFrameSchema:
+    """The pandera schema of one table over *parsed* values (dates, numbers already typed).
+
+    Each check is named after the quarantine reason it produces.
+    """
+    spec = TABLES[table]
+    export_ts = pd.Timestamp(export_date)
+    columns = {}
+    for col in spec.columns:
+        checks = []
+        if col.required:
+            checks.append(pa.Check(lambda s: s.notna(), name="missing_required", ignore_na=False))
+        if col.codes is not None:
+            checks.append(pa.Check(lambda s, codes=col.codes: s.isin(codes), name="unknown_code"))
+        if col.pattern is not None:
+            checks.append(pa.Check(lambda s, p=col.pattern: s.str.fullmatch(p), name="invalid_format"))
+        if col.min_value is not None:
+            checks.append(pa.Check(lambda s, lo=col.min_value: s >= lo, name="out_of_range"))
+        if col.max_value is not None:
+            checks.append(pa.Check(lambda s, hi=col.max_value: s <= hi, name="out_of_range"))
+        if col.kind == DATE:
+            checks.append(pa.Check(lambda s: s <= export_ts, name="future_date"))
+            checks.append(pa.Check(lambda s: s >= pd.Timestamp(MIN_DATE), name="date_before_1990"))
+        columns[col.name] = pa.Column(PANDAS_DTYPE[col.kind], checks=checks, nullable=True, required=col.required)
+    frame_checks = [
+        pa.Check(rule, name=f"{name}:{column}", ignore_na=False)
+        for name, (column, rule) in ROW_RULES.get(table, {}).items()
+    ]
+    return pa.DataFrameSchema(columns, checks=frame_checks, strict=False, coerce=False, name=table)
+
+
+def is_default_school_day(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Monday-Friday outside 15 Jan-20 Feb (winter break) and 10 Jul-31 Aug (summer break)."""
+    idx = pd.DatetimeIndex(dates)
+    month_day = idx.month * 100 + idx.day
+    winter = (month_day >= 115) & (month_day <= 220)
+    summer = (month_day >= 710) & (month_day <= 831)
+    return np.asarray((idx.dayofweek < 5) & ~winter & ~summer)
+
+
+def default_school_calendar(start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The contract's default school days between start and end inclusive, as a `date` column."""
+    days = pd.date_range(start, end, freq="D")
+    return pd.DataFrame({"date": days[is_default_school_day(days)].astype("datetime64[us]")})
