@@ -1,0 +1,27 @@
+# The two set-up commands of the README: `make pipeline` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: pipeline test install install-test lint clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+
+## Install, then run the whole pipeline on the embedded synthetic default.
+pipeline: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+## Install with test extras, then run lint and the test suite.
+test: install-test
+	$(BIN)/ruff check src tests benchmarks
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
