@@ -1,0 +1,183 @@
+"""End to end: the real `dvc repro` in a temporary copy of the repo, on a small synthetic set.
+
+One pipeline run (module fixture) feeds every check here: declared outputs, a second
+`dvc repro` that does nothing, privacy of reports/ and MLflow, the CLI, the notebooks,
+and `dvc exp run -S`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SMALL = {
+    "synthetic": {"n_children": 3000, "months": 30, "n_counties": 2, "communities_per_county": 8},
+    "fairness": {"bootstrap_replicates": 50},
+}
+
+pytestmark = pytest.mark.e2e
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env.pop("MLFLOW_TRACKING_URI", None)  # the project's own local store
+    env.update(DVC_NO_ANALYTICS="1", MLFLOW_DISABLE_TELEMETRY="true", GIT_TERMINAL_PROMPT="0")
+    return env
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def _deep_update(node: dict, extra: dict) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict):
+            _deep_update(node.setdefault(key, {}), value)
+        else:
+            node[key] = value
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A committed copy of the tracked files, with small params, after one `dvc repro`."""
+    dest = tmp_path_factory.mktemp("e2e") / "repo"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
+    for rel in filter(None, tracked.stdout.split("\0")):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for generated in ("dvc.lock",):
+        (dest / generated).unlink(missing_ok=True)
+    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
+    _deep_update(params, SMALL)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    run(["git", "init", "-q"], dest)
+    run(["git", "config", "user.email", "e2e@example.invalid"], dest)
+    run(["git", "config", "user.name", "e2e"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-qm", "e2e copy"], dest)
+    run(["dvc", "repro"], dest)
+    return dest
+
+
+def test_declared_outputs_exist(project):
+    for rel in (
+        "data/interim/children.parquet",
+        "data/interim/identity.parquet",
+        "reports/data_quality.json",
+        "data/processed/features.parquet",
+        "reports/features_summary.json",
+        "models/booster.txt",
+        "reports/metrics.json",
+        "reports/predictions/test.parquet",
+        "data/processed/explanations.parquet",
+        "data/watchlists/index.html",
+        "reports/fairness/fairness.json",
+        "reports/fairness/index.html",
+        "reports/model_card.md",
+        "reports/model_card.html",
+    ):
+        assert (project / rel).exists(), rel
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    for key in ("auc_roc", "auc_pr", "brier", "ece", "precision_at_k", "recall_at_k", "k", "prevalence", "n"):
+        assert key in metrics["test"], key
+        assert key in metrics["baselines"]["rules"], key
+    assert (project / "data/watchlists").is_dir() and any((project / "data/watchlists").glob("*/watchlist.csv"))
+
+
+def test_second_repro_is_a_no_op(project):
+    before = run(["dvc", "status"], project).stdout
+    assert "up to date" in before.lower() or before.strip() in ("", "{}")
+    out = run(["dvc", "repro"], project).stdout
+    assert "Running stage" not in out
+
+
+def test_ingest_reconciles_and_quarantines_injected_defects(project):
+    quality = json.loads((project / "reports/data_quality.json").read_text())
+    for table, entry in quality["tables"].items():
+        assert entry["rows_read"] == entry["rows_accepted"] + entry["rows_quarantined"] + entry["duplicates_collapsed"], table
+
+
+def _identities(project: Path) -> set[str]:
+    ident = pd.read_parquet(project / "data/interim/identity.parquet")
+    values = set()
+    for col in ("child_id", "name", "id_number"):
+        values |= {v for v in ident[col].dropna().astype(str) if len(v) >= 6}
+    return values
+
+
+def test_no_identity_in_reports_or_mlflow(project):
+    needles = _identities(project)
+    assert needles
+    haystacks = [p for p in (project / "reports").rglob("*") if p.is_file()]
+    haystacks += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
+    haystacks += [project / "mlflow.db", project / "data/processed/features.parquet"]
+    for path in haystacks:
+        blob = path.read_bytes()
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+            blob = frame.astype(str).to_csv().encode()
+        text = blob.decode("utf-8", errors="ignore")
+        hits = [n for n in needles if n in text]
+        assert not hits, f"{path.relative_to(project)} carries identity: {hits[:3]}"
+
+
+def test_watchlists_hold_only_their_county(project):
+    children = pd.read_parquet(project / "data/interim/children.parquet")
+    ident = pd.read_parquet(project / "data/interim/identity.parquet").merge(children, on="child_pid")
+    county_of = dict(zip(ident["child_id"], ident["county_code"], strict=True))
+    for csv in (project / "data/watchlists").glob("*/watchlist.csv"):
+        frame = pd.read_csv(csv, encoding="utf-8-sig", dtype=str)
+        id_col = next(c for c in frame.columns if c in ("child_id", "儿童编号"))
+        ids = frame[id_col].dropna().str.lstrip("'")
+        assert ids.map(county_of).eq(csv.parent.name).all(), csv
+
+
+def test_cli_validate_reports_defects(project):
+    proc = run([str(BIN / "safetynet"), "validate", "data/synthetic"], project, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the synthetic export carries injected defects
+    assert "unknown_code" in proc.stdout
+
+
+def test_cli_errors_are_one_line(project):
+    proc = run([str(BIN / "safetynet"), "validate", "does/not/exist"], project, check=False)
+    assert proc.returncode != 0
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_notebooks_execute(project):
+    import jupytext
+    import nbformat
+    from nbclient import NotebookClient
+
+    for script in sorted((project / "notebooks").glob("*.py")):
+        notebook = jupytext.read(script)
+        NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(project)}}).execute()
+        nbformat.validate(notebook)
+
+
+def test_dvc_exp_run_makes_a_comparable_experiment(project):
+    run(["dvc", "exp", "run", "-S", "train.lightgbm.num_leaves=15", "--name", "leaves15"], project)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    assert "leaves15" in json.dumps(shown)
+    import sqlite3
+
+    with sqlite3.connect(project / "mlflow.db") as db:
+        runs = db.execute("select count(*) from runs").fetchone()[0]
+    assert runs >= 2
