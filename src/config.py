@@ -121,18 +121,24 @@ class Evaluate:
     top_pcts: tuple[float, ...]
     ece_bins: int
     gate_metric: str
+    community_prior_strength: float
+    logistic_max_rows: int
 
 
 @dataclass(frozen=True)
 class Explain:
     as_of: dt.date | None
     top_n_reasons: int
+    # share of scored children (highest risk first) that get SHAP reasons; 1.0 = everyone
+    reasons_top_share: float = 1.0
 
 
 @dataclass(frozen=True)
 class Watchlist:
     language: typing.Literal["zh", "en"]
     risk_bands: tuple[float, ...]
+    # probability change (absolute) that counts as rising/falling vs the previous month
+    change_threshold: float = 0.02
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from src.data.contract import CATEGORY, ETHNICITY, EXIT_REASON, GUARDIAN_TYPE, HUKOU, SEX
+
 # The six protection systems of the 2025 State Council opinion, plus static attributes.
 SYSTEMS: dict[str, tuple[str, str]] = {
     "basic_living": ("基本生活保障", "basic living"),
@@ -48,9 +50,576 @@ class FeatureSpec:
     protected: bool = False  # model input only when features.protected_as_features is true
 
 
-CATALOGUE: tuple[FeatureSpec, ...] = ()
+# Windows (days) that the catalogue's feature names use. params.features.windows_days must
+# list exactly these: a feature's name carries its window, so changing a window means
+# changing the catalogue too (the stage says so if they disagree).
+WINDOWS_DAYS: tuple[int, ...] = (30, 90, 180, 365)
 
-CODE_LABELS_ZH: dict[str, str] = {}
+# "Days since" features are capped at this many days: an event older than the longest
+# window, or no event at all, reads as the cap. So no event marks a child forever, and
+# the value is known for every row (the first as-of date has 12 months of history).
+DAYS_SINCE_CAP = 365
+
+_DAYS_SINCE = f"capped at {DAYS_SINCE_CAP}: no such record in the last {DAYS_SINCE_CAP} days (or never) reads as {DAYS_SINCE_CAP}"
+_COUNT = "0 when there is no such record in the window (a count of records, not an unknown)"
+_IN_SCHOOL = (
+    "NaN when the child is not in school at as_of (latest enrollment event is dropped_out or "
+    "graduated, or no enrollment record and no absence in the last 365 days) or the window "
+    "holds no school days"
+)
+_ON_BENEFIT = "NaN when the child has no welfare record on or before as_of (not in the benefit system)"
+
+
+def _count(name, system, what, zh, en, actionable=True, missing=_COUNT):
+    return FeatureSpec(name, system, what, actionable, "numeric", "int", zh, en, missing)
+
+
+def _days_since(name, system, what, zh, en, actionable=True):
+    return FeatureSpec(name, system, what, actionable, "numeric", "int", zh, en, _DAYS_SINCE)
+
+
+def _concern(concern, system, zh_topic, en_topic):
+    return _count(
+        f"visit_concern_{concern}_180d",
+        system,
+        f"Casework visits in the last 180 days that recorded a {en_topic} concern.",
+        f"近180天走访记录{zh_topic}方面问题 {{value}} 次",
+        f"{{value}} visits in the last 180 days recorded a {en_topic} concern",
+    )
+
+
+def _absence_rate(kind, window):
+    zh_kind = {"all": "", "unexcused": "无故", "excused": "请假", "sick": "病假"}[kind]
+    en_kind = {"all": "", "unexcused": "unexcused ", "excused": "excused ", "sick": "sick "}[kind]
+    what = "of any type" if kind == "all" else f"recorded as {kind}"
+    return FeatureSpec(
+        f"absence_rate_{kind}_{window}d",
+        "education",
+        f"Absence days {what} / school days in the last {window} days (school days from school_calendar).",
+        True,
+        "numeric",
+        "pct",
+        f"近{window}天{zh_kind}缺课率 {{value}}",
+        f"{en_kind}absence rate {{value}} in the last {window} days",
+        _IN_SCHOOL,
+    )
+
+
+_BASIC_LIVING = (
+    FeatureSpec(
+        "benefit_status",
+        "basic_living",
+        "Status of the child's benefits from the latest enrolled/reinstated/suspended/terminated event on or before as_of.",
+        True,
+        "categorical",
+        "code",
+        "低保/津贴状态：{value}",
+        "benefit status: {value}",
+        "'never' when the child has no benefit status event",
+        categories=("active", "suspended", "terminated", "never"),
+    ),
+    FeatureSpec(
+        "payment_ratio_180d",
+        "basic_living",
+        "Calendar months with a payment / months the child was in the benefit system, over the last 180 days (capped at 1).",
+        True,
+        "numeric",
+        "pct",
+        "近180天按月足额领取比例仅 {value}",
+        "payments received in only {value} of expected months (last 180 days)",
+        _ON_BENEFIT,
+    ),
+    _days_since(
+        "days_since_last_payment",
+        "basic_living",
+        "Days since the last benefit payment.",
+        "距上次领取补助已 {value} 天",
+        "{value} days since the last benefit payment",
+    ),
+    FeatureSpec(
+        "payment_gap_max_365d",
+        "basic_living",
+        "Longest run of days without a payment in the last 365 days, the open run up to as_of included (capped at 365).",
+        True,
+        "numeric",
+        "int",
+        "近一年最长 {value} 天未领到补助",
+        "longest gap between payments in the last year: {value} days",
+        _ON_BENEFIT,
+    ),
+    FeatureSpec(
+        "recert_overdue",
+        "basic_living",
+        "1 when a recert_due dated in the last 365 days (and before as_of) has no recert_done since; older dues age out.",
+        True,
+        "indicator",
+        "none",
+        "资格复核已逾期未办理",
+        "benefit recertification is overdue",
+    ),
+    _days_since(
+        "days_since_recert",
+        "basic_living",
+        "Days since the last recert_done or benefit enrollment (annual recertification falls due near 365).",
+        "距上次资格复核已 {value} 天",
+        "{value} days since the last benefit recertification",
+    ),
+    _count(
+        "suspensions_365d",
+        "basic_living",
+        "Benefit suspensions or terminations (any reason) in the last 365 days.",
+        "近一年补助被暂停或终止 {value} 次",
+        "benefit suspended or terminated {value} times in the last year",
+    ),
+    FeatureSpec(
+        "last_suspension_reason",
+        "basic_living",
+        "Reason of the latest benefit suspension or termination in the last 365 days.",
+        True,
+        "categorical",
+        "code",
+        "近一年补助暂停原因：{value}",
+        "benefit last suspended for: {value}",
+        "'none' when there was no suspension or termination in the last 365 days",
+        categories=("none", *EXIT_REASON),
+    ),
+    FeatureSpec(
+        "payment_amount_change_90d",
+        "basic_living",
+        "Relative change of the mean payment amount: last 90 days vs the 90 days before.",
+        True,
+        "numeric",
+        "pct",
+        "补助金额较前期变化 {value}",
+        "benefit amount changed by {value} vs the previous quarter",
+        "NaN when either 90-day window has no payment with an amount",
+    ),
+    _concern("basic_needs", "basic_living", "基本生活", "basic needs"),
+)
+
+_EDUCATION = (
+    FeatureSpec(
+        "enrollment_status",
+        "education",
+        "School registration status from the latest enrollment event on or before as_of (transferred/returned count as enrolled).",
+        True,
+        "categorical",
+        "code",
+        "学籍状态：{value}",
+        "school enrollment status: {value}",
+        "'no_record' when there is no enrollment event",
+        categories=("enrolled", "suspended", "dropped_out", "graduated", "no_record"),
+    ),
+    FeatureSpec(
+        "school_type",
+        "education",
+        "School type from the latest enrollment event that records one.",
+        True,
+        "categorical",
+        "code",
+        "就学方式：{value}",
+        "school type: {value}",
+        "'unknown' when no enrollment event records a school type",
+        categories=("regular", "special_education", "home_delivery", "unknown"),
+    ),
+    FeatureSpec(
+        "grade_gap",
+        "education",
+        "Current grade (latest recorded grade plus school years since) minus the grade expected for age (age on 1 Sept - 5); negative = behind.",
+        True,
+        "numeric",
+        "int",
+        "年级比同龄应读年级相差 {value} 级",
+        "grade differs from the grade expected for age by {value}",
+        "NaN when no enrollment event records a grade",
+    ),
+    _absence_rate("all", 30),
+    _absence_rate("all", 90),
+    _absence_rate("all", 365),
+    _absence_rate("unexcused", 90),
+    _absence_rate("excused", 90),
+    _absence_rate("sick", 90),
+    FeatureSpec(
+        "unexcused_days_90d",
+        "education",
+        "Unexcused absence days (half days count 0.5) on school days in the last 90 days.",
+        True,
+        "numeric",
+        "float1",
+        "近90天无故缺课 {value} 天",
+        "{value} unexcused absence days in the last 90 days",
+        _IN_SCHOOL,
+    ),
+    FeatureSpec(
+        "absence_trend_90d",
+        "education",
+        "Absence rate (any type) in the last 90 days minus the rate in the 90 days before; positive = getting worse.",
+        True,
+        "numeric",
+        "pct",
+        "缺课率较前一季度上升 {value}",
+        "absence rate rose by {value} vs the previous quarter",
+        _IN_SCHOOL + " (either window)",
+    ),
+    FeatureSpec(
+        "longest_unexcused_streak_90d",
+        "education",
+        "Longest run of consecutive school days with a full-day unexcused absence in the last 90 days (weekends and holidays do not break a run).",
+        True,
+        "numeric",
+        "int",
+        "近90天最长连续无故缺课 {value} 个上学日",
+        "{value} school days in a row of unexcused absence (last 90 days)",
+        _IN_SCHOOL,
+    ),
+    _days_since(
+        "days_since_last_absence",
+        "education",
+        "Days since the last recorded absence of any type.",
+        "距上次缺课 {value} 天",
+        "{value} days since the last absence",
+    ),
+    _count(
+        "school_transfers_365d",
+        "education",
+        "School transfers in the last 365 days.",
+        "近一年转学 {value} 次",
+        "{value} school transfers in the last year",
+    ),
+    _count(
+        "school_suspensions_365d",
+        "education",
+        "School suspensions (休学) in the last 365 days.",
+        "近一年休学 {value} 次",
+        "{value} school suspensions in the last year",
+    ),
+    _concern("education", "education", "就学", "education"),
+)
+
+_MEDICAL = (
+    _count(
+        "outpatient_visits_180d",
+        "medical",
+        "Outpatient visits in the last 180 days.",
+        "近180天门诊 {value} 次",
+        "{value} outpatient visits in the last 180 days",
+        actionable=False,
+    ),
+    _count(
+        "emergency_visits_180d",
+        "medical",
+        "Emergency visits in the last 180 days.",
+        "近180天急诊 {value} 次",
+        "{value} emergency visits in the last 180 days",
+    ),
+    _count(
+        "inpatient_stays_365d",
+        "medical",
+        "Inpatient admissions in the last 365 days.",
+        "近一年住院 {value} 次",
+        "{value} hospital admissions in the last year",
+    ),
+    _count(
+        "rehab_missed_180d",
+        "medical",
+        "Missed rehabilitation sessions in the last 180 days.",
+        "近180天缺席康复训练 {value} 次",
+        "{value} missed rehabilitation sessions in the last 180 days",
+    ),
+    FeatureSpec(
+        "rehab_attendance_ratio_180d",
+        "medical",
+        "Attended / (attended + missed) rehabilitation sessions in the last 180 days.",
+        True,
+        "numeric",
+        "pct",
+        "近180天康复训练出勤率仅 {value}",
+        "rehabilitation attendance only {value} in the last 180 days",
+        "NaN when there was no rehabilitation session in the last 180 days",
+    ),
+    _count(
+        "rehab_missed_streak",
+        "medical",
+        "Missed rehabilitation sessions since the last attended one, within the last 365 days.",
+        "已连续 {value} 次缺席康复训练",
+        "{value} rehabilitation sessions missed in a row",
+    ),
+    FeatureSpec(
+        "insurance_status",
+        "medical",
+        "Medical insurance status from the latest insurance_enrolled/insurance_lapsed event.",
+        True,
+        "categorical",
+        "code",
+        "医保状态：{value}",
+        "medical insurance status: {value}",
+        "'no_record' when there is no insurance event",
+        categories=("insured", "lapsed", "no_record"),
+    ),
+    _days_since(
+        "days_since_insurance_lapse",
+        "medical",
+        "Days since the last insurance_lapsed event.",
+        "医保中断已 {value} 天",
+        "medical insurance lapsed {value} days ago",
+    ),
+    FeatureSpec(
+        "out_of_pocket_cny_365d",
+        "medical",
+        "Out-of-pocket medical spending (CNY) in the last 365 days.",
+        True,
+        "numeric",
+        "int",
+        "近一年自付医疗费用 {value} 元",
+        "CNY {value} paid out of pocket for medical care in the last year",
+        "0 when there was no medical event with a recorded out-of-pocket amount",
+    ),
+    FeatureSpec(
+        "out_of_pocket_share_365d",
+        "medical",
+        "Out-of-pocket / total cost of medical events in the last 365 days (events with both amounts).",
+        True,
+        "numeric",
+        "pct",
+        "近一年医疗费用自付比例 {value}",
+        "{value} of medical costs paid out of pocket in the last year",
+        "NaN when no medical event in the last 365 days records a positive cost",
+    ),
+    _concern("health", "medical", "健康", "health"),
+)
+
+_MENTAL_HEALTH = (
+    _count(
+        "mental_health_contacts_180d",
+        "mental_health",
+        "Mental-health service contacts (medical event mental_health) in the last 180 days.",
+        "近180天心理健康服务 {value} 次",
+        "{value} mental-health contacts in the last 180 days",
+    ),
+    _days_since(
+        "days_since_mental_health_contact",
+        "mental_health",
+        "Days since the last mental-health contact.",
+        "距上次心理健康服务 {value} 天",
+        "{value} days since the last mental-health contact",
+    ),
+    _count(
+        "mental_diagnosis_events_365d",
+        "mental_health",
+        "Medical events with diagnosis group 'mental' in the last 365 days.",
+        "近一年心理/精神类就诊 {value} 次",
+        "{value} medical events with a mental-health diagnosis in the last year",
+        actionable=False,
+    ),
+    _concern("mental_health", "mental_health", "心理健康", "mental-health"),
+)
+
+_SAFETY = (
+    _count(
+        "abuse_reports_365d",
+        "safety",
+        "Abuse reports in the last 365 days.",
+        "近一年受虐待报告 {value} 次",
+        "{value} abuse reports in the last year",
+    ),
+    _count(
+        "neglect_reports_365d",
+        "safety",
+        "Neglect reports in the last 365 days.",
+        "近一年受忽视报告 {value} 次",
+        "{value} neglect reports in the last year",
+    ),
+    _count(
+        "runaways_365d",
+        "safety",
+        "Runaway events in the last 365 days.",
+        "近一年离家出走 {value} 次",
+        "ran away {value} times in the last year",
+    ),
+    _count(
+        "police_contacts_365d",
+        "safety",
+        "Police contacts in the last 365 days.",
+        "近一年涉警 {value} 次",
+        "{value} police contacts in the last year",
+    ),
+    _days_since(
+        "days_since_protection_event",
+        "safety",
+        "Days since the last protection event of any type.",
+        "距上次保护事件 {value} 天",
+        "{value} days since the last child-protection event",
+    ),
+    _concern("safety", "safety", "人身安全", "safety"),
+)
+
+_GUARDIANSHIP = (
+    FeatureSpec(
+        "guardian_type",
+        "guardianship",
+        "Guardian type in the registry (a snapshot at export: the registry keeps no history).",
+        True,
+        "categorical",
+        "code",
+        "监护情况：{value}",
+        "guardian: {value}",
+        categories=GUARDIAN_TYPE,
+    ),
+    _count(
+        "guardian_lost_365d",
+        "guardianship",
+        "guardian_lost events in the last 365 days.",
+        "近一年失去监护人 {value} 次",
+        "lost a guardian {value} times in the last year",
+    ),
+    _count(
+        "emergency_placements_365d",
+        "guardianship",
+        "Emergency placements in the last 365 days.",
+        "近一年临时紧急安置 {value} 次",
+        "{value} emergency placements in the last year",
+    ),
+    _count(
+        "visit_concerns_90d",
+        "guardianship",
+        "Casework visits in the last 90 days that recorded any concern.",
+        "近90天走访发现问题 {value} 次",
+        "{value} casework visits in the last 90 days recorded a concern",
+    ),
+    _concern("guardianship", "guardianship", "监护", "guardianship"),
+    _count(
+        "visits_180d",
+        "guardianship",
+        "Casework visits (any mode) in the last 180 days.",
+        "近180天儿童主任走访 {value} 次",
+        "{value} casework visits in the last 180 days",
+    ),
+    _days_since(
+        "days_since_last_visit",
+        "guardianship",
+        "Days since the last casework visit.",
+        "距儿童主任上次走访已 {value} 天",
+        "{value} days since the last casework visit",
+    ),
+)
+
+_STATIC = (
+    FeatureSpec(
+        "age_years",
+        "static",
+        "Age at as_of in years.",
+        False,
+        "numeric",
+        "float1",
+        "年龄 {value} 岁",
+        "aged {value}",
+    ),
+    FeatureSpec(
+        "category",
+        "static",
+        "Primary registry category.",
+        False,
+        "categorical",
+        "code",
+        "儿童类别：{value}",
+        "registry category: {value}",
+        categories=CATEGORY,
+    ),
+    FeatureSpec(
+        "disability_level",
+        "static",
+        "Disability level 0-4 (0 = none).",
+        False,
+        "numeric",
+        "int",
+        "残疾等级 {value} 级",
+        "disability level {value}",
+    ),
+    FeatureSpec(
+        "months_in_registry",
+        "static",
+        "Whole months since the child entered the registry.",
+        False,
+        "numeric",
+        "int",
+        "纳入保障 {value} 个月",
+        "{value} months in the registry",
+    ),
+    FeatureSpec(
+        "sex", "static", "Sex (protected attribute).", False, "categorical", "code",
+        "性别：{value}", "sex: {value}", categories=SEX, protected=True,
+    ),
+    FeatureSpec(
+        "ethnicity", "static", "Ethnicity (protected attribute).", False, "categorical", "code",
+        "民族：{value}", "ethnicity: {value}", "'unknown' when not recorded",
+        categories=(*ETHNICITY, "unknown"), protected=True,
+    ),
+    FeatureSpec(
+        "hukou", "static", "Household registration (protected attribute).", False, "categorical", "code",
+        "户籍：{value}", "hukou: {value}", categories=HUKOU, protected=True,
+    ),
+)
+
+CATALOGUE: tuple[FeatureSpec, ...] = (
+    *_BASIC_LIVING,
+    *_EDUCATION,
+    *_MEDICAL,
+    *_MENTAL_HEALTH,
+    *_SAFETY,
+    *_GUARDIANSHIP,
+    *_STATIC,
+)
+
+CODE_LABELS_ZH: dict[str, str] = {
+    # benefit_status, enrollment_status, insurance_status
+    "active": "正常领取",
+    "suspended": "已暂停",
+    "terminated": "已终止",
+    "never": "未纳入",
+    "enrolled": "在籍",
+    "dropped_out": "辍学",
+    "graduated": "已毕业",
+    "no_record": "无记录",
+    "insured": "已参保",
+    "lapsed": "已断保",
+    "none": "无",
+    "unknown": "未知",
+    # exit reasons
+    "aged_out": "超龄",
+    "income_above_line": "收入超标",
+    "adopted": "被收养",
+    "moved_away": "迁出",
+    "deceased": "死亡",
+    "recert_missed": "未按时复核",
+    "documents_missing": "材料缺失",
+    "contact_lost": "失去联系",
+    "other": "其他",
+    # school type
+    "regular": "普通学校",
+    "special_education": "特殊教育学校",
+    "home_delivery": "送教上门",
+    # guardian type
+    "both_parents": "父母双方监护",
+    "single_parent": "单亲监护",
+    "grandparents": "祖父母监护",
+    "other_relatives": "其他亲属监护",
+    "institution": "机构养育",
+    # category
+    "orphan": "孤儿",
+    "de_facto_unsupported": "事实无人抚养儿童",
+    "left_behind": "留守儿童",
+    "low_income": "低收入家庭儿童",
+    "extreme_poverty": "特困儿童",
+    "disabled": "残疾儿童",
+    "seriously_ill": "重病儿童",
+    # protected attributes
+    "f": "女",
+    "m": "男",
+    "han": "汉族",
+    "minority": "少数民族",
+    "rural": "农村户籍",
+    "urban": "城镇户籍",
+}
 
 
 def spec(name: str) -> FeatureSpec:

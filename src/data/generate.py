@@ -1,0 +1,336 @@
+"""params -> a synthetic raw export (the 8 contract tables), truth.parquet and injected_defects.json.
+
+Latent risk. Each child has a three-state monthly Markov chain (stable, strained, crisis;
+`src/data/synthetic/latent.py`). A hazard multiplier h from category, age band, disability,
+guardian type, hukou and a log-normal frailty scales the moves towards crisis and the monthly
+outcome probability q(state). The state drives the signals (absences, above all unexcused;
+late or missed recertification; payment gaps and delays; missed rehabilitation; concerns in
+casework visits; protection reports; medical contacts) and, when an outcome fires, one of the
+contract's four rules: a procedural suspension or termination, a `dropped_out` event or a
+10-school-day unexcused streak, an `insurance_lapsed` event or three rehab sessions missed in
+a row, a `guardian_lost` or `emergency_placement` event. Recovery (reinstated, returned) is
+possible. Background noise can never form an outcome record (see `synthetic/events.py`), and
+defects never touch an outcome-defining or status-changing row, so labels derived from the
+records agree with the generator's own outcomes.
+
+p_true is exact, not Monte Carlo: at each month start t, for every child in the cohort
+(registered on or before t, aged 0-17, no legitimate exit on or before t), a backward
+recursion over the months covering (t, t + label.horizon_days] gives P(an outcome in the
+horizon | state at t). Outcome dates are uniform over the month's days, so the first month
+(day t excluded) and the last partial month are prorated exactly; legitimate exits and the
+18th birthday end the record. It uses the state at t and the model, never the realised future.
+
+Measurement bias (`synthetic.measurement_bias`): for children with the given hukou, a share
+of background unexcused absences is recorded as excused, as a school system that
+under-records would. Outcome-defining streaks are never altered, so labels stay true.
+
+Defects (`synthetic.defects`, row shares per table) are written after the clean rows of each
+file; `injected_defects.json` gives per table and kind the expected quarantine reason, the
+count and the first data row (0-based, header excluded). Children-table defects sit only on
+extra decoy rows without any events; duplicated children are exact copies of real rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from rich.console import Console
+from rich.progress import track
+
+from src.atomic import atomic_dir, write_json, write_parquet
+from src.config import Params
+from src.data import contract as c
+from src.data.synthetic import export as ex
+from src.data.synthetic.events import Simulation
+from src.data.synthetic.latent import RiskModel, horizon_weights, month_starts, p_true
+from src.data.synthetic.registry import Registry, draw_registry
+
+log = logging.getLogger(__name__)
+HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmless (weight 0)
+STREAMS = ("registry", "model", "simulation", "decoys", "defects")
+
+
+@dataclass(frozen=True)
+class Export:
+    tables: dict[str, tuple[pa.Table, pa.Table]]  # name -> (clean rows, defect rows as text)
+    truth: pd.DataFrame
+    defects: dict
+    outcomes: pd.DataFrame  # child_id, date, rule: every outcome the chain fired
+
+
+def rngs(seed: int) -> dict[str, np.random.Generator]:
+    """Independent, named random streams, so a change in one part never shifts another."""
+    return {name: np.random.default_rng([seed, i]) for i, name in enumerate(STREAMS)}
+
+
+def simulate(params: Params, progress: bool = False) -> tuple[Registry, RiskModel, Simulation]:
+    """Draw the registry and run the chain and all event processes month by month."""
+    syn = params.synthetic
+    rng = rngs(params.base.seed)
+    registry = draw_registry(
+        syn.n_children,
+        syn.start_date,
+        syn.months,
+        syn.n_counties,
+        syn.communities_per_county,
+        syn.hostile_name_rate,
+        rng["registry"],
+    )
+    model = RiskModel(registry, rng["model"])
+    starts = month_starts(np.datetime64(syn.start_date, "D"), syn.months + 1)
+    calendar = c.default_school_calendar(syn.start_date, (starts[-1] - 1).astype(object))["date"]
+    bias = syn.measurement_bias
+    sim = Simulation(
+        registry,
+        model,
+        starts,
+        calendar.to_numpy().astype("datetime64[D]"),
+        c.HUKOU.index(bias.hukou) if bias.enabled else None,
+        bias.share,
+        rng["simulation"],
+    )
+    months = range(syn.months)
+    if progress:
+        months = track(
+            months, description="generate: months", console=Console(stderr=True), transient=True
+        )
+    for k in months:
+        sim.step(k)
+    return registry, model, sim
+
+
+def truth_table(
+    registry: Registry, model: RiskModel, sim: Simulation, horizon_days: int
+) -> pd.DataFrame:
+    """child_id, as_of, p_true for every cohort (child, month start) of the span."""
+    months = sim.states.shape[0]
+    starts = month_starts(sim.starts[0], months + HORIZON_MONTHS + 1)
+    parts = []
+    for m in range(months):
+        as_of = starts[m]
+        rows = np.flatnonzero((registry.registered <= as_of) & (as_of < sim.end))
+        window = starts[m : m + HORIZON_MONTHS + 1]
+        terms = [model.terms(window[j], window[j + 1], rows) for j in range(HORIZON_MONTHS)]
+        prob = p_true(sim.states[m, rows], terms, horizon_weights(as_of, window, horizon_days))
+        parts.append(pd.DataFrame({"child": rows, "as_of": as_of, "p_true": prob}))
+    truth = pd.concat(parts, ignore_index=True).sort_values(["child", "as_of"], kind="stable")
+    return pd.DataFrame(
+        {
+            "child_id": registry.child_id[truth["child"].to_numpy()],
+            "as_of": truth["as_of"].to_numpy().astype("datetime64[us]"),
+            "p_true": truth["p_true"].to_numpy(),
+        }
+    )
+
+
+def realised_labels(truth: pd.DataFrame, outcomes: pd.DataFrame, horizon_days: int) -> np.ndarray:
+    """1 where the generator fired an outcome in (as_of, as_of + horizon]; for checks and tuning."""
+    key = lambda ids, days: ids.astype(np.int64) * 1_000_000 + days  # noqa: E731
+    codes = pd.Index(np.unique(truth["child_id"]))
+    out = outcomes[outcomes["child_id"].isin(codes)]
+    events = np.sort(key(codes.get_indexer(out["child_id"]), _days(out["date"])))
+    child, day = codes.get_indexer(truth["child_id"]), _days(truth["as_of"])
+    lo = np.searchsorted(events, key(child, day), side="right")
+    hi = np.searchsorted(events, key(child, day + horizon_days), side="right")
+    return (hi > lo).astype(np.int8)
+
+
+def _days(values) -> np.ndarray:
+    return np.asarray(values, dtype="datetime64[D]").astype(np.int64)
+
+
+def event_tables(registry: Registry, sim: Simulation) -> dict[str, tuple[pa.Table, dict]]:
+    """Each event table as Arrow columns in contract order, with its rows' defect eligibility."""
+    schools = sim.schools.ids
+    caseworkers = np.char.add("CW", registry.community_codes)
+    built = {}
+    for name, rows in sim.tables.items():
+        f = rows.frame()
+        child = f["child"].astype(np.int64)
+        cols = {
+            "child_id": ex.labels(child, registry.child_id),
+            c.TABLES[name].date_column: ex.dates(f["date"]),
+        }
+        cols.update(
+            _table_columns(
+                name,
+                f,
+                schools,
+                caseworkers[registry.community[child]] if len(child) else np.array([], dtype=str),
+            )
+        )
+        table = pa.table({col: cols[col] for col in c.TABLES[name].column_names})
+        free = ~f["protected"].astype(bool)
+        eligible = {"default": free, "duplicate": np.ones(len(free), dtype=bool)}
+        if "amount_cny" in f:
+            eligible["negative_amount"] = free & (
+                f["event_type"] == c.WELFARE_EVENT.index("payment")
+            )
+        if "cost_cny" in f:
+            eligible["negative_amount"] = free & ~np.isnan(f["cost_cny"].astype(float))
+        built[name] = (table, eligible)
+    return built
+
+
+def _table_columns(
+    name: str, f: dict, schools: np.ndarray, caseworker: np.ndarray
+) -> dict[str, pa.Array]:
+    if name == "welfare_events":
+        return {
+            "event_type": ex.codes(f["event_type"], c.WELFARE_EVENT),
+            "benefit": ex.codes(f["benefit"], c.BENEFIT),
+            "amount_cny": ex.numbers(f["amount_cny"]),
+            "reason": ex.codes(f["reason"], c.EXIT_REASON),
+        }
+    if name == "school_enrollment":
+        return {
+            "school_id": ex.labels(f["school"], schools),
+            "event_type": ex.codes(f["event_type"], c.ENROLLMENT_EVENT),
+            "school_type": ex.codes(f["school_type"], c.SCHOOL_TYPE),
+            "grade": ex.integers(f["grade"]),
+        }
+    if name == "school_absences":
+        return {
+            "school_id": ex.labels(f["school"], schools),
+            "absence_type": ex.codes(f["absence_type"], c.ABSENCE_TYPE),
+            "days": ex.numbers(f["days"]),
+        }
+    if name == "medical_events":
+        return {
+            "event_type": ex.codes(f["event_type"], c.MEDICAL_EVENT),
+            "diagnosis_group": ex.codes(f["diagnosis_group"], c.DIAGNOSIS_GROUP),
+            "cost_cny": ex.numbers(f["cost_cny"]),
+            "out_of_pocket_cny": ex.numbers(f["out_of_pocket_cny"]),
+        }
+    if name == "casework_visits":
+        concerns = f["concerns"].reshape(-1, len(c.CONCERNS))
+        cols = {
+            "caseworker_id": pa.array(caseworker.tolist(), pa.string()),
+            "mode": ex.codes(f["mode"], c.VISIT_MODE),
+        }
+        cols.update({col: ex.integers(concerns[:, i]) for i, col in enumerate(c.CONCERNS)})
+        return cols
+    return {"event_type": ex.codes(f["event_type"], c.PROTECTION_EVENT)}
+
+
+def children_table(registry: Registry) -> pa.Table:
+    """The registry in the contract's columns."""
+    community = registry.community_codes[registry.community]
+    return pa.table(
+        {
+            "child_id": pa.array(registry.child_id.tolist(), pa.string()),
+            "name": pa.array(registry.name.tolist(), pa.string()),
+            "id_number": pa.array(registry.id_number.tolist(), pa.string()),
+            "sex": ex.codes(registry.sex, c.SEX),
+            "birth_date": ex.dates(registry.birth),
+            "ethnicity": ex.codes(registry.ethnicity, c.ETHNICITY),
+            "hukou": ex.codes(registry.hukou, c.HUKOU),
+            "county_code": ex.labels(registry.county, registry.county_codes),
+            "community_code": pa.array(community.tolist(), pa.string()),
+            "caseworker_id": pa.array(np.char.add("CW", community).tolist(), pa.string()),
+            "category": ex.codes(registry.category, c.CATEGORY),
+            "disability_level": ex.integers(registry.disability),
+            "guardian_type": ex.codes(registry.guardian, c.GUARDIAN_TYPE),
+            "registered_date": ex.dates(registry.registered),
+        }
+    )
+
+
+def registry_with_decoys(params: Params, registry: Registry) -> tuple[pa.Table, dict]:
+    """Real children plus decoy rows (no events) that carry the children-table defects."""
+    syn, shares = params.synthetic, _shares(params)
+    n_decoys = sum(int(round(shares[k] * registry.n)) for k in ex.DEFECT_COLUMNS["children"])
+    decoys = draw_registry(
+        max(n_decoys, 1),
+        syn.start_date,
+        syn.months,
+        syn.n_counties,
+        syn.communities_per_county,
+        0.0,
+        rngs(params.base.seed)["decoys"],
+    )
+    ids = [f"C{i:08d}" for i in range(registry.n + 1, registry.n + n_decoys + 1)]
+    decoy_table = children_table(decoys).slice(0, n_decoys)
+    decoy_table = decoy_table.set_column(0, "child_id", pa.array(ids, pa.string()))
+    table = pa.concat_tables(
+        [children_table(registry), decoy_table.cast(children_table(registry).schema)]
+    )
+    is_decoy = np.arange(table.num_rows) >= registry.n
+    return table, {"default": is_decoy, "duplicate": ~is_decoy}
+
+
+def _shares(params: Params) -> dict[str, float]:
+    d = params.synthetic.defects
+    return {k: getattr(d, k) for k in ex.DEFECT_KINDS}
+
+
+def generate_export(params: Params, progress: bool = False) -> Export:
+    """The whole synthetic export in memory: tables with defects, truth and the defect manifest."""
+    registry, model, sim = simulate(params, progress)
+    truth = truth_table(registry, model, sim, params.label.horizon_days)
+    shares, rng = _shares(params), rngs(params.base.seed)["defects"]
+    children, eligible = registry_with_decoys(params, registry)
+    sources = {"children": (children, eligible)}
+    calendar = c.default_school_calendar(
+        params.synthetic.start_date, (sim.starts[-1] - 1).astype(object)
+    )
+    sources["school_calendar"] = (
+        pa.table({"date": ex.dates(calendar["date"].to_numpy())}),
+        {"default": np.ones(len(calendar), dtype=bool)},
+    )
+    sources.update(event_tables(registry, sim))
+    tables, manifest = {}, {}
+    for name in c.TABLES:  # contract order, so the random draws never depend on dict order
+        table, ok = sources[name]
+        base = registry.n if name == "children" else table.num_rows
+        clean, bad, entries = ex.inject_defects(table, name, shares, ok, rng, base_rows=base)
+        tables[name] = (clean, bad)
+        manifest[name] = {
+            "rows_written": clean.num_rows + bad.num_rows,
+            "rows_clean": clean.num_rows,
+            "defects": entries,
+        }
+    fired = sim.outcomes.frame()
+    outcomes = pd.DataFrame(
+        {
+            "child_id": registry.child_id[fired["child"].astype(np.int64)],
+            "date": fired["date"].astype("datetime64[D]"),
+            "rule": np.asarray(
+                ["benefit_lapse", "school_dropout", "medical_lapse", "protection_crisis"]
+            )[fired["rule"].astype(np.int64)],
+        }
+    )
+    return Export(tables, truth, manifest, outcomes)
+
+
+def run(out_dir: Path, params: Params) -> dict:
+    """Generate the synthetic export into out_dir (replaced whole and atomically)."""
+    syn = params.synthetic
+    export = generate_export(params, progress=True)
+    with atomic_dir(out_dir) as tmp:
+        files = {}
+        for name, (clean, bad) in export.tables.items():
+            files[name] = ex.write_table(tmp / name, clean, bad, syn.file_format, syn.encoding).name
+        write_parquet(tmp / "truth.parquet", export.truth)
+        manifest = {
+            "format": syn.file_format,
+            "encoding": syn.encoding if syn.file_format == "csv" else None,
+            "row_numbering": "0-based data rows, header excluded; defect rows follow the clean rows",
+            "tables": export.defects,
+        }
+        write_json(tmp / "injected_defects.json", manifest)
+    labels = realised_labels(export.truth, export.outcomes, params.label.horizon_days)
+    summary = {
+        "files": files,
+        "children": syn.n_children,
+        "truth_rows": len(export.truth),
+        "outcome_rate": round(float(labels.mean()), 4) if len(labels) else None,
+        "rows": {n: m["rows_written"] for n, m in export.defects.items()},
+    }
+    log.info("generate: %s", summary)
+    return summary

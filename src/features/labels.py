@@ -1,0 +1,181 @@
+"""Interim tables + as-of dates -> the outcome labels of every cohort row (contract rules).
+
+For a child in the cohort at ``t`` a rule is 1 when one of its events falls in the horizon
+``(t, t + horizon_days]``: an event on ``t`` itself is past, one on ``t + horizon_days`` counts.
+
+- ``benefit_lapse``: welfare ``suspended``/``terminated`` with a procedural reason.
+- ``school_dropout``: enrollment ``dropped_out``, or the day a run of full-day (``days = 1``)
+  unexcused absences reaches ``dropout_streak_days`` consecutive *school* days (days missing
+  from ``school_calendar``, such as weekends and breaks, are skipped; a school day with only a
+  half-day or no unexcused absence breaks the run; absences on non-school days are ignored).
+  One event per run.
+- ``medical_lapse``: ``insurance_lapsed``, or the third ``rehab_missed`` in a row with no
+  ``rehab_attended`` between (the run may start before ``t``; one event per run, at the third
+  miss). Rehab events are de-duplicated per day; on the same day ``rehab_attended`` sorts first.
+- ``protection_crisis``: ``guardian_lost`` or ``emergency_placement``.
+
+``label`` is 1 when any enabled rule is 1; a rule switched off in params has no column and
+does not feed ``label``. ``label_observed`` is ``as_of + horizon_days <= export_date``.
+
+Rows that are already out of a net (``already_out = 1``) get their labels computed by the
+same rules as every other row; downstream stages (train, evaluate, watchlist) are the ones
+that set them aside, so nothing is hidden in this table.
+
+The SQL is standard (CTEs, window functions, gaps-and-islands with ``ROW_NUMBER``), run by
+DuckDB and returned as pandas via ``.df()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from src.config import Label
+from src.data.contract import PROCEDURAL_EXIT_REASONS
+from src.features.cohort import cohort_ctes, sql_codes, sql_timestamp
+
+RULES = ("benefit_lapse", "school_dropout", "medical_lapse", "protection_crisis")
+
+
+def benefit_lapse_sql(label: Label) -> str:
+    return f"""
+    SELECT child_pid, event_date FROM welfare_events
+    WHERE event_type IN ('suspended', 'terminated') AND reason IN ({sql_codes(PROCEDURAL_EXIT_REASONS)})
+    """
+
+
+def school_dropout_sql(label: Label) -> str:
+    """Dropped-out events plus the day each unexcused streak reaches the threshold."""
+    return f"""
+    SELECT child_pid, event_date FROM school_enrollment WHERE event_type = 'dropped_out'
+    UNION ALL
+    SELECT child_pid, event_date FROM (
+        SELECT child_pid, event_date,
+               ROW_NUMBER() OVER (PARTITION BY child_pid, island ORDER BY day_index) AS run_length
+        FROM (
+            SELECT f.child_pid, f.absence_date AS event_date, d.day_index,
+                   d.day_index - ROW_NUMBER() OVER (
+                       PARTITION BY f.child_pid ORDER BY d.day_index) AS island
+            FROM (
+                SELECT DISTINCT child_pid, absence_date FROM school_absences
+                WHERE absence_type = 'unexcused' AND days = 1
+            ) AS f
+            JOIN (
+                SELECT "date" AS school_day, ROW_NUMBER() OVER (ORDER BY "date") AS day_index
+                FROM (SELECT DISTINCT "date" FROM school_calendar) AS cal
+            ) AS d ON d.school_day = f.absence_date
+        ) AS numbered
+    ) AS runs
+    WHERE run_length = {int(label.dropout_streak_days)}
+    """
+
+
+def medical_lapse_sql(label: Label) -> str:
+    """Insurance lapses plus the third miss of every run of rehab misses."""
+    return """
+    SELECT child_pid, event_date FROM medical_events WHERE event_type = 'insurance_lapsed'
+    UNION ALL
+    SELECT child_pid, event_date FROM (
+        SELECT child_pid, event_date,
+               ROW_NUMBER() OVER (PARTITION BY child_pid, island ORDER BY session) AS run_length
+        FROM (
+            SELECT child_pid, event_date, session,
+                   session - ROW_NUMBER() OVER (PARTITION BY child_pid ORDER BY session) AS island
+            FROM (
+                SELECT child_pid, event_date, event_type,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY child_pid ORDER BY event_date, event_type) AS session
+                FROM (
+                    SELECT DISTINCT child_pid, event_date, event_type FROM medical_events
+                    WHERE event_type IN ('rehab_attended', 'rehab_missed')
+                ) AS rehab
+            ) AS sessions
+            WHERE event_type = 'rehab_missed'
+        ) AS misses
+    ) AS runs
+    WHERE run_length = 3
+    """
+
+
+def protection_crisis_sql(label: Label) -> str:
+    return """
+    SELECT child_pid, event_date FROM protection_events
+    WHERE event_type IN ('guardian_lost', 'emergency_placement')
+    """
+
+
+RULE_SQL = {
+    "benefit_lapse": benefit_lapse_sql,
+    "school_dropout": school_dropout_sql,
+    "medical_lapse": medical_lapse_sql,
+    "protection_crisis": protection_crisis_sql,
+}
+
+
+def outcome_events_sql(label: Label) -> str:
+    """(child_pid, rule, event_date) for every enabled rule (an empty result if none is)."""
+    parts = [
+        f"SELECT child_pid, '{rule}' AS rule, event_date FROM ({RULE_SQL[rule](label)}) AS {rule}"
+        for rule in label.rules.enabled()
+    ]
+    if not parts:
+        return "SELECT child_pid, 'none' AS rule, registered_date AS event_date FROM children WHERE 1 = 0"
+    return "\nUNION ALL\n".join(parts)
+
+
+def labels_query(as_of_dates: list[dt.date], export_date: dt.date, label: Label) -> str:
+    """One query: cohort and status (cohort.py), outcome hits per as-of date, and the labels."""
+    horizon = f"INTERVAL '{int(label.horizon_days)}' DAY"
+    rules = label.rules.enabled()
+    rule_columns = "".join(
+        f",\n COALESCE(h.{rule}, 0) AS {rule}" for rule in rules
+    )
+    any_rule = " + ".join(f"COALESCE(h.{rule}, 0)" for rule in rules) or "0"
+    pivot = "".join(f",\n MAX(CASE WHEN rule = '{rule}' THEN 1 ELSE 0 END) AS {rule}" for rule in rules)
+    return f"""
+    {cohort_ctes(as_of_dates)},
+    outcome_events AS ({outcome_events_sql(label)}),
+    hits AS (
+        SELECT e.child_pid, a.as_of{pivot}
+        FROM outcome_events AS e
+        JOIN as_of_dates AS a
+          ON e.event_date > a.as_of AND e.event_date <= a.as_of + {horizon}
+        GROUP BY e.child_pid, a.as_of
+    )
+    SELECT k.child_pid, k.as_of{rule_columns},
+           CASE WHEN {any_rule} > 0 THEN 1 ELSE 0 END AS label,
+           CASE WHEN k.as_of + {horizon} <= {sql_timestamp(export_date)} THEN TRUE ELSE FALSE END
+               AS label_observed,
+           k.already_out, k.already_out_net
+    FROM cohort_status AS k
+    LEFT JOIN hits AS h ON h.child_pid = k.child_pid AND h.as_of = k.as_of
+    ORDER BY k.as_of, k.child_pid
+    """
+
+
+def build_labels(
+    con: duckdb.DuckDBPyConnection,
+    as_of_dates: list[dt.date],
+    export_date: dt.date,
+    label: Label,
+) -> pd.DataFrame:
+    """One row per (child_pid, as_of) in the cohort with the label columns, sorted by as_of, child_pid.
+
+    Columns: child_pid, as_of (datetime64[us]), one int8 column per enabled rule, label (int8),
+    label_observed (bool), already_out (int8), already_out_net (str). ``con`` holds the interim
+    tables as views or tables (children, welfare_events, school_calendar, school_enrollment,
+    school_absences, medical_events, protection_events).
+    """
+    out = con.sql(labels_query(as_of_dates, export_date, label)).df()
+    int8_columns = [*label.rules.enabled(), "label", "already_out"]
+    return out.astype(
+        {
+            "child_pid": "str",
+            "as_of": "datetime64[us]",
+            **dict.fromkeys(int8_columns, "int8"),
+            "label_observed": "bool",
+            "already_out_net": "str",
+        }
+    )

@@ -1,0 +1,420 @@
+"""The feature SQL: prepared event tables, the per-batch as-of table and one query per family.
+
+Portability: standard SQL (CTEs, window functions, ``FILTER``, ``INTERVAL 'n' DAY``,
+``EXTRACT``, ``CAST``). Two exceptions, both available under the same name in DuckDB and
+Trino (Spark: ``datediff``): ``date_diff('day', a, b)`` and ``LEAST``/``GREATEST``.
+"Latest event" features avoid engine-specific ``arg_max``: each event gets the sortable key
+``days_since_1970 * 10 + rank`` (rank breaks same-day ties: the restoring event wins), and
+``MAX(key)`` recovers both the date and the code in one pass.
+
+Leakage: every family joins an event to an as-of date only when ``d <= as_of``; windowed
+aggregates add ``d > as_of - INTERVAL 'n' DAY``, so old events age out of every window.
+Prepared tables may hold values computed over a child's whole history (the previous
+payment, the running count of missed rehab sessions, runs of absent school days) only when
+the value on a row depends on rows dated on or before it; a run that continues past
+``as_of`` is clipped at ``as_of``.
+"""
+
+from __future__ import annotations
+
+from src.data.contract import EXIT_REASON
+from src.features.catalogue import DAYS_SINCE_CAP
+
+EPOCH_DAYS = "date_diff('day', DATE '1970-01-01', {col})"
+
+
+def _days(col: str) -> str:
+    return EPOCH_DAYS.format(col=col)
+
+
+def _before(days: int) -> str:
+    return f"a.as_of - INTERVAL '{days}' DAY"
+
+
+def _rank_case(column: str, ranks: dict[str, int]) -> str:
+    whens = " ".join(f"WHEN '{code}' THEN {rank}" for code, rank in ranks.items())
+    return f"CASE {column} {whens} END"
+
+
+def _decode_case(expr: str, codes: dict[int, str], default: str) -> str:
+    whens = " ".join(f"WHEN {rank} THEN '{code}'" for rank, code in codes.items())
+    return f"COALESCE(CASE {expr} {whens} END, '{default}')"
+
+
+BENEFIT_STATUS_RANK = {"suspended": 1, "terminated": 2, "enrolled": 3, "reinstated": 4}
+ENROLLMENT_RANK = {"dropped_out": 1, "suspended": 2, "graduated": 3, "transferred": 4, "enrolled": 5, "returned": 6}
+INSURANCE_RANK = {"insurance_lapsed": 1, "insurance_enrolled": 2}
+SCHOOL_TYPE_RANK = {"regular": 1, "special_education": 2, "home_delivery": 3}
+REASON_RANK = {reason: i + 1 for i, reason in enumerate(EXIT_REASON)}
+
+PREPARE = {
+    "f_kids": """
+        SELECT CAST(ROW_NUMBER() OVER (ORDER BY child_pid) AS INTEGER) AS child_idx, child_pid,
+               CAST(birth_date AS DATE) AS birth_date, CAST(registered_date AS DATE) AS registered_date,
+               category, CAST(disability_level AS DOUBLE) AS disability_level, guardian_type, sex,
+               COALESCE(ethnicity, 'unknown') AS ethnicity, hukou, county_code, community_code
+        FROM children""",
+    "f_cal": """
+        SELECT d, CAST(ROW_NUMBER() OVER (ORDER BY d) AS INTEGER) AS sd_idx
+        FROM (SELECT DISTINCT CAST(date AS DATE) AS d FROM school_calendar) AS c""",
+    "f_welfare": """
+        SELECT k.child_idx, CAST(w.event_date AS DATE) AS d, w.event_type, w.reason,
+               CAST(w.amount_cny AS DOUBLE) AS amount
+        FROM welfare_events AS w JOIN f_kids AS k ON k.child_pid = w.child_pid""",
+    # Days since the previous payment (any benefit): depends on earlier rows only. The part of
+    # a gap before the 365-day window is clipped off in PAYMENT_GAPS.
+    "f_payments": """
+        SELECT child_idx, d, date_diff('day', LAG(d) OVER (PARTITION BY child_idx ORDER BY d), d) AS gap
+        FROM f_welfare WHERE event_type = 'payment'""",
+    "f_enroll": """
+        SELECT k.child_idx, CAST(e.event_date AS DATE) AS d, e.event_type, e.school_type,
+               CAST(e.grade AS INTEGER) AS grade
+        FROM school_enrollment AS e JOIN f_kids AS k ON k.child_pid = e.child_pid""",
+    # Absences on school days only: a rate is over school days, and a streak counts them.
+    "f_abs": """
+        SELECT k.child_idx, c.d, c.sd_idx, a.absence_type, CAST(a.days AS DOUBLE) AS days
+        FROM school_absences AS a
+        JOIN f_kids AS k ON k.child_pid = a.child_pid
+        JOIN f_cal AS c ON c.d = CAST(a.absence_date AS DATE)""",
+    # Runs of consecutive school days with a full-day unexcused absence (gaps and islands).
+    "f_streaks": """
+        SELECT child_idx, MIN(sd_idx) AS start_idx, MAX(sd_idx) AS end_idx
+        FROM (SELECT child_idx, sd_idx,
+                     sd_idx - ROW_NUMBER() OVER (PARTITION BY child_idx ORDER BY sd_idx) AS island
+              FROM (SELECT DISTINCT child_idx, sd_idx FROM f_abs
+                    WHERE absence_type = 'unexcused' AND days >= 1) AS u) AS r
+        GROUP BY child_idx, island""",
+    # run_len: missed rehab sessions since the last attended one, counted up to this row.
+    "f_med": """
+        SELECT child_idx, d, event_type, diagnosis_group, cost, oop, rehab_rank,
+               CASE WHEN rehab_rank IS NULL THEN NULL ELSE SUM(CASE WHEN rehab_rank = 1 THEN 1 ELSE 0 END)
+                   OVER (PARTITION BY child_idx, rehab_rank IS NULL, attended_before ORDER BY d, rehab_rank
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) END AS run_len
+        FROM (SELECT *, SUM(CASE WHEN rehab_rank = 2 THEN 1 ELSE 0 END)
+                  OVER (PARTITION BY child_idx, rehab_rank IS NULL ORDER BY d, rehab_rank
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attended_before
+              FROM (SELECT k.child_idx, CAST(m.event_date AS DATE) AS d, m.event_type, m.diagnosis_group,
+                           CAST(m.cost_cny AS DOUBLE) AS cost, CAST(m.out_of_pocket_cny AS DOUBLE) AS oop,
+                           CASE m.event_type WHEN 'rehab_missed' THEN 1 WHEN 'rehab_attended' THEN 2 END AS rehab_rank
+                    FROM medical_events AS m JOIN f_kids AS k ON k.child_pid = m.child_pid) AS x) AS y""",
+    "f_visits": """
+        SELECT k.child_idx, CAST(v.visit_date AS DATE) AS d,
+               CAST(v.concern_basic_needs AS INTEGER) AS c_basic_needs, CAST(v.concern_health AS INTEGER) AS c_health,
+               CAST(v.concern_education AS INTEGER) AS c_education,
+               CAST(v.concern_mental_health AS INTEGER) AS c_mental_health,
+               CAST(v.concern_safety AS INTEGER) AS c_safety, CAST(v.concern_guardianship AS INTEGER) AS c_guardianship
+        FROM casework_visits AS v JOIN f_kids AS k ON k.child_pid = v.child_pid""",
+    "f_prot": """
+        SELECT k.child_idx, CAST(p.event_date AS DATE) AS d, p.event_type
+        FROM protection_events AS p JOIN f_kids AS k ON k.child_pid = p.child_pid""",
+}
+
+
+def as_of_table_sql(keys: str) -> str:
+    """One row per as-of date: school-day index of as_of and school days per window."""
+    sd = "SELECT COUNT(*) FROM f_cal AS c WHERE c.d <= "
+    return f"""
+        SELECT as_of,
+               ({sd} a.as_of) AS idx_asof,
+               ({sd} {_before(90)}) AS idx_90,
+               ({sd} a.as_of) - ({sd} {_before(30)}) AS sd_30,
+               ({sd} a.as_of) - ({sd} {_before(90)}) AS sd_90,
+               ({sd} {_before(90)}) - ({sd} {_before(180)}) AS sd_prev_90,
+               ({sd} a.as_of) - ({sd} {_before(365)}) AS sd_365
+        FROM (SELECT DISTINCT CAST(as_of AS DATE) AS as_of FROM {keys}) AS a"""
+
+
+def _in(col: str, codes) -> str:
+    return f"{col} IN ({', '.join(repr(c) for c in codes)})"
+
+
+def _since(days: int) -> str:
+    return f"e.d > {_before(days)}"
+
+
+WELFARE = f"""
+    SELECT e.child_idx, a.as_of,
+        MAX({_days('e.d')} * 10 + {_rank_case('e.event_type', BENEFIT_STATUS_RANK)})
+            FILTER (WHERE {_in('e.event_type', BENEFIT_STATUS_RANK)}) AS status_key,
+        MIN(e.d) AS first_welfare,
+        COUNT(DISTINCT EXTRACT(YEAR FROM e.d) * 12 + EXTRACT(MONTH FROM e.d))
+            FILTER (WHERE e.event_type = 'payment' AND {_since(180)}) AS paid_months_180,
+        MAX(e.d) FILTER (WHERE e.event_type = 'payment' AND {_since(365)}) AS last_payment,
+        MAX(e.d) FILTER (WHERE e.event_type = 'recert_due' AND e.d < a.as_of AND {_since(365)}) AS last_due,
+        MAX(e.d) FILTER (WHERE e.event_type = 'recert_done') AS last_done,
+        MAX(e.d) FILTER (WHERE e.event_type IN ('recert_done', 'enrolled') AND {_since(365)}) AS last_recert,
+        COUNT(*) FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {_since(365)}) AS susp_365,
+        MAX({_days('e.d')} * 10 + {_rank_case('e.reason', REASON_RANK)})
+            FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {_since(365)}) AS reason_key,
+        AVG(e.amount) FILTER (WHERE e.event_type = 'payment' AND {_since(90)}) AS amount_90,
+        AVG(e.amount) FILTER (WHERE e.event_type = 'payment' AND e.d <= {_before(90)} AND {_since(180)})
+            AS amount_prev_90
+    FROM f_welfare AS e JOIN f_dates AS a ON e.d <= a.as_of
+    GROUP BY e.child_idx, a.as_of"""
+
+PAYMENT_GAPS = f"""
+    SELECT e.child_idx, a.as_of,
+        MAX(LEAST(e.gap, date_diff('day', CAST({_before(365)} AS DATE), e.d))) AS gap_max
+    FROM f_payments AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+    GROUP BY e.child_idx, a.as_of"""
+
+ENROLLMENT = f"""
+    SELECT e.child_idx, a.as_of,
+        MAX({_days('e.d')} * 10 + {_rank_case('e.event_type', ENROLLMENT_RANK)}) AS enroll_key,
+        MAX({_days('e.d')} * 10 + {_rank_case('e.school_type', SCHOOL_TYPE_RANK)})
+            FILTER (WHERE e.school_type IS NOT NULL) AS school_type_key,
+        MAX({_days('e.d')} * 100 + e.grade) FILTER (WHERE e.grade IS NOT NULL) AS grade_key,
+        COUNT(*) FILTER (WHERE e.event_type = 'transferred' AND {_since(365)}) AS transfers_365,
+        COUNT(*) FILTER (WHERE e.event_type = 'suspended' AND {_since(365)}) AS school_susp_365
+    FROM f_enroll AS e JOIN f_dates AS a ON e.d <= a.as_of
+    GROUP BY e.child_idx, a.as_of"""
+
+
+def _absent(days: int, kind: str | None = None, until: int | None = None) -> str:
+    cond = [_since(days)]
+    if kind:
+        cond.append(f"e.absence_type = '{kind}'")
+    if until:
+        cond.append(f"e.d <= {_before(until)}")
+    return f"SUM(e.days) FILTER (WHERE {' AND '.join(cond)})"
+
+
+ABSENCES = f"""
+    SELECT e.child_idx, a.as_of,
+        {_absent(30)} AS all_30, {_absent(90)} AS all_90, {_absent(365)} AS all_365,
+        {_absent(90, 'unexcused')} AS unexcused_90, {_absent(90, 'excused')} AS excused_90,
+        {_absent(90, 'sick')} AS sick_90, {_absent(180, until=90)} AS all_prev_90,
+        MAX(e.d) AS last_absence
+    FROM f_abs AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+    GROUP BY e.child_idx, a.as_of"""
+
+# A run overlapping the window (idx_90, idx_asof] counts only its school days inside it.
+STREAKS = """
+    SELECT s.child_idx, a.as_of,
+        MAX(LEAST(s.end_idx, a.idx_asof) - GREATEST(s.start_idx, a.idx_90 + 1) + 1) AS streak_90
+    FROM f_streaks AS s JOIN f_dates AS a ON s.start_idx <= a.idx_asof AND s.end_idx > a.idx_90
+    GROUP BY s.child_idx, a.as_of"""
+
+
+def _n(event: str, days: int) -> str:
+    return f"COUNT(*) FILTER (WHERE e.event_type = '{event}' AND {_since(days)})"
+
+
+MEDICAL = f"""
+    SELECT e.child_idx, a.as_of,
+        {_n('outpatient', 180)} AS outpatient_180, {_n('emergency', 180)} AS emergency_180,
+        {_n('inpatient', 365)} AS inpatient_365, {_n('rehab_missed', 180)} AS rehab_missed_180,
+        {_n('rehab_attended', 180)} AS rehab_attended_180, {_n('rehab_missed', 365)} AS rehab_missed_365,
+        MAX({_days('e.d')} * 10000 + e.rehab_rank * 1000 + LEAST(e.run_len, 999))
+            FILTER (WHERE e.rehab_rank IS NOT NULL AND {_since(365)}) AS rehab_key,
+        MAX({_days('e.d')} * 10 + {_rank_case('e.event_type', INSURANCE_RANK)})
+            FILTER (WHERE {_in('e.event_type', INSURANCE_RANK)}) AS insurance_key,
+        MAX(e.d) FILTER (WHERE e.event_type = 'insurance_lapsed' AND {_since(365)}) AS last_lapse,
+        SUM(e.oop) FILTER (WHERE {_since(365)}) AS oop_365,
+        SUM(e.oop) FILTER (WHERE {_since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS oop_costed_365,
+        SUM(e.cost) FILTER (WHERE {_since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS cost_365,
+        {_n('mental_health', 180)} AS mh_180,
+        MAX(e.d) FILTER (WHERE e.event_type = 'mental_health' AND {_since(365)}) AS last_mh,
+        COUNT(*) FILTER (WHERE e.diagnosis_group = 'mental' AND {_since(365)}) AS mental_dx_365
+    FROM f_med AS e JOIN f_dates AS a ON e.d <= a.as_of
+    GROUP BY e.child_idx, a.as_of"""
+
+
+def _concerns(col: str, days: int) -> str:
+    return f"SUM(e.{col}) FILTER (WHERE {_since(days)})"
+
+
+VISITS = f"""
+    SELECT e.child_idx, a.as_of,
+        COUNT(*) FILTER (WHERE {_since(180)}) AS visits_180,
+        MAX(e.d) AS last_visit,
+        COUNT(*) FILTER (WHERE {_since(90)} AND e.c_basic_needs + e.c_health + e.c_education
+            + e.c_mental_health + e.c_safety + e.c_guardianship > 0) AS concerns_90,
+        {_concerns('c_basic_needs', 180)} AS c_basic_needs_180, {_concerns('c_health', 180)} AS c_health_180,
+        {_concerns('c_education', 180)} AS c_education_180,
+        {_concerns('c_mental_health', 180)} AS c_mental_health_180,
+        {_concerns('c_safety', 180)} AS c_safety_180, {_concerns('c_guardianship', 180)} AS c_guardianship_180
+    FROM f_visits AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+    GROUP BY e.child_idx, a.as_of"""
+
+PROTECTION = f"""
+    SELECT e.child_idx, a.as_of,
+        {_n('abuse_report', 365)} AS abuse_365, {_n('neglect_report', 365)} AS neglect_365,
+        {_n('runaway', 365)} AS runaway_365, {_n('police_contact', 365)} AS police_365,
+        {_n('guardian_lost', 365)} AS guardian_lost_365, {_n('emergency_placement', 365)} AS placement_365,
+        MAX(e.d) AS last_protection
+    FROM f_prot AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+    GROUP BY e.child_idx, a.as_of"""
+
+FAMILIES = {
+    "wf": WELFARE,
+    "pg": PAYMENT_GAPS,
+    "en": ENROLLMENT,
+    "ab": ABSENCES,
+    "st": STREAKS,
+    "md": MEDICAL,
+    "vi": VISITS,
+    "pr": PROTECTION,
+}
+
+
+def _school_year(col: str) -> str:
+    """The school year (starting 1 September) a date falls in."""
+    return f"(EXTRACT(YEAR FROM {col}) - CASE WHEN EXTRACT(MONTH FROM {col}) < 9 THEN 1 ELSE 0 END)"
+
+
+# Grade advanced one per school year since it was recorded, minus the grade for age
+# (age on 1 September minus 5): both sides grow by one a year, so the school year cancels.
+GRADE_NORM = f"CAST(e.grade - {_school_year('e.d')} + 5000 AS BIGINT)"
+ENROLLMENT = ENROLLMENT.replace(
+    "MAX(" + _days("e.d") + " * 100 + e.grade)", "MAX(" + _days("e.d") + f" * 10000 + {GRADE_NORM})"
+)
+FAMILIES["en"] = ENROLLMENT
+
+
+def _days_since(col: str) -> str:
+    return f"CAST(LEAST({DAYS_SINCE_CAP}, COALESCE(date_diff('day', {col}, k.as_of), {DAYS_SINCE_CAP})) AS DOUBLE)"
+
+
+def _rate(numerator: str, school_days: str) -> str:
+    return f"CASE WHEN in_school AND {school_days} > 0 THEN COALESCE({numerator}, 0) / {school_days} END"
+
+
+def _count0(col: str) -> str:
+    return f"CAST(COALESCE({col}, 0) AS DOUBLE)"
+
+
+ENROLLMENT_STATUS = _decode_case(
+    "en.enroll_key % 10",
+    {1: "dropped_out", 2: "suspended", 3: "graduated", 4: "enrolled", 5: "enrolled", 6: "enrolled"},
+    "no_record",
+)
+
+BIRTH_LATE = "CASE WHEN EXTRACT(MONTH FROM c.birth_date) > 9 OR (EXTRACT(MONTH FROM c.birth_date) = 9 AND EXTRACT(DAY FROM c.birth_date) > 1) THEN 1 ELSE 0 END"
+
+# Columns computed from the family aggregates; names are the catalogue's.
+SELECT_FEATURES = {
+    "benefit_status": _decode_case(
+        "wf.status_key % 10", {1: "suspended", 2: "terminated", 3: "active", 4: "active"}, "never"
+    ),
+    "payment_ratio_180d": "CASE WHEN wf.first_welfare IS NOT NULL THEN LEAST(1.0, COALESCE(wf.paid_months_180, 0) "
+    "/ LEAST(6.0, GREATEST(1.0, CEIL(date_diff('day', wf.first_welfare, k.as_of) / 30.44)))) END",
+    "days_since_last_payment": _days_since("wf.last_payment"),
+    "payment_gap_max_365d": f"CASE WHEN wf.first_welfare IS NOT NULL THEN CAST(LEAST({DAYS_SINCE_CAP}, "
+    f"GREATEST(COALESCE(pg.gap_max, 0), COALESCE(date_diff('day', wf.last_payment, k.as_of), {DAYS_SINCE_CAP}))) "
+    "AS DOUBLE) END",
+    "recert_overdue": "CASE WHEN wf.last_due IS NOT NULL AND (wf.last_done IS NULL OR wf.last_done < wf.last_due) "
+    "THEN 1.0 ELSE 0.0 END",
+    "days_since_recert": _days_since("wf.last_recert"),
+    "suspensions_365d": _count0("wf.susp_365"),
+    "last_suspension_reason": _decode_case(
+        "wf.reason_key % 10", {rank: reason for reason, rank in REASON_RANK.items()}, "none"
+    ),
+    "payment_amount_change_90d": "CASE WHEN wf.amount_prev_90 > 0 THEN (wf.amount_90 - wf.amount_prev_90) "
+    "/ wf.amount_prev_90 END",
+    "visit_concern_basic_needs_180d": _count0("vi.c_basic_needs_180"),
+    "enrollment_status": ENROLLMENT_STATUS,
+    "school_type": _decode_case(
+        "en.school_type_key % 10", {rank: code for code, rank in SCHOOL_TYPE_RANK.items()}, "unknown"
+    ),
+    "grade_gap": f"CAST(en.grade_key % 10000 - 5000 + EXTRACT(YEAR FROM c.birth_date) + {BIRTH_LATE} + 5 AS DOUBLE)",
+    "absence_rate_all_30d": _rate("ab.all_30", "a.sd_30"),
+    "absence_rate_all_90d": _rate("ab.all_90", "a.sd_90"),
+    "absence_rate_all_365d": _rate("ab.all_365", "a.sd_365"),
+    "absence_rate_unexcused_90d": _rate("ab.unexcused_90", "a.sd_90"),
+    "absence_rate_excused_90d": _rate("ab.excused_90", "a.sd_90"),
+    "absence_rate_sick_90d": _rate("ab.sick_90", "a.sd_90"),
+    "unexcused_days_90d": "CASE WHEN in_school AND a.sd_90 > 0 THEN COALESCE(ab.unexcused_90, 0) END",
+    "absence_trend_90d": f"{_rate('ab.all_90', 'a.sd_90')} - {_rate('ab.all_prev_90', 'a.sd_prev_90')}",
+    "longest_unexcused_streak_90d": "CASE WHEN in_school AND a.sd_90 > 0 THEN CAST(COALESCE(st.streak_90, 0) "
+    "AS DOUBLE) END",
+    "days_since_last_absence": _days_since("ab.last_absence"),
+    "school_transfers_365d": _count0("en.transfers_365"),
+    "school_suspensions_365d": _count0("en.school_susp_365"),
+    "visit_concern_education_180d": _count0("vi.c_education_180"),
+    "outpatient_visits_180d": _count0("md.outpatient_180"),
+    "emergency_visits_180d": _count0("md.emergency_180"),
+    "inpatient_stays_365d": _count0("md.inpatient_365"),
+    "rehab_missed_180d": _count0("md.rehab_missed_180"),
+    "rehab_attendance_ratio_180d": "CASE WHEN md.rehab_attended_180 + md.rehab_missed_180 > 0 THEN "
+    "CAST(md.rehab_attended_180 AS DOUBLE) / (md.rehab_attended_180 + md.rehab_missed_180) END",
+    # The run of the latest rehab session, bounded by the missed sessions still in the window.
+    "rehab_missed_streak": "CAST(COALESCE(LEAST(md.rehab_key % 1000, md.rehab_missed_365), 0) AS DOUBLE)",
+    "insurance_status": _decode_case("md.insurance_key % 10", {1: "lapsed", 2: "insured"}, "no_record"),
+    "days_since_insurance_lapse": _days_since("md.last_lapse"),
+    "out_of_pocket_cny_365d": _count0("md.oop_365"),
+    "out_of_pocket_share_365d": "CASE WHEN md.cost_365 > 0 THEN LEAST(1.0, md.oop_costed_365 / md.cost_365) END",
+    "visit_concern_health_180d": _count0("vi.c_health_180"),
+    "mental_health_contacts_180d": _count0("md.mh_180"),
+    "days_since_mental_health_contact": _days_since("md.last_mh"),
+    "mental_diagnosis_events_365d": _count0("md.mental_dx_365"),
+    "visit_concern_mental_health_180d": _count0("vi.c_mental_health_180"),
+    "abuse_reports_365d": _count0("pr.abuse_365"),
+    "neglect_reports_365d": _count0("pr.neglect_365"),
+    "runaways_365d": _count0("pr.runaway_365"),
+    "police_contacts_365d": _count0("pr.police_365"),
+    "days_since_protection_event": _days_since("pr.last_protection"),
+    "visit_concern_safety_180d": _count0("vi.c_safety_180"),
+    "guardian_type": "c.guardian_type",
+    "guardian_lost_365d": _count0("pr.guardian_lost_365"),
+    "emergency_placements_365d": _count0("pr.placement_365"),
+    "visit_concerns_90d": _count0("vi.concerns_90"),
+    "visit_concern_guardianship_180d": _count0("vi.c_guardianship_180"),
+    "visits_180d": _count0("vi.visits_180"),
+    "days_since_last_visit": _days_since("vi.last_visit"),
+    "age_years": "date_diff('day', c.birth_date, k.as_of) / 365.25",
+    "category": "c.category",
+    "disability_level": "c.disability_level",
+    "months_in_registry": "CAST(date_diff('month', c.registered_date, k.as_of) AS DOUBLE)",
+    "sex": "c.sex",
+    "ethnicity": "c.ethnicity",
+    "hukou": "c.hukou",
+}
+
+AUDIT_SELECT = {
+    "county_code": "c.county_code",
+    "community_code": "c.community_code",
+    "age_band": "CASE WHEN k.age < 6 THEN '0-5' WHEN k.age < 12 THEN '6-11' WHEN k.age < 15 THEN '12-14' "
+    "ELSE '15-17' END",
+    "disability": "CASE WHEN c.disability_level > 0 THEN 'disabled' ELSE 'none' END",
+}
+
+
+def feature_query(keys: str, passthrough: list[str]) -> str:
+    """Features (and audit columns) for every row of the relation ``keys`` (child_pid, as_of, ...).
+
+    Expects the prepared ``f_*`` tables and ``f_dates`` (``as_of_table_sql``) on the connection.
+    Rows come out ordered by as_of, child_pid; ``passthrough`` columns of ``keys`` are kept.
+    """
+    joins = "\n".join(
+        f"LEFT JOIN {alias} ON {alias}.child_idx = k.child_idx AND {alias}.as_of = k.as_of" for alias in FAMILIES
+    )
+    columns = {**AUDIT_SELECT, **SELECT_FEATURES}
+    select = ",\n".join(f"{expr} AS {name}" for name, expr in columns.items())
+    kept = "".join(f", l.{col}" for col in passthrough)
+    ctes = ",\n".join(f"{alias} AS ({sql})" for alias, sql in FAMILIES.items())
+    return f"""
+    WITH {ctes},
+    k AS (
+        SELECT c.child_idx, l.child_pid, CAST(l.as_of AS DATE) AS as_of,
+               date_diff('year', c.birth_date, CAST(l.as_of AS DATE))
+               - CASE WHEN EXTRACT(MONTH FROM c.birth_date) * 100 + EXTRACT(DAY FROM c.birth_date)
+                       > EXTRACT(MONTH FROM CAST(l.as_of AS DATE)) * 100 + EXTRACT(DAY FROM CAST(l.as_of AS DATE))
+                      THEN 1 ELSE 0 END AS age{kept}
+        FROM {keys} AS l JOIN f_kids AS c ON c.child_pid = l.child_pid
+    ),
+    flags AS (
+        SELECT k.child_idx, k.as_of,
+               ({ENROLLMENT_STATUS} IN ('enrolled', 'suspended')
+                OR ({ENROLLMENT_STATUS} = 'no_record' AND ab.all_365 IS NOT NULL)) AS in_school
+        FROM k LEFT JOIN en ON en.child_idx = k.child_idx AND en.as_of = k.as_of
+               LEFT JOIN ab ON ab.child_idx = k.child_idx AND ab.as_of = k.as_of
+    )
+    SELECT k.child_pid, CAST(k.as_of AS TIMESTAMP) AS as_of{kept.replace('l.', 'k.')},
+    {select}
+    FROM k
+    JOIN f_kids AS c ON c.child_idx = k.child_idx
+    JOIN f_dates AS a ON a.as_of = k.as_of
+    JOIN flags AS fl ON fl.child_idx = k.child_idx AND fl.as_of = k.as_of
+    {joins}
+    ORDER BY k.as_of, k.child_pid"""

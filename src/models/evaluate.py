@@ -1,0 +1,590 @@
+"""features + trained model -> test metrics of the model and every baseline, plots, figures, predictions.
+
+Test rows: the split's test as-of dates, with observed labels and `already_out == 0`. Each
+month's list size is the capacity k = base.children_per_caseworker x distinct caseworkers
+among that month's scored children. The model and every baseline are scored on the same
+rows with the same k: the top k is chosen within each month and the metrics are pooled over
+the test months (`k` in a block = the sum of the monthly list sizes), with per-month values
+under `per_month`. The gate passes when the model beats the rule baseline on
+`evaluate.gate_metric`; then the registered version gets the alias `champion`, otherwise
+the previous champion stays. Numbers are rounded to 6 decimals; NaN (undefined) is null.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from src.atomic import atomic_dir, write_json, write_parquet
+from src.config import Evaluate, Params
+from src.errors import SafetynetError
+from src.models import baselines, metrics
+
+log = logging.getLogger(__name__)
+
+MODEL = "model"
+ATTRIBUTES = ("sex", "hukou", "ethnicity", "disability", "category", "county_code", "age_band")
+PREDICTION_COLUMNS = ("child_pid", "as_of", "score", "label", "selected", *ATTRIBUTES)
+COHORT_COLUMNS = ("child_pid", "as_of", "label", "label_observed", "already_out")
+RATIO_METRICS = ("auc_roc", "precision@5_pct", "precision_at_k")
+PLOT_POINTS = 201
+DIGITS = 6
+
+
+# ---------------------------------------------------------------- pure core: rows and capacity
+
+
+def select_test_rows(frame: pd.DataFrame, test_dates) -> pd.DataFrame:
+    """Rows at the test as-of dates with observed labels and not already out, in a fixed order."""
+    dates = pd.to_datetime(pd.Series(list(test_dates))).dt.as_unit("us")
+    keep = (
+        frame["as_of"].isin(dates)
+        & frame["label_observed"].astype(bool)
+        & (frame["already_out"] == 0)
+    )
+    test = (
+        frame.loc[keep].sort_values(["as_of", "child_pid"], kind="mergesort").reset_index(drop=True)
+    )
+    if test.empty:
+        raise SafetynetError(
+            "features.parquet: no scorable rows at the test as-of dates "
+            f"{', '.join(str(d.date()) for d in dates)}; rebuild features or retrain"
+        )
+    return test
+
+
+def capacity_by_month(test: pd.DataFrame, children: pd.DataFrame, per_caseworker: int) -> dict:
+    """k per as-of month = per_caseworker x distinct caseworkers among that month's children."""
+    caseworkers = test[["child_pid", "as_of"]].merge(
+        children[["child_pid", "caseworker_id"]], on="child_pid", how="left", validate="many_to_one"
+    )
+    counts = caseworkers.groupby("as_of")["caseworker_id"].nunique()
+    empty = counts[counts == 0]
+    if not empty.empty:
+        raise SafetynetError(
+            f"children.parquet: no caseworker_id for any child scored at {empty.index[0].date()}; "
+            "the capacity k = children_per_caseworker x caseworkers would be 0; fill caseworker_id"
+        )
+    return {month: int(n) * per_caseworker for month, n in counts.items()}
+
+
+# ---------------------------------------------------------------- pure core: metric blocks
+
+
+def _clean(value):
+    """Round floats to DIGITS; NaN/inf -> None; numpy scalars -> Python; text unchanged."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    value = float(value)
+    return round(value, DIGITS) if math.isfinite(value) else None
+
+
+def _metric_values(y, score, context: dict, probabilistic: bool, names: list[str]) -> dict:
+    block = {
+        "n": int(len(y)),
+        "n_positive": int(np.sum(y)),
+        "prevalence": float(np.mean(y)) if len(y) else math.nan,
+        "k": int(sum(metrics.list_sizes(context["k"], context["groups"], len(y)).values())),
+    }
+    for name in names:
+        if name in metrics.PROBABILITY_METRICS and not probabilistic:
+            block[name] = math.nan  # a ranking (the rule count) has no calibration
+        else:
+            block[name] = metrics.compute(name, y, score, **context)
+    return block
+
+
+def score_block(
+    test: pd.DataFrame, score: np.ndarray, k_by_month: dict, settings: Evaluate, probabilistic: bool
+) -> dict:
+    """Every registry metric for one scorer: pooled over months, stability, and per month."""
+    y = test["label"].to_numpy(dtype="int64")
+    months = test["as_of"].to_numpy()
+    names = metrics.standard_names(settings.top_pcts)
+    context = {
+        "groups": months,
+        "k": k_by_month,
+        "ids": test["child_pid"].to_numpy(),
+        "ece_bins": settings.ece_bins,
+    }
+    block = _metric_values(y, score, context, probabilistic, names)
+    block["list_stability"] = metrics.compute("list_stability", y, score, **context)
+    block["per_month"] = {}
+    for month in sorted(k_by_month):
+        rows = months == np.datetime64(month)
+        month_context = {**context, "groups": months[rows], "ids": context["ids"][rows]}
+        block["per_month"][pd.Timestamp(month).date().isoformat()] = _metric_values(
+            y[rows], score[rows], month_context, probabilistic, names
+        )
+    return _round_tree(block)
+
+
+def _round_tree(tree):
+    if isinstance(tree, dict):
+        return {str(key): _round_tree(value) for key, value in tree.items()}
+    return _clean(tree)
+
+
+def gate_result(model_block: dict, rules_block: dict, metric: str) -> dict:
+    """The champion gate: the model must strictly beat the rule baseline on `metric`."""
+    if metric not in model_block:
+        raise SafetynetError(
+            f"params.yaml: evaluate.gate_metric '{metric}' is not an evaluated metric "
+            f"(use one of {', '.join(k for k in model_block if k != 'per_month')})"
+        )
+    model, rules = model_block[metric], rules_block[metric]
+    passed = model is not None and rules is not None and model > rules
+    return {"metric": metric, "model": model, "rules": rules, "passed": bool(passed)}
+
+
+def model_to_oracle(model_block: dict, oracle_block: dict | None) -> dict:
+    if oracle_block is None:
+        return {}
+    ratios = {}
+    for name in RATIO_METRICS:
+        model, oracle = model_block.get(name), oracle_block.get(name)
+        ratios[name] = _clean(model / oracle) if model is not None and oracle else None
+    return {"model_to_oracle": ratios}
+
+
+def evaluate_scores(
+    test: pd.DataFrame,
+    scores: dict[str, np.ndarray],
+    probabilistic: set[str],
+    k_by_month: dict,
+    settings: Evaluate,
+) -> dict:
+    """The metrics.json layout: `test` (the model), `baselines`, `ratios`, `gate`."""
+    blocks = {
+        name: score_block(
+            test, np.asarray(score, dtype="float64"), k_by_month, settings, name in probabilistic
+        )
+        for name, score in scores.items()
+    }
+    model = blocks.pop(MODEL)
+    return {
+        "test": model,
+        "baselines": blocks,
+        "ratios": model_to_oracle(model, blocks.get("oracle")),
+        "gate": gate_result(model, blocks["rules"], settings.gate_metric),
+    }
+
+
+# ---------------------------------------------------------------- pure core: predictions and plots
+
+
+def build_predictions(test: pd.DataFrame, score: np.ndarray, k_by_month: dict) -> pd.DataFrame:
+    """The contract's test predictions. `selected` is the list actually handed out: the top k
+    of each month, ties at the cut broken by child_pid (a keyed hash, so arbitrary but fixed)."""
+    frame = test[["child_pid", "as_of", "label", *ATTRIBUTES]].assign(
+        score=np.asarray(score, dtype="float64")
+    )
+    order = frame.sort_values(
+        ["as_of", "score", "child_pid"], ascending=[True, False, True], kind="mergesort"
+    )
+    position = order.groupby("as_of").cumcount()
+    capacity = order["as_of"].map(k_by_month)
+    frame["selected"] = (position < capacity).reindex(frame.index)
+    frame["label"] = frame["label"].astype("int8")
+    frame["child_pid"] = frame["child_pid"].astype(str)
+    for column in ATTRIBUTES:
+        frame[column] = (
+            frame[column].astype("object").where(frame[column].notna(), None).astype("str")
+        )
+    return frame[list(PREDICTION_COLUMNS)].reset_index(drop=True)
+
+
+def _thin(table: pd.DataFrame) -> pd.DataFrame:
+    """At most PLOT_POINTS rows of a curve, evenly spread, keeping both ends."""
+    if len(table) <= PLOT_POINTS:
+        return table
+    return table.iloc[np.unique(np.linspace(0, len(table) - 1, PLOT_POINTS).round().astype(int))]
+
+
+def _curve_rows(name: str, table: pd.DataFrame) -> list[dict]:
+    table = _thin(table.reset_index(drop=True)).assign(model=name)
+    return [_round_tree(row) for row in table.to_dict("records")]
+
+
+def topk_grid(test: pd.DataFrame, k_by_month: dict) -> np.ndarray:
+    """List sizes for the precision/recall-vs-k plot: a log grid up to the largest month, plus k."""
+    largest = int(test.groupby("as_of").size().max())
+    grid = np.geomspace(1, largest, 40).round().astype(int)
+    return np.unique(np.r_[grid, int(np.median(list(k_by_month.values())))])
+
+
+def topk_rows(name: str, test: pd.DataFrame, score: np.ndarray, grid: np.ndarray) -> list[dict]:
+    y = test["label"].to_numpy(dtype="float64")
+    months = test["as_of"].to_numpy()
+    positions = metrics.tie_positions(score, months)
+    rows = []
+    for k in grid:
+        hits = float(
+            metrics.selection_probability(score, k=int(k), groups=months, positions=positions) @ y
+        )
+        selected = sum(metrics.list_sizes(int(k), months, len(y)).values())
+        rows.append(
+            {
+                "model": name,
+                "k": int(k),
+                "precision_at_k": hits / selected,
+                "recall_at_k": hits / y.sum(),
+            }
+        )
+    return [_round_tree(row) for row in rows]
+
+
+def plot_tables(
+    test: pd.DataFrame,
+    scores: dict[str, np.ndarray],
+    probabilistic: set[str],
+    k_by_month: dict,
+    ece_bins: int,
+) -> dict[str, list[dict]]:
+    """Rows for reports/plots/{roc,precision_recall,calibration,topk}.json; `model` names the curve."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    y = test["label"].to_numpy(dtype="int64")
+    grid = topk_grid(test, k_by_month)
+    tables: dict[str, list[dict]] = {
+        "roc": [],
+        "precision_recall": [],
+        "calibration": [],
+        "topk": [],
+    }
+    for name, score in scores.items():
+        fpr, tpr, _ = roc_curve(y, score)
+        tables["roc"] += _curve_rows(name, pd.DataFrame({"fpr": fpr, "tpr": tpr}))
+        precision, recall, _ = precision_recall_curve(y, score)
+        tables["precision_recall"] += _curve_rows(
+            name, pd.DataFrame({"recall": recall, "precision": precision})
+        )
+        if name in probabilistic:
+            calibration = metrics.calibration_table(y, score, ece_bins)
+            tables["calibration"] += _curve_rows(
+                name, calibration[["mean_predicted", "observed_rate", "n"]]
+            )
+        tables["topk"] += topk_rows(name, test, score, grid)
+    return tables
+
+
+# ---------------------------------------------------------------- figures (matplotlib, offline)
+
+FIGURES = {
+    # plot table -> (x, y columns, title, x label, y label)
+    "roc": (
+        ("fpr",),
+        ("tpr",),
+        "ROC curve (test period)",
+        "false positive rate",
+        "true positive rate",
+    ),
+    "precision_recall": (
+        ("recall",),
+        ("precision",),
+        "Precision-recall (test period)",
+        "recall",
+        "precision",
+    ),
+    "calibration": (
+        ("mean_predicted",),
+        ("observed_rate",),
+        "Calibration (test period)",
+        "mean predicted probability",
+        "observed rate",
+    ),
+    "topk": (
+        ("k", "k"),
+        ("precision_at_k", "recall_at_k"),
+        "Top-k per month",
+        "list size k per month",
+        "value",
+    ),
+}
+
+
+def render_figures(tables: dict[str, list[dict]], out_dir: Path) -> None:
+    """One PNG per plot table, one line per scorer (no timestamps, so identical data -> same bytes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name, (xs, ys, title, xlabel, ylabel) in FIGURES.items():
+        frame = pd.DataFrame(tables[name])
+        fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+        for model, rows in frame.groupby("model", sort=False) if not frame.empty else []:
+            for x, y in zip(xs, ys, strict=True):
+                label = model if len(ys) == 1 else f"{model}: {y}"
+                style = "--" if y == "recall_at_k" else "-"
+                ax.plot(
+                    rows[x],
+                    rows[y],
+                    style,
+                    label=label,
+                    marker="o" if name == "calibration" else None,
+                )
+        if name in ("roc", "calibration"):
+            ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=1)
+        if name == "topk":
+            ax.set_xscale("log")
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out_dir / f"{name}.png", metadata={"Software": None})
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------- I/O
+
+
+def read_train_summary(models_dir: Path) -> dict:
+    path = Path(models_dir) / "train_summary.json"
+    if not path.exists():
+        raise SafetynetError(f"{path}: not found; run the train stage first (dvc repro train)")
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("split", "features"):
+        if key not in summary:
+            raise SafetynetError(
+                f"{path}: no '{key}' entry; retrain with this version (dvc repro train)"
+            )
+    return summary
+
+
+def _read_features(path: Path, columns: list[str], filters: list) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path, columns=columns, filters=filters)
+    except FileNotFoundError:
+        raise SafetynetError(
+            f"{path}: not found; run the features stage (dvc repro features)"
+        ) from None
+    except Exception as exc:  # pyarrow names the missing column in its own message
+        raise SafetynetError(f"{path}: cannot read the columns evaluate needs ({exc})") from None
+    frame["as_of"] = frame["as_of"].dt.as_unit("us")
+    return frame
+
+
+def _timestamps(dates) -> list[pd.Timestamp]:
+    return [pd.Timestamp(d).as_unit("us") for d in dates]
+
+
+def load_frames(
+    features_path: Path, summary: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(test candidates, train rows for the logistic fit, history for the community rate)."""
+    features = list(summary["features"])
+    split = summary["split"]
+    test_cols = sorted(
+        {
+            *COHORT_COLUMNS,
+            *ATTRIBUTES,
+            *features,
+            *baselines.COMMUNITY_KEY,
+            *(f for f, _ in baselines.RULES.values()),
+        }
+    )
+    test = _read_features(features_path, test_cols, [("as_of", "in", _timestamps(split["test"]))])
+    train = _read_features(
+        features_path, [*COHORT_COLUMNS, *features], [("as_of", "in", _timestamps(split["train"]))]
+    )
+    history_cols = [*COHORT_COLUMNS, *baselines.COMMUNITY_KEY]
+    history = _read_features(
+        features_path, history_cols, [("as_of", "<", min(_timestamps(split["test"])))]
+    )
+    return test, _scored(train), _scored(history)
+
+
+def _scored(frame: pd.DataFrame) -> pd.DataFrame:
+    """The population a list is drawn from: label observed, not already out."""
+    keep = frame["label_observed"].astype(bool) & (frame["already_out"] == 0)
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def read_children(interim_dir: Path) -> pd.DataFrame:
+    path = Path(interim_dir) / "children.parquet"
+    if not path.exists():
+        raise SafetynetError(f"{path}: not found; run the ingest stage (dvc repro ingest)")
+    return pd.read_parquet(path, columns=["child_pid", "caseworker_id"])
+
+
+def read_truth(interim_dir: Path) -> pd.DataFrame | None:
+    path = Path(interim_dir) / "truth.parquet"
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def load_model(models_dir: Path):
+    from src.models.scoring import CalibratedModel
+
+    return CalibratedModel.from_dir(models_dir)
+
+
+def compute_scores(
+    test: pd.DataFrame,
+    train: pd.DataFrame,
+    history: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    model,
+    summary: dict,
+    params: Params,
+) -> tuple[dict[str, np.ndarray], set[str]]:
+    """Scores of the model and every baseline on the same test rows; and which are probabilities."""
+    log.info(
+        "scoring %d test rows: model, rules, logistic, community%s",
+        len(test),
+        ", oracle" if truth is not None else "",
+    )
+    logistic = baselines.fit_logistic(
+        train,
+        list(summary["features"]),
+        c=params.train.logistic_c,
+        seed=params.base.seed,
+        categorical=list(summary.get("categorical_features", {})),
+        max_rows=params.evaluate.logistic_max_rows,
+    )
+    scores = {
+        MODEL: np.asarray(model.predict_proba(test), dtype="float64"),
+        "rules": baselines.rule_scores(test),
+        "logistic": baselines.logistic_scores(logistic, test),
+        "community": baselines.community_scores(
+            history,
+            test,
+            test_start=test["as_of"].min(),
+            horizon_days=params.label.horizon_days,
+            prior_strength=params.evaluate.community_prior_strength,
+        ),
+    }
+    if truth is not None:
+        oracle = baselines.oracle_scores(test, truth)
+        if np.isnan(oracle).any():
+            log.warning(
+                "oracle skipped: truth.parquet covers %d of %d test rows",
+                int((~np.isnan(oracle)).sum()),
+                len(oracle),
+            )
+        else:
+            scores["oracle"] = oracle
+    return scores, {MODEL, "logistic", "community", "oracle"} & set(scores)
+
+
+def write_outputs(
+    paths: dict[str, Path], result: dict, tables: dict, predictions: pd.DataFrame
+) -> None:
+    write_json(paths["metrics"], result)
+    write_parquet(paths["predictions"], predictions)
+    with atomic_dir(paths["plots"]) as tmp:
+        for name, rows in tables.items():
+            write_json(tmp / f"{name}.json", rows)
+    with atomic_dir(paths["figures"]) as tmp:
+        render_figures(tables, tmp)
+
+
+def mlflow_metrics(result: dict) -> dict[str, float]:
+    """Pooled metrics as MLflow names (no '@': precision@5_pct -> test.precision_at_5_pct)."""
+    blocks = {
+        "test": result["test"],
+        **{f"baseline.{b}": v for b, v in result["baselines"].items()},
+    }
+    flat = {
+        f"{prefix}.{name.replace('@', '_at_')}": value
+        for prefix, block in blocks.items()
+        for name, value in block.items()
+        if name != "per_month" and value is not None
+    }
+    flat.update(
+        {
+            f"ratio.{name.replace('@', '_at_')}": v
+            for name, v in result["ratios"].get("model_to_oracle", {}).items()
+            if v is not None
+        }
+    )
+    flat["gate.passed"] = float(result["gate"]["passed"])
+    return flat
+
+
+def log_and_gate(summary: dict, result: dict, paths: dict[str, Path]) -> bool:
+    """Log metrics and figures to the training run; move `champion` only when the gate passes."""
+    gate = result["gate"]
+    run_id, version = summary.get("run_id"), summary.get("model_version")
+    if not run_id:
+        log.warning(
+            "train_summary.json has no run_id: metrics not logged to MLflow, champion unchanged"
+        )
+        return False
+    import mlflow
+
+    from src.models import tracking
+
+    tracking.configure_tracking()
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(mlflow_metrics(result))
+        mlflow.set_tag("gate_passed", str(gate["passed"]).lower())
+        mlflow.log_artifact(str(paths["metrics"]), artifact_path="evaluation")
+        mlflow.log_artifacts(str(paths["plots"]), artifact_path="evaluation/plots")
+        mlflow.log_artifacts(str(paths["figures"]), artifact_path="evaluation/figures")
+    if not gate["passed"]:
+        log.warning(
+            "GATE FAILED: model %s = %s does not beat the rule baseline (%s); the champion alias is unchanged",
+            gate["metric"],
+            gate["model"],
+            gate["rules"],
+        )
+        return False
+    if version is None:
+        log.warning("gate passed but train_summary.json has no model_version; champion unchanged")
+        return False
+    tracking.promote_champion(str(version))
+    log.info(
+        "gate passed (%s: model %s > rules %s): version %s is now %s",
+        gate["metric"],
+        gate["model"],
+        gate["rules"],
+        version,
+        tracking.CHAMPION,
+    )
+    return True
+
+
+def run(
+    features_path,
+    interim_dir,
+    models_dir,
+    metrics_path,
+    plots_dir,
+    figures_dir,
+    predictions_path,
+    params: Params,
+) -> dict:
+    """Evaluate the trained model and the baselines on the test period; write reports; gate."""
+    models_dir, interim_dir = Path(models_dir), Path(interim_dir)
+    summary = read_train_summary(models_dir)
+    candidates, train, history = load_frames(Path(features_path), summary)
+    test = select_test_rows(candidates, summary["split"]["test"])
+    k_by_month = capacity_by_month(
+        test, read_children(interim_dir), params.base.children_per_caseworker
+    )
+    scores, probabilistic = compute_scores(
+        test, train, history, read_truth(interim_dir), load_model(models_dir), summary, params
+    )
+    result = evaluate_scores(test, scores, probabilistic, k_by_month, params.evaluate)
+    tables = plot_tables(test, scores, probabilistic, k_by_month, params.evaluate.ece_bins)
+    paths = {
+        "metrics": Path(metrics_path),
+        "plots": Path(plots_dir),
+        "figures": Path(figures_dir),
+        "predictions": Path(predictions_path),
+    }
+    write_outputs(paths, result, tables, build_predictions(test, scores[MODEL], k_by_month))
+    champion = log_and_gate(summary, result, paths)
+    log.info(
+        "test: model %s", {m: result["test"][m] for m in ("auc_roc", "precision_at_k", "k", "n")}
+    )
+    return {"n": len(test), "gate_passed": result["gate"]["passed"], "champion_set": champion}

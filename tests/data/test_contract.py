@@ -1,0 +1,102 @@
+"""The contract schemas (through ingest's row validation) accept valid rows and name each defect."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.data import contract
+from src.data.ingest import Registry, reason_order, validate_rows
+from tests.data.conftest import VALID_ROWS, text_frame
+
+EXPORT = dt.date(2024, 12, 31)
+REGISTRY = Registry.build(["C1"], ["p" * 64], ["CQ"])
+
+
+def reasons_for(table: str, **changes) -> list:
+    row = {**VALID_ROWS[table], **changes}
+    _, reasons = validate_rows(text_frame([row]), table, EXPORT, REGISTRY)
+    return reasons.tolist()
+
+
+@pytest.mark.parametrize("table", list(contract.TABLES))
+def test_valid_example_of_every_table_is_accepted(table):
+    parsed, reasons = validate_rows(text_frame([VALID_ROWS[table]]), table, EXPORT, REGISTRY)
+    assert reasons.isna().all(), reasons.tolist()
+    assert parsed.dtypes[contract.TABLES[table].date_column] == "datetime64[us]"
+
+
+@pytest.mark.parametrize(
+    ("table", "changes", "reason"),
+    [
+        ("welfare_events", {"event_type": "paid"}, "unknown_code:event_type"),
+        ("children", {"sex": "F"}, "unknown_code:sex"),
+        ("school_absences", {"days": "2"}, "unknown_code:days"),
+        ("welfare_events", {"event_date": "2024/01/02"}, "malformed_date:event_date"),
+        ("welfare_events", {"event_date": "2024-02-30"}, "malformed_date:event_date"),
+        ("welfare_events", {"event_date": "2024-1-2"}, "malformed_date:event_date"),
+        ("welfare_events", {"event_date": "2025-01-01"}, "future_date:event_date"),
+        ("children", {"birth_date": "1989-12-31"}, "date_before_1990:birth_date"),
+        ("welfare_events", {"child_id": "C404"}, "unknown_child"),
+        ("welfare_events", {"child_id": "CQ"}, "child_quarantined"),
+        ("welfare_events", {"amount_cny": "-5"}, "out_of_range:amount_cny"),
+        ("welfare_events", {"amount_cny": "lots"}, "malformed_number:amount_cny"),
+        ("children", {"hukou": ""}, "missing_required:hukou"),
+        ("casework_visits", {"mode": "  "}, "missing_required:mode"),
+        ("welfare_events", {"event_type": "enrolled"}, "amount_not_allowed:amount_cny"),
+        ("welfare_events", {"amount_cny": ""}, "amount_required:amount_cny"),
+        ("welfare_events", {"event_type": "suspended", "amount_cny": ""}, "reason_required:reason"),
+        ("welfare_events", {"reason": "moved_away"}, "reason_not_allowed:reason"),
+        ("medical_events", {"out_of_pocket_cny": "300.01"}, "out_of_pocket_above_cost:out_of_pocket_cny"),
+        ("children", {"child_id": "C 1"}, "invalid_format:child_id"),
+        ("children", {"child_id": "C" * 33}, "invalid_format:child_id"),
+        ("children", {"county_code": "11010"}, "invalid_format:county_code"),
+        ("children", {"county_code": "11010x"}, "invalid_format:county_code"),
+        ("children", {"disability_level": "5"}, "out_of_range:disability_level"),
+        ("children", {"disability_level": "1.5"}, "malformed_number:disability_level"),
+        ("school_enrollment", {"grade": "13"}, "out_of_range:grade"),
+        ("casework_visits", {"concern_safety": "2"}, "out_of_range:concern_safety"),
+    ],
+)
+def test_each_defect_gets_its_reason(table, changes, reason):
+    assert reasons_for(table, **changes) == [reason]
+
+
+def test_optional_values_may_be_empty_or_absent():
+    assert pd.isna(reasons_for("children", name="", ethnicity="", caseworker_id="")[0])
+    row = {k: v for k, v in VALID_ROWS["medical_events"].items() if k not in ("cost_cny", "diagnosis_group")}
+    _, reasons = validate_rows(text_frame([row]), "medical_events", EXPORT, REGISTRY)
+    assert reasons.isna().all()
+
+
+def test_codes_and_dates_are_stripped_but_ids_are_not():
+    assert pd.isna(reasons_for("welfare_events", event_type=" payment ", event_date=" 2024-01-02")[0])
+    assert reasons_for("welfare_events", child_id=" C1") == ["invalid_format:child_id"]
+
+
+def test_first_reason_wins_in_the_documented_order():
+    # malformed date (parse) beats an unknown code (column check) beats an unknown child
+    assert reasons_for("welfare_events", event_date="x", event_type="??", child_id="C9") == [
+        "malformed_date:event_date"
+    ]
+    assert reasons_for("welfare_events", event_type="??", child_id="C9") == ["unknown_code:event_type"]
+    order = reason_order("welfare_events")
+    assert order.index("malformed_date:event_date") < order.index("missing_required:child_id")
+    assert order[-2:] == ["unknown_child", "child_quarantined"]
+
+
+def test_duplicate_child_ids_with_different_rows_are_all_quarantined():
+    rows = [VALID_ROWS["children"], {**VALID_ROWS["children"], "sex": "m"}, {**VALID_ROWS["children"], "child_id": "C2"}]
+    _, reasons = validate_rows(text_frame(rows), "children", EXPORT)
+    assert reasons.tolist()[:2] == ["duplicate_child_id", "duplicate_child_id"]
+    assert pd.isna(reasons.iloc[2])
+
+
+def test_default_school_calendar_skips_weekends_and_breaks():
+    days = contract.default_school_calendar(dt.date(2024, 1, 1), dt.date(2024, 12, 31))["date"]
+    assert days.dt.dayofweek.max() < 5
+    assert not days.isin(pd.to_datetime(["2024-02-01", "2024-08-01", "2024-07-10"])).any()
+    assert pd.to_datetime(["2024-02-21", "2024-07-09", "2024-09-02"]).isin(days).all()

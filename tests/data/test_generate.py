@@ -1,0 +1,200 @@
+"""The synthetic generator: determinism, contract codes, defects, names, truth, bias, encoding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.config import load_params
+from src.data import contract as c
+from src.data import generate
+from src.data.synthetic.latent import horizon_weights, month_starts, p_true, transition_matrices
+
+N, MONTHS = 600, 18
+
+
+def small_params(**synthetic):
+    return load_params(
+        "params.yaml", {"synthetic": {"n_children": N, "months": MONTHS, **synthetic}}
+    )
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    path = tmp_path_factory.mktemp("synthetic") / "synthetic"
+    generate.run(path, small_params(hostile_name_rate=0.05))
+    return path
+
+
+def read(out, table):
+    return pd.read_csv(out / f"{table}.csv", dtype=str, keep_default_na=False)
+
+
+def clean_rows(out, table):
+    manifest = json.loads((out / "injected_defects.json").read_text())["tables"][table]
+    return read(out, table).iloc[: manifest["rows_clean"]]
+
+
+def digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_same_params_give_identical_bytes(out, tmp_path):
+    generate.run(tmp_path / "again", small_params(hostile_name_rate=0.05))
+    assert digest(out) == digest(tmp_path / "again")
+
+
+@pytest.mark.parametrize("table", [t for t in c.TABLES if t != "school_calendar"])
+def test_clean_rows_use_contract_codes_and_dates(out, table):
+    rows = clean_rows(out, table)
+    spec = c.TABLES[table]
+    assert list(rows.columns) == spec.column_names
+    for col in spec.columns:
+        values = rows[col.name]
+        if col.codes is not None and col.kind == c.CODE:
+            assert set(values[values != ""]) <= set(col.codes), col.name
+        if col.required:
+            assert (values != "").all(), col.name
+        if col.kind == c.DATE:
+            dates = pd.to_datetime(values[values != ""], format="%Y-%m-%d")
+            assert dates.max() <= pd.Timestamp("2024-06-30") and dates.min() >= pd.Timestamp(
+                c.MIN_DATE
+            )
+
+
+def test_absences_fall_on_school_days(out):
+    days = pd.to_datetime(clean_rows(out, "school_absences")["absence_date"])
+    assert c.is_default_school_day(days).all()
+
+
+def test_defect_counts_match_shares(out):
+    manifest = json.loads((out / "injected_defects.json").read_text())["tables"]
+    shares = small_params().synthetic.defects
+    welfare = manifest["welfare_events"]
+    counts = {d["kind"]: d["count"] for d in welfare["defects"]}
+    base = welfare["rows_clean"] + sum(
+        d["count"] for d in welfare["defects"] if d["kind"] != "duplicate"
+    )
+    assert counts["duplicate"] == round(shares.duplicate * base)
+    assert counts["unknown_code"] == round(shares.unknown_code * base)
+    assert welfare["rows_written"] == len(read(out, "welfare_events"))
+    block = (
+        read(out, "welfare_events")
+        .iloc[next(d["first_row"] for d in welfare["defects"] if d["kind"] == "unknown_code") :]
+        .head(counts["unknown_code"])
+    )
+    assert (block["event_type"] == "not_a_code").all()
+
+
+def test_children_defects_only_on_decoys_without_events(out):
+    manifest = json.loads((out / "injected_defects.json").read_text())["tables"]["children"]
+    children = read(out, "children")
+    bad = children.iloc[manifest["rows_clean"] :]
+    spoiled = bad.iloc[next(d["count"] for d in manifest["defects"] if d["kind"] == "duplicate") :]
+    assert (
+        len(spoiled) == sum(d["count"] for d in manifest["defects"] if d["kind"] != "duplicate") > 0
+    )
+    events = pd.concat(
+        [read(out, t)["child_id"] for t in c.TABLES if t not in ("children", "school_calendar")]
+    )
+    assert not spoiled["child_id"].isin(events).any()
+
+
+def test_hostile_names_round_trip(out):
+    names = read(out, "children")["name"]
+    assert names.str.contains("\n").any() and names.str.contains(",").any()
+    assert names.str.contains("<script>").any() and names.str.startswith(("=", "+", "-", "@")).any()
+    registry, _, _ = generate.simulate(small_params(hostile_name_rate=0.05))
+    assert set(registry.name) <= set(names)
+
+
+def test_id_numbers_have_valid_check_digits(out):
+    ids = clean_rows(out, "children")["id_number"]
+    assert (ids.str.len() == 18).all()
+    digits = np.array([[int(ch) for ch in s[:17]] for s in ids])
+    weights = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
+    assert (np.array(list("10X98765432"))[(digits @ weights) % 11] == ids.str[17].to_numpy()).all()
+
+
+def test_truth_covers_the_cohort(out):
+    truth = pd.read_parquet(out / "truth.parquet")
+    children = clean_rows(out, "children")
+    assert truth["p_true"].between(0, 1).all() and not truth.duplicated(["child_id", "as_of"]).any()
+    first = truth.merge(children, on="child_id")
+    assert (pd.to_datetime(first["registered_date"]) <= first["as_of"]).all()
+    age = (first["as_of"] - pd.to_datetime(first["birth_date"])).dt.days / 365.25
+    assert age.max() < 18
+    # every registered, under-18 child at the first as-of date appears (exits start later)
+    t0 = pd.Timestamp("2023-01-01")
+    expected = children[
+        (pd.to_datetime(children["registered_date"]) <= t0)
+        & (pd.to_datetime(children["birth_date"]) > t0 - pd.DateOffset(years=18))
+    ]
+    assert set(expected["child_id"]) == set(truth.loc[truth["as_of"] == t0, "child_id"])
+
+
+def test_p_true_matches_a_hand_computed_chain():
+    p = transition_matrices(np.array([1.0]))
+    starts = month_starts(np.datetime64("2023-01-01"), 3)
+    w = horizon_weights(np.datetime64("2023-01-01"), starts, 40)  # 2-31 Jan and 1-10 Feb
+    assert np.allclose(w, [30 / 31, 10 / 28])
+    q = np.array([[0.1, 0.2, 0.3]])
+
+    class Terms:
+        transition, outcome, exit, allowed = p, q, np.zeros(1), np.ones(1, dtype=bool)
+
+    got = p_true(np.array([0, 2]), [Terms, Terms], w)
+    clear_in_feb = 1 - w[1] * q[0]  # by the state in February
+    clear = (1 - w[0] * q[0]) * (p[0] @ clear_in_feb)
+    assert got == pytest.approx(1 - clear[[0, 2]])
+
+
+def test_generator_outcomes_are_frequent_and_predictable_by_p_true():
+    params = small_params(n_children=1500, months=24)
+    registry, model, sim = generate.simulate(params)
+    truth = generate.truth_table(registry, model, sim, 180)
+    fired = sim.outcomes.frame()
+    outcomes = pd.DataFrame(
+        {"child_id": registry.child_id[fired["child"].astype(int)], "date": fired["date"]}
+    )
+    labels = generate.realised_labels(truth, outcomes, 180)
+    observed = (truth["as_of"] + pd.Timedelta(days=180) <= pd.Timestamp("2024-12-31")).to_numpy()
+    from sklearn.metrics import roc_auc_score
+
+    assert 0.06 < labels[observed].mean() < 0.18
+    assert abs(truth["p_true"][observed].mean() - labels[observed].mean()) < 0.02
+    assert 0.78 < roc_auc_score(labels[observed], truth["p_true"][observed]) < 0.93
+
+
+def test_measurement_bias_hides_unexcused_absences_for_the_group(tmp_path):
+    def unexcused_share(enabled):
+        folder = tmp_path / str(enabled)
+        generate.run(
+            folder,
+            small_params(measurement_bias={"enabled": enabled, "hukou": "rural", "share": 0.6}),
+        )
+        absences = clean_rows(folder, "school_absences").merge(
+            clean_rows(folder, "children"), on="child_id"
+        )
+        rural = absences[absences["hukou"] == "rural"]
+        return (rural["absence_type"] == "unexcused").mean()
+
+    assert unexcused_share(True) < 0.7 * unexcused_share(False)
+
+
+def test_gb18030_option_writes_decodable_gb18030(tmp_path):
+    generate.run(tmp_path / "gb", small_params(n_children=200, months=6, encoding="gb18030"))
+    raw = (tmp_path / "gb" / "children.csv").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    assert "child_id" in raw.decode("gb18030")
+
+
+def test_parquet_option(tmp_path):
+    generate.run(tmp_path / "pq", small_params(n_children=200, months=6, file_format="parquet"))
+    frame = pd.read_parquet(tmp_path / "pq" / "welfare_events.parquet")
+    assert list(frame.columns) == c.TABLES["welfare_events"].column_names

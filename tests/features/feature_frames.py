@@ -1,0 +1,143 @@
+"""Tiny interim tables for the feature tests, registered on an in-memory DuckDB connection.
+
+Each table takes a list of dicts; missing columns are filled with nulls, dates are ISO strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from src.data.contract import default_school_calendar
+from src.features import features
+
+COLUMNS = {
+    "children": {
+        "child_pid": "str",
+        "sex": "str",
+        "birth_date": "datetime64[us]",
+        "ethnicity": "str",
+        "hukou": "str",
+        "county_code": "str",
+        "community_code": "str",
+        "caseworker_id": "str",
+        "category": "str",
+        "disability_level": "Int64",
+        "guardian_type": "str",
+        "registered_date": "datetime64[us]",
+    },
+    "welfare_events": {
+        "child_pid": "str",
+        "event_date": "datetime64[us]",
+        "event_type": "str",
+        "benefit": "str",
+        "amount_cny": "float64",
+        "reason": "str",
+    },
+    "school_calendar": {"date": "datetime64[us]"},
+    "school_enrollment": {
+        "child_pid": "str",
+        "event_date": "datetime64[us]",
+        "school_id": "str",
+        "event_type": "str",
+        "school_type": "str",
+        "grade": "Int64",
+    },
+    "school_absences": {
+        "child_pid": "str",
+        "absence_date": "datetime64[us]",
+        "school_id": "str",
+        "absence_type": "str",
+        "days": "float64",
+    },
+    "medical_events": {
+        "child_pid": "str",
+        "event_date": "datetime64[us]",
+        "event_type": "str",
+        "diagnosis_group": "str",
+        "cost_cny": "float64",
+        "out_of_pocket_cny": "float64",
+    },
+    "casework_visits": {
+        "child_pid": "str",
+        "visit_date": "datetime64[us]",
+        "caseworker_id": "str",
+        "mode": "str",
+        **{
+            f"concern_{c}": "int8"
+            for c in ("basic_needs", "health", "education", "mental_health", "safety", "guardianship")
+        },
+    },
+    "protection_events": {"child_pid": "str", "event_date": "datetime64[us]", "event_type": "str"},
+}
+
+
+def child(pid: str = "a", **values) -> dict:
+    row = {
+        "child_pid": pid,
+        "sex": "f",
+        "birth_date": "2012-05-05",
+        "ethnicity": "han",
+        "hukou": "rural",
+        "county_code": "110101",
+        "community_code": "c1",
+        "caseworker_id": "w1",
+        "category": "low_income",
+        "disability_level": 0,
+        "guardian_type": "grandparents",
+        "registered_date": "2020-01-01",
+    }
+    return {**row, **values}
+
+
+def visit(pid: str, date: str, **concerns: int) -> dict:
+    row = {"child_pid": pid, "visit_date": date, "mode": "home"}
+    for name in COLUMNS["casework_visits"]:
+        if name.startswith("concern_"):
+            row[name] = concerns.get(name.removeprefix("concern_"), 0)
+    return row
+
+
+def frame(table: str, rows: list[dict]) -> pd.DataFrame:
+    columns = COLUMNS[table]
+    out = pd.DataFrame.from_records(rows, columns=list(columns)) if rows else pd.DataFrame(columns=list(columns))
+    for col, dtype in columns.items():
+        if dtype.startswith("datetime"):
+            out[col] = pd.to_datetime(out[col]).astype(dtype)
+        elif dtype == "str":
+            out[col] = out[col].astype("object").where(out[col].notna(), None)
+        else:
+            out[col] = out[col].astype(dtype)
+    return out
+
+
+def tables(**rows: list[dict]) -> dict[str, pd.DataFrame]:
+    """Every interim table (empty unless given); the default contract calendar for 2021-2025."""
+    out = {name: frame(name, rows.get(name, [])) for name in COLUMNS if name != "school_calendar"}
+    out["school_calendar"] = rows.get("school_calendar") or default_school_calendar(
+        dt.date(2021, 1, 1), dt.date(2025, 12, 31)
+    )
+    if not isinstance(out["school_calendar"], pd.DataFrame):
+        out["school_calendar"] = frame("school_calendar", out["school_calendar"])
+    return out
+
+
+def connect(data: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for name, table in data.items():
+        con.register(f"_{name}_frame", table)
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_frame")
+    return con
+
+
+def features_at(data: dict[str, pd.DataFrame], as_of: str, pids: list[str] | None = None) -> pd.DataFrame:
+    """Features of the given children (default: all) at one as-of date, indexed by child_pid."""
+    con = connect(data)
+    features.prepare_tables(con)
+    pids = pids if pids is not None else list(data["children"]["child_pid"])
+    keys = pd.DataFrame({"child_pid": pids, "as_of": pd.Timestamp(as_of)}).astype({"as_of": "datetime64[us]"})
+    out = features.compute_features(con, keys)
+    con.close()
+    return out.set_index("child_pid")

@@ -1,0 +1,251 @@
+"""Hand-built histories with known feature values, one test per protection system."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from src.config import Features
+from src.data.contract import default_school_calendar
+from src.errors import SafetynetError
+from src.features import catalogue, features
+from tests.features.feature_frames import child, features_at, tables, visit
+
+AS_OF = "2024-07-01"
+
+
+def school_days(after: str, upto: str) -> int:
+    """School days d with after < d <= upto under the contract's default calendar."""
+    cal = default_school_calendar(dt.date(2021, 1, 1), dt.date(2025, 12, 31))["date"]
+    return int(((cal > pd.Timestamp(after)) & (cal <= pd.Timestamp(upto))).sum())
+
+
+def welfare(pid, date, event_type, reason=None, amount=None):
+    return {"child_pid": pid, "event_date": date, "event_type": event_type, "benefit": "dibao",
+            "amount_cny": amount, "reason": reason}
+
+
+def test_basic_living_family():
+    rows = [
+        welfare("a", "2023-01-10", "enrolled"),
+        welfare("a", "2023-02-01", "recert_done"),
+        welfare("a", "2023-06-15", "payment", amount=500.0),
+        *[welfare("a", f"2024-0{m}-15", "payment", amount=500.0) for m in (1, 2, 3)],
+        welfare("a", "2024-05-15", "payment", amount=600.0),
+        welfare("a", "2024-03-01", "recert_due"),
+        welfare("a", "2024-04-01", "suspended", reason="documents_missing"),
+        welfare("a", "2024-04-20", "reinstated"),
+        welfare("b", "2024-06-01", "suspended", reason="recert_missed"),
+        welfare("b", "2024-06-01", "reinstated"),
+        welfare("c", "2022-05-01", "terminated", reason="contact_lost"),
+        welfare("d", "2024-06-20", "recert_due"),
+        welfare("d", "2024-06-25", "recert_done"),
+    ]
+    f = features_at(tables(children=[child(p) for p in "abcde"], welfare_events=rows), AS_OF)
+    a = f.loc["a"]
+    assert a["benefit_status"] == "active"
+    assert a["payment_ratio_180d"] == pytest.approx(4 / 6)  # Jan, Feb, Mar, May of 6 months
+    assert a["days_since_last_payment"] == 47
+    assert a["payment_gap_max_365d"] == 197  # 2023-06-15 -> 2024-01-15, clipped at 2023-07-02
+    assert a["payment_amount_change_90d"] == pytest.approx(0.2)
+    assert a["recert_overdue"] == 1
+    assert a["days_since_recert"] == 365  # last recert_done older than a year: capped
+    assert a["suspensions_365d"] == 1
+    assert a["last_suspension_reason"] == "documents_missing"
+    assert f.loc["b", "benefit_status"] == "active"  # reinstated the same day wins
+    c = f.loc["c"]
+    assert (c["benefit_status"], c["suspensions_365d"], c["last_suspension_reason"]) == ("terminated", 0, "none")
+    assert c["payment_ratio_180d"] == 0 and c["payment_gap_max_365d"] == 365
+    assert (f.loc["d", "recert_overdue"], f.loc["d", "days_since_recert"]) == (0, 6)
+    e = f.loc["e"]  # never in the benefit system: unknown, not zero
+    assert e["benefit_status"] == "never"
+    assert math.isnan(e["payment_ratio_180d"]) and math.isnan(e["payment_gap_max_365d"])
+
+
+def absence(pid, date, kind="unexcused", days=1.0):
+    return {"child_pid": pid, "absence_date": date, "absence_type": kind, "days": days}
+
+
+def enrollment(pid, date, event_type, school_type=None, grade=None):
+    return {"child_pid": pid, "event_date": date, "school_id": "s1", "event_type": event_type,
+            "school_type": school_type, "grade": grade}
+
+
+def test_education_family():
+    unexcused = ["2024-06-03", "2024-06-04", "2024-06-05", "2024-06-06", "2024-06-07", "2024-06-10"]
+    absences = [
+        *[absence("a", d) for d in unexcused],  # a weekend inside: still one run of 6 school days
+        absence("a", "2024-06-12", "sick", 0.5),
+        absence("a", "2024-06-15", "unexcused"),  # a Saturday: not a school day, ignored
+        absence("a", "2024-03-04", "excused"),
+        absence("b", "2024-06-03"),
+        absence("d", "2024-06-03"),
+        *[absence("e", d) for d in ["2024-03-28", "2024-03-29", "2024-04-01", "2024-04-02", "2024-04-03",
+                                     "2024-04-04", "2024-04-05"]],
+    ]
+    enroll = [
+        enrollment("a", "2023-09-01", "enrolled", "regular", 5),
+        enrollment("a", "2024-03-01", "transferred", "special_education"),
+        enrollment("b", "2023-09-01", "enrolled", "regular", 6),
+        enrollment("b", "2024-05-01", "dropped_out"),
+    ]
+    kids = [child(p) for p in "abcde"]
+    f = features_at(tables(children=kids, school_absences=absences, school_enrollment=enroll), AS_OF)
+    sd_90, sd_prev = school_days("2024-04-02", AS_OF), school_days("2024-01-03", "2024-04-02")
+    a = f.loc["a"]
+    assert (a["enrollment_status"], a["school_type"], a["grade_gap"]) == ("enrolled", "special_education", -1)
+    assert a["unexcused_days_90d"] == 6
+    assert a["absence_rate_unexcused_90d"] == pytest.approx(6 / sd_90)
+    assert a["absence_rate_sick_90d"] == pytest.approx(0.5 / sd_90)
+    assert a["absence_rate_excused_90d"] == 0
+    assert a["absence_rate_all_90d"] == pytest.approx(6.5 / sd_90)
+    assert a["absence_rate_all_30d"] == pytest.approx(6.5 / school_days("2024-06-01", AS_OF))
+    assert a["absence_trend_90d"] == pytest.approx(6.5 / sd_90 - 1 / sd_prev)
+    assert a["longest_unexcused_streak_90d"] == 6
+    assert a["days_since_last_absence"] == 19
+    assert (a["school_transfers_365d"], a["school_suspensions_365d"]) == (1, 0)
+    b = f.loc["b"]  # dropped out: rates unknown, not zero
+    assert b["enrollment_status"] == "dropped_out"
+    assert math.isnan(b["absence_rate_all_90d"]) and math.isnan(b["longest_unexcused_streak_90d"])
+    c = f.loc["c"]  # no school record at all
+    assert (c["enrollment_status"], c["school_type"]) == ("no_record", "unknown")
+    assert math.isnan(c["absence_rate_all_90d"]) and math.isnan(c["grade_gap"])
+    assert f.loc["d", "absence_rate_all_90d"] == pytest.approx(1 / sd_90)  # absences show they attend
+    assert f.loc["e", "longest_unexcused_streak_90d"] == 3  # run clipped at the window start
+
+
+def med(pid, date, event_type, cost=None, oop=None, dx=None):
+    return {"child_pid": pid, "event_date": date, "event_type": event_type, "diagnosis_group": dx,
+            "cost_cny": cost, "out_of_pocket_cny": oop}
+
+
+def test_medical_and_mental_health_families():
+    rows = [
+        med("a", "2023-12-01", "outpatient"),
+        med("a", "2024-02-01", "outpatient", 200.0, 100.0),
+        med("a", "2024-06-01", "emergency", 1000.0, 300.0),
+        med("a", "2023-08-01", "inpatient", 5000.0),
+        med("a", "2023-06-01", "inpatient"),
+        *[med("a", d, t) for d, t in [("2024-05-01", "rehab_attended"), ("2024-05-08", "rehab_missed"),
+                                      ("2024-05-15", "rehab_missed"), ("2024-05-22", "rehab_attended"),
+                                      ("2024-06-05", "rehab_missed"), ("2024-06-12", "rehab_missed")]],
+        med("a", "2023-01-01", "insurance_enrolled"),
+        med("a", "2024-06-21", "insurance_lapsed"),
+        med("a", "2024-06-20", "mental_health", dx="mental"),
+        *[med("b", d, "rehab_missed") for d in ("2023-05-01", "2023-05-08", "2023-05-15")],
+        med("b", "2024-01-01", "insurance_lapsed"),
+        med("b", "2024-02-01", "insurance_enrolled"),
+    ]
+    f = features_at(tables(children=[child(p) for p in "abc"], medical_events=rows), AS_OF)
+    a = f.loc["a"]
+    assert (a["outpatient_visits_180d"], a["emergency_visits_180d"], a["inpatient_stays_365d"]) == (1, 1, 1)
+    assert a["rehab_missed_180d"] == 4
+    assert a["rehab_attendance_ratio_180d"] == pytest.approx(2 / 6)
+    assert a["rehab_missed_streak"] == 2
+    assert (a["insurance_status"], a["days_since_insurance_lapse"]) == ("lapsed", 10)
+    assert a["out_of_pocket_cny_365d"] == 400
+    assert a["out_of_pocket_share_365d"] == pytest.approx(400 / 1200)
+    assert (a["mental_health_contacts_180d"], a["days_since_mental_health_contact"]) == (1, 11)
+    assert a["mental_diagnosis_events_365d"] == 1
+    b = f.loc["b"]
+    assert b["rehab_missed_streak"] == 0  # three misses more than a year ago have aged out
+    assert (b["insurance_status"], b["days_since_insurance_lapse"]) == ("insured", 182)
+    c = f.loc["c"]
+    assert c["insurance_status"] == "no_record" and math.isnan(c["rehab_attendance_ratio_180d"])
+    assert math.isnan(c["out_of_pocket_share_365d"]) and c["out_of_pocket_cny_365d"] == 0
+
+
+def test_safety_and_guardianship_families():
+    visits = [
+        visit("a", "2024-06-01", safety=1, guardianship=1),
+        visit("a", "2024-03-01", education=1),
+        visit("a", "2024-01-01"),
+        visit("a", "2023-12-01", health=1),
+    ]
+    prot = [
+        {"child_pid": "a", "event_date": d, "event_type": t}
+        for d, t in [("2024-01-10", "abuse_report"), ("2023-05-01", "neglect_report"),
+                     ("2024-06-25", "runaway"), ("2024-02-01", "guardian_lost")]
+    ]
+    kids = [child("a"), child("b", guardian_type="none")]
+    f = features_at(tables(children=kids, casework_visits=visits, protection_events=prot), AS_OF)
+    a = f.loc["a"]
+    assert (a["visits_180d"], a["visit_concerns_90d"], a["days_since_last_visit"]) == (2, 1, 30)
+    assert (a["visit_concern_safety_180d"], a["visit_concern_guardianship_180d"]) == (1, 1)
+    assert (a["visit_concern_education_180d"], a["visit_concern_health_180d"]) == (1, 0)
+    assert (a["abuse_reports_365d"], a["neglect_reports_365d"], a["runaways_365d"]) == (1, 0, 1)
+    assert (a["guardian_lost_365d"], a["days_since_protection_event"]) == (1, 6)
+    b = f.loc["b"]
+    assert (b["guardian_type"], b["visits_180d"], b["days_since_last_visit"]) == ("none", 0, 365)
+
+
+def test_static_and_audit_columns():
+    kids = [child("a", disability_level=2), child("b", birth_date="2019-07-02", ethnicity=None, sex="m")]
+    f = features_at(tables(children=kids), AS_OF)
+    a, b = f.loc["a"], f.loc["b"]
+    assert a["age_years"] == pytest.approx((pd.Timestamp(AS_OF) - pd.Timestamp("2012-05-05")).days / 365.25)
+    assert (a["months_in_registry"], a["disability_level"], a["disability"]) == (54, 2, "disabled")
+    assert (a["age_band"], b["age_band"], b["disability"]) == ("12-14", "0-5", "none")  # b turns 5 tomorrow
+    assert (b["ethnicity"], b["sex"], b["category"]) == ("unknown", "m", "low_income")
+
+
+def test_categoricals_carry_fixed_categories_and_numerics_are_float():
+    f = features_at(tables(children=[child("a")]), AS_OF)
+    for entry in catalogue.CATALOGUE:
+        column = f[entry.name]
+        if entry.kind == "categorical":
+            assert isinstance(column.dtype, pd.CategoricalDtype)
+            assert list(column.cat.categories) == list(entry.categories)
+        else:
+            assert column.dtype == "float64", entry.name
+
+
+def test_as_of_dates_default_span_and_window_check():
+    data = tables(children=[child("a")], casework_visits=[visit("a", "2022-03-17")],
+                  school_absences=[absence("a", "2023-01-05")])
+    from tests.features.feature_frames import connect
+
+    params = Features(first_as_of=None, last_as_of=None, windows_days=(30, 90, 180, 365),
+                      dates_per_batch=2, protected_as_features=False)
+    dates = features.as_of_dates(connect(data), dt.date(2023, 6, 15), params)
+    assert dates[0] == dt.date(2023, 3, 1) and dates[-1] == dt.date(2023, 6, 1) and len(dates) == 4
+    features.check_windows(params)
+    with pytest.raises(SafetynetError, match="windows_days"):
+        features.check_windows(Features(None, None, (30, 60), 2, False))
+
+
+def test_run_writes_features_and_summary(tmp_path):
+    from src.config import load_params
+
+    data = tables(
+        children=[child("a"), child("b", birth_date="2015-01-01")],
+        welfare_events=[welfare("a", "2023-01-10", "enrolled"),
+                        welfare("a", "2024-02-01", "suspended", reason="contact_lost")],
+        casework_visits=[visit("a", "2023-01-05"), visit("b", "2023-06-01", health=1)],
+    )
+    interim = tmp_path / "interim"
+    interim.mkdir()
+    for name, table in data.items():
+        table.to_parquet(interim / f"{name}.parquet", index=False)
+    truth = pd.DataFrame({"child_pid": ["a", "b"], "as_of": pd.to_datetime(["2024-01-01"] * 2), "p_true": [0.9, 0.1]})
+    truth.to_parquet(interim / "truth.parquet", index=False)
+    (interim / "manifest.json").write_text(json.dumps({"export_date": "2024-09-30"}))
+    params = load_params("params.yaml", {"features": {"dates_per_batch": 4}})
+    out, summary_path = tmp_path / "features.parquet", tmp_path / "summary.json"
+    summary = features.run(interim, out, summary_path, params)
+    frame = pd.read_parquet(out)
+    assert len(frame) == 2 * 9 and summary["rows"] == 18  # 2024-01-01 .. 2024-09-01
+    assert list(frame.columns[:2]) == ["child_pid", "as_of"]
+    assert set(catalogue.feature_names()) <= set(frame.columns)
+    assert frame[["as_of", "child_pid"]].equals(frame[["as_of", "child_pid"]].sort_values(["as_of", "child_pid"]))
+    assert isinstance(frame["benefit_status"].dtype, pd.CategoricalDtype)
+    assert summary["rows_per_as_of"]["2024-01-01"] == 2
+    assert summary["truth_auc"] == 1.0  # a lapses within the horizon of 2024-01-01, b does not
+    assert json.loads(summary_path.read_text())["label_rates_observed"]["label"] is not None
+    first = out.read_bytes()
+    features.run(interim, out, summary_path, params)
+    assert out.read_bytes() == first  # byte-identical on a rerun

@@ -1,0 +1,96 @@
+"""Property: records dated after t never change the features of the row at t.
+
+Each example builds one shared past and two independent futures (so records are added,
+removed and changed after t); child "x" gets the past + future A, child "y" the past +
+future B. Their feature rows at t must be identical. Unexcused absence runs that cross t
+exercise the streak clipping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from src.data import contract
+from src.features import catalogue
+from tests.features.feature_frames import child, features_at, tables
+
+AS_OF_CHOICES = (dt.date(2024, 3, 1), dt.date(2024, 9, 1))
+
+
+def _maybe(values):
+    return st.one_of(st.none(), st.sampled_from(values))
+
+
+RECORDS = {
+    "welfare_events": st.fixed_dictionaries({
+        "event_type": st.sampled_from(contract.WELFARE_EVENT), "benefit": st.sampled_from(contract.BENEFIT),
+        "amount_cny": _maybe((300.0, 500.0)), "reason": _maybe(contract.EXIT_REASON)}),
+    "school_enrollment": st.fixed_dictionaries({
+        "event_type": st.sampled_from(contract.ENROLLMENT_EVENT), "school_id": st.just("s1"),
+        "school_type": _maybe(contract.SCHOOL_TYPE), "grade": _maybe(tuple(range(1, 13)))}),
+    "school_absences": st.fixed_dictionaries({
+        "absence_type": st.sampled_from(contract.ABSENCE_TYPE), "days": st.sampled_from((0.5, 1.0))}),
+    "medical_events": st.fixed_dictionaries({
+        "event_type": st.sampled_from(contract.MEDICAL_EVENT), "diagnosis_group": _maybe(contract.DIAGNOSIS_GROUP),
+        "cost_cny": _maybe((100.0, 1000.0)), "out_of_pocket_cny": _maybe((0.0, 50.0))}),
+    "casework_visits": st.fixed_dictionaries({
+        "mode": st.just("home"), **{c: st.sampled_from((0, 1)) for c in contract.CONCERNS}}),
+    "protection_events": st.fixed_dictionaries({"event_type": st.sampled_from(contract.PROTECTION_EVENT)}),
+}
+DATE_COLUMN = {"school_absences": "absence_date", "casework_visits": "visit_date"}
+
+
+def records(low: int, high: int):
+    """(table, day offset from t, values) with low <= offset <= high."""
+    return st.sampled_from(sorted(RECORDS)).flatmap(
+        lambda table: st.tuples(st.just(table), st.integers(low, high), RECORDS[table])
+    )
+
+
+unexcused_runs = st.lists(st.tuples(st.integers(-30, 5), st.integers(1, 20)), max_size=3)
+
+
+def _rows(pid: str, as_of: dt.date, recs, runs) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {table: [] for table in RECORDS}
+    for table, offset, values in recs:
+        day = (as_of + dt.timedelta(days=offset)).isoformat()
+        out[table].append({"child_pid": pid, DATE_COLUMN.get(table, "event_date"): day, **values})
+    for start, length, keep in runs:
+        for k in range(length):
+            day = as_of + dt.timedelta(days=start + k)
+            if keep(day):
+                out["school_absences"].append(
+                    {"child_pid": pid, "absence_date": day.isoformat(), "absence_type": "unexcused", "days": 1.0})
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    as_of=st.sampled_from(AS_OF_CHOICES),
+    past=st.lists(records(-420, 0), max_size=25),
+    future_a=st.lists(records(1, 200), max_size=10),
+    future_b=st.lists(records(1, 200), max_size=10),
+    runs=unexcused_runs,
+    future_runs_b=st.booleans(),
+)
+def test_records_after_as_of_never_change_features(as_of, past, future_a, future_b, runs, future_runs_b):
+    def on_or_before(day):
+        return day <= as_of
+
+    def after(day):
+        return day > as_of
+
+    def history(pid, future, keep_future_runs):
+        common = _rows(pid, as_of, past, [(s, n, on_or_before) for s, n in runs])
+        extra = _rows(pid, as_of, future, [(s, n, after) for s, n in runs] if keep_future_runs else [])
+        return {table: common[table] + extra[table] for table in RECORDS}
+
+    x, y = history("x", future_a, True), history("y", future_b, future_runs_b)
+    data = tables(children=[child("x"), child("y")], **{t: x[t] + y[t] for t in RECORDS})
+    frame = features_at(data, as_of.isoformat())
+    columns = [*catalogue.AUDIT_COLUMNS, *catalogue.feature_names()]
+    pd.testing.assert_series_equal(frame.loc["x", columns], frame.loc["y", columns], check_names=False)

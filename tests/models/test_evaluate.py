@@ -1,0 +1,335 @@
+"""The evaluate stage on a tiny synthetic frame with a stub model (no trained model needed)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.config import Evaluate
+from src.errors import SafetynetError
+from src.models import evaluate, metrics
+
+SETTINGS = Evaluate(
+    top_pcts=(1.0, 5.0, 10.0), ece_bins=10, gate_metric="precision_at_k", community_prior_strength=20.0,
+    logistic_max_rows=10_000,
+)  # fmt: skip
+TRAIN_MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]
+TEST_MONTHS = ["2025-01-01", "2025-02-01", "2025-03-01"]
+CATEGORIES = ["orphan", "left_behind", "low_income"]
+FEATURES = [
+    "absence_rate_all_90d",
+    "recert_overdue",
+    "rehab_missed_180d",
+    "visit_concerns_90d",
+    "category",
+]
+CONTRACT_KEYS = {
+    "auc_roc",
+    "auc_pr",
+    "brier",
+    "ece",
+    "precision_at_k",
+    "recall_at_k",
+    "k",
+    "prevalence",
+    "n",
+}
+
+
+def make_children(n: int = 60) -> pd.DataFrame:
+    caseworkers = np.array(["cw1", "cw2", "cw3", None], dtype=object)[np.arange(n) % 4]
+    return pd.DataFrame(
+        {"child_pid": [f"{i:064x}" for i in range(n)], "caseworker_id": caseworkers}
+    )
+
+
+def make_features(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    months = pd.to_datetime(TRAIN_MONTHS + TEST_MONTHS).as_unit("us")
+    frame = pd.DataFrame(
+        {
+            "child_pid": np.tile([f"{i:064x}" for i in range(n)], len(months)),
+            "as_of": np.repeat(months, n),
+        }
+    )
+    rows = len(frame)
+    absence = np.round(rng.random(rows) * 0.3, 2)
+    absence[rng.random(rows) < 0.1] = np.nan
+    frame["absence_rate_all_90d"] = absence
+    frame["recert_overdue"] = (rng.random(rows) < 0.2).astype(float)
+    frame["rehab_missed_180d"] = rng.poisson(0.3, rows).astype(float)
+    frame["visit_concerns_90d"] = rng.poisson(0.4, rows).astype(float)
+    frame["category"] = pd.Categorical(rng.choice(CATEGORIES, rows), categories=CATEGORIES)
+    logit = (
+        -2.5 + 8 * np.nan_to_num(absence) + frame["recert_overdue"] + frame["visit_concerns_90d"]
+    )
+    frame["label"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("int8")
+    frame["label_observed"] = True
+    frame["already_out"] = (rng.random(rows) < 0.05).astype("int8")
+    frame["county_code"] = np.where(np.arange(rows) % 2, "110101", "110102")
+    frame["community_code"] = np.array(["a", "b", "c"])[np.arange(rows) % 3]
+    frame["sex"] = np.where(np.arange(rows) % 2, "f", "m")
+    frame["hukou"] = np.where(np.arange(rows) % 3, "rural", "urban")
+    frame["ethnicity"] = "han"
+    frame["disability"] = "none"
+    frame["age_band"] = "6-11"
+    return frame
+
+
+class StubModel:
+    """Stands in for CalibratedModel: coarse probabilities (so there are ties at the cut)."""
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        logit = -2.5 + 8 * frame["absence_rate_all_90d"].fillna(0) + frame["recert_overdue"]
+        return np.round(1 / (1 + np.exp(-logit.to_numpy())), 1)
+
+
+def test_capacity_counts_distinct_caseworkers_per_month():
+    test = pd.DataFrame(
+        {
+            "child_pid": ["a", "b", "c", "a", "d"],
+            "as_of": pd.to_datetime(["2025-01-01"] * 3 + ["2025-02-01"] * 2),
+        }
+    )
+    children = pd.DataFrame(
+        {"child_pid": ["a", "b", "c", "d"], "caseworker_id": ["x", "y", "x", None]}
+    )
+    k = evaluate.capacity_by_month(test, children, per_caseworker=5)
+    assert k == {pd.Timestamp("2025-01-01"): 10, pd.Timestamp("2025-02-01"): 5}
+    none = children.assign(caseworker_id=None)
+    with pytest.raises(SafetynetError, match="caseworker_id"):
+        evaluate.capacity_by_month(test, none, per_caseworker=5)
+
+
+def _core_inputs():
+    features = make_features()
+    test = evaluate.select_test_rows(features, TEST_MONTHS)
+    k_by_month = evaluate.capacity_by_month(test, make_children(), per_caseworker=3)
+    scores = {
+        "model": StubModel().predict_proba(test),
+        "rules": evaluate.baselines.rule_scores(test),
+        "oracle": np.full(len(test), 0.3),
+    }
+    return test, k_by_month, scores
+
+
+def test_test_rows_are_the_scored_population():
+    features = make_features()
+    test = evaluate.select_test_rows(features, TEST_MONTHS)
+    assert set(test["as_of"].dt.strftime("%Y-%m-%d")) == set(TEST_MONTHS)
+    assert (test["already_out"] == 0).all()
+    assert len(test) == int(
+        ((features["already_out"] == 0) & features["as_of"].isin(pd.to_datetime(TEST_MONTHS))).sum()
+    )
+    with pytest.raises(SafetynetError, match="no scorable rows"):
+        evaluate.select_test_rows(features, ["2030-01-01"])
+
+
+def test_metrics_dict_has_the_contract_layout_and_real_values():
+    test, k_by_month, scores = _core_inputs()
+    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, k_by_month, SETTINGS)
+    assert set(result) == {"test", "baselines", "ratios", "gate"}
+    assert set(result["baselines"]) == {"rules", "oracle"}
+    for block in [result["test"], *result["baselines"].values()]:
+        assert set(block) >= CONTRACT_KEYS
+        assert {
+            "precision@5_pct",
+            "recall@1_pct",
+            "lift@10_pct",
+            "list_stability",
+            "per_month",
+        } <= set(block)
+        assert set(block["per_month"]) == set(TEST_MONTHS)
+        assert block["k"] == sum(k_by_month.values()) == 3 * 3 * 3
+        assert block["n"] == len(test)
+    model = result["test"]
+    y = test["label"].to_numpy()
+    assert model["auc_roc"] == round(metrics.compute("auc_roc", y, scores["model"]), 6)
+    expected = metrics.compute(
+        "precision_at_k", y, scores["model"], k=k_by_month, groups=test["as_of"].to_numpy()
+    )
+    assert model["precision_at_k"] == round(expected, 6)
+    assert result["baselines"]["rules"]["brier"] is None  # a rule count is not a probability
+    assert result["baselines"]["oracle"]["auc_roc"] == 0.5
+    assert result["ratios"]["model_to_oracle"]["auc_roc"] == round(model["auc_roc"] / 0.5, 6)
+    assert result["gate"]["metric"] == "precision_at_k"
+    assert result["gate"]["rules"] == result["baselines"]["rules"]["precision_at_k"]
+    json.dumps(result, allow_nan=False)  # strict JSON: no NaN
+
+
+def test_gate_passes_only_when_the_model_beats_the_rules():
+    assert evaluate.gate_result({"precision_at_k": 0.4}, {"precision_at_k": 0.3}, "precision_at_k")[
+        "passed"
+    ]
+    assert not evaluate.gate_result(
+        {"precision_at_k": 0.3}, {"precision_at_k": 0.3}, "precision_at_k"
+    )["passed"]
+    assert not evaluate.gate_result(
+        {"precision_at_k": None}, {"precision_at_k": 0.3}, "precision_at_k"
+    )["passed"]
+    with pytest.raises(SafetynetError, match="gate_metric"):
+        evaluate.gate_result({"auc_roc": 0.7}, {"auc_roc": 0.6}, "f1")
+
+
+def test_predictions_select_k_per_month_with_a_fixed_tie_break():
+    test, k_by_month, scores = _core_inputs()
+    predictions = evaluate.build_predictions(test, scores["model"], k_by_month)
+    assert list(predictions.columns) == list(evaluate.PREDICTION_COLUMNS)
+    assert predictions["selected"].dtype == bool and predictions["label"].dtype == "int8"
+    assert predictions.groupby("as_of")["selected"].sum().tolist() == [9, 9, 9]
+    month = predictions[predictions["as_of"] == pd.Timestamp(TEST_MONTHS[0])]
+    cut = month.loc[month["selected"], "score"].min()
+    assert (month.loc[~month["selected"], "score"] <= cut).all()
+    tied = month[month["score"] == cut]
+    # within the tie at the cut, the smallest child_pids are the ones on the list
+    assert tied.sort_values("child_pid")["selected"].is_monotonic_decreasing
+
+
+def test_plot_tables_have_the_dvc_fields_and_a_model_per_curve():
+    test, k_by_month, scores = _core_inputs()
+    tables = evaluate.plot_tables(test, scores, {"model", "oracle"}, k_by_month, ece_bins=10)
+    fields = {"roc": {"fpr", "tpr"}, "precision_recall": {"recall", "precision"},
+              "calibration": {"mean_predicted", "observed_rate"}, "topk": {"k", "precision_at_k", "recall_at_k"}}  # fmt: skip
+    for name, needed in fields.items():
+        assert tables[name], name
+        assert all(needed | {"model"} <= set(row) for row in tables[name])
+    assert {row["model"] for row in tables["calibration"]} == {"model", "oracle"}
+    assert {row["model"] for row in tables["topk"]} == {"model", "rules", "oracle"}
+
+
+def test_mlflow_metric_names_are_valid():
+    test, k_by_month, scores = _core_inputs()
+    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, k_by_month, SETTINGS)
+    names = evaluate.mlflow_metrics(result)
+    assert "test.precision_at_5_pct" in names and "baseline.rules.precision_at_k" in names
+    assert all(re.fullmatch(r"[\w./\- :]+", name) for name in names)
+
+
+def _write_inputs(root):
+    features = make_features()
+    (root / "data").mkdir()
+    features.to_parquet(root / "data" / "features.parquet", index=False)
+    interim = root / "interim"
+    interim.mkdir()
+    make_children().to_parquet(interim / "children.parquet", index=False)
+    test = features[features["as_of"].isin(pd.to_datetime(TEST_MONTHS))]
+    truth = test[["child_pid", "as_of"]].assign(
+        p_true=np.round(np.linspace(0.01, 0.6, len(test)), 3)
+    )
+    truth.to_parquet(interim / "truth.parquet", index=False)
+    models = root / "models"
+    models.mkdir()
+    summary = {
+        "split": {"train": TRAIN_MONTHS, "val": [], "test": TEST_MONTHS},
+        "features": FEATURES,
+        "categorical_features": {"category": CATEGORIES},
+    }
+    (models / "train_summary.json").write_text(json.dumps(summary))
+    return features, interim, models
+
+
+def _run(root, features_path, interim, models, out):
+    from src.config import load_params
+
+    params = load_params(
+        Path(__file__).parents[2] / "params.yaml",
+        {"evaluate": {"community_prior_strength": 20.0}, "label": {"horizon_days": 60}},
+    )
+    return evaluate.run(
+        features_path, interim, models, out / "metrics.json", out / "plots", out / "figures",
+        out / "predictions" / "test.parquet", params,
+    )  # fmt: skip
+
+
+def test_run_writes_every_output_deterministically(tmp_path, monkeypatch):
+    _write_inputs(tmp_path)
+    monkeypatch.setattr(evaluate, "load_model", lambda models_dir: StubModel())
+    outputs = []
+    for attempt in ("a", "b"):
+        out = tmp_path / attempt
+        summary = _run(
+            tmp_path,
+            tmp_path / "data" / "features.parquet",
+            tmp_path / "interim",
+            tmp_path / "models",
+            out,
+        )
+        assert summary["champion_set"] is False  # no run_id in the summary: nothing logged
+        outputs.append(
+            {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+        )
+    assert outputs[0] == outputs[1]
+    names = {str(p) for p in outputs[0]}
+    assert {"metrics.json", "predictions/test.parquet", "plots/roc.json", "plots/topk.json", "figures/roc.png",
+            "figures/calibration.png", "figures/precision_recall.png", "figures/topk.png"} <= names  # fmt: skip
+    result = json.loads(outputs[0][next(p for p in outputs[0] if str(p) == "metrics.json")])
+    assert set(result["baselines"]) == {"rules", "logistic", "community", "oracle"}
+    assert set(result["ratios"]["model_to_oracle"]) == {
+        "auc_roc",
+        "precision@5_pct",
+        "precision_at_k",
+    }
+    predictions = pd.read_parquet(tmp_path / "a" / "predictions" / "test.parquet")
+    assert list(predictions.columns) == list(evaluate.PREDICTION_COLUMNS)
+    assert predictions["score"].equals(pd.Series(StubModel().predict_proba(predictions.merge(
+        make_features(), on=["child_pid", "as_of"], suffixes=("", "_f")).rename(
+        columns=lambda c: c.removesuffix("_f"))), name="score"))  # fmt: skip
+
+
+class FakeMlflow:
+    """Records what evaluate logs (a fresh MLflow SQLite store costs ~15 s of migrations)."""
+
+    def __init__(self):
+        self.calls = []
+        self.champion = "1"
+
+    @contextlib.contextmanager
+    def start_run(self, run_id=None):
+        self.calls.append(("start_run", run_id))
+        yield
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self.calls.append((name, *args))
+
+    def promote(self, version):
+        self.champion = version
+
+
+def test_gate_moves_the_champion_only_when_passed(tmp_path, monkeypatch):
+    import mlflow
+
+    from src.models import tracking
+
+    fake = FakeMlflow()
+    for name in ("start_run", "log_metrics", "set_tag", "log_artifact", "log_artifacts"):
+        monkeypatch.setattr(mlflow, name, getattr(fake, name))
+    monkeypatch.setattr(tracking, "configure_tracking", lambda *a: "sqlite:///fake.db")
+    monkeypatch.setattr(tracking, "promote_champion", fake.promote)
+    paths = {
+        "metrics": tmp_path / "metrics.json",
+        "plots": tmp_path / "plots",
+        "figures": tmp_path / "figures",
+    }
+    test, k_by_month, scores = _core_inputs()
+    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, k_by_month, SETTINGS)
+    summary = {"run_id": "abc123", "model_version": "2"}
+    failed = {**result, "gate": {**result["gate"], "passed": False}}
+    assert evaluate.log_and_gate(summary, failed, paths) is False
+    assert fake.champion == "1"  # the previous champion stays
+    assert ("start_run", "abc123") in fake.calls  # logged to the training run all the same
+    assert ("set_tag", "gate_passed", "false") in fake.calls
+    passed = {**result, "gate": {**result["gate"], "passed": True}}
+    assert evaluate.log_and_gate(summary, passed, paths) is True
+    assert fake.champion == "2"
+    logged = next(call[1] for call in fake.calls if call[0] == "log_metrics")
+    assert logged["test.precision_at_k"] == result["test"]["precision_at_k"]
+    assert (
+        evaluate.log_and_gate({"model_version": "3"}, passed, paths) is False
+    )  # no run: no promotion
+    assert fake.champion == "2"

@@ -1,0 +1,274 @@
+"""Fairness audit: hand-computed group metrics, fairlearn agreement, bootstrap, suppression, verdicts."""
+
+from __future__ import annotations
+
+import json
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
+from sklearn.metrics import precision_score, recall_score, roc_auc_score
+
+from src.errors import SafetynetError
+from src.models import fairness, metrics
+from src.models.fairness import (
+    AuditSettings,
+    GroupRows,
+    audit_fairness,
+    bootstrap_group,
+    point_estimates,
+)
+
+
+def tiny_frame() -> pd.DataFrame:
+    """10 children in one month; group a: 6 rows, group b: 4 rows (hand-computable)."""
+    return pd.DataFrame(
+        {
+            "child_pid": [f"{i:064x}" for i in range(10)],
+            "as_of": pd.to_datetime(["2025-01-01"] * 10),
+            "score": [0.9, 0.8, 0.6, 0.4, 0.2, 0.1, 0.7, 0.5, 0.3, 0.05],
+            "label": [1, 0, 1, 1, 0, 0, 1, 0, 1, 0],
+            "selected": [True, True, True, False, False, False, True, False, False, False],
+            "sex": ["a"] * 6 + ["b"] * 4,
+        }
+    )
+
+
+def settings(**overrides) -> AuditSettings:
+    base = dict(
+        attributes=("sex",),
+        replicates=50,
+        seed=3,
+        min_group_size=1,
+        min_positives=1,
+        top_pcts=(50.0,),
+    )
+    return AuditSettings(**{**base, **overrides})
+
+
+def value(audit, group, point, metric) -> float:
+    g = audit.groups
+    row = g[(g["group"] == group) & (g["operating_point"] == point) & (g["metric"] == metric)]
+    return float(row["value"].iloc[0])
+
+
+def test_group_metrics_match_hand_computation_and_fairlearn():
+    frame = tiny_frame()
+    audit = audit_fairness(frame, settings())
+    # group a at the watchlist point: selected rows 0,1,2; labels 1,0,1,1,0,0
+    # TP=2 FP=1 FN=1 TN=2 -> precision 2/3, recall 2/3, FPR 1/3, FNR 1/3, FOR 1/3, selection 1/2
+    hand = {
+        "selection_rate": 0.5,
+        "precision": 2 / 3,
+        "recall": 2 / 3,
+        "fpr": 1 / 3,
+        "fnr": 1 / 3,
+        "fdr": 1 / 3,
+        "for": 1 / 3,
+    }
+    for metric, expected in hand.items():
+        assert value(audit, "a", "capacity", metric) == pytest.approx(expected)
+    # group b: selected row 6 (label 1); labels 1,0,1,0 -> TP=1 FP=0 FN=1 TN=2
+    assert value(audit, "b", "capacity", "recall") == pytest.approx(0.5)
+    assert value(audit, "b", "capacity", "precision") == pytest.approx(1.0)
+    assert value(audit, "b", "capacity", "for") == pytest.approx(1 / 3)
+    # AUC of group a: positives .9 .6 .4 vs negatives .8 .2 .1 -> 7 of 9 pairs
+    assert value(audit, "a", "", "auc_roc") == pytest.approx(7 / 9)
+
+    y, s = frame["label"], frame["selected"].astype(int)
+    reference = MetricFrame(
+        metrics={"recall": recall_score, "precision": precision_score, "fpr": false_positive_rate,
+                 "fnr": false_negative_rate, "selection_rate": selection_rate},
+        y_true=y, y_pred=s, sensitive_features=frame["sex"],
+    ).by_group  # fmt: skip
+    for group in ("a", "b"):
+        for metric in reference.columns:
+            assert value(audit, group, "capacity", metric) == pytest.approx(
+                reference.loc[group, metric]
+            )
+        rows = frame["sex"] == group
+        assert value(audit, group, "", "auc_roc") == pytest.approx(
+            roc_auc_score(y[rows], frame["score"][rows])
+        )
+        assert value(audit, group, "", "ece") == pytest.approx(
+            metrics.ece(y[rows], frame["score"][rows], ece_bins=10)
+        )
+
+
+def test_ratio_to_reference_is_largest_group_by_default():
+    audit = audit_fairness(tiny_frame(), settings())
+    assert audit.references["sex"] == {"group": "a", "source": "largest group"}
+    recall = audit.disparities.query("operating_point == 'capacity' and metric == 'recall'")
+    assert recall["ratio"].iloc[0] == pytest.approx(0.5 / (2 / 3))
+    configured = audit_fairness(tiny_frame(), settings(reference_groups={"sex": "b"}))
+    assert configured.references["sex"]["group"] == "b"
+
+
+def test_top_pct_selection_shares_tied_places():
+    as_of = pd.to_datetime(["2025-01-01"] * 4).to_numpy()
+    weights = fairness.selection_weights(as_of, np.array([0.9, 0.5, 0.5, 0.1]), 50.0)
+    assert weights.tolist() == [1.0, 0.5, 0.5, 0.0]
+
+
+def test_missing_attribute_values_become_an_unknown_group():
+    frame = tiny_frame()
+    frame.loc[[8, 9], "sex"] = None
+    audit = audit_fairness(frame, settings())
+    assert "unknown" in set(audit.groups["group"])
+
+
+def test_weighted_statistics_match_sklearn_on_random_data():
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 150)
+    score = np.round(rng.random(150), 1)  # many ties
+    rows = GroupRows.build(label, score, np.ones((150, 1)), 10)
+    point = point_estimates(rows)
+    assert point["auc_roc"] == pytest.approx(roc_auc_score(label, score))
+    assert point["ece"] == pytest.approx(metrics.ece(label, score, ece_bins=10))
+
+
+def test_bootstrap_is_reproducible_with_a_seed_and_varies_without():
+    rng = np.random.default_rng(1)
+    label, score = rng.integers(0, 2, 200), rng.random(200)
+    rows = GroupRows.build(label, score, (score > 0.7).astype(float)[:, None], 10)
+    first = bootstrap_group(rows, 40, np.random.default_rng(5))
+    again = bootstrap_group(rows, 40, np.random.default_rng(5), max_cells=500)  # other chunking
+    other = bootstrap_group(rows, 40, np.random.default_rng(6))
+    np.testing.assert_array_equal(first["recall"], again["recall"])
+    assert not np.array_equal(first["recall"], other["recall"])
+    assert first["recall"].shape == (40, 1)
+    frame = tiny_frame()
+    a = fairness.audit_to_dict(audit_fairness(frame, settings()))
+    b = fairness.audit_to_dict(audit_fairness(frame.sample(frac=1, random_state=2), settings()))
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def disparity_frame(n_per_group: int, recall_b: float, seed: int = 0) -> pd.DataFrame:
+    """Two groups with equal prevalence; the watchlist catches 60% of a's positives and recall_b of b's."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group, recall in (("a", 0.6), ("b", recall_b)):
+        label = (np.arange(n_per_group) % 4 == 0).astype(int)
+        pos = np.flatnonzero(label == 1)
+        neg = np.flatnonzero(label == 0)
+        selected = np.zeros(n_per_group, dtype=bool)
+        selected[pos[: int(round(recall * len(pos)))]] = True
+        selected[neg[: len(neg) // 10]] = True
+        score = np.where(selected, 0.6, 0.1) + rng.random(n_per_group) * 0.01
+        rows.append(
+            pd.DataFrame({"label": label, "selected": selected, "score": score, "sex": group})
+        )
+    frame = pd.concat(rows, ignore_index=True)
+    frame["as_of"] = pd.Timestamp("2025-01-01")
+    return frame
+
+
+def primary_verdicts(audit) -> dict:
+    return dict(zip(audit.primary()["metric"], audit.primary()["verdict"], strict=True))
+
+
+def test_injected_recall_disparity_is_outside_and_equal_groups_are_within():
+    s = settings(replicates=200, min_group_size=30, min_positives=5)
+    biased = audit_fairness(disparity_frame(2000, recall_b=0.3), s)
+    assert primary_verdicts(biased)["recall"] == "outside"
+    assert biased.headline()["primary_outside"] >= 1
+    fair = audit_fairness(disparity_frame(2000, recall_b=0.6), s)
+    assert primary_verdicts(fair)["recall"] == "within"
+    assert fair.headline()["primary_outside"] == 0
+
+
+def test_small_noisy_groups_are_inconclusive():
+    audit = audit_fairness(disparity_frame(80, recall_b=0.45), settings(replicates=200))
+    assert primary_verdicts(audit)["recall"] == "inconclusive"
+
+
+def test_small_cells_are_suppressed_everywhere_and_listed():
+    frame = disparity_frame(200, recall_b=0.6)
+    frame.loc[frame.index[:20], "sex"] = "c"  # 20 children: below min_group_size
+    frame.loc[frame.index[300:340], "sex"] = "d"  # 40 children
+    frame.loc[frame.index[300:340], "label"] = 0
+    frame.loc[frame.index[300:302], "label"] = 1  # 2 positives: below min_positives
+    audit = audit_fairness(frame, settings(min_group_size=30, min_positives=5))
+    assert audit.suppressed.set_index("group")["reason"].to_dict() == {
+        "c": "fewer than 30 children",
+        "d": "fewer than 5 positives",
+    }
+    assert not {"c", "d"} & (set(audit.groups["group"]) | set(audit.disparities["group"]))
+    report = fairness.audit_to_dict(audit)
+    assert report["headline"]["suppressed_cells"] == 2
+    numbers = [r for r in report["groups"] + report["disparities"] if r["group"] in ("c", "d")]
+    assert numbers == []
+
+
+def test_intersections_are_audited():
+    frame = disparity_frame(400, recall_b=0.6)
+    frame["hukou"] = np.where(np.arange(len(frame)) % 3 == 0, "rural", "urban")
+    audit = audit_fairness(
+        frame, settings(attributes=("sex", "hukou"), intersections=(("hukou", "sex"),))
+    )
+    assert {"rural|a", "urban|b"} <= set(audit.groups.query("attribute == 'hukou|sex'")["group"])
+
+
+def test_bad_input_is_one_clear_error():
+    with pytest.raises(SafetynetError, match="missing column.*sex"):
+        audit_fairness(tiny_frame().drop(columns="sex"), settings())
+    bad = tiny_frame()
+    bad.loc[0, "score"] = 1.5
+    with pytest.raises(SafetynetError, match="score"):
+        audit_fairness(bad, settings())
+
+
+def fake_params(tmp_path, fail_on_violation: bool):
+    fair = SimpleNamespace(
+        attributes=("sex",), intersections=(), reference_groups={}, tolerance=(0.8, 1.25),
+        bootstrap_replicates=100, bootstrap_seed=7, min_group_size=30, min_positives=5,
+        fail_on_violation=fail_on_violation,
+    )  # fmt: skip
+    return SimpleNamespace(fairness=fair, evaluate=SimpleNamespace(top_pcts=(5.0,), ece_bins=10))
+
+
+def write_predictions(tmp_path, recall_b: float):
+    path = tmp_path / "test.parquet"
+    disparity_frame(1000, recall_b=recall_b).to_parquet(path)
+    return path
+
+
+def test_run_writes_report_and_fail_on_violation_raises(tmp_path, caplog):
+    predictions = write_predictions(tmp_path, recall_b=0.3)
+    out, headline = tmp_path / "fairness", tmp_path / "fairness_metrics.json"
+    with pytest.raises(SafetynetError, match="outside tolerance.*recall"):
+        fairness.run(predictions, tmp_path / "models", out, headline, fake_params(tmp_path, True))
+    assert (out / "index.html").exists() and (out / "fairness.json").exists()
+    result = fairness.run(
+        predictions, tmp_path / "models", out, headline, fake_params(tmp_path, False)
+    )
+    assert result["primary_outside"] >= 1
+    assert json.loads(headline.read_text()) == result
+    assert "not logged to MLflow" in caplog.text
+    assert sorted(p.name for p in out.glob("*.png")) == ["fairness_sex.png"]
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "primary criterion" in html.lower() and "supportive review" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
+    assert "<script" not in html.lower()
+
+
+def test_report_is_byte_identical_on_rerun(tmp_path):
+    predictions = write_predictions(tmp_path, recall_b=0.5)
+    params = fake_params(tmp_path, False)
+    fairness.run(predictions, tmp_path / "m", tmp_path / "one", tmp_path / "h1.json", params)
+    fairness.run(predictions, tmp_path / "m", tmp_path / "two", tmp_path / "h2.json", params)
+    for name in ("fairness.json", "index.html", "fairness_sex.png"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_html_escapes_group_values():
+    frame = tiny_frame()
+    frame["sex"] = ["<script>alert(1)</script>"] * 6 + ["b"] * 4
+    report = fairness.audit_to_dict(audit_fairness(frame, settings()))
+    from src.models.fairness_report import render_html
+
+    html = render_html(report, {})
+    assert "<script>alert" not in html and "&lt;script&gt;" in html

@@ -1,0 +1,151 @@
+"""Model card: every required section renders from small fake inputs; HTML is self-contained and escaped."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from src.config import load_params
+from src.errors import SafetynetError
+from src.models import model_card
+
+SECTIONS = (
+    "## Intended use and users",
+    "## Out-of-scope uses",
+    "## Data sources and periods",
+    "## Label and cohort",
+    "## Features by protection system",
+    "## Protected attributes and how they are used",
+    "## Performance on the test period, against baselines",
+    "## Fairness summary",
+    "## Known limitations",
+    "## Provenance",
+)
+
+
+def block(auc: float) -> dict:
+    return {"auc_roc": auc, "auc_pr": 0.3, "brier": 0.05, "ece": 0.012, "precision_at_k": 0.41,
+            "recall_at_k": 0.12, "lift_at_k": 3.2, "precision@5_pct": 0.3, "recall@5_pct": 0.2,
+            "k": 120, "prevalence": 0.08, "n": 5000}  # fmt: skip
+
+
+def write_inputs(tmp_path, owner_hint: str = "") -> dict:
+    reports, models, fair = (
+        tmp_path / "reports",
+        tmp_path / "models",
+        tmp_path / "reports" / "fairness",
+    )
+    fair.mkdir(parents=True)
+    models.mkdir()
+    metrics = {
+        "test": block(0.81),
+        "baselines": {
+            "rules": block(0.64),
+            "logistic": block(0.77),
+            "community": block(0.6),
+            "oracle": block(0.9),
+        },
+        "ratios": {"model_to_oracle": {"auc_roc": 0.9}},
+        "gate": {"metric": "precision_at_k", "model": 0.41, "rules": 0.3, "passed": True},
+    }
+    fairness = {
+        "settings": {"tolerance": [0.8, 1.25]},
+        "headline": {"primary_comparisons": 4, "primary_outside": 1, "primary_inconclusive": 1,
+                     "recall_ratio_min": 0.62, "fnr_ratio_max": 1.3, "suppressed_cells": 1},
+        "disparities": [
+            {"attribute": "hukou", "group": "rural", "reference": "urban", "metric": "recall", "ratio": 0.62,
+             "ci_low": 0.5, "ci_high": 0.75, "verdict": "outside", "primary": True, "operating_point": "capacity"},
+            {"attribute": "sex", "group": owner_hint or "m", "reference": "f", "metric": "fnr", "ratio": 1.1,
+             "ci_low": 0.9, "ci_high": 1.3, "verdict": "inconclusive", "primary": True, "operating_point": "capacity"},
+        ],
+        "suppressed": [{"attribute": "category", "group": "seriously_ill", "reason": "fewer than 30 children"}],
+    }  # fmt: skip
+    summary = {
+        "export_date": "2025-12-31",
+        "label_rates_observed": {"label": 0.08, "benefit_lapse": 0.03},
+    }
+    train = {"run_id": "0123abcd", "model_version": "2", "features_sha256": "e" * 64, "best_iteration": 88,
+             "calibration": "isotonic", "export_date": "2025-12-31",
+             "split": {"train": ["2024-01-01", "2024-09-01"], "val": ["2024-10-01"], "test": ["2025-01-01", "2025-03-01"]},
+             "periods": {"train": {"rows": 9000, "prevalence": 0.09}}}  # fmt: skip
+    paths = {
+        "metrics": reports / "metrics.json",
+        "fairness": fair,
+        "summary": reports / "features_summary.json",
+        "models": models,
+        "md": reports / "model_card.md",
+        "html": reports / "model_card.html",
+    }
+    paths["metrics"].write_text(json.dumps(metrics))
+    (fair / "fairness.json").write_text(json.dumps(fairness))
+    paths["summary"].write_text(json.dumps(summary))
+    (models / "train_summary.json").write_text(json.dumps(train))
+    return paths
+
+
+def render(tmp_path, **kwargs):
+    paths = write_inputs(tmp_path, **kwargs)
+    params = load_params("params.yaml")
+    model_card.run(
+        paths["metrics"],
+        paths["fairness"],
+        paths["summary"],
+        paths["models"],
+        paths["md"],
+        paths["html"],
+        params,
+    )
+    return paths["md"].read_text(encoding="utf-8"), paths["html"].read_text(encoding="utf-8")
+
+
+def test_card_renders_every_required_section(tmp_path):
+    md, html = render(tmp_path)
+    for section in SECTIONS:
+        assert section in md
+    assert "PIPL art. 24" in md and "automated denial" in md
+    assert "Selective labels" in md and "Measurement bias" in md and "Synthetic versus real" in md
+    assert "0123abcd" in md and "e" * 64 in md  # MLflow run id and data digest
+    assert "2024-01-01" in md and "2025-03-01" in md  # split dates
+    assert "| AUC (ROC) | **0.810** | 0.640 | 0.770 | 0.600 | 0.900 |" in md
+    assert "[fairness report](fairness/index.html)" in md
+    assert "seriously_ill" in md and "outside" in md
+    assert "not** model inputs" in md
+    assert "<h2>Fairness summary</h2>" in html and "<table>" in html
+
+
+def test_html_has_no_external_resources_and_escapes_values(tmp_path):
+    md, html = render(tmp_path, owner_hint="<img src=x onerror=alert(1)>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert "&lt;img" in html
+
+
+def test_card_lists_catalogue_features_by_system(tmp_path):
+    from src.features import catalogue
+
+    md, _ = render(tmp_path)
+    for entry in catalogue.CATALOGUE:
+        assert f"`{entry.name}`" in md
+
+
+def test_card_is_deterministic(tmp_path):
+    first = render(tmp_path / "a")
+    second = render(tmp_path / "b")
+    assert first == second
+
+
+def test_missing_input_is_one_clear_error(tmp_path):
+    paths = write_inputs(tmp_path)
+    (paths["fairness"] / "fairness.json").unlink()
+    with pytest.raises(SafetynetError, match="run the fairness stage first"):
+        model_card.run(
+            paths["metrics"],
+            paths["fairness"],
+            paths["summary"],
+            paths["models"],
+            paths["md"],
+            paths["html"],
+            load_params("params.yaml"),
+        )

@@ -1,0 +1,75 @@
+"""The temporal split never leaks: periods are ordered, gapped by a horizon and fully observed."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from src.errors import SafetynetError
+from src.models.split import Split, make_split
+
+
+def month_starts(first: str, n: int) -> list[dt.date]:
+    return [d.date() for d in pd.date_range(first, periods=n, freq="MS")]
+
+
+def test_default_layout_by_hand():
+    dates = month_starts("2022-01-01", 30)  # 2022-01 .. 2024-06
+    split = make_split(dates, dt.date(2024, 6, 30), 180, val_months=3, test_months=3)
+    # observed: as_of + 180 d <= 2024-06-30  ->  up to 2024-01-01
+    assert split.test == tuple(month_starts("2023-11-01", 3))
+    # 2023-05-01 + 180 d = 2023-10-28 < 2023-11-01; 2023-06-01 + 180 d = 2023-11-28 is not
+    assert split.val == tuple(month_starts("2023-03-01", 3))
+    # 2022-09-01 + 180 d = 2023-02-28 < 2023-03-01
+    assert split.train == tuple(month_starts("2022-01-01", 9))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n_dates=st.integers(1, 60),
+    horizon=st.integers(1, 400),
+    val_months=st.integers(1, 6),
+    test_months=st.integers(1, 6),
+    export_shift=st.integers(-30, 400),
+)
+def test_split_never_leaks(n_dates, horizon, val_months, test_months, export_shift):
+    dates = month_starts("2020-01-01", n_dates)
+    export = dates[-1] + dt.timedelta(days=export_shift)
+    h = dt.timedelta(days=horizon)
+    try:
+        split = make_split(dates, export, horizon, val_months, test_months)
+    except SafetynetError:
+        return
+    train, val, test = split.train, split.val, split.test
+    assert (len(val), len(test)) == (val_months, test_months) and train
+    assert max(train) + h < min(val), "a train label window reaches into validation"
+    assert max(val) + h < min(test), "a validation label window reaches into test"
+    assert all(d + h <= export for d in (*train, *val, *test)), "an unobserved label is used"
+    observed = [d for d in dates if d + h <= export]
+    assert list(test) == observed[-test_months:], "test is not the latest observed dates"
+    assert set(train) == {d for d in dates if d + h < min(val)}
+    assert list(train) == sorted(train) and list(val) == sorted(val) and list(test) == sorted(test)
+
+
+def test_too_few_months_is_one_clear_error():
+    dates = month_starts("2023-01-01", 14)
+    with pytest.raises(SafetynetError, match="nothing to train on"):
+        make_split(dates, dates[-1] + dt.timedelta(days=200), 180, 3, 3)
+    with pytest.raises(SafetynetError, match="train.test_months"):
+        make_split(dates[:2], dates[1], 180, 3, 3)
+    with pytest.raises(SafetynetError, match="train.val_months is 3"):
+        make_split(dates[:9], dates[8] + dt.timedelta(days=200), 180, 3, 3)
+    with pytest.raises(SafetynetError, match="at least 1"):
+        make_split(dates, dates[-1], 30, 0, 3)
+
+
+def test_round_trip_and_period_lookup():
+    split = make_split(month_starts("2022-01-01", 30), dt.date(2024, 6, 30), 180, 3, 3)
+    assert Split.from_dict(split.to_dict()) == split
+    as_of = pd.Series(
+        pd.to_datetime(["2022-01-01", "2023-04-01", "2023-12-01", "2022-12-01"]).as_unit("us")
+    )
+    period = split.period_of(as_of)
+    assert period[:3].tolist() == ["train", "val", "test"] and pd.isna(period[3])

@@ -1,0 +1,187 @@
+"""The train stage: honest calibration, deterministic boosters, sampling correction, MLflow."""
+
+import hashlib
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.errors import SafetynetError
+from src.features import catalogue
+from src.models import train
+from src.models.split import make_split
+from tests.models import train_fixtures as fx
+
+
+@pytest.fixture
+def small_catalogue(monkeypatch):
+    monkeypatch.setattr(catalogue, "CATALOGUE", fx.SMALL_CATALOGUE)
+
+
+def fit(frame, **train_overrides):
+    params = fx.small_params(**train_overrides)
+    split = make_split(frame["as_of"].unique(), fx.EXPORT_DATE, 180, 3, 3)
+    features, categories = train.feature_categories(False)
+    return train.train_model(frame, split, params, features, categories), split
+
+
+def brier(p, y):
+    return float(np.mean((np.asarray(p) - np.asarray(y)) ** 2))
+
+
+def test_features_follow_the_catalogue(small_catalogue):
+    features, categories = train.feature_categories(False)
+    assert features == fx.MODEL_FEATURES  # protected `sex` only with protected_as_features
+    assert categories == {"kind": list(fx.KINDS)}
+    assert "sex" in train.feature_categories(True)[1]
+
+
+@pytest.mark.parametrize("method", ["isotonic", "platt"])
+def test_calibration_improves_brier_on_held_out_period(small_catalogue, method):
+    frame = fx.synthetic_features()
+    result, split = fit(frame, calibration=method)
+    test = frame.loc[
+        split.period_of(frame["as_of"]).eq("test")
+        & frame["label_observed"]
+        & frame["already_out"].eq(0)
+    ]
+    booster_only = 1 / (
+        1 + np.exp(-result.model.booster.predict(result.model.prepare(test), raw_score=True))
+    )
+    calibrated = result.model.predict_proba(test)
+    assert brier(calibrated, test["label"]) < brier(booster_only, test["label"]) - 0.01
+    assert abs(calibrated.mean() - test["label"].mean()) < 0.05
+
+
+def test_same_data_gives_byte_identical_booster_in_any_row_order(small_catalogue):
+    frame = fx.synthetic_features()
+    first, _ = fit(frame)
+    second, _ = fit(frame.sample(frac=1.0, random_state=1))
+    assert first.model.booster.model_to_string() == second.model.booster.model_to_string()
+    assert first.model.calibrator == second.model.calibrator
+
+
+@pytest.mark.parametrize("weighting", ["none", "balanced"])
+def test_down_sampling_correction_recovers_the_base_rate(small_catalogue, weighting):
+    frame = fx.synthetic_features(n_children=400)
+    result, split = fit(frame, negative_sample_rate=0.25, objective_weighting=weighting)
+    assert (
+        result.periods["train"]["positives"] / result.periods["train"]["rows"] > 0.3
+    )  # really sampled
+    val = frame.loc[
+        split.period_of(frame["as_of"]).eq("val")
+        & frame["label_observed"]
+        & frame["already_out"].eq(0)
+    ]
+    corrected = 1 / (1 + np.exp(-result.model.raw_score(val)))
+    uncorrected = 1 / (1 + np.exp(-(result.model.raw_score(val) - result.model.calibrator.offset)))
+    base_rate = val["label"].mean()
+    assert result.model.calibrator.offset == pytest.approx(
+        math.log(0.25) - math.log(result.scale_pos_weight)
+    )
+    assert corrected.mean() == pytest.approx(base_rate, rel=0.25)
+    assert uncorrected.mean() > 1.5 * base_rate
+
+
+def test_sampling_depends_on_the_row_not_its_position():
+    frame = fx.synthetic_features(n_children=20)
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    u = pd.Series(train.sample_uniform(frame, 7), index=frame.index)
+    assert np.array_equal(u.loc[shuffled.index].to_numpy(), train.sample_uniform(shuffled, 7))
+    assert 0.4 < u.mean() < 0.6 and not np.array_equal(u.to_numpy(), train.sample_uniform(frame, 8))
+
+
+def test_missing_feature_column_names_file_and_column(small_catalogue, tmp_path):
+    path = tmp_path / "features.parquet"
+    fx.synthetic_features(n_children=5).drop(columns=["noise"]).to_parquet(path, index=False)
+    with pytest.raises(SafetynetError, match=r"features.parquet: missing column\(s\) noise"):
+        train.run(path, tmp_path / "models", fx.small_params())
+
+
+# --- the whole stage with a throw-away MLflow store (one store for all tests: ~10 s of migrations)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    shm = Path("/dev/shm")
+    root = Path(tempfile.mkdtemp(prefix="safetynet-train-", dir=shm if shm.is_dir() else None))
+    frame = fx.synthetic_features()
+    frame.to_parquet(root / "features.parquet", index=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(catalogue, "CATALOGUE", fx.SMALL_CATALOGUE)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        params = fx.small_params()
+        first = train.run(root / "features.parquet", root / "models", params)
+        second = train.run(root / "features.parquet", root / "models_again", params)
+        yield {"root": root, "frame": frame, "first": first, "second": second}
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_stage_writes_the_model_folder(trained):
+    root, frame = trained["root"], trained["frame"]
+    summary = json.loads((root / "models" / "train_summary.json").read_text())
+    assert sorted(p.name for p in (root / "models").iterdir()) == [
+        "booster.txt",
+        "calibrator.json",
+        "train_summary.json",
+    ]
+    assert summary["features"] == fx.MODEL_FEATURES
+    assert summary["categorical_features"] == {"kind": list(fx.KINDS)}
+    assert (
+        summary["features_sha256"]
+        == hashlib.sha256((root / "features.parquet").read_bytes()).hexdigest()
+    )
+    assert summary["run_id"] == trained["first"]["run_id"] and summary["model_version"] == "1"
+    eligible = frame.loc[frame["label_observed"] & frame["already_out"].eq(0)]
+    for period in ("train", "val", "test"):
+        rows = eligible.loc[eligible["as_of"].dt.date.astype(str).isin(summary["split"][period])]
+        assert summary["periods"][period]["rows"] == len(rows)
+        assert summary["periods"][period]["positives"] == int(rows["label"].sum())
+    assert json.loads((root / "models" / "calibrator.json").read_text())["method"] == "isotonic"
+
+
+def test_retraining_is_byte_identical_and_reuses_the_registered_version(trained):
+    root = trained["root"]
+    for name in ("booster.txt", "calibrator.json", "train_summary.json"):
+        assert (root / "models" / name).read_bytes() == (root / "models_again" / name).read_bytes()
+    assert trained["second"]["run_id"] == trained["first"]["run_id"]
+    assert trained["second"]["model_version"] == trained["first"]["model_version"]
+
+
+def test_registered_model_loads_through_pyfunc_with_the_stage_scores(trained):
+    import mlflow
+
+    from src.models.scoring import CalibratedModel, load_champion
+    from src.models.tracking import champion_version, promote_champion
+
+    frame = trained["frame"].tail(200)
+    expected = CalibratedModel.from_dir(trained["root"] / "models").predict_proba(frame)
+    version = trained["first"]["model_version"]
+    loaded = mlflow.pyfunc.load_model(f"models:/safetynet-ews/{version}")
+    model = CalibratedModel.from_dir(trained["root"] / "models")
+    assert np.array_equal(np.asarray(loaded.predict(model.pyfunc_input(frame))), expected)
+    assert champion_version() is None  # train never promotes; evaluate's gate does
+    promote_champion(version)
+    assert champion_version() == version
+    assert np.array_equal(load_champion().predict_proba(frame), expected)
+
+
+def test_nothing_keyed_by_child_reaches_mlflow(trained):
+    root, frame = trained["root"], trained["frame"]
+    pids = [p.encode() for p in frame["child_pid"].unique()]
+    files = [p for p in (root / "mlartifacts").rglob("*") if p.is_file()]
+    assert any(p.name == "input_example.json" for p in files) and any(
+        p.suffix == ".png" for p in files
+    )
+    for path in files:
+        content = path.read_bytes()
+        assert b"child_pid" not in content, path
+        assert not any(pid in content for pid in pids), path
+    database = (root / "mlflow.db").read_bytes()
+    assert not any(pid in database for pid in pids)

@@ -1,0 +1,178 @@
+"""Watchlist: bands, change markers, ranking/capacity/ties, escaping, county isolation, determinism."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.errors import SafetynetError
+from src.models import explain, watchlist
+from tests.models import explain_fixtures as fx
+
+NOW, BEFORE = pd.Timestamp("2024-06-01"), pd.Timestamp("2024-05-01")
+
+
+def explanation_rows(pids, scores, as_of, already_out=None, top_n=1) -> pd.DataFrame:
+    """Minimal explanations.parquet rows (columns per the architecture doc)."""
+    n = len(pids)
+    out = pd.DataFrame({c: "" for c in explain.explanation_columns(top_n)}, index=range(n))
+    out["child_pid"], out["as_of"], out["score"] = (
+        list(pids),
+        as_of,
+        np.asarray(scores, dtype=float),
+    )
+    out["already_out"] = (
+        np.zeros(n, "int8") if already_out is None else np.asarray(already_out, "int8")
+    )
+    out["already_out_net"] = np.where(out["already_out"] == 1, "basic_living", "")
+    out["reason_1_zh"], out["reason_1_en"] = (
+        "低保/补贴复核已逾期",
+        "benefit recertification is overdue",
+    )
+    out["primary_system"] = np.where(out["already_out"] == 1, "basic_living", "education")
+    out["service_zh"], out["service_en"] = "学校跟进、控辍保学", "school follow-up"
+    for column in out.columns:
+        if column.startswith("shap_"):
+            out[column] = 0.0
+    out.loc[out["already_out"] == 1, "score"] = np.nan
+    return out
+
+
+def test_risk_band_boundaries():
+    bands = watchlist.risk_band(pd.Series([0.0, 0.0999, 0.1, 0.2499, 0.25, 1.0]), (0.1, 0.25))
+    assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]
+    with pytest.raises(SafetynetError, match="risk_bands"):
+        watchlist.risk_band(pd.Series([0.5]), (0.3, 0.2))
+
+
+def test_change_markers_against_previous_scores():
+    current = pd.Series([0.30, 0.30, 0.30, 0.30, 0.30])
+    previous = pd.Series([np.nan, 0.28, 0.32, 0.29, 0.10])
+    markers = watchlist.change_markers(current, previous, threshold=0.02)
+    assert markers.tolist() == ["new", "rising", "falling", "same", "rising"]
+
+
+def test_ranking_capacity_cut_and_ties():
+    identity, children = fx.people(12, n_counties=2, hostile=False)
+    # county 530102 = even children (2 caseworkers at most), 530103 = odd
+    children["caseworker_id"] = [{0: "a", 2: "b"}.get(i % 4, "c") for i in range(12)]
+    scores = [0.9, 0.5, 0.4, 0.5, 0.4, 0.1, 0.4, 0.2, 0.05, 0.3, 0.6, 0.7]
+    expl = explanation_rows(identity["child_pid"], scores, NOW)
+    params = fx.params(base__children_per_caseworker=1)
+    ranked, out, summary = watchlist.build_watchlists(expl, identity, children, params)
+    assert summary.loc["530102", "capacity"] == 2 and summary.loc["530103", "capacity"] == 1
+    even = ranked[ranked["county_code"] == "530102"]
+    assert even["rank"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert even["score"].is_monotonic_decreasing
+    ties = even[even["score"] == 0.4]
+    assert ties["child_pid"].is_monotonic_increasing and len(ties) == 3
+    assert even["above_cut"].tolist() == [True, True, False, False, False, False]
+    assert ranked.groupby("county_code")["above_cut"].sum().tolist() == [2, 1]
+    assert out.empty
+
+
+def test_change_markers_and_reengage_from_a_previous_list():
+    identity, children = fx.people(5, n_counties=1, hostile=False)
+    pids = identity["child_pid"]
+    before = explanation_rows(pids[:4], [0.2, 0.2, 0.2, np.nan], BEFORE, already_out=[0, 0, 0, 1])
+    now = explanation_rows(pids, [0.3, 0.1, 0.21, 0.5, np.nan], NOW, already_out=[0, 0, 0, 0, 1])
+    ranked, out, _ = watchlist.build_watchlists(
+        pd.concat([before, now]), identity, children, fx.params()
+    )
+    change = ranked.set_index("child_id")["change"]
+    assert change.to_dict() == {
+        "C00000": "rising",
+        "C00001": "falling",
+        "C00002": "same",
+        "C00003": "new",
+    }
+    assert out["child_id"].tolist() == ["C00004"] and out["already_out_net"].tolist() == [
+        "basic_living"
+    ]
+
+
+def test_unknown_child_is_a_clear_error():
+    identity, children = fx.people(4, n_counties=1, hostile=False)
+    expl = explanation_rows(identity["child_pid"], [0.1] * 4, NOW)
+    with pytest.raises(SafetynetError, match="children.parquet"):
+        watchlist.build_watchlists(expl, identity, children.iloc[1:], fx.params())
+
+
+def test_neutralise_formulas():
+    values = pd.Series(["=1+1", "+86", "-2", "@x", "\tx", "\rx", "ok", "a=b", "", None])
+    assert watchlist.neutralise_formulas(values).tolist() == [
+        "'=1+1", "'+86", "'-2", "'@x", "'\tx", "'\rx", "ok", "a=b", "", ""
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def written(tmp_path, monkeypatch):
+    """run() on 60 children in 3 counties with hostile names; returns (write, identity, children)."""
+    fx.use_small_catalogue(monkeypatch)
+    expl_path, interim, identity, children = fx.write_inputs(tmp_path)
+
+    def write(language="zh", name="watchlists"):
+        out = tmp_path / name
+        watchlist.run(expl_path, interim, out, fx.params(watchlist__language=language))
+        return out
+
+    return write, identity, children
+
+
+def read_csv(path):
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), "UTF-8 with BOM"
+    return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+
+
+def test_counties_hold_only_their_children_and_output_is_deterministic(written):
+    write, identity, children = written
+    first, second = write(name="a"), write(name="b")
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+    county_of = dict(zip(identity["child_id"], children["county_code"], strict=True))
+    seen = []
+    for folder in sorted(p for p in first.iterdir() if p.is_dir()):
+        rows = read_csv(folder / "watchlist.csv")[1:]
+        ids = [row[2] for row in rows]
+        assert {county_of[i] for i in ids} == {folder.name}
+        html = (folder / "watchlist.html").read_text(encoding="utf-8")
+        others = [i for i, c in county_of.items() if c != folder.name]
+        assert not any(f'data-child="{i}"' in html for i in others)
+        seen += ids
+    assert sorted(seen) == sorted(identity["child_id"])  # every child listed exactly once
+    index = (first / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="{c}/watchlist.html"' in index for c in children["county_code"].unique())
+
+
+def test_hostile_values_are_escaped_in_html_and_neutralised_in_csv(written):
+    write, identity, children = written
+    out = write()
+    html = "".join(p.read_text(encoding="utf-8") for p in out.glob("*/watchlist.html"))
+    assert "<script" not in html.lower() and "<b>bold</b>" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "http" not in html.replace('"http://x"', "").replace("&#34;http://x&#34;", "")
+    cells = [c for p in out.glob("*/watchlist.csv") for row in read_csv(p) for c in row]
+    assert '\'=HYPERLINK("http://x","y")' in cells
+    assert "'=cmd|' /C calc'!A0" in cells
+    assert {"'+86 123", "'-2+3", "'@SUM(A1)", "李\n换行", 'Zhang "Quote" O\'Neil'} <= set(cells)
+    assert not any(c[:1] in "=+-@\t\r" and c for c in cells)
+
+
+def test_header_states_the_list_decides_nothing(written):
+    write, *_ = written
+    zh = next(write("zh", "zh").glob("*/watchlist.html")).read_text(encoding="utf-8")
+    en = next(write("en", "en").glob("*/watchlist.html")).read_text(encoding="utf-8")
+    assert "不对任何福利待遇或服务作出决定" in zh and "已脱离保障 — 需重新衔接" in zh
+    assert "decides nothing about any benefit or service" in en and "Already out — re-engage" in en
+    for page in (zh, en):
+        assert (
+            'class="cut"' in page
+            and "<script" not in page
+            and "http" not in page.split("</style>")[0]
+        )
