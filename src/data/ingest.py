@@ -56,7 +56,9 @@ COLUMN_CHECKS = (
     "future_date",
     "date_before_1990",
 )
-EVENT_TABLES = tuple(t for t, s in TABLES.items() if "child_id" in s.column_names and t != "children")
+EVENT_TABLES = tuple(
+    t for t, s in TABLES.items() if "child_id" in s.column_names and t != "children"
+)
 IDENTITY_COLUMNS = ("child_id", "name", "id_number")
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
@@ -97,8 +99,12 @@ def parse_text(raw: pd.DataFrame, table: str) -> tuple[pd.DataFrame, dict[str, p
         if col.kind in (DATE, INT, NUMBER):
             stripped = text.str.strip()
             blank = stripped.eq("")
-            values, ok = (parse_dates if col.kind == DATE else parse_numbers)(stripped, col.kind == INT)
-            malformed[f"malformed_{'date' if col.kind == DATE else 'number'}:{col.name}"] = ~blank & ~ok
+            values, ok = (parse_dates if col.kind == DATE else parse_numbers)(
+                stripped, col.kind == INT
+            )
+            malformed[f"malformed_{'date' if col.kind == DATE else 'number'}:{col.name}"] = (
+                ~blank & ~ok
+            )
             parsed[col.name] = values
         else:
             value = text.str.strip() if col.kind == contract.CODE else text
@@ -111,11 +117,17 @@ def parse_dates(text: pd.Series, _integer: bool = False) -> tuple[pd.Series, pd.
     arr = _arrow_text(text)
     shaped = pc.if_else(pc.match_substring_regex(arr, DATE_PATTERN), arr, None)
     try:  # fast path: arrow's ISO cast, which fails as a whole on any impossible date
-        days = shaped.cast(pa_arrow.date32()).cast(pa_arrow.timestamp("us")).to_numpy(zero_copy_only=False)
+        days = (
+            shaped.cast(pa_arrow.date32())
+            .cast(pa_arrow.timestamp("us"))
+            .to_numpy(zero_copy_only=False)
+        )
         values = pd.Series(days, index=text.index, dtype="datetime64[us]")
     except pa_arrow.ArrowInvalid:  # e.g. 2024-02-30 somewhere in the chunk: pandas per value
         shaped_text = pd.Series(shaped.to_pandas(), index=text.index, dtype=str)
-        values = pd.to_datetime(shaped_text, format="%Y-%m-%d", errors="coerce").astype("datetime64[us]")
+        values = pd.to_datetime(shaped_text, format="%Y-%m-%d", errors="coerce").astype(
+            "datetime64[us]"
+        )
     return values, values.notna()
 
 
@@ -123,7 +135,9 @@ def parse_numbers(text: pd.Series, integer: bool) -> tuple[pd.Series, pd.Series]
     """Finite decimal numbers (1, -2.5, 1e3); for integer columns also a whole value ("3", "3.0")."""
     arr = _arrow_text(text)
     shaped = pc.if_else(pc.match_substring_regex(arr, NUMBER_PATTERN), arr, None)
-    values = pd.Series(pc.cast(shaped, pa_arrow.float64()).to_numpy(zero_copy_only=False), index=text.index)
+    values = pd.Series(
+        pc.cast(shaped, pa_arrow.float64()).to_numpy(zero_copy_only=False), index=text.index
+    )
     ok = np.isfinite(values)
     if integer:
         ok &= values.eq(np.floor(values))
@@ -152,8 +166,14 @@ class Registry:
 
     @classmethod
     def build(cls, ids, pids, quarantined=()) -> Registry:
-        as_text = lambda v: pa_arrow.array(np.asarray(v, dtype=object), type=pa_arrow.large_string())  # noqa: E731
-        return cls(as_text(ids), pa_arrow.array(np.asarray(pids, dtype=object), type=pa_arrow.string()), as_text(quarantined))
+        def as_text(v):
+            return pa_arrow.array(np.asarray(v, dtype=object), type=pa_arrow.large_string())  # noqa: E731
+
+        return cls(
+            as_text(ids),
+            pa_arrow.array(np.asarray(pids, dtype=object), type=pa_arrow.string()),
+            as_text(quarantined),
+        )
 
     def positions(self, child_ids: pd.Series) -> np.ndarray:
         """Row of each id in the registry, -1 when absent."""
@@ -161,10 +181,14 @@ class Registry:
         return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
 
     def is_quarantined(self, child_ids: pd.Series) -> np.ndarray:
-        return pc.is_in(_arrow_text(child_ids), value_set=self.quarantined).to_numpy(zero_copy_only=False)
+        return pc.is_in(_arrow_text(child_ids), value_set=self.quarantined).to_numpy(
+            zero_copy_only=False
+        )
 
 
-def contract_failures(parsed: pd.DataFrame, table: str, export_date: dt.date) -> dict[str, pd.Index]:
+def contract_failures(
+    parsed: pd.DataFrame, table: str, export_date: dt.date
+) -> dict[str, pd.Index]:
     """Source rows failing each pandera check of the contract, keyed by `<check>:<column>`."""
     try:
         build_schema(table, export_date).validate(parsed, lazy=True)
@@ -172,7 +196,9 @@ def contract_failures(parsed: pd.DataFrame, table: str, export_date: dt.date) ->
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     column_level = cases["schema_context"].eq("Column")
-    reasons = np.where(column_level, cases["check"] + ":" + cases["column"].astype(str), cases["check"])
+    reasons = np.where(
+        column_level, cases["check"] + ":" + cases["column"].astype(str), cases["check"]
+    )
     known = set(reason_order(table))
     unknown = sorted(set(reasons) - known)
     if unknown:  # a dtype or column failure: our own parsing is broken, not the data
@@ -239,7 +265,9 @@ class DuplicateFilter:
             pos = np.searchsorted(self.seen, hashes).clip(max=len(self.seen) - 1)
             keep &= self.seen[pos] != hashes
         new = np.sort(hashes[keep])
-        self.seen = np.sort(np.concatenate([self.seen, new]), kind="stable")  # merges two sorted runs
+        self.seen = np.sort(
+            np.concatenate([self.seen, new]), kind="stable"
+        )  # merges two sorted runs
         return keep
 
 
@@ -256,7 +284,9 @@ def interim_dtypes(table: str) -> dict[str, str]:
     dtypes = {"child_pid": "str"} if "child_id" in TABLES[table].column_names else {}
     for col in TABLES[table].columns:
         if col.name not in IDENTITY_COLUMNS:
-            dtypes[col.name] = "int8" if col.name in contract.CONCERNS else kinds.get(col.kind, "str")
+            dtypes[col.name] = (
+                "int8" if col.name in contract.CONCERNS else kinds.get(col.kind, "str")
+            )
     return dtypes
 
 
@@ -265,16 +295,22 @@ def interim_schema(table: str) -> pa_arrow.Schema:
     empty = pd.DataFrame({c: pd.Series([], dtype=d) for c, d in interim_dtypes(table).items()})
     pandas_schema = pa_arrow.Schema.from_pandas(empty, preserve_index=False)
     fields = [
-        pa_arrow.field(f.name, pa_arrow.string() if pa_arrow.types.is_large_string(f.type) else f.type)
+        pa_arrow.field(
+            f.name, pa_arrow.string() if pa_arrow.types.is_large_string(f.type) else f.type
+        )
         for f in pandas_schema
     ]
     return pa_arrow.schema(fields, metadata=pandas_schema.metadata)
 
 
-def interim_table(accepted: pd.DataFrame, table: str, pids: pa_arrow.Array | None) -> pa_arrow.Table:
+def interim_table(
+    accepted: pd.DataFrame, table: str, pids: pa_arrow.Array | None
+) -> pa_arrow.Table:
     """Accepted parsed rows in interim form: child_pid instead of identity, contract dtypes."""
     schema = interim_schema(table)
-    frame = accepted.drop(columns=[c for c in IDENTITY_COLUMNS if c in accepted]).reset_index(drop=True)
+    frame = accepted.drop(columns=[c for c in IDENTITY_COLUMNS if c in accepted]).reset_index(
+        drop=True
+    )
     for col in contract.CONCERNS:
         if col in frame:
             frame[col] = frame[col].astype("int8")
@@ -282,7 +318,9 @@ def interim_table(accepted: pd.DataFrame, table: str, pids: pa_arrow.Array | Non
         return pa_arrow.Table.from_pandas(frame, schema=schema, preserve_index=False)
     rest = pa_arrow.schema([f for f in schema if f.name != "child_pid"])
     out = pa_arrow.Table.from_pandas(frame, schema=rest, preserve_index=False)
-    return out.add_column(0, schema.field("child_pid"), pids.cast(pa_arrow.string())).replace_schema_metadata(schema.metadata)
+    return out.add_column(
+        0, schema.field("child_pid"), pids.cast(pa_arrow.string())
+    ).replace_schema_metadata(schema.metadata)
 
 
 def escape_formulas(text: pd.Series) -> pd.Series:
@@ -297,7 +335,9 @@ def quarantine_frame(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     A raw column that is itself named `reason` or `source_row` (welfare_events has
     `reason`) is kept as `raw_<name>`.
     """
-    out = raw.apply(escape_formulas).rename(columns=lambda c: f"raw_{c}" if c in ("reason", "source_row") else c)
+    out = raw.apply(escape_formulas).rename(
+        columns=lambda c: f"raw_{c}" if c in ("reason", "source_row") else c
+    )
     out["reason"] = reasons.to_numpy()
     out["source_row"] = raw.index.to_numpy()
     return out.reset_index(drop=True)
@@ -333,7 +373,10 @@ class TableCounts:
         return {
             "rows_read": self.rows_read,
             "rows_accepted": self.rows_accepted,
-            "rows_quarantined": {"total": self.rows_quarantined, "by_reason": dict(sorted(self.by_reason.items()))},
+            "rows_quarantined": {
+                "total": self.rows_quarantined,
+                "by_reason": dict(sorted(self.by_reason.items())),
+            },
             "duplicates_collapsed": self.duplicates_collapsed,
         }
 
@@ -350,8 +393,12 @@ class InterimSink:
         self.writer = pq.ParquetWriter(self.path, interim_schema(table), compression="zstd")
         quarantine_dir = out_dir / "quarantine"
         quarantine_dir.mkdir(exist_ok=True)
-        self.quarantine = (quarantine_dir / f"{table}.csv").open("w", encoding="utf-8-sig", newline="")
-        header = quarantine_frame(pd.DataFrame(columns=list(raw_columns), dtype=str), pd.Series([], dtype=str))
+        self.quarantine = (quarantine_dir / f"{table}.csv").open(
+            "w", encoding="utf-8-sig", newline=""
+        )
+        header = quarantine_frame(
+            pd.DataFrame(columns=list(raw_columns), dtype=str), pd.Series([], dtype=str)
+        )
         header.to_csv(self.quarantine, index=False, lineterminator="\n")
 
     def accept(self, table: pa_arrow.Table) -> None:
@@ -359,7 +406,9 @@ class InterimSink:
 
     def reject(self, raw: pd.DataFrame, reasons: pd.Series) -> None:
         if len(raw):
-            quarantine_frame(raw, reasons).to_csv(self.quarantine, index=False, header=False, lineterminator="\n")
+            quarantine_frame(raw, reasons).to_csv(
+                self.quarantine, index=False, header=False, lineterminator="\n"
+            )
 
     def close(self) -> None:
         self.writer.close()
@@ -387,7 +436,9 @@ class ExampleSink:
 # --------------------------------------------------------------------------- table processing
 
 
-def process_chunk(raw, table, export_date, registry, dedup, counts, sink) -> tuple[pd.DataFrame, pd.Series]:
+def process_chunk(
+    raw, table, export_date, registry, dedup, counts, sink
+) -> tuple[pd.DataFrame, pd.Series]:
     """Collapse duplicates, validate, and hand accepted and quarantined rows to the sink."""
     n_read = len(raw)
     first = dedup.first_seen(raw)
@@ -407,10 +458,14 @@ def ingest_children(raw_file, export_date, chunk_rows, key: PidKey, sink, out_di
     chunks = list(iter_text_chunks(raw_file, chunk_rows))
     raw = pd.concat(chunks) if chunks else _empty_text_frame(raw_file.columns)
     counts = TableCounts()
-    accepted, reasons = process_chunk(raw, "children", export_date, None, DuplicateFilter(), counts, sink)
+    accepted, reasons = process_chunk(
+        raw, "children", export_date, None, DuplicateFilter(), counts, sink
+    )
     quarantined_ids = raw.loc[reasons.index[reasons.notna()], "child_id"]
     registry = Registry.build(
-        accepted["child_id"], child_pids(accepted["child_id"], key.key), quarantined_ids[quarantined_ids.ne("")].unique()
+        accepted["child_id"],
+        child_pids(accepted["child_id"], key.key),
+        quarantined_ids[quarantined_ids.ne("")].unique(),
     )
     sink.accept(interim_table(accepted, "children", registry.pids))
     identity = accepted.reindex(columns=list(IDENTITY_COLUMNS)).reset_index(drop=True)
@@ -418,7 +473,9 @@ def ingest_children(raw_file, export_date, chunk_rows, key: PidKey, sink, out_di
     return counts, registry, identity
 
 
-def ingest_events(raw_file, table, export_date, chunk_rows, registry, sink, progress=None) -> TableCounts:
+def ingest_events(
+    raw_file, table, export_date, chunk_rows, registry, sink, progress=None
+) -> TableCounts:
     """One event table (or the calendar), streamed chunk by chunk."""
     counts, dedup = TableCounts(), DuplicateFilter()
     task = progress.add_task(table, total=None) if progress else None
@@ -447,11 +504,15 @@ def infer_export_date(raw_files: dict[str, RawFile], chunk_rows: int, today: dt.
     for table, raw_file in raw_files.items():
         if table == "school_calendar":
             continue
-        date_columns = [c.name for c in TABLES[table].columns if c.kind == DATE and c.name in raw_file.columns]
+        date_columns = [
+            c.name for c in TABLES[table].columns if c.kind == DATE and c.name in raw_file.columns
+        ]
         for chunk in iter_text_chunks(raw_file, chunk_rows, columns=date_columns):
             for col in date_columns:
                 values, _ = parse_dates(chunk[col].str.strip())
-                values = values[(values >= pd.Timestamp(contract.MIN_DATE)) & (values <= pd.Timestamp(today))]
+                values = values[
+                    (values >= pd.Timestamp(contract.MIN_DATE)) & (values <= pd.Timestamp(today))
+                ]
                 if len(values) and (latest is None or values.max() > latest):
                     latest = values.max()
     if latest is None:
@@ -466,7 +527,9 @@ def infer_export_date(raw_files: dict[str, RawFile], chunk_rows: int, today: dt.
 def locate_export(raw_dir: Path, encoding: str) -> dict[str, RawFile]:
     """Every contract table's file, opened and header-checked (structural errors raise)."""
     if not raw_dir.is_dir():
-        raise SafetynetError(f"{raw_dir}: raw export folder not found; fix: set data.raw_dir in params.yaml")
+        raise SafetynetError(
+            f"{raw_dir}: raw export folder not found; fix: set data.raw_dir in params.yaml"
+        )
     found = {}
     for table in TABLES:
         path = find_table_file(raw_dir, table)
@@ -481,11 +544,15 @@ def run(raw_dir, interim_dir, quality_path, params) -> dict:
     key = load_pid_key()
     raw_files = locate_export(raw_dir, params.data.encoding)
     chunk_rows = params.ingest.chunk_rows
-    export_date = params.base.export_date or infer_export_date(raw_files, chunk_rows, dt.date.today())
+    export_date = params.base.export_date or infer_export_date(
+        raw_files, chunk_rows, dt.date.today()
+    )
     log.info("ingest %s: export date %s, pid key %s", raw_dir, export_date, key.status)
     quality = {"export_date": export_date.isoformat(), "pid_key": key.status, "tables": {}}
     with atomic_dir(interim_dir) as out, _progress() as progress:
-        registry = _write_tables(raw_files, out, export_date, chunk_rows, key, quality["tables"], progress)
+        registry = _write_tables(
+            raw_files, out, export_date, chunk_rows, key, quality["tables"], progress
+        )
         truth_rows = _write_truth(raw_dir / TRUTH_FILE, out, registry, key)
         if truth_rows is not None:
             quality["truth_rows"] = truth_rows
@@ -496,11 +563,15 @@ def run(raw_dir, interim_dir, quality_path, params) -> dict:
 
 def _write_tables(raw_files, out, export_date, chunk_rows, key, quality, progress) -> Registry:
     sink = InterimSink(out, "children", raw_files["children"].columns)
-    counts, registry, identity = ingest_children(raw_files["children"], export_date, chunk_rows, key, sink)
+    counts, registry, identity = ingest_children(
+        raw_files["children"], export_date, chunk_rows, key, sink
+    )
     sink.close()
     quality["children"] = _table_quality(raw_files["children"], counts)
     pq.write_table(
-        pa_arrow.Table.from_pandas(identity, schema=interim_schema("identity"), preserve_index=False),
+        pa_arrow.Table.from_pandas(
+            identity, schema=interim_schema("identity"), preserve_index=False
+        ),
         out / "identity.parquet",
         compression="zstd",
     )
@@ -510,14 +581,18 @@ def _write_tables(raw_files, out, export_date, chunk_rows, key, quality, progres
         sink = InterimSink(out, table, columns)
         counts = TableCounts()
         if raw_file is not None:
-            counts = ingest_events(raw_file, table, export_date, chunk_rows, registry, sink, progress)
+            counts = ingest_events(
+                raw_file, table, export_date, chunk_rows, registry, sink, progress
+            )
         sink.close()
         quality[table] = _table_quality(raw_file, counts)
     first_date = _earliest_record_date(out)
     if "school_calendar" not in raw_files:
         calendar = contract.default_school_calendar(dt.date(first_date.year, 1, 1), export_date)
         pq.write_table(
-            pa_arrow.Table.from_pandas(calendar, schema=interim_schema("school_calendar"), preserve_index=False),
+            pa_arrow.Table.from_pandas(
+                calendar, schema=interim_schema("school_calendar"), preserve_index=False
+            ),
             out / "school_calendar.parquet",
             compression="zstd",
         )
@@ -530,7 +605,9 @@ def _earliest_record_date(out: Path) -> dt.date:
     for table, spec in TABLES.items():
         if table == "school_calendar":
             continue
-        column = pq.read_table(out / f"{table}.parquet", columns=[spec.date_column])[spec.date_column]
+        column = pq.read_table(out / f"{table}.parquet", columns=[spec.date_column])[
+            spec.date_column
+        ]
         low = pa_arrow.compute.min(column).as_py()
         if low is not None and (earliest is None or low < earliest):
             earliest = low
@@ -556,10 +633,16 @@ def _write_truth(path: Path, out: Path, registry: Registry, key: PidKey) -> int 
     source = pq.ParquetFile(path)
     missing = [c for c in ("child_id", "as_of", "p_true") if c not in source.schema_arrow.names]
     if missing:
-        raise SafetynetError(f"{path}: column '{missing[0]}' missing; fix: regenerate the synthetic data")
+        raise SafetynetError(
+            f"{path}: column '{missing[0]}' missing; fix: regenerate the synthetic data"
+        )
     rows = 0
-    with pq.ParquetWriter(out / "truth.parquet", interim_schema("truth"), compression="zstd") as writer:
-        for batch in source.iter_batches(batch_size=1 << 21, columns=["child_id", "as_of", "p_true"]):
+    with pq.ParquetWriter(
+        out / "truth.parquet", interim_schema("truth"), compression="zstd"
+    ) as writer:
+        for batch in source.iter_batches(
+            batch_size=1 << 21, columns=["child_id", "as_of", "p_true"]
+        ):
             ids = batch.column("child_id").to_pandas().astype(str)
             truth = pa_arrow.table(
                 {
@@ -591,7 +674,9 @@ def _write_manifest(out: Path, export_date: dt.date, key: PidKey) -> dict:
         "rows": {p.stem: pq.ParquetFile(p).metadata.num_rows for p in files},
         "sha256": {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return manifest
 
 
@@ -643,8 +728,14 @@ class ValidationReport:
         for t in self.tables:
             lines += _render_table(t)
         lines += [f"note: {n}" for n in self.notes]
-        verdict = "OK: conforms to the data contract" if self.ok else (
-            "INGESTIBLE, with rows to quarantine" if self.ingestible else "NOT INGESTIBLE: fix the problems above"
+        verdict = (
+            "OK: conforms to the data contract"
+            if self.ok
+            else (
+                "INGESTIBLE, with rows to quarantine"
+                if self.ingestible
+                else "NOT INGESTIBLE: fix the problems above"
+            )
         )
         return "\n".join([*lines, "", verdict])
 
@@ -653,7 +744,9 @@ def _render_table(t: TableCheck) -> list[str]:
     if t.problem:
         return [f"[problem] {t.table}: {t.problem}"]
     if not t.found:
-        return [f"[absent]  {t.table} (optional; {'default calendar used' if t.table == 'school_calendar' else 'empty'})"]
+        return [
+            f"[absent]  {t.table} (optional; {'default calendar used' if t.table == 'school_calendar' else 'empty'})"
+        ]
     c = t.counts
     lines = [
         f"[found]   {t.table}: {t.file} ({t.encoding}), {c.rows_read} rows: {c.rows_accepted} accepted, "
@@ -674,7 +767,9 @@ def validate_export(raw_dir, params) -> ValidationReport:
     raw_files = _open_for_validation(raw_dir, params.data.encoding, checks)
     notes = []
     try:
-        export_date = params.base.export_date or infer_export_date(raw_files, params.ingest.chunk_rows, dt.date.today())
+        export_date = params.base.export_date or infer_export_date(
+            raw_files, params.ingest.chunk_rows, dt.date.today()
+        )
     except SafetynetError as exc:
         return ValidationReport(str(raw_dir), None, list(checks.values()), [str(exc)])
     registry = _validate_children(raw_files, checks, export_date, params.ingest.chunk_rows)
@@ -685,14 +780,18 @@ def validate_export(raw_dir, params) -> ValidationReport:
             continue
         sink = ExampleSink()
         try:
-            checks[table].counts = ingest_events(raw_file, table, export_date, params.ingest.chunk_rows, registry, sink)
+            checks[table].counts = ingest_events(
+                raw_file, table, export_date, params.ingest.chunk_rows, registry, sink
+            )
             checks[table].examples = sink.examples
         except SafetynetError as exc:
             checks[table].problem = str(exc)
     return ValidationReport(str(raw_dir), export_date.isoformat(), list(checks.values()), notes)
 
 
-def _open_for_validation(raw_dir: Path, encoding: str, checks: dict[str, TableCheck]) -> dict[str, RawFile]:
+def _open_for_validation(
+    raw_dir: Path, encoding: str, checks: dict[str, TableCheck]
+) -> dict[str, RawFile]:
     raw_files = {}
     for table, check in checks.items():
         try:
@@ -714,10 +813,11 @@ def _validate_children(raw_files, checks, export_date, chunk_rows) -> Registry |
         return None
     sink = ExampleSink()
     try:
-        counts, registry, _ = ingest_children(raw_files["children"], export_date, chunk_rows, PidKey(b"validate", "development"), sink)
+        counts, registry, _ = ingest_children(
+            raw_files["children"], export_date, chunk_rows, PidKey(b"validate", "development"), sink
+        )
     except SafetynetError as exc:
         checks["children"].problem = str(exc)
         return None
     checks["children"].counts, checks["children"].examples = counts, sink.examples
     return registry
-

@@ -58,10 +58,14 @@ def child_pids(child_ids: Iterable[str], key: bytes) -> np.ndarray:
     HMAC has no vectorised form, so this loops in Python; it runs once per distinct
     child (about 1.5 s per million), never per event row: events reuse the registry's pids.
     """
-    ids = pd.Series(list(child_ids) if not isinstance(child_ids, pd.Series) else child_ids, dtype=str)
+    ids = pd.Series(
+        list(child_ids) if not isinstance(child_ids, pd.Series) else child_ids, dtype=str
+    )
     codes, uniques = pd.factorize(ids)
     if (codes < 0).any():
-        raise ValueError("child_pids: a child_id is missing; quarantine such rows before pseudonymising")
+        raise ValueError(
+            "child_pids: a child_id is missing; quarantine such rows before pseudonymising"
+        )
     base = hmac.new(key, digestmod=hashlib.sha256)
     unique_pids = np.empty(len(uniques), dtype=object)
     for i, value in enumerate(uniques):

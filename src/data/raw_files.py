@@ -26,7 +26,9 @@ from src.errors import SafetynetError
 ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
 SAMPLE_BYTES = 4 << 20  # enough to see a few thousand rows, names included
 CSV_BLOCK_BYTES = 16 << 20
-ENCODING_FIX = "set data.encoding in params.yaml (utf-8, utf-8-sig or gb18030) or export again as UTF-8"
+ENCODING_FIX = (
+    "set data.encoding in params.yaml (utf-8, utf-8-sig or gb18030) or export again as UTF-8"
+)
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,14 @@ def read_csv_header(path: Path, sample: bytes, encoding: str) -> list[str]:
     try:
         text = codecs.getincrementaldecoder(encoding)("strict").decode(sample, final=False)
     except UnicodeDecodeError:
-        raise SafetynetError(f"{path}: cannot be decoded as {encoding}; fix: {ENCODING_FIX}") from None
+        raise SafetynetError(
+            f"{path}: cannot be decoded as {encoding}; fix: {ENCODING_FIX}"
+        ) from None
     header = next(csv.reader(io.StringIO(text)), None)
     if not header:
-        raise SafetynetError(f"{path}: empty file, no header row; fix: export it again with a header row")
+        raise SafetynetError(
+            f"{path}: empty file, no header row; fix: export it again with a header row"
+        )
     return header
 
 
@@ -172,7 +178,11 @@ def iter_text_chunks(
 def _text_frame(table: pa.Table, start: int) -> pd.DataFrame:
     frame = table.to_pandas()
     for col in frame.columns:
-        frame[col] = frame[col].astype(str).fillna("") if frame[col].dtype != "str" else frame[col].fillna("")
+        frame[col] = (
+            frame[col].astype(str).fillna("")
+            if frame[col].dtype != "str"
+            else frame[col].fillna("")
+        )
     frame.index = pd.RangeIndex(start, start + len(frame), name="source_row")
     return frame
 

@@ -90,10 +90,19 @@ def write_csv(path: Path, rows: list[dict], encoding: str = "utf-8") -> Path:
     return path
 
 
-def write_export(folder: Path, tables: dict[str, list[dict]] | None = None, encoding: str = "utf-8") -> Path:
+def write_export(
+    folder: Path, tables: dict[str, list[dict]] | None = None, encoding: str = "utf-8"
+) -> Path:
     """A minimal valid export: one row per required table, overridden by `tables`."""
     folder.mkdir(parents=True, exist_ok=True)
-    tables = {**{t: [r] for t, r in VALID_ROWS.items() if t not in ("school_calendar", "protection_events")}, **(tables or {})}
+    tables = {
+        **{
+            t: [r]
+            for t, r in VALID_ROWS.items()
+            if t not in ("school_calendar", "protection_events")
+        },
+        **(tables or {}),
+    }
     for table, rows in tables.items():
         write_csv(folder / f"{table}.csv", rows, encoding)
     return folder
@@ -102,7 +111,8 @@ def write_export(folder: Path, tables: dict[str, list[dict]] | None = None, enco
 @pytest.fixture
 def params():
     return load_params(
-        ROOT / "params.yaml", overrides={"base": {"export_date": "2024-12-31"}, "ingest": {"chunk_rows": 1000}}
+        ROOT / "params.yaml",
+        overrides={"base": {"export_date": "2024-12-31"}, "ingest": {"chunk_rows": 1000}},
     )
 
 

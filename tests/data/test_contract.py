@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -50,7 +49,11 @@ def test_valid_example_of_every_table_is_accepted(table):
         ("welfare_events", {"amount_cny": ""}, "amount_required:amount_cny"),
         ("welfare_events", {"event_type": "suspended", "amount_cny": ""}, "reason_required:reason"),
         ("welfare_events", {"reason": "moved_away"}, "reason_not_allowed:reason"),
-        ("medical_events", {"out_of_pocket_cny": "300.01"}, "out_of_pocket_above_cost:out_of_pocket_cny"),
+        (
+            "medical_events",
+            {"out_of_pocket_cny": "300.01"},
+            "out_of_pocket_above_cost:out_of_pocket_cny",
+        ),
         ("children", {"child_id": "C 1"}, "invalid_format:child_id"),
         ("children", {"child_id": "C" * 33}, "invalid_format:child_id"),
         ("children", {"county_code": "11010"}, "invalid_format:county_code"),
@@ -67,13 +70,19 @@ def test_each_defect_gets_its_reason(table, changes, reason):
 
 def test_optional_values_may_be_empty_or_absent():
     assert pd.isna(reasons_for("children", name="", ethnicity="", caseworker_id="")[0])
-    row = {k: v for k, v in VALID_ROWS["medical_events"].items() if k not in ("cost_cny", "diagnosis_group")}
+    row = {
+        k: v
+        for k, v in VALID_ROWS["medical_events"].items()
+        if k not in ("cost_cny", "diagnosis_group")
+    }
     _, reasons = validate_rows(text_frame([row]), "medical_events", EXPORT, REGISTRY)
     assert reasons.isna().all()
 
 
 def test_codes_and_dates_are_stripped_but_ids_are_not():
-    assert pd.isna(reasons_for("welfare_events", event_type=" payment ", event_date=" 2024-01-02")[0])
+    assert pd.isna(
+        reasons_for("welfare_events", event_type=" payment ", event_date=" 2024-01-02")[0]
+    )
     assert reasons_for("welfare_events", child_id=" C1") == ["invalid_format:child_id"]
 
 
@@ -82,14 +91,20 @@ def test_first_reason_wins_in_the_documented_order():
     assert reasons_for("welfare_events", event_date="x", event_type="??", child_id="C9") == [
         "malformed_date:event_date"
     ]
-    assert reasons_for("welfare_events", event_type="??", child_id="C9") == ["unknown_code:event_type"]
+    assert reasons_for("welfare_events", event_type="??", child_id="C9") == [
+        "unknown_code:event_type"
+    ]
     order = reason_order("welfare_events")
     assert order.index("malformed_date:event_date") < order.index("missing_required:child_id")
     assert order[-2:] == ["unknown_child", "child_quarantined"]
 
 
 def test_duplicate_child_ids_with_different_rows_are_all_quarantined():
-    rows = [VALID_ROWS["children"], {**VALID_ROWS["children"], "sex": "m"}, {**VALID_ROWS["children"], "child_id": "C2"}]
+    rows = [
+        VALID_ROWS["children"],
+        {**VALID_ROWS["children"], "sex": "m"},
+        {**VALID_ROWS["children"], "child_id": "C2"},
+    ]
     _, reasons = validate_rows(text_frame(rows), "children", EXPORT)
     assert reasons.tolist()[:2] == ["duplicate_child_id", "duplicate_child_id"]
     assert pd.isna(reasons.iloc[2])

@@ -30,7 +30,9 @@ NAMES = ["张三", '王"小,明', "李四\n第二行", "=HYPERLINK(1)", "<b>赵<
 
 
 def run_ingest(tmp_path, raw, params):
-    summary = ingest.run(raw, tmp_path / "interim", tmp_path / "reports" / "data_quality.json", params)
+    summary = ingest.run(
+        raw, tmp_path / "interim", tmp_path / "reports" / "data_quality.json", params
+    )
     quality = json.loads((tmp_path / "reports" / "data_quality.json").read_text(encoding="utf-8"))
     return summary, quality
 
@@ -48,7 +50,9 @@ def test_conformance_export_ingests_cleanly(tmp_path, params):
     assert summary["rows"]["children"] == 14 and summary["rows"]["school_absences"] == 30
     assert quality["tables"]["school_calendar"]["default_calendar"]
     calendar = pd.read_parquet(tmp_path / "interim" / "school_calendar.parquet")
-    assert calendar["date"].min() >= pd.Timestamp("2020-01-01") and calendar["date"].max() <= pd.Timestamp(EXPORT)
+    assert calendar["date"].min() >= pd.Timestamp("2020-01-01") and calendar[
+        "date"
+    ].max() <= pd.Timestamp(EXPORT)
 
 
 def test_interim_outputs_are_typed_as_documented(tmp_path, params):
@@ -68,17 +72,31 @@ def test_interim_outputs_are_typed_as_documented(tmp_path, params):
 
 def test_identity_lives_only_in_identity_parquet(tmp_path, params, monkeypatch):
     monkeypatch.setenv(KEY_ENV_VAR, "test-secret")
-    children = [{**VALID_ROWS["children"], "child_id": f"KID{i}", "name": n, "id_number": f"ID{i:016d}"} for i, n in enumerate(NAMES)]
+    children = [
+        {**VALID_ROWS["children"], "child_id": f"KID{i}", "name": n, "id_number": f"ID{i:016d}"}
+        for i, n in enumerate(NAMES)
+    ]
     raw = write_export(tmp_path / "raw", {"children": children})
     _, quality = run_ingest(tmp_path, raw, params)
     assert quality["pid_key"] == "env"
     identity = pd.read_parquet(tmp_path / "interim" / "identity.parquet")
     assert identity["name"].tolist() == NAMES  # hostile names survive the round trip
-    secrets = [*(c["child_id"] for c in children), *(c["id_number"] for c in children), "张三", "赵"]
-    outputs = [p for p in (tmp_path / "interim").glob("*") if p.is_file() and p.name != "identity.parquet"]
+    secrets = [
+        *(c["child_id"] for c in children),
+        *(c["id_number"] for c in children),
+        "张三",
+        "赵",
+    ]
+    outputs = [
+        p for p in (tmp_path / "interim").glob("*") if p.is_file() and p.name != "identity.parquet"
+    ]
     outputs.append(tmp_path / "reports" / "data_quality.json")
     for path in outputs:
-        text = pd.read_parquet(path).to_csv() if path.suffix == ".parquet" else path.read_text(encoding="utf-8")
+        text = (
+            pd.read_parquet(path).to_csv()
+            if path.suffix == ".parquet"
+            else path.read_text(encoding="utf-8")
+        )
         assert not [s for s in secrets if s in text], path.name
 
 
@@ -92,7 +110,9 @@ def test_same_input_gives_byte_identical_outputs(tmp_path, params):
     run_ingest(tmp_path / "a", CONFORMANCE_RAW, params)
     run_ingest(tmp_path / "b", CONFORMANCE_RAW, params)
     for name in ("manifest.json", "quarantine/school_absences.csv"):
-        assert (tmp_path / "a" / "interim" / name).read_bytes() == (tmp_path / "b" / "interim" / name).read_bytes()
+        assert (tmp_path / "a" / "interim" / name).read_bytes() == (
+            tmp_path / "b" / "interim" / name
+        ).read_bytes()
 
 
 # --------------------------------------------------------------------------- quarantine and reconciliation
@@ -101,7 +121,12 @@ def test_same_input_gives_byte_identical_outputs(tmp_path, params):
 def test_bad_rows_are_quarantined_with_raw_text_and_reason(tmp_path, params):
     welfare = [
         VALID_ROWS["welfare_events"],
-        {**VALID_ROWS["welfare_events"], "event_type": "suspended", "amount_cny": "", "reason": "=cmd|x"},
+        {
+            **VALID_ROWS["welfare_events"],
+            "event_type": "suspended",
+            "amount_cny": "",
+            "reason": "=cmd|x",
+        },
         {**VALID_ROWS["welfare_events"], "child_id": "NOPE"},
         VALID_ROWS["welfare_events"],
     ]
@@ -109,7 +134,10 @@ def test_bad_rows_are_quarantined_with_raw_text_and_reason(tmp_path, params):
     _, quality = run_ingest(tmp_path, raw, params)
     q = quality["tables"]["welfare_events"]
     assert q["rows_read"] == 4 and q["rows_accepted"] == 1 and q["duplicates_collapsed"] == 1
-    assert q["rows_quarantined"] == {"total": 2, "by_reason": {"unknown_child": 1, "unknown_code:reason": 1}}
+    assert q["rows_quarantined"] == {
+        "total": 2,
+        "by_reason": {"unknown_child": 1, "unknown_code:reason": 1},
+    }
     path = tmp_path / "interim" / "quarantine" / "welfare_events.csv"
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     bad = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
@@ -124,12 +152,22 @@ def test_children_quarantine_cascades_to_their_events(tmp_path, params):
     raw = write_export(tmp_path / "raw", {"children": children, "welfare_events": welfare})
     _, quality = run_ingest(tmp_path, raw, params)
     assert quality["tables"]["children"]["rows_quarantined"]["by_reason"] == {"unknown_code:sex": 1}
-    assert quality["tables"]["welfare_events"]["rows_quarantined"]["by_reason"] == {"child_quarantined": 1}
+    assert quality["tables"]["welfare_events"]["rows_quarantined"]["by_reason"] == {
+        "child_quarantined": 1
+    }
 
 
 def test_escape_formulas_keeps_plain_numbers():
     text = pd.Series(["=1+1", "+86 10", "-5", "-2.5", "@x", "ok", "-1+2"], dtype=str)
-    assert escape_formulas(text).tolist() == ["'=1+1", "'+86 10", "-5", "-2.5", "'@x", "ok", "'-1+2"]
+    assert escape_formulas(text).tolist() == [
+        "'=1+1",
+        "'+86 10",
+        "-5",
+        "-2.5",
+        "'@x",
+        "ok",
+        "'-1+2",
+    ]
 
 
 DEFECTS = {
@@ -150,11 +188,22 @@ DEFECTS = {
     chunk=st.integers(1, 15),
 )
 def test_counts_reconcile_for_any_mix_of_rows(kinds, amounts, chunk):
-    rows = [{**VALID_ROWS["welfare_events"], "amount_cny": str(a), **DEFECTS[k]} for k, a in zip(kinds, amounts, strict=False)]
+    rows = [
+        {**VALID_ROWS["welfare_events"], "amount_cny": str(a), **DEFECTS[k]}
+        for k, a in zip(kinds, amounts, strict=False)
+    ]
     raw = text_frame(rows)
     counts, dedup, sink = TableCounts(), DuplicateFilter(), ExampleSink()
     for start in range(0, len(raw), chunk):
-        process_chunk(raw.iloc[start : start + chunk], "welfare_events", EXPORT, _registry(), dedup, counts, sink)
+        process_chunk(
+            raw.iloc[start : start + chunk],
+            "welfare_events",
+            EXPORT,
+            _registry(),
+            dedup,
+            counts,
+            sink,
+        )
     counts.check_reconciles("welfare_events")
     distinct = raw.drop_duplicates()
     assert counts.duplicates_collapsed == len(raw) - len(distinct)
@@ -172,7 +221,10 @@ def _registry():
 # --------------------------------------------------------------------------- encodings and formats
 
 
-@pytest.mark.parametrize(("encoding", "expected"), [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gb18030", "gb18030")])
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gb18030", "gb18030")],
+)
 def test_encoding_is_detected_and_names_decode(tmp_path, encoding, expected):
     rows = [{**VALID_ROWS["children"], "child_id": f"C{i}", "name": n} for i, n in enumerate(NAMES)]
     path = write_csv(tmp_path / "children.csv", rows, encoding)
@@ -183,10 +235,14 @@ def test_encoding_is_detected_and_names_decode(tmp_path, encoding, expected):
 
 
 def test_gb18030_export_ingests_end_to_end(tmp_path, params):
-    raw = write_export(tmp_path / "raw", {"children": [{**VALID_ROWS["children"], "name": "欧阳娜娜"}]}, "gb18030")
+    raw = write_export(
+        tmp_path / "raw", {"children": [{**VALID_ROWS["children"], "name": "欧阳娜娜"}]}, "gb18030"
+    )
     _, quality = run_ingest(tmp_path, raw, params)
     assert quality["tables"]["children"]["encoding"] == "gb18030"
-    assert pd.read_parquet(tmp_path / "interim" / "identity.parquet")["name"].tolist() == ["欧阳娜娜"]
+    assert pd.read_parquet(tmp_path / "interim" / "identity.parquet")["name"].tolist() == [
+        "欧阳娜娜"
+    ]
 
 
 def test_parquet_input_gives_the_same_tables_as_csv(tmp_path, params):
@@ -203,17 +259,28 @@ def test_parquet_input_gives_the_same_tables_as_csv(tmp_path, params):
 
 
 def test_export_date_ignores_dates_after_today(tmp_path, make_params):
-    welfare = [VALID_ROWS["welfare_events"], {**VALID_ROWS["welfare_events"], "event_date": "2031-01-01"}]
+    welfare = [
+        VALID_ROWS["welfare_events"],
+        {**VALID_ROWS["welfare_events"], "event_date": "2031-01-01"},
+    ]
     raw = write_export(tmp_path / "raw", {"welfare_events": welfare})
     raw_files = ingest.locate_export(raw, "auto")
     assert ingest.infer_export_date(raw_files, 100, dt.date(2025, 6, 1)) == dt.date(2024, 3, 4)
     _, quality = run_ingest(tmp_path, raw, make_params(ingest={"chunk_rows": 7}))
-    assert quality["tables"]["welfare_events"]["rows_quarantined"]["by_reason"] == {"future_date:event_date": 1}
+    assert quality["tables"]["welfare_events"]["rows_quarantined"]["by_reason"] == {
+        "future_date:event_date": 1
+    }
 
 
 def test_truth_is_pseudonymised(tmp_path, params):
     raw = write_export(tmp_path / "raw")
-    truth = pd.DataFrame({"child_id": ["C1", "GHOST"], "as_of": pd.to_datetime(["2024-01-01"] * 2), "p_true": [0.1, 0.2]})
+    truth = pd.DataFrame(
+        {
+            "child_id": ["C1", "GHOST"],
+            "as_of": pd.to_datetime(["2024-01-01"] * 2),
+            "p_true": [0.1, 0.2],
+        }
+    )
     truth.to_parquet(raw / "truth.parquet")
     run_ingest(tmp_path, raw, params)
     out = pd.read_parquet(tmp_path / "interim" / "truth.parquet")
@@ -251,7 +318,11 @@ def test_missing_required_column(tmp_path, params):
 def test_file_that_is_another_table(tmp_path, params):
     raw = write_export(tmp_path / "raw", {"school_absences": [VALID_ROWS["welfare_events"]]})
     message = _one_line_error(raw, params, tmp_path)
-    assert "school_absences.csv" in message and "welfare_events" in message and "absence_date" in message
+    assert (
+        "school_absences.csv" in message
+        and "welfare_events" in message
+        and "absence_date" in message
+    )
 
 
 def test_protection_file_holding_medical_events(tmp_path, params):
@@ -268,7 +339,9 @@ def test_unreadable_csv(tmp_path, params):
 
 
 def test_wrong_encoding_setting(tmp_path, make_params):
-    raw = write_export(tmp_path / "raw", {"children": [{**VALID_ROWS["children"], "name": "张三"}]}, "gb18030")
+    raw = write_export(
+        tmp_path / "raw", {"children": [{**VALID_ROWS["children"], "name": "张三"}]}, "gb18030"
+    )
     params = make_params(base={"export_date": "2024-12-31"}, data={"encoding": "utf-8"})
     assert "children.csv" in _one_line_error(raw, params, tmp_path)
 
@@ -283,7 +356,10 @@ def test_csv_and_parquet_for_one_table(tmp_path, params):
 
 
 def test_validate_export_lists_problems_without_writing(tmp_path, params):
-    welfare = [VALID_ROWS["welfare_events"], {**VALID_ROWS["welfare_events"], "benefit": "cash", "extra": "x"}]
+    welfare = [
+        VALID_ROWS["welfare_events"],
+        {**VALID_ROWS["welfare_events"], "benefit": "cash", "extra": "x"},
+    ]
     raw = write_export(tmp_path / "raw", {"welfare_events": welfare})
     (raw / "school_absences.csv").unlink()
     before = sorted(p.name for p in tmp_path.rglob("*"))

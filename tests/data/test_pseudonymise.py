@@ -12,7 +12,7 @@ from src.data.pseudonymise import DEVELOPMENT_KEY, KEY_ENV_VAR, child_pid, child
 
 
 def test_pid_is_hmac_sha256_hex():
-    expected = hmac.new(b"k", "C01".encode(), hashlib.sha256).hexdigest()
+    expected = hmac.new(b"k", b"C01", hashlib.sha256).hexdigest()
     assert child_pid("C01", b"k") == expected
     assert len(expected) == 64 and set(expected) <= set("0123456789abcdef")
 
@@ -37,4 +37,6 @@ def test_missing_key_uses_development_key_loudly(caplog):
     with caplog.at_level(logging.WARNING):
         key = load_pid_key({})
     assert key.status == "development" and key.key == DEVELOPMENT_KEY
-    assert any(r.levelno == logging.WARNING and KEY_ENV_VAR in r.getMessage() for r in caplog.records)
+    assert any(
+        r.levelno == logging.WARNING and KEY_ENV_VAR in r.getMessage() for r in caplog.records
+    )
