@@ -36,7 +36,12 @@ class Calibrator:
 
     def to_dict(self) -> dict:
         if self.method == "isotonic":
-            return {"method": "isotonic", "offset": self.offset, "x": list(self.x), "y": list(self.y)}
+            return {
+                "method": "isotonic",
+                "offset": self.offset,
+                "x": list(self.x),
+                "y": list(self.y),
+            }
         return {"method": "platt", "offset": self.offset, "a": self.a, "b": self.b}
 
     @classmethod
@@ -46,11 +51,15 @@ class Calibrator:
             raise SafetynetError(f"{source}: method '{method}' is not one of {', '.join(METHODS)}")
         offset = float(raw.get("offset", 0.0))
         if method == "isotonic":
-            return cls("isotonic", offset, x=tuple(map(float, raw["x"])), y=tuple(map(float, raw["y"])))
+            return cls(
+                "isotonic", offset, x=tuple(map(float, raw["x"])), y=tuple(map(float, raw["y"]))
+            )
         return cls("platt", offset, a=float(raw["a"]), b=float(raw["b"]))
 
 
-def fit_calibrator(method: str, corrected_raw: np.ndarray, labels: np.ndarray, offset: float) -> Calibrator:
+def fit_calibrator(
+    method: str, corrected_raw: np.ndarray, labels: np.ndarray, offset: float
+) -> Calibrator:
     """Fit the calibrator on (corrected raw score, 0/1 label) pairs of the validation period."""
     scores = np.asarray(corrected_raw, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
@@ -75,4 +84,6 @@ def fit_calibrator(method: str, corrected_raw: np.ndarray, labels: np.ndarray, o
         # C=inf: plain maximum likelihood; two parameters need no regularisation.
         fit = LogisticRegression(C=np.inf).fit(scores.reshape(-1, 1), y)
         return Calibrator("platt", offset, a=float(fit.coef_[0, 0]), b=float(fit.intercept_[0]))
-    raise SafetynetError(f"params.yaml: train.calibration '{method}' is not one of {', '.join(METHODS)}")
+    raise SafetynetError(
+        f"params.yaml: train.calibration '{method}' is not one of {', '.join(METHODS)}"
+    )

@@ -28,6 +28,7 @@ from src.models import baselines, metrics
 log = logging.getLogger(__name__)
 
 MODEL = "model"
+ORACLE = "oracle"
 ATTRIBUTES = ("sex", "hukou", "ethnicity", "disability", "category", "county_code", "age_band")
 PREDICTION_COLUMNS = ("child_pid", "as_of", "score", "label", "selected", *ATTRIBUTES)
 COHORT_COLUMNS = ("child_pid", "as_of", "label", "label_observed", "already_out")
@@ -147,13 +148,22 @@ def gate_result(model_block: dict, rules_block: dict, metric: str) -> dict:
 
 
 def model_to_oracle(model_block: dict, oracle_block: dict | None) -> dict:
+    """Model / oracle on RATIO_METRICS; both blocks must come from the same rows."""
     if oracle_block is None:
         return {}
     ratios = {}
     for name in RATIO_METRICS:
         model, oracle = model_block.get(name), oracle_block.get(name)
         ratios[name] = _clean(model / oracle) if model is not None and oracle else None
-    return {"model_to_oracle": ratios}
+    return {"model_to_oracle": ratios, "n": oracle_block["n"]}
+
+
+def rows_with_score(test: pd.DataFrame, score: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows a partial scorer (the oracle: truth may lack a row) can score."""
+    known = ~np.isnan(score)
+    if known.all():
+        return test, score
+    return test.loc[known].reset_index(drop=True), score[known]
 
 
 def evaluate_scores(
@@ -163,18 +173,30 @@ def evaluate_scores(
     k_by_month: dict,
     settings: Evaluate,
 ) -> dict:
-    """The metrics.json layout: `test` (the model), `baselines`, `ratios`, `gate`."""
-    blocks = {
-        name: score_block(
-            test, np.asarray(score, dtype="float64"), k_by_month, settings, name in probabilistic
-        )
-        for name, score in scores.items()
-    }
+    """The metrics.json layout: `test` (the model), `baselines`, `ratios`, `gate`.
+
+    Every scorer is evaluated on every test row, except the oracle, which the generator's
+    truth may not cover completely: it is evaluated on the rows it covers (`coverage`
+    says what share), and the ratios compare it with the model on exactly those rows.
+    """
+    scores = {name: np.asarray(score, dtype="float64") for name, score in scores.items()}
+    blocks = {}
+    for name, score in scores.items():
+        rows, values = rows_with_score(test, score) if name == ORACLE else (test, score)
+        blocks[name] = score_block(rows, values, k_by_month, settings, name in probabilistic)
+        if name == ORACLE:
+            blocks[name]["coverage"] = _clean(len(rows) / len(test))
     model = blocks.pop(MODEL)
+    comparable = model
+    if ORACLE in scores and blocks[ORACLE]["n"] < len(test):
+        known = ~np.isnan(scores[ORACLE])
+        comparable = score_block(
+            test.loc[known].reset_index(drop=True), scores[MODEL][known], k_by_month, settings, True
+        )
     return {
         "test": model,
         "baselines": blocks,
-        "ratios": model_to_oracle(model, blocks.get("oracle")),
+        "ratios": model_to_oracle(comparable, blocks.get(ORACLE)),
         "gate": gate_result(model, blocks["rules"], settings.gate_metric),
     }
 
@@ -253,7 +275,6 @@ def plot_tables(
     """Rows for reports/plots/{roc,precision_recall,calibration,topk}.json; `model` names the curve."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    y = test["label"].to_numpy(dtype="int64")
     grid = topk_grid(test, k_by_month)
     tables: dict[str, list[dict]] = {
         "roc": [],
@@ -261,7 +282,9 @@ def plot_tables(
         "calibration": [],
         "topk": [],
     }
-    for name, score in scores.items():
+    for name, all_scores in scores.items():
+        rows, score = rows_with_score(test, np.asarray(all_scores, dtype="float64"))
+        y = rows["label"].to_numpy(dtype="int64")
         fpr, tpr, _ = roc_curve(y, score)
         tables["roc"] += _curve_rows(name, pd.DataFrame({"fpr": fpr, "tpr": tpr}))
         precision, recall, _ = precision_recall_curve(y, score)
@@ -273,7 +296,7 @@ def plot_tables(
             tables["calibration"] += _curve_rows(
                 name, calibration[["mean_predicted", "observed_rate", "n"]]
             )
-        tables["topk"] += topk_rows(name, test, score, grid)
+        tables["topk"] += topk_rows(name, rows, score, grid)
     return tables
 
 
@@ -464,14 +487,13 @@ def compute_scores(
     }
     if truth is not None:
         oracle = baselines.oracle_scores(test, truth)
-        if np.isnan(oracle).any():
-            log.warning(
-                "oracle skipped: truth.parquet covers %d of %d test rows",
-                int((~np.isnan(oracle)).sum()),
-                len(oracle),
-            )
+        covered = int((~np.isnan(oracle)).sum())
+        if covered == 0:
+            log.warning("oracle skipped: truth.parquet has no row for any test (child_pid, as_of)")
         else:
-            scores["oracle"] = oracle
+            if covered < len(oracle):
+                log.info("oracle: truth.parquet covers %d of %d test rows", covered, len(oracle))
+            scores[ORACLE] = oracle
     return scores, {MODEL, "logistic", "community", "oracle"} & set(scores)
 
 

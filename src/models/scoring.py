@@ -34,14 +34,18 @@ class CalibratedModel:
     its log-odds plus `calibrator.offset` is `raw_score`).
     """
 
-    def __init__(self, booster: lgb.Booster, calibrator: Calibrator, categories: dict[str, list[str]]):
+    def __init__(
+        self, booster: lgb.Booster, calibrator: Calibrator, categories: dict[str, list[str]]
+    ):
         self.booster = booster
         self.calibrator = calibrator
         self.features: list[str] = list(booster.feature_name())
         self.categories = {name: list(cats) for name, cats in categories.items()}
         unknown = sorted(set(self.categories) - set(self.features))
         if unknown:
-            raise SafetynetError(f"{SUMMARY_FILE}: categorical '{unknown[0]}' is not a booster feature")
+            raise SafetynetError(
+                f"{SUMMARY_FILE}: categorical '{unknown[0]}' is not a booster feature"
+            )
 
     @classmethod
     def from_dir(cls, path: str | Path) -> CalibratedModel:
@@ -52,13 +56,19 @@ class CalibratedModel:
     def from_files(cls, booster_path, calibrator_path, summary_path) -> CalibratedModel:
         for file in (booster_path, calibrator_path, summary_path):
             if not Path(file).exists():
-                raise SafetynetError(f"{file}: not found; run the train stage first (dvc repro train)")
+                raise SafetynetError(
+                    f"{file}: not found; run the train stage first (dvc repro train)"
+                )
         booster = lgb.Booster(model_str=Path(booster_path).read_text(encoding="utf-8"))
-        calibrator = Calibrator.from_dict(json.loads(Path(calibrator_path).read_text(encoding="utf-8")))
+        calibrator = Calibrator.from_dict(
+            json.loads(Path(calibrator_path).read_text(encoding="utf-8"))
+        )
         summary = json.loads(Path(summary_path).read_text(encoding="utf-8"))
         model = cls(booster, calibrator, summary["categorical_features"])
         if summary["features"] != model.features:
-            raise SafetynetError(f"{summary_path}: feature list differs from {booster_path}; retrain")
+            raise SafetynetError(
+                f"{summary_path}: feature list differs from {booster_path}; retrain"
+            )
         return model
 
     def save(self, path: str | Path, summary: dict | None = None) -> None:
@@ -93,7 +103,9 @@ class CalibratedModel:
         return self.calibrator.predict(self.raw_score(frame))
 
 
-def prepare_features(frame: pd.DataFrame, features: list[str], categories: dict[str, list[str]]) -> pd.DataFrame:
+def prepare_features(
+    frame: pd.DataFrame, features: list[str], categories: dict[str, list[str]]
+) -> pd.DataFrame:
     """Model input: `features` in order; categoricals as pandas category with fixed `categories`.
 
     Values outside the fixed categories are scored as missing (and logged); numeric columns
@@ -136,7 +148,9 @@ class CalibratedPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         self.model = CalibratedModel.from_files(
-            context.artifacts["booster"], context.artifacts["calibrator"], context.artifacts["feature_spec"]
+            context.artifacts["booster"],
+            context.artifacts["calibrator"],
+            context.artifacts["feature_spec"],
         )
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:

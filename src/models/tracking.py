@@ -57,7 +57,9 @@ def configure_tracking(root: Path | None = None) -> str:
     """Point MLflow at the store (no telemetry, nothing on the network) and return its URI."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stage logs readable
+    os.environ.setdefault(
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
+    )  # keep stage logs readable
     import mlflow
 
     root = project_root(root)
@@ -128,7 +130,10 @@ def log_training_run(model_dir: Path, result, params, summary: dict) -> dict[str
     digest = _model_digest(Path(model_dir), summary["features_sha256"])
     existing = _find_registered(digest)
     if existing:
-        log.info("identical model already registered as version %s; reusing it", existing["model_version"])
+        log.info(
+            "identical model already registered as version %s; reusing it",
+            existing["model_version"],
+        )
         return existing
     logged_params = {"base.seed": str(params.base.seed)}
     for section in ("label", "features", "train"):
@@ -171,20 +176,33 @@ def _find_registered(digest: str) -> dict[str, str] | None:
     from mlflow import MlflowClient
 
     runs = mlflow.search_runs(
-        experiment_names=[EXPERIMENT], filter_string=f"tags.model_digest = '{digest}'", output_format="list"
+        experiment_names=[EXPERIMENT],
+        filter_string=f"tags.model_digest = '{digest}'",
+        output_format="list",
     )
     client = MlflowClient()
     for run in runs:
-        versions = [v for v in client.search_model_versions(f"run_id = '{run.info.run_id}'") if v.name == MODEL_NAME]
+        versions = [
+            v
+            for v in client.search_model_versions(f"run_id = '{run.info.run_id}'")
+            if v.name == MODEL_NAME
+        ]
         if versions:
             number = min(int(v.version) for v in versions)
-            return {"run_id": run.info.run_id, "model_version": str(number), "model_uri": f"models:/{MODEL_NAME}/{number}"}
+            return {
+                "run_id": run.info.run_id,
+                "model_version": str(number),
+                "model_uri": f"models:/{MODEL_NAME}/{number}",
+            }
     return None
 
 
 def _split_params(summary: dict) -> dict[str, str]:
     split = summary["split"]
-    return {f"split.{name}": f"{dates[0]}..{dates[-1]} ({len(dates)} as-of dates)" for name, dates in split.items()}
+    return {
+        f"split.{name}": f"{dates[0]}..{dates[-1]} ({len(dates)} as-of dates)"
+        for name, dates in split.items()
+    }
 
 
 def _run_metrics(result, summary: dict) -> dict[str, float]:
@@ -225,12 +243,17 @@ def _log_model(model_dir: Path, result):
 
     model = result.model
     inputs = Schema(
-        [ColSpec("string" if name in model.categories else "double", name, required=False) for name in model.features]
+        [
+            ColSpec("string" if name in model.categories else "double", name, required=False)
+            for name in model.features
+        ]
     )
     outputs = Schema([TensorSpec(np.dtype("float64"), (-1,))])
     with tempfile.TemporaryDirectory() as tmp:
         spec_path = Path(tmp) / "feature_spec.json"
-        spec_path.write_text(json.dumps(model.feature_spec(), indent=2, sort_keys=True), encoding="utf-8")
+        spec_path.write_text(
+            json.dumps(model.feature_spec(), indent=2, sort_keys=True), encoding="utf-8"
+        )
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=CalibratedPyfunc(),

@@ -68,7 +68,9 @@ def feature_categories(protected_as_features: bool) -> tuple[list[str], dict[str
     for name in catalogue.categorical_features(protected_as_features):
         cats = list(catalogue.spec(name).categories)
         if not cats:
-            raise SafetynetError(f"src/features/catalogue.py: categorical feature '{name}' lists no categories")
+            raise SafetynetError(
+                f"src/features/catalogue.py: categorical feature '{name}' lists no categories"
+            )
         categories[name] = cats
     return features, categories
 
@@ -83,7 +85,11 @@ def sample_uniform(frame: pd.DataFrame, seed: int) -> np.ndarray:
 def keep_for_training(frame: pd.DataFrame, split: Split, rate: float, seed: int) -> pd.Series:
     """Eligible train/val rows; in train, each negative is kept with probability `rate`."""
     period = split.period_of(frame["as_of"])
-    eligible = frame["label_observed"].astype(bool) & (frame["already_out"] == 0) & period.isin(["train", "val"])
+    eligible = (
+        frame["label_observed"].astype(bool)
+        & (frame["already_out"] == 0)
+        & period.isin(["train", "val"])
+    )
     if rate >= 1.0:
         return eligible
     drop = (period == "train") & (frame["label"] == 0) & (sample_uniform(frame, seed) >= rate)
@@ -124,10 +130,14 @@ def _progress_callback(progress: Progress, task) -> callable:
     return callback
 
 
-def fit_booster(x_train, y_train, x_val, y_val, lgb_params: dict, max_rounds: int, patience: int) -> lgb.Booster:
+def fit_booster(
+    x_train, y_train, x_val, y_val, lgb_params: dict, max_rounds: int, patience: int
+) -> lgb.Booster:
     """Boost with early stopping on validation AUC; return the booster cut at the best iteration."""
     categorical = [c for c in x_train.columns if isinstance(x_train[c].dtype, pd.CategoricalDtype)]
-    train_set = lgb.Dataset(x_train, label=y_train, categorical_feature=categorical or "auto", free_raw_data=True)
+    train_set = lgb.Dataset(
+        x_train, label=y_train, categorical_feature=categorical or "auto", free_raw_data=True
+    )
     val_set = lgb.Dataset(x_val, label=y_val, reference=train_set)
     console = Console(stderr=True)
     columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -150,7 +160,11 @@ def fit_booster(x_train, y_train, x_val, y_val, lgb_params: dict, max_rounds: in
 
 def period_counts(frame: pd.DataFrame) -> dict[str, float]:
     rows, positives = len(frame), int(frame["label"].sum())
-    return {"rows": rows, "positives": positives, "prevalence": positives / rows if rows else math.nan}
+    return {
+        "rows": rows,
+        "positives": positives,
+        "prevalence": positives / rows if rows else math.nan,
+    }
 
 
 def train_model(
@@ -164,7 +178,9 @@ def train_model(
     tp = params.train
     rate = tp.negative_sample_rate
     if not 0.0 < rate <= 1.0:
-        raise SafetynetError(f"params.yaml: train.negative_sample_rate must be in (0, 1], got {rate}")
+        raise SafetynetError(
+            f"params.yaml: train.negative_sample_rate must be in (0, 1], got {rate}"
+        )
     frame = frame.loc[keep_for_training(frame, split, rate, params.base.seed)]
     frame = frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
     period = split.period_of(frame["as_of"])
@@ -224,7 +240,9 @@ def _importance(booster: lgb.Booster) -> pd.DataFrame:
             "split": booster.feature_importance("split"),
         }
     )
-    return table.sort_values(["gain", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    return table.sort_values(
+        ["gain", "feature"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
 
 
 # --- I/O: reading features.parquet -------------------------------------------------------
@@ -240,7 +258,9 @@ def file_sha256(path: Path) -> str:
 
 def _open_features(path: Path, features: list[str]) -> ds.Dataset:
     if not path.exists():
-        raise SafetynetError(f"{path}: not found; run the features stage first (dvc repro features)")
+        raise SafetynetError(
+            f"{path}: not found; run the features stage first (dvc repro features)"
+        )
     dataset = ds.dataset(path, format="parquet")
     missing = [c for c in [*KEYS, *LABEL_INPUTS, *features] if c not in dataset.schema.names]
     if missing:
@@ -257,11 +277,15 @@ def observed_dates(dataset: ds.Dataset, horizon_days: int, export_date: dt.date 
     flags = pa.table({"as_of": table["as_of"], "obs": pc.cast(table["label_observed"], pa.int8())})
     per_date = flags.group_by("as_of").aggregate([("obs", "min"), ("obs", "max")]).to_pandas()
     if (per_date["obs_min"] != per_date["obs_max"]).any():
-        raise SafetynetError(f"{path}: label_observed differs within one as-of date; rebuild features")
+        raise SafetynetError(
+            f"{path}: label_observed differs within one as-of date; rebuild features"
+        )
     dates = sorted(pd.to_datetime(per_date["as_of"]).dt.date)
     observed = sorted(pd.to_datetime(per_date.loc[per_date["obs_max"] == 1, "as_of"]).dt.date)
     if not observed:
-        raise SafetynetError(f"{path}: no as-of date has fully observed labels; supply a longer history")
+        raise SafetynetError(
+            f"{path}: no as-of date has fully observed labels; supply a longer history"
+        )
     horizon = dt.timedelta(days=horizon_days)
     export = export_date or observed[-1] + horizon  # latest export date consistent with the flags
     if observed != [d for d in dates if d + horizon <= export]:
@@ -273,28 +297,42 @@ def observed_dates(dataset: ds.Dataset, horizon_days: int, export_date: dt.date 
 
 
 def read_training_rows(
-    dataset: ds.Dataset, split: Split, params: Params, features: list[str], categories: dict[str, list[str]]
+    dataset: ds.Dataset,
+    split: Split,
+    params: Params,
+    features: list[str],
+    categories: dict[str, list[str]],
 ) -> pd.DataFrame:
     """Eligible train/val rows, streamed in batches with negatives sampled on the way (bounds memory)."""
     as_of_type = dataset.schema.field("as_of").type
     wanted = pa.array([pd.Timestamp(d) for d in (*split.train, *split.val)], type=as_of_type)
-    condition = pc.field("as_of").isin(wanted) & pc.field("label_observed") & (pc.field("already_out") == 0)
-    scanner = dataset.scanner(columns=[*KEYS, *LABEL_INPUTS, *features], filter=condition, batch_size=1 << 18)
+    condition = (
+        pc.field("as_of").isin(wanted) & pc.field("label_observed") & (pc.field("already_out") == 0)
+    )
+    scanner = dataset.scanner(
+        columns=[*KEYS, *LABEL_INPUTS, *features], filter=condition, batch_size=1 << 18
+    )
     parts = []
     for batch in scanner.to_batches():
         part = batch.to_pandas()
         if part.empty:
             continue
-        part = part.loc[keep_for_training(part, split, params.train.negative_sample_rate, params.base.seed)]
+        part = part.loc[
+            keep_for_training(part, split, params.train.negative_sample_rate, params.base.seed)
+        ]
         part = part.assign(**{c: _fixed(part[c], categories[c]) for c in categories})
         parts.append(part)
     if not parts:
-        raise SafetynetError("features.parquet: no eligible rows in the train and validation periods")
+        raise SafetynetError(
+            "features.parquet: no eligible rows in the train and validation periods"
+        )
     return pd.concat(parts, ignore_index=True)
 
 
 def _fixed(values: pd.Series, categories: list[str]) -> pd.Categorical:
-    return prepare_features(values.to_frame(), [values.name], {values.name: categories})[values.name]
+    return prepare_features(values.to_frame(), [values.name], {values.name: categories})[
+        values.name
+    ]
 
 
 def eligible_counts(dataset: ds.Dataset, split: Split) -> dict[str, dict[str, float]]:
@@ -303,10 +341,18 @@ def eligible_counts(dataset: ds.Dataset, split: Split) -> dict[str, dict[str, fl
     as_of_type = dataset.schema.field("as_of").type
     for name in ("train", "val", "test"):
         dates = pa.array([pd.Timestamp(d) for d in getattr(split, name)], type=as_of_type)
-        condition = pc.field("as_of").isin(dates) & pc.field("label_observed") & (pc.field("already_out") == 0)
+        condition = (
+            pc.field("as_of").isin(dates)
+            & pc.field("label_observed")
+            & (pc.field("already_out") == 0)
+        )
         labels = dataset.to_table(columns=["label"], filter=condition)["label"]
         rows, positives = len(labels), int(pc.sum(labels).as_py() or 0)
-        out[name] = {"rows": rows, "positives": positives, "prevalence": positives / rows if rows else math.nan}
+        out[name] = {
+            "rows": rows,
+            "positives": positives,
+            "prevalence": positives / rows if rows else math.nan,
+        }
     return out
 
 
@@ -320,8 +366,12 @@ def run(features_path: str | Path, models_dir: str | Path, params: Params) -> di
     features_path, models_dir = Path(features_path), Path(models_dir)
     features, categories = feature_categories(params.features.protected_as_features)
     dataset = _open_features(features_path, features)
-    dates, export = observed_dates(dataset, params.label.horizon_days, params.base.export_date, features_path)
-    split = make_split(dates, export, params.label.horizon_days, params.train.val_months, params.train.test_months)
+    dates, export = observed_dates(
+        dataset, params.label.horizon_days, params.base.export_date, features_path
+    )
+    split = make_split(
+        dates, export, params.label.horizon_days, params.train.val_months, params.train.test_months
+    )
     log.info("split: train %s..%s, val %s..%s, test %s..%s", split.train[0], split.train[-1],
              split.val[0], split.val[-1], split.test[0], split.test[-1])  # fmt: skip
     frame = read_training_rows(dataset, split, params, features, categories)
@@ -340,7 +390,9 @@ def run(features_path: str | Path, models_dir: str | Path, params: Params) -> di
         "periods": _merge_counts(eligible_counts(dataset, split), result.periods),
         "metrics": result.metrics,
         "features_sha256": file_sha256(features_path),
-        "importance_gain": dict(zip(result.importance["feature"], result.importance["gain"].round(6), strict=True)),
+        "importance_gain": dict(
+            zip(result.importance["feature"], result.importance["gain"].round(6), strict=True)
+        ),
     }
     with atomic_dir(models_dir) as tmp:
         result.model.save(tmp, summary)

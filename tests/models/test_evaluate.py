@@ -163,6 +163,24 @@ def test_metrics_dict_has_the_contract_layout_and_real_values():
     json.dumps(result, allow_nan=False)  # strict JSON: no NaN
 
 
+def test_a_partial_oracle_is_compared_with_the_model_on_the_same_rows():
+    test, k_by_month, scores = _core_inputs()
+    oracle = np.where(np.arange(len(test)) % 4 == 0, np.nan, scores["model"])
+    result = evaluate.evaluate_scores(
+        test, {**scores, "oracle": oracle}, {"model", "oracle"}, k_by_month, SETTINGS
+    )
+    block = result["baselines"]["oracle"]
+    assert block["n"] == int((~np.isnan(oracle)).sum())
+    assert block["coverage"] == round(block["n"] / len(test), 6)
+    # the oracle here is the model itself on the covered rows, so every ratio is exactly 1
+    assert result["ratios"]["model_to_oracle"] == {
+        "auc_roc": 1.0,
+        "precision@5_pct": 1.0,
+        "precision_at_k": 1.0,
+    }
+    assert "coverage" not in result["test"]
+
+
 def test_gate_passes_only_when_the_model_beats_the_rules():
     assert evaluate.gate_result({"precision_at_k": 0.4}, {"precision_at_k": 0.3}, "precision_at_k")[
         "passed"
@@ -222,7 +240,7 @@ def _write_inputs(root):
     truth = test[["child_pid", "as_of"]].assign(
         p_true=np.round(np.linspace(0.01, 0.6, len(test)), 3)
     )
-    truth.to_parquet(interim / "truth.parquet", index=False)
+    truth.iloc[5:].to_parquet(interim / "truth.parquet", index=False)  # truth may miss rows
     models = root / "models"
     models.mkdir()
     summary = {
@@ -275,6 +293,9 @@ def test_run_writes_every_output_deterministically(tmp_path, monkeypatch):
         "precision@5_pct",
         "precision_at_k",
     }
+    oracle = result["baselines"]["oracle"]
+    assert oracle["n"] < result["test"]["n"] and 0 < oracle["coverage"] < 1
+    assert result["ratios"]["n"] == oracle["n"]
     predictions = pd.read_parquet(tmp_path / "a" / "predictions" / "test.parquet")
     assert list(predictions.columns) == list(evaluate.PREDICTION_COLUMNS)
     assert predictions["score"].equals(pd.Series(StubModel().predict_proba(predictions.merge(

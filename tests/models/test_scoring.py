@@ -53,7 +53,9 @@ def test_platt_matches_sklearn_and_survives_json():
     s, y = scores_and_labels(seed=1)
     calibrator = fit_calibrator("platt", s, y, offset=-0.5)
     reference = LogisticRegression(C=np.inf).fit(s.reshape(-1, 1), y)
-    np.testing.assert_allclose(calibrator.predict(s), reference.predict_proba(s.reshape(-1, 1))[:, 1], atol=1e-9)
+    np.testing.assert_allclose(
+        calibrator.predict(s), reference.predict_proba(s.reshape(-1, 1))[:, 1], atol=1e-9
+    )
     assert Calibrator.from_dict(calibrator.to_dict()) == calibrator
     assert calibrator.to_dict()["offset"] == -0.5
 
@@ -68,7 +70,9 @@ def test_bad_calibrator_inputs_are_clear_errors():
 def test_scores_are_calibrated_corrected_raw_scores(model, rows):
     raw = model.booster.predict(model.prepare(rows), raw_score=True)
     np.testing.assert_array_equal(model.raw_score(rows), raw + model.calibrator.offset)
-    np.testing.assert_array_equal(model.predict_proba(rows), model.calibrator.predict(model.raw_score(rows)))
+    np.testing.assert_array_equal(
+        model.predict_proba(rows), model.calibrator.predict(model.raw_score(rows))
+    )
     assert ((model.predict_proba(rows) >= 0) & (model.predict_proba(rows) <= 1)).all()
 
 
@@ -86,7 +90,9 @@ def test_save_and_load_give_identical_scores(model, rows, tmp_path):
     )
     wrapper = CalibratedPyfunc()
     wrapper.load_context(context)
-    assert np.array_equal(wrapper.predict(context, model.pyfunc_input(rows)), model.predict_proba(rows))
+    assert np.array_equal(
+        wrapper.predict(context, model.pyfunc_input(rows)), model.predict_proba(rows)
+    )
 
 
 def test_prepare_fixes_order_and_categories(model, rows, caplog):
