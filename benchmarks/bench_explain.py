@@ -31,13 +31,26 @@ from tests.models import explain_fixtures as fx
 log = logging.getLogger("bench_explain")
 
 
-def extra_features(frame: pd.DataFrame, n_extra: int, seed: int) -> tuple[pd.DataFrame, tuple[FeatureSpec, ...]]:
+def extra_features(
+    frame: pd.DataFrame, n_extra: int, seed: int
+) -> tuple[pd.DataFrame, tuple[FeatureSpec, ...]]:
     rng = np.random.default_rng(seed)
     specs = []
     for i in range(n_extra):
         name = f"extra_count_{i}"
         frame[name] = rng.poisson(1.0, len(frame)).astype(float)
-        specs.append(FeatureSpec(name, "education", "bench", True, "numeric", "int", f"指标{i} {{value}}", f"metric {i} {{value}}"))
+        specs.append(
+            FeatureSpec(
+                name,
+                "education",
+                "bench",
+                True,
+                "numeric",
+                "int",
+                f"指标{i} {{value}}",
+                f"metric {i} {{value}}",
+            )
+        )
     return frame, tuple(specs)
 
 
@@ -46,7 +59,9 @@ def train(frame: pd.DataFrame, n_trees: int, num_leaves: int) -> fx.StubModel:
     sample = frame.sample(min(len(frame), 50_000), random_state=1)
     params = {"objective": "binary", "num_leaves": num_leaves, "learning_rate": 0.05, "min_child_samples": 20,
               "verbose": -1, "num_threads": 2, "seed": 1, "deterministic": True}  # fmt: skip
-    return fx.StubModel(lgb.train(params, lgb.Dataset(sample[features], sample["label"]), num_boost_round=n_trees))
+    return fx.StubModel(
+        lgb.train(params, lgb.Dataset(sample[features], sample["label"]), num_boost_round=n_trees)
+    )
 
 
 def main() -> None:
@@ -75,7 +90,9 @@ def main() -> None:
     with timed(timings, "score previous month", threads=2):
         prev = explain.score_previous(previous, model, 3)
     with timed(timings, "score + TreeSHAP + reasons (snapshot)", threads=2):
-        now, shap_frame = explain.explain_snapshot(current, model, 3, args.reasons_top_share, progress=True)
+        now, shap_frame = explain.explain_snapshot(
+            current, model, 3, args.reasons_top_share, progress=True
+        )
     with timed(timings, "global importance"):
         explain.global_importance(shap_frame, pd.Timestamp("2024-06-01"))
     with tempfile.TemporaryDirectory() as tmp:

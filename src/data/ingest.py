@@ -124,7 +124,8 @@ def parse_dates(text: pd.Series, _integer: bool = False) -> tuple[pd.Series, pd.
         )
         values = pd.Series(days, index=text.index, dtype="datetime64[us]")
     except pa_arrow.ArrowInvalid:  # e.g. 2024-02-30 somewhere in the chunk: pandas per value
-        shaped_text = pd.Series(shaped.to_pandas(), index=text.index, dtype=str)
+        # positional: to_pandas() has a 0-based index, text.index is source_row (1-based)
+        shaped_text = pd.Series(shaped.to_pandas().to_numpy(), index=text.index, dtype=str)
         values = pd.to_datetime(shaped_text, format="%Y-%m-%d", errors="coerce").astype(
             "datetime64[us]"
         )

@@ -4,6 +4,14 @@ Name, protection system, description, whether a caseworker can act on it, and th
 plain-language reason templates (Chinese and English). Explanations, the model card and
 the README's feature table all read from here; a test fails when a column of
 features.parquet has no entry or an entry has no column.
+
+Every feature at as-of date t sees only records dated on or before t. Counts and rates
+cover a window ending at t (30/90/180/365 days), so old events age out; "days since"
+features are capped at 365 days (older than a year or never reads as 365); status features
+(benefit, enrollment, insurance) follow the latest event, so a later event restores them.
+Nothing marks a child forever. Unknown values are explicit: NaN where documented in
+``FeatureSpec.missing`` (e.g. absence rates for a child not in school), or an explicit
+category ('no_record', 'unknown', 'never'), never a silent zero.
 """
 
 from __future__ import annotations
@@ -67,7 +75,9 @@ _IN_SCHOOL = (
     "graduated, or no enrollment record and no absence in the last 365 days) or the window "
     "holds no school days"
 )
-_ON_BENEFIT = "NaN when the child has no welfare record on or before as_of (not in the benefit system)"
+_ON_BENEFIT = (
+    "NaN when the child has no welfare record on or before as_of (not in the benefit system)"
+)
 
 
 def _count(name, system, what, zh, en, actionable=True, missing=_COUNT):
@@ -95,7 +105,7 @@ def _absence_rate(kind, window):
     return FeatureSpec(
         f"absence_rate_{kind}_{window}d",
         "education",
-        f"Absence days {what} / school days in the last {window} days (school days from school_calendar).",
+        f"Absence days {what} / school days in the last {window} days (school_calendar; capped at 1).",
         True,
         "numeric",
         "pct",
@@ -109,13 +119,13 @@ _BASIC_LIVING = (
     FeatureSpec(
         "benefit_status",
         "basic_living",
-        "Status of the child's benefits from the latest enrolled/reinstated/suspended/terminated event on or before as_of.",
+        "Benefit status from the latest enrolled/reinstated/suspended/terminated event on or before as_of (any benefit); active when there is none but a payment in the last 365 days.",
         True,
         "categorical",
         "code",
         "低保/津贴状态：{value}",
         "benefit status: {value}",
-        "'never' when the child has no benefit status event",
+        "'never' when the child has no status event and no payment in the last 365 days",
         categories=("active", "suspended", "terminated", "never"),
     ),
     FeatureSpec(
@@ -546,17 +556,41 @@ _STATIC = (
         "{value} months in the registry",
     ),
     FeatureSpec(
-        "sex", "static", "Sex (protected attribute).", False, "categorical", "code",
-        "性别：{value}", "sex: {value}", categories=SEX, protected=True,
+        "sex",
+        "static",
+        "Sex (protected attribute).",
+        False,
+        "categorical",
+        "code",
+        "性别：{value}",
+        "sex: {value}",
+        categories=SEX,
+        protected=True,
     ),
     FeatureSpec(
-        "ethnicity", "static", "Ethnicity (protected attribute).", False, "categorical", "code",
-        "民族：{value}", "ethnicity: {value}", "'unknown' when not recorded",
-        categories=(*ETHNICITY, "unknown"), protected=True,
+        "ethnicity",
+        "static",
+        "Ethnicity (protected attribute).",
+        False,
+        "categorical",
+        "code",
+        "民族：{value}",
+        "ethnicity: {value}",
+        "'unknown' when not recorded",
+        categories=(*ETHNICITY, "unknown"),
+        protected=True,
     ),
     FeatureSpec(
-        "hukou", "static", "Household registration (protected attribute).", False, "categorical", "code",
-        "户籍：{value}", "hukou: {value}", categories=HUKOU, protected=True,
+        "hukou",
+        "static",
+        "Household registration (protected attribute).",
+        False,
+        "categorical",
+        "code",
+        "户籍：{value}",
+        "hukou: {value}",
+        categories=HUKOU,
+        protected=True,
     ),
 )
 
@@ -638,7 +672,11 @@ def model_features(protected_as_features: bool = False) -> list[str]:
 
 
 def categorical_features(protected_as_features: bool = False) -> list[str]:
-    return [e.name for e in CATALOGUE if e.kind == "categorical" and (protected_as_features or not e.protected)]
+    return [
+        e.name
+        for e in CATALOGUE
+        if e.kind == "categorical" and (protected_as_features or not e.protected)
+    ]
 
 
 def format_value(entry: FeatureSpec, value, language: str) -> str:
@@ -651,7 +689,11 @@ def format_value(entry: FeatureSpec, value, language: str) -> str:
     if entry.fmt == "pct":
         return f"{100 * float(value):.0f}%"
     if entry.fmt == "code":
-        return CODE_LABELS_ZH.get(str(value), str(value)) if language == "zh" else str(value).replace("_", " ")
+        return (
+            CODE_LABELS_ZH.get(str(value), str(value))
+            if language == "zh"
+            else str(value).replace("_", " ")
+        )
     return ""
 
 

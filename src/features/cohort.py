@@ -73,7 +73,7 @@ def cohort_sql(as_of_table: str = "as_of_dates") -> str:
     WHERE c.registered_date <= a.as_of
       AND c.birth_date <= a.as_of
       AND c.birth_date + INTERVAL '18' YEAR > a.as_of
-      AND (x.first_exit IS NULL OR x.first_exit > a.as_of)
+      AND (x.first_exit IS NULL OR x.first_exit > a.as_of + INTERVAL '2' DAY)
     """
 
 
@@ -109,7 +109,7 @@ def already_out_sql(as_of_table: str = "as_of_dates") -> str:
         FROM ({_status_events_sql()}) AS s
     ) AS o
     JOIN {as_of_table} AS a
-      ON o.out_from <= a.as_of + INTERVAL '1' DAY AND (o.out_until IS NULL OR o.out_until > a.as_of)
+      ON o.out_from <= a.as_of AND (o.out_until IS NULL OR o.out_until > a.as_of)
     WHERE o.is_out = 1
     """
 

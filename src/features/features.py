@@ -63,7 +63,9 @@ def open_interim(interim_dir: Path) -> duckdb.DuckDBPyConnection:
     for table in INTERIM_TABLES:
         path = interim_dir / f"{table}.parquet"
         if not path.exists():
-            raise SafetynetError(f"{path}: missing interim table; run `safetynet ingest` (dvc repro ingest) first")
+            raise SafetynetError(
+                f"{path}: missing interim table; run `safetynet ingest` (dvc repro ingest) first"
+            )
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{path.as_posix()}')")
     truth = interim_dir / "truth.parquet"
     if truth.exists():
@@ -74,19 +76,29 @@ def open_interim(interim_dir: Path) -> duckdb.DuckDBPyConnection:
 def read_export_date(interim_dir: Path) -> dt.date:
     manifest = interim_dir / "manifest.json"
     try:
-        return dt.date.fromisoformat(json.loads(manifest.read_text(encoding="utf-8"))["export_date"])
+        return dt.date.fromisoformat(
+            json.loads(manifest.read_text(encoding="utf-8"))["export_date"]
+        )
     except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise SafetynetError(f"{manifest}: no valid 'export_date' ({exc}); rerun `safetynet ingest`") from None
+        raise SafetynetError(
+            f"{manifest}: no valid 'export_date' ({exc}); rerun `safetynet ingest`"
+        ) from None
 
 
-def as_of_dates(con: duckdb.DuckDBPyConnection, export_date: dt.date, params: Features) -> list[dt.date]:
+def as_of_dates(
+    con: duckdb.DuckDBPyConnection, export_date: dt.date, params: Features
+) -> list[dt.date]:
     """Month starts from first_as_of (default: 12 months after the earliest record month) to last_as_of."""
     first = params.first_as_of
     if first is None:
-        union = " UNION ALL ".join(f"SELECT MIN({col}) AS d FROM {table}" for table, col in EVENT_DATES.items())
+        union = " UNION ALL ".join(
+            f"SELECT MIN({col}) AS d FROM {table}" for table, col in EVENT_DATES.items()
+        )
         earliest = con.sql(f"SELECT MIN(d) FROM ({union}) AS u").fetchall()[0][0]
         if earliest is None:
-            raise SafetynetError("interim event tables are all empty: nothing to build features from")
+            raise SafetynetError(
+                "interim event tables are all empty: nothing to build features from"
+            )
         first = (pd.Timestamp(earliest).to_period("M") + 12).to_timestamp().date()
     last = min(params.last_as_of or export_date, export_date)
     dates = month_starts(first, last)
@@ -121,7 +133,9 @@ def compute_features(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.D
     passthrough = [c for c in keys.columns if c not in catalogue.KEY_COLUMNS]
     con.register("f_keys_in", keys)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE f_dates AS {queries.as_of_table_sql('f_keys_in')}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE f_dates AS {queries.as_of_table_sql('f_keys_in')}"
+        )
         frame = con.sql(queries.feature_query("f_keys_in", passthrough)).df()
     finally:
         con.unregister("f_keys_in")
@@ -130,7 +144,10 @@ def compute_features(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.D
 
 def cast_columns(frame: pd.DataFrame, key_dtypes: dict) -> pd.DataFrame:
     """Fixed dtypes: categoricals with the catalogue's categories, float64 numerics, str audit columns."""
-    out = {"child_pid": frame["child_pid"].astype("str"), "as_of": frame["as_of"].astype("datetime64[us]")}
+    out = {
+        "child_pid": frame["child_pid"].astype("str"),
+        "as_of": frame["as_of"].astype("datetime64[us]"),
+    }
     for col, dtype in key_dtypes.items():
         if col not in catalogue.KEY_COLUMNS:
             out[col] = frame[col].astype(dtype)
@@ -184,14 +201,18 @@ class SummaryCounter:
             self.truth_labels.append(truth["label"].to_numpy(dtype="int8"))
 
     def result(self, export_date: dt.date, has_truth: bool) -> dict:
-        rates = {col: (n / self.observed if self.observed else None) for col, n in self.positives.items()}
+        rates = {
+            col: (n / self.observed if self.observed else None) for col, n in self.positives.items()
+        }
         return {
             "export_date": export_date.isoformat(),
             "rows": self.rows,
             "rows_per_as_of": dict(sorted(self.rows_per_as_of.items())),
             "observed_rows": self.observed,
             "label_rates_observed": rates,
-            "missing_share": {k: (v / self.rows if self.rows else None) for k, v in self.missing.items()},
+            "missing_share": {
+                k: (v / self.rows if self.rows else None) for k, v in self.missing.items()
+            },
             "truth_auc": self._truth_auc() if has_truth else None,
         }
 
@@ -208,9 +229,13 @@ class SummaryCounter:
 
 def truth_rows(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame | None:
     """p_true beside the composite label on observed, not-already-out rows (None without truth)."""
-    if "truth" not in {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()}:
+    if "truth" not in {
+        r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()
+    }:
         return None
-    rows = frame.loc[frame["label_observed"] & (frame["already_out"] == 0), ["child_pid", "as_of", "label"]]
+    rows = frame.loc[
+        frame["label_observed"] & (frame["already_out"] == 0), ["child_pid", "as_of", "label"]
+    ]
     con.register("f_truth_keys", rows)
     try:
         return con.sql(
@@ -227,7 +252,12 @@ def build_batch(con, dates: list[dt.date], export_date: dt.date, params: Params)
     labels = build_labels(con, dates, export_date, params.label)
     frame = compute_features(con, labels)
     label_cols = [c for c in labels.columns if c not in catalogue.KEY_COLUMNS]
-    order = [*catalogue.KEY_COLUMNS, *label_cols, *catalogue.AUDIT_COLUMNS, *catalogue.feature_names()]
+    order = [
+        *catalogue.KEY_COLUMNS,
+        *label_cols,
+        *catalogue.AUDIT_COLUMNS,
+        *catalogue.feature_names(),
+    ]
     return frame[order]
 
 
@@ -243,7 +273,10 @@ def run(interim_dir, out_path, summary_path, params: Params) -> dict:
     prepare_tables(con)
     counter = SummaryCounter(params.label.rules.enabled())
     writer, schema = None, None
-    with atomic_path(out_path) as tmp, Progress(console=Console(file=sys.stderr), transient=True) as bar:
+    with (
+        atomic_path(out_path) as tmp,
+        Progress(console=Console(file=sys.stderr), transient=True) as bar,
+    ):
         task = bar.add_task("features", total=len(dates))
         try:
             for batch in batches(dates, params.features.dates_per_batch):

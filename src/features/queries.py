@@ -42,7 +42,14 @@ def _decode_case(expr: str, codes: dict[int, str], default: str) -> str:
 
 
 BENEFIT_STATUS_RANK = {"suspended": 1, "terminated": 2, "enrolled": 3, "reinstated": 4}
-ENROLLMENT_RANK = {"dropped_out": 1, "suspended": 2, "graduated": 3, "transferred": 4, "enrolled": 5, "returned": 6}
+ENROLLMENT_RANK = {
+    "dropped_out": 1,
+    "suspended": 2,
+    "graduated": 3,
+    "transferred": 4,
+    "enrolled": 5,
+    "returned": 6,
+}
 INSURANCE_RANK = {"insurance_lapsed": 1, "insurance_enrolled": 2}
 SCHOOL_TYPE_RANK = {"regular": 1, "special_education": 2, "home_delivery": 3}
 REASON_RANK = {reason: i + 1 for i, reason in enumerate(EXIT_REASON)}
@@ -134,8 +141,8 @@ def _since(days: int) -> str:
 
 WELFARE = f"""
     SELECT e.child_idx, a.as_of,
-        MAX({_days('e.d')} * 10 + {_rank_case('e.event_type', BENEFIT_STATUS_RANK)})
-            FILTER (WHERE {_in('e.event_type', BENEFIT_STATUS_RANK)}) AS status_key,
+        MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", BENEFIT_STATUS_RANK)})
+            FILTER (WHERE {_in("e.event_type", BENEFIT_STATUS_RANK)}) AS status_key,
         MIN(e.d) AS first_welfare,
         COUNT(DISTINCT EXTRACT(YEAR FROM e.d) * 12 + EXTRACT(MONTH FROM e.d))
             FILTER (WHERE e.event_type = 'payment' AND {_since(180)}) AS paid_months_180,
@@ -144,7 +151,7 @@ WELFARE = f"""
         MAX(e.d) FILTER (WHERE e.event_type = 'recert_done') AS last_done,
         MAX(e.d) FILTER (WHERE e.event_type IN ('recert_done', 'enrolled') AND {_since(365)}) AS last_recert,
         COUNT(*) FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {_since(365)}) AS susp_365,
-        MAX({_days('e.d')} * 10 + {_rank_case('e.reason', REASON_RANK)})
+        MAX({_days("e.d")} * 10 + {_rank_case("e.reason", REASON_RANK)})
             FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {_since(365)}) AS reason_key,
         AVG(e.amount) FILTER (WHERE e.event_type = 'payment' AND {_since(90)}) AS amount_90,
         AVG(e.amount) FILTER (WHERE e.event_type = 'payment' AND e.d <= {_before(90)} AND {_since(180)})
@@ -160,10 +167,10 @@ PAYMENT_GAPS = f"""
 
 ENROLLMENT = f"""
     SELECT e.child_idx, a.as_of,
-        MAX({_days('e.d')} * 10 + {_rank_case('e.event_type', ENROLLMENT_RANK)}) AS enroll_key,
-        MAX({_days('e.d')} * 10 + {_rank_case('e.school_type', SCHOOL_TYPE_RANK)})
+        MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", ENROLLMENT_RANK)}) AS enroll_key,
+        MAX({_days("e.d")} * 10 + {_rank_case("e.school_type", SCHOOL_TYPE_RANK)})
             FILTER (WHERE e.school_type IS NOT NULL) AS school_type_key,
-        MAX({_days('e.d')} * 100 + e.grade) FILTER (WHERE e.grade IS NOT NULL) AS grade_key,
+        MAX({_days("e.d")} * 100 + e.grade) FILTER (WHERE e.grade IS NOT NULL) AS grade_key,
         COUNT(*) FILTER (WHERE e.event_type = 'transferred' AND {_since(365)}) AS transfers_365,
         COUNT(*) FILTER (WHERE e.event_type = 'suspended' AND {_since(365)}) AS school_susp_365
     FROM f_enroll AS e JOIN f_dates AS a ON e.d <= a.as_of
@@ -182,8 +189,8 @@ def _absent(days: int, kind: str | None = None, until: int | None = None) -> str
 ABSENCES = f"""
     SELECT e.child_idx, a.as_of,
         {_absent(30)} AS all_30, {_absent(90)} AS all_90, {_absent(365)} AS all_365,
-        {_absent(90, 'unexcused')} AS unexcused_90, {_absent(90, 'excused')} AS excused_90,
-        {_absent(90, 'sick')} AS sick_90, {_absent(180, until=90)} AS all_prev_90,
+        {_absent(90, "unexcused")} AS unexcused_90, {_absent(90, "excused")} AS excused_90,
+        {_absent(90, "sick")} AS sick_90, {_absent(180, until=90)} AS all_prev_90,
         MAX(e.d) AS last_absence
     FROM f_abs AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
     GROUP BY e.child_idx, a.as_of"""
@@ -202,18 +209,18 @@ def _n(event: str, days: int) -> str:
 
 MEDICAL = f"""
     SELECT e.child_idx, a.as_of,
-        {_n('outpatient', 180)} AS outpatient_180, {_n('emergency', 180)} AS emergency_180,
-        {_n('inpatient', 365)} AS inpatient_365, {_n('rehab_missed', 180)} AS rehab_missed_180,
-        {_n('rehab_attended', 180)} AS rehab_attended_180, {_n('rehab_missed', 365)} AS rehab_missed_365,
-        MAX({_days('e.d')} * 10000 + e.rehab_rank * 1000 + LEAST(e.run_len, 999))
+        {_n("outpatient", 180)} AS outpatient_180, {_n("emergency", 180)} AS emergency_180,
+        {_n("inpatient", 365)} AS inpatient_365, {_n("rehab_missed", 180)} AS rehab_missed_180,
+        {_n("rehab_attended", 180)} AS rehab_attended_180, {_n("rehab_missed", 365)} AS rehab_missed_365,
+        MAX({_days("e.d")} * 10000 + e.rehab_rank * 1000 + LEAST(e.run_len, 999))
             FILTER (WHERE e.rehab_rank IS NOT NULL AND {_since(365)}) AS rehab_key,
-        MAX({_days('e.d')} * 10 + {_rank_case('e.event_type', INSURANCE_RANK)})
-            FILTER (WHERE {_in('e.event_type', INSURANCE_RANK)}) AS insurance_key,
+        MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", INSURANCE_RANK)})
+            FILTER (WHERE {_in("e.event_type", INSURANCE_RANK)}) AS insurance_key,
         MAX(e.d) FILTER (WHERE e.event_type = 'insurance_lapsed' AND {_since(365)}) AS last_lapse,
         SUM(e.oop) FILTER (WHERE {_since(365)}) AS oop_365,
         SUM(e.oop) FILTER (WHERE {_since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS oop_costed_365,
         SUM(e.cost) FILTER (WHERE {_since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS cost_365,
-        {_n('mental_health', 180)} AS mh_180,
+        {_n("mental_health", 180)} AS mh_180,
         MAX(e.d) FILTER (WHERE e.event_type = 'mental_health' AND {_since(365)}) AS last_mh,
         COUNT(*) FILTER (WHERE e.diagnosis_group = 'mental' AND {_since(365)}) AS mental_dx_365
     FROM f_med AS e JOIN f_dates AS a ON e.d <= a.as_of
@@ -230,18 +237,18 @@ VISITS = f"""
         MAX(e.d) AS last_visit,
         COUNT(*) FILTER (WHERE {_since(90)} AND e.c_basic_needs + e.c_health + e.c_education
             + e.c_mental_health + e.c_safety + e.c_guardianship > 0) AS concerns_90,
-        {_concerns('c_basic_needs', 180)} AS c_basic_needs_180, {_concerns('c_health', 180)} AS c_health_180,
-        {_concerns('c_education', 180)} AS c_education_180,
-        {_concerns('c_mental_health', 180)} AS c_mental_health_180,
-        {_concerns('c_safety', 180)} AS c_safety_180, {_concerns('c_guardianship', 180)} AS c_guardianship_180
+        {_concerns("c_basic_needs", 180)} AS c_basic_needs_180, {_concerns("c_health", 180)} AS c_health_180,
+        {_concerns("c_education", 180)} AS c_education_180,
+        {_concerns("c_mental_health", 180)} AS c_mental_health_180,
+        {_concerns("c_safety", 180)} AS c_safety_180, {_concerns("c_guardianship", 180)} AS c_guardianship_180
     FROM f_visits AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
 PROTECTION = f"""
     SELECT e.child_idx, a.as_of,
-        {_n('abuse_report', 365)} AS abuse_365, {_n('neglect_report', 365)} AS neglect_365,
-        {_n('runaway', 365)} AS runaway_365, {_n('police_contact', 365)} AS police_365,
-        {_n('guardian_lost', 365)} AS guardian_lost_365, {_n('emergency_placement', 365)} AS placement_365,
+        {_n("abuse_report", 365)} AS abuse_365, {_n("neglect_report", 365)} AS neglect_365,
+        {_n("runaway", 365)} AS runaway_365, {_n("police_contact", 365)} AS police_365,
+        {_n("guardian_lost", 365)} AS guardian_lost_365, {_n("emergency_placement", 365)} AS placement_365,
         MAX(e.d) AS last_protection
     FROM f_prot AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
     GROUP BY e.child_idx, a.as_of"""
@@ -277,7 +284,8 @@ def _days_since(col: str) -> str:
 
 
 def _rate(numerator: str, school_days: str) -> str:
-    return f"CASE WHEN in_school AND {school_days} > 0 THEN COALESCE({numerator}, 0) / {school_days} END"
+    # Capped at 1: overlapping records (a sick half day and an unexcused day) can share a day.
+    return f"CASE WHEN in_school AND {school_days} > 0 THEN LEAST(1.0, COALESCE({numerator}, 0) / {school_days}) END"
 
 
 def _count0(col: str) -> str:
@@ -294,9 +302,12 @@ BIRTH_LATE = "CASE WHEN EXTRACT(MONTH FROM c.birth_date) > 9 OR (EXTRACT(MONTH F
 
 # Columns computed from the family aggregates; names are the catalogue's.
 SELECT_FEATURES = {
-    "benefit_status": _decode_case(
+    # Without a status event, payments in the last year show a benefit that began before the data.
+    "benefit_status": "CASE WHEN wf.status_key IS NULL AND wf.last_payment IS NOT NULL THEN 'active' ELSE "
+    + _decode_case(
         "wf.status_key % 10", {1: "suspended", 2: "terminated", 3: "active", 4: "active"}, "never"
-    ),
+    )
+    + " END",
     "payment_ratio_180d": "CASE WHEN wf.first_welfare IS NOT NULL THEN LEAST(1.0, COALESCE(wf.paid_months_180, 0) "
     "/ LEAST(6.0, GREATEST(1.0, CEIL(date_diff('day', wf.first_welfare, k.as_of) / 30.44)))) END",
     "days_since_last_payment": _days_since("wf.last_payment"),
@@ -315,7 +326,9 @@ SELECT_FEATURES = {
     "visit_concern_basic_needs_180d": _count0("vi.c_basic_needs_180"),
     "enrollment_status": ENROLLMENT_STATUS,
     "school_type": _decode_case(
-        "en.school_type_key % 10", {rank: code for code, rank in SCHOOL_TYPE_RANK.items()}, "unknown"
+        "en.school_type_key % 10",
+        {rank: code for code, rank in SCHOOL_TYPE_RANK.items()},
+        "unknown",
     ),
     "grade_gap": f"CAST(en.grade_key % 10000 - 5000 + EXTRACT(YEAR FROM c.birth_date) + {BIRTH_LATE} + 5 AS DOUBLE)",
     "absence_rate_all_30d": _rate("ab.all_30", "a.sd_30"),
@@ -340,7 +353,9 @@ SELECT_FEATURES = {
     "CAST(md.rehab_attended_180 AS DOUBLE) / (md.rehab_attended_180 + md.rehab_missed_180) END",
     # The run of the latest rehab session, bounded by the missed sessions still in the window.
     "rehab_missed_streak": "CAST(COALESCE(LEAST(md.rehab_key % 1000, md.rehab_missed_365), 0) AS DOUBLE)",
-    "insurance_status": _decode_case("md.insurance_key % 10", {1: "lapsed", 2: "insured"}, "no_record"),
+    "insurance_status": _decode_case(
+        "md.insurance_key % 10", {1: "lapsed", 2: "insured"}, "no_record"
+    ),
     "days_since_insurance_lapse": _days_since("md.last_lapse"),
     "out_of_pocket_cny_365d": _count0("md.oop_365"),
     "out_of_pocket_share_365d": "CASE WHEN md.cost_365 > 0 THEN LEAST(1.0, md.oop_costed_365 / md.cost_365) END",
@@ -387,7 +402,8 @@ def feature_query(keys: str, passthrough: list[str]) -> str:
     Rows come out ordered by as_of, child_pid; ``passthrough`` columns of ``keys`` are kept.
     """
     joins = "\n".join(
-        f"LEFT JOIN {alias} ON {alias}.child_idx = k.child_idx AND {alias}.as_of = k.as_of" for alias in FAMILIES
+        f"LEFT JOIN {alias} ON {alias}.child_idx = k.child_idx AND {alias}.as_of = k.as_of"
+        for alias in FAMILIES
     )
     columns = {**AUDIT_SELECT, **SELECT_FEATURES}
     select = ",\n".join(f"{expr} AS {name}" for name, expr in columns.items())
@@ -410,7 +426,7 @@ def feature_query(keys: str, passthrough: list[str]) -> str:
         FROM k LEFT JOIN en ON en.child_idx = k.child_idx AND en.as_of = k.as_of
                LEFT JOIN ab ON ab.child_idx = k.child_idx AND ab.as_of = k.as_of
     )
-    SELECT k.child_pid, CAST(k.as_of AS TIMESTAMP) AS as_of{kept.replace('l.', 'k.')},
+    SELECT k.child_pid, CAST(k.as_of AS TIMESTAMP) AS as_of{kept.replace("l.", "k.")},
     {select}
     FROM k
     JOIN f_kids AS c ON c.child_idx = k.child_idx

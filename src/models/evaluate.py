@@ -245,24 +245,8 @@ def topk_grid(test: pd.DataFrame, k_by_month: dict) -> np.ndarray:
 
 
 def topk_rows(name: str, test: pd.DataFrame, score: np.ndarray, grid: np.ndarray) -> list[dict]:
-    y = test["label"].to_numpy(dtype="float64")
-    months = test["as_of"].to_numpy()
-    positions = metrics.tie_positions(score, months)
-    rows = []
-    for k in grid:
-        hits = float(
-            metrics.selection_probability(score, k=int(k), groups=months, positions=positions) @ y
-        )
-        selected = sum(metrics.list_sizes(int(k), months, len(y)).values())
-        rows.append(
-            {
-                "model": name,
-                "k": int(k),
-                "precision_at_k": hits / selected,
-                "recall_at_k": hits / y.sum(),
-            }
-        )
-    return [_round_tree(row) for row in rows]
+    curve = metrics.top_k_curve(test["label"], score, grid, groups=test["as_of"].to_numpy())
+    return [_round_tree(row) for row in curve.assign(model=name).to_dict("records")]
 
 
 def plot_tables(
@@ -345,15 +329,15 @@ def render_figures(tables: dict[str, list[dict]], out_dir: Path) -> None:
     for name, (xs, ys, title, xlabel, ylabel) in FIGURES.items():
         frame = pd.DataFrame(tables[name])
         fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
-        for model, rows in frame.groupby("model", sort=False) if not frame.empty else []:
+        groups = frame.groupby("model", sort=False) if not frame.empty else []
+        for colour, (model, rows) in enumerate(groups):
             for x, y in zip(xs, ys, strict=True):
-                label = model if len(ys) == 1 else f"{model}: {y}"
-                style = "--" if y == "recall_at_k" else "-"
                 ax.plot(
                     rows[x],
                     rows[y],
-                    style,
-                    label=label,
+                    "--" if y == "recall_at_k" else "-",
+                    color=f"C{colour}",  # one colour per scorer, also for its two top-k lines
+                    label=model if len(ys) == 1 else f"{model}: {y}",
                     marker="o" if name == "calibration" else None,
                 )
         if name in ("roc", "calibration"):

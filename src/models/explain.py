@@ -82,7 +82,9 @@ def model_feature_names(booster) -> list[str]:
     return names
 
 
-def shap_contributions(booster, X: pd.DataFrame, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def shap_contributions(
+    booster, X: pd.DataFrame, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature TreeSHAP contributions (n x F, log-odds) and the base value (n,), in chunks."""
     from rich.console import Console
     from rich.progress import Progress
@@ -128,7 +130,9 @@ def route_systems(positive_sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return joined.to_numpy(dtype=object), primary.astype(object)
 
 
-def pick_reasons(contrib: np.ndarray, actionable: np.ndarray, top_n: int) -> tuple[np.ndarray, np.ndarray]:
+def pick_reasons(
+    contrib: np.ndarray, actionable: np.ndarray, top_n: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Feature indices (n x top_n) of the reasons and whether each slot holds one.
 
     The top_n positive contributions; actionable before non-actionable, SHAP order within.
@@ -169,7 +173,9 @@ def reason_columns(X: pd.DataFrame, idx: np.ndarray, valid: np.ndarray) -> dict[
 
 
 def explanation_columns(top_n: int) -> list[str]:
-    reasons = [f"reason_{k}_{part}" for k in range(1, top_n + 1) for part in ("feature", "zh", "en")]
+    reasons = [
+        f"reason_{k}_{part}" for k in range(1, top_n + 1) for part in ("feature", "zh", "en")
+    ]
     shap = [f"shap_{system}" for system in catalogue.SYSTEMS]
     return [
         "child_pid", "as_of", "score", "already_out", "already_out_net", *reasons,
@@ -177,7 +183,9 @@ def explanation_columns(top_n: int) -> list[str]:
     ]  # fmt: skip
 
 
-def rows_to_explain(scores: np.ndarray, pids: pd.Series, at_risk: np.ndarray, share: float) -> np.ndarray:
+def rows_to_explain(
+    scores: np.ndarray, pids: pd.Series, at_risk: np.ndarray, share: float
+) -> np.ndarray:
     """Boolean mask: the highest-risk `share` of the at-risk rows (ties by child_pid)."""
     n_keep = math.ceil(share * int(at_risk.sum()))
     order = np.lexsort((pids.to_numpy(), -np.nan_to_num(scores, nan=-np.inf)))
@@ -200,7 +208,9 @@ def explain_snapshot(
         scores[at_risk] = predict(model, frame.loc[at_risk, features])
     out["score"] = scores
     explained = rows_to_explain(scores, frame["child_pid"], at_risk, share)
-    X = frame.loc[explained, features]
+    X = model.prepare(
+        frame.loc[explained]
+    )  # the exact frame the booster scores (order, categories)
     contrib, _ = shap_contributions(model.booster, X, progress=progress)
     fill_reasons_and_routing(out, explained, X, contrib, features, top_n)
     fill_already_out(out, ~at_risk)
@@ -250,8 +260,10 @@ def fill_already_out(out: pd.DataFrame, mask: np.ndarray) -> None:
 def set_services(out: pd.DataFrame, mask) -> None:
     for language in ("zh", "en"):
         mapping = {s: suggested_service(s, language) for s in catalogue.SYSTEMS}
-        out.loc[mask, f"service_{language}"] = out.loc[mask, "primary_system"].map(mapping).fillna(
-            suggested_service("static", language)
+        out.loc[mask, f"service_{language}"] = (
+            out.loc[mask, "primary_system"]
+            .map(mapping)
+            .fillna(suggested_service("static", language))
         )
 
 
@@ -281,7 +293,9 @@ def global_importance(shap_frame: pd.DataFrame, as_of: pd.Timestamp) -> dict:
     for j, system in enumerate(catalogue.SYSTEMS):
         members = [f for f in features if catalogue.spec(f).system == system]
         systems[system] = {
-            "mean_abs_shap": float(np.abs(per_system_sum[:, j]).mean()) if per_system_sum is not None else 0.0,
+            "mean_abs_shap": float(np.abs(per_system_sum[:, j]).mean())
+            if per_system_sum is not None
+            else 0.0,
             "sum_of_feature_mean_abs_shap": float(mean_abs[members].sum()),
             "n_features": len(members),
         }
@@ -290,7 +304,8 @@ def global_importance(shap_frame: pd.DataFrame, as_of: pd.Timestamp) -> dict:
         "n_explained": len(shap_frame),
         "units": "log-odds (LightGBM TreeSHAP, pred_contrib)",
         "features": {
-            f: {"mean_abs_shap": float(mean_abs[f]), "system": catalogue.spec(f).system} for f in features
+            f: {"mean_abs_shap": float(mean_abs[f]), "system": catalogue.spec(f).system}
+            for f in features
         },
         "systems": systems,
     }
@@ -303,7 +318,9 @@ def plot_importance(importance: dict, path: Path, top: int = 20) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    features = sorted(importance["features"].items(), key=lambda kv: (-kv[1]["mean_abs_shap"], kv[0]))[:top]
+    features = sorted(
+        importance["features"].items(), key=lambda kv: (-kv[1]["mean_abs_shap"], kv[0])
+    )[:top]
     systems = sorted(importance["systems"].items(), key=lambda kv: (-kv[1]["mean_abs_shap"], kv[0]))
     palette = dict(zip(catalogue.SYSTEMS, plt.get_cmap("tab10").colors, strict=False))
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 6), width_ratios=(3, 2))
@@ -348,7 +365,9 @@ def available_as_of(features_path: Path) -> list[pd.Timestamp]:
     import duckdb
 
     with duckdb.connect() as con:
-        rows = con.execute("SELECT DISTINCT as_of FROM read_parquet(?) ORDER BY 1", [str(features_path)]).fetchall()
+        rows = con.execute(
+            "SELECT DISTINCT as_of FROM read_parquet(?) ORDER BY 1", [str(features_path)]
+        ).fetchall()
     return [pd.Timestamp(r[0]) for r in rows]
 
 
@@ -369,10 +388,14 @@ def run(features_path, models_dir, out_path, reports_dir, params) -> dict:
         raise SafetynetError(f"{features_path}: not found; run `dvc repro features` first")
     model = load_champion_model()
     features = model_feature_names(model.booster)
-    as_of, previous = choose_as_of(available_as_of(features_path), params.explain.as_of, params.base.export_date)
+    as_of, previous = choose_as_of(
+        available_as_of(features_path), params.explain.as_of, params.base.export_date
+    )
     log.info("explaining the snapshot at %s (previous month %s)", as_of.date(), previous)
     top_n, share = params.explain.top_n_reasons, params.explain.reasons_top_share
-    current, shap_frame = explain_snapshot(read_month(features_path, as_of, features), model, top_n, share, progress=True)
+    current, shap_frame = explain_snapshot(
+        read_month(features_path, as_of, features), model, top_n, share, progress=True
+    )
     parts = [current]
     if previous is not None:
         parts.insert(0, score_previous(read_month(features_path, previous, features), model, top_n))

@@ -125,9 +125,18 @@ def list_sizes(k, groups, n: int) -> dict:
 
 
 def _tie_positions(score: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ranked = pd.DataFrame({"g": codes, "s": score}).groupby("g", sort=False)["s"]
-    above = ranked.rank(method="min", ascending=False).to_numpy() - 1.0
-    tied = ranked.rank(method="max", ascending=False).to_numpy() - above
+    # One sort by (group, score descending); a tie is a run of equal (group, score) pairs.
+    order = np.lexsort((-score, codes))
+    s, c = score[order], codes[order]
+    index = np.arange(len(s))
+    new_group = np.r_[True, c[1:] != c[:-1]]
+    new_tie = new_group | np.r_[True, s[1:] != s[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, index, 0))
+    tie_start = np.maximum.accumulate(np.where(new_tie, index, 0))
+    tie_id = np.cumsum(new_tie) - 1
+    above, tied = np.empty(len(s)), np.empty(len(s))
+    above[order] = tie_start - group_start
+    tied[order] = np.bincount(tie_id)[tie_id]
     return above, tied
 
 
@@ -177,6 +186,20 @@ def _capacity_metric(kind: str) -> Metric:
         return _cutoff_metric(kind, _capacity_rule(context["k"]))(y_true, score, **context)
 
     return metric
+
+
+def top_k_curve(y_true, score, ks, groups=None) -> pd.DataFrame:
+    """Precision and recall when every group's list holds k rows, for each k in `ks` (tie-aware)."""
+    y, s = _arrays(y_true, score)
+    codes, labels = _group_codes(groups, len(s))
+    counts = np.bincount(codes, minlength=len(labels))
+    positions = _tie_positions(s, codes)
+    rows = []
+    for k in ks:
+        sizes = np.minimum(int(k), counts)
+        hits = float(_probability(s, codes, sizes, positions) @ y)
+        rows.append((int(k), hits / sizes.sum(), hits / y.sum() if y.sum() else math.nan))
+    return pd.DataFrame(rows, columns=["k", "precision_at_k", "recall_at_k"])
 
 
 # ---------------------------------------------------------------- threshold-free metrics

@@ -28,7 +28,6 @@ import pandas as pd
 from src.atomic import atomic_dir
 from src.errors import SafetynetError
 from src.features import catalogue
-from src.models.services import suggested_service
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +121,22 @@ def risk_band(scores: pd.Series, thresholds: tuple[float, ...]) -> pd.Series:
 def change_markers(current: pd.Series, previous: pd.Series, threshold: float) -> pd.Series:
     """new / rising / falling / same; `previous` is the previous month's score aligned (NaN = not listed)."""
     delta = current - previous
-    at_least = threshold - 1e-9  # 0.30 - 0.28 is 0.0199999... in floating point; it counts as 2 points
-    marker = np.select([previous.isna(), delta >= at_least, delta <= -at_least], ["new", "rising", "falling"], "same")
+    at_least = (
+        threshold - 1e-9
+    )  # 0.30 - 0.28 is 0.0199999... in floating point; it counts as 2 points
+    marker = np.select(
+        [previous.isna(), delta >= at_least, delta <= -at_least],
+        ["new", "rising", "falling"],
+        "same",
+    )
     return pd.Series(marker, index=current.index, dtype=object)
 
 
 def rank_within_counties(frame: pd.DataFrame) -> pd.DataFrame:
     """Rank by score (desc; ties by child_pid asc) within county; above_cut = rank <= capacity."""
-    ranked = frame.sort_values(["county_code", "score", "child_pid"], ascending=[True, False, True], kind="stable")
+    ranked = frame.sort_values(
+        ["county_code", "score", "child_pid"], ascending=[True, False, True], kind="stable"
+    )
     ranked = ranked.reset_index(drop=True)
     ranked["rank"] = ranked.groupby("county_code", sort=False).cumcount() + 1
     ranked["above_cut"] = ranked["rank"] <= ranked["capacity"]
@@ -142,11 +149,18 @@ def county_capacity(snapshot: pd.DataFrame, per_caseworker: int) -> pd.Series:
     return (caseworkers * per_caseworker).rename("capacity")
 
 
-def join_people(explanations: pd.DataFrame, identity: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
+def join_people(
+    explanations: pd.DataFrame, identity: pd.DataFrame, children: pd.DataFrame
+) -> pd.DataFrame:
     """Attach child_id, name, county, community and caseworker; every child must be known."""
     places = children[["child_pid", "county_code", "community_code", "caseworker_id"]]
     joined = explanations.merge(places, on="child_pid", how="left", validate="many_to_one")
-    joined = joined.merge(identity[["child_pid", "child_id", "name"]], on="child_pid", how="left", validate="many_to_one")
+    joined = joined.merge(
+        identity[["child_pid", "child_id", "name"]],
+        on="child_pid",
+        how="left",
+        validate="many_to_one",
+    )
     for column, source in (("county_code", "children.parquet"), ("child_id", "identity.parquet")):
         unknown = joined[column].isna()
         if unknown.any():
@@ -157,30 +171,47 @@ def join_people(explanations: pd.DataFrame, identity: pd.DataFrame, children: pd
     return joined
 
 
-def build_watchlists(explanations, identity, children, params) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def build_watchlists(
+    explanations, identity, children, params
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(ranked at-risk rows, already-out rows, per-county summary) for the snapshot as-of."""
     dates = sorted(explanations["as_of"].unique())
     if not dates:
         raise SafetynetError("explanations.parquet: no rows; run `dvc repro explain` first")
     snapshot = join_people(explanations[explanations["as_of"] == dates[-1]], identity, children)
-    previous = explanations[explanations["as_of"] == dates[-2]] if len(dates) > 1 else explanations.iloc[:0]
+    previous = (
+        explanations[explanations["as_of"] == dates[-2]]
+        if len(dates) > 1
+        else explanations.iloc[:0]
+    )
     capacity = county_capacity(snapshot, params.base.children_per_caseworker)
     snapshot = snapshot.merge(capacity, left_on="county_code", right_index=True, how="left")
     at_risk = snapshot[snapshot["already_out"] == 0].copy()
     prev_score = previous.loc[previous["already_out"] == 0].set_index("child_pid")["score"]
     at_risk["previous_score"] = at_risk["child_pid"].map(prev_score)
-    at_risk["change"] = change_markers(at_risk["score"], at_risk["previous_score"], params.watchlist.change_threshold)
+    at_risk["change"] = change_markers(
+        at_risk["score"], at_risk["previous_score"], params.watchlist.change_threshold
+    )
     at_risk["band"] = risk_band(at_risk["score"], params.watchlist.risk_bands)
     ranked = rank_within_counties(at_risk)
-    out = snapshot[snapshot["already_out"] == 1].sort_values(["county_code", "child_pid"], kind="stable")
-    summary = pd.DataFrame(
-        {
-            "n_scored": ranked.groupby("county_code").size(),
-            "n_already_out": out.groupby("county_code").size(),
-            "caseworkers": snapshot.groupby("county_code")["caseworker_id"].nunique(dropna=True),
-            "capacity": capacity,
-        }
-    ).fillna(0).astype(int).sort_index()
+    out = snapshot[snapshot["already_out"] == 1].sort_values(
+        ["county_code", "child_pid"], kind="stable"
+    )
+    summary = (
+        pd.DataFrame(
+            {
+                "n_scored": ranked.groupby("county_code").size(),
+                "n_already_out": out.groupby("county_code").size(),
+                "caseworkers": snapshot.groupby("county_code")["caseworker_id"].nunique(
+                    dropna=True
+                ),
+                "capacity": capacity,
+            }
+        )
+        .fillna(0)
+        .astype(int)
+        .sort_index()
+    )
     summary.attrs["as_of"] = pd.Timestamp(dates[-1]).date().isoformat()
     return ranked, out.reset_index(drop=True), summary
 
@@ -190,7 +221,9 @@ def build_watchlists(explanations, identity, children, params) -> tuple[pd.DataF
 
 def format_risk(scores: pd.Series) -> pd.Series:
     pct = (scores.to_numpy(dtype=float) * 100).round().astype(int).astype(str)
-    return pd.Series(np.where(scores.to_numpy() < 0.005, "<1%", np.char.add(pct, "%")), index=scores.index)
+    return pd.Series(
+        np.where(scores.to_numpy() < 0.005, "<1%", np.char.add(pct, "%")), index=scores.index
+    )
 
 
 def system_label(systems: pd.Series, language: str) -> pd.Series:
@@ -201,7 +234,9 @@ def system_label(systems: pd.Series, language: str) -> pd.Series:
 
 
 def joined_reasons(frame: pd.DataFrame, language: str) -> pd.Series:
-    columns = sorted(c for c in frame.columns if c.startswith("reason_") and c.endswith(f"_{language}"))
+    columns = sorted(
+        c for c in frame.columns if c.startswith("reason_") and c.endswith(f"_{language}")
+    )
     reasons = pd.Series("", index=frame.index, dtype=object)
     for column in columns:
         text = frame[column].fillna("").astype(str)
@@ -308,8 +343,12 @@ def render_pages(table: pd.DataFrame, summary: pd.DataFrame, params) -> dict[str
     as_of = summary.attrs["as_of"]
     pages = {}
     for county, rows in table.groupby("county_code", sort=True):
-        pages[county] = page.render(**page_context(county, rows, summary.loc[county], as_of, params))
-    counties = [{"county": c, **{k: int(v) for k, v in row.items()}} for c, row in summary.iterrows()]
+        pages[county] = page.render(
+            **page_context(county, rows, summary.loc[county], as_of, params)
+        )
+    counties = [
+        {"county": c, **{k: int(v) for k, v in row.items()}} for c, row in summary.iterrows()
+    ]
     pages["index"] = env.get_template("index.html.j2").render(
         t=TEXT[params.watchlist.language], as_of=as_of, counties=counties
     )
@@ -326,18 +365,26 @@ def read_interim(interim_dir: Path, name: str, columns: list[str]) -> pd.DataFra
     try:
         return pd.read_parquet(path, columns=columns)
     except (KeyError, ValueError) as exc:
-        raise SafetynetError(f"{path}: missing a column ({exc}); rerun `dvc repro ingest`") from None
+        raise SafetynetError(
+            f"{path}: missing a column ({exc}); rerun `dvc repro ingest`"
+        ) from None
 
 
 def run(explanations_path, interim_dir, out_dir, params) -> dict:
     """Write every county's watchlist (CSV + HTML) and the index, replacing out_dir whole."""
-    explanations_path, interim_dir, out_dir = Path(explanations_path), Path(interim_dir), Path(out_dir)
+    explanations_path, interim_dir, out_dir = (
+        Path(explanations_path),
+        Path(interim_dir),
+        Path(out_dir),
+    )
     if not explanations_path.exists():
         raise SafetynetError(f"{explanations_path}: not found; run `dvc repro explain` first")
     explanations = pd.read_parquet(explanations_path)
     identity = read_interim(interim_dir, "identity.parquet", ["child_pid", "child_id", "name"])
     children = read_interim(
-        interim_dir, "children.parquet", ["child_pid", "county_code", "community_code", "caseworker_id"]
+        interim_dir,
+        "children.parquet",
+        ["child_pid", "county_code", "community_code", "caseworker_id"],
     )
     ranked, out, summary = build_watchlists(explanations, identity, children, params)
     language = params.watchlist.language

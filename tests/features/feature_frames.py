@@ -67,7 +67,14 @@ COLUMNS = {
         "mode": "str",
         **{
             f"concern_{c}": "int8"
-            for c in ("basic_needs", "health", "education", "mental_health", "safety", "guardianship")
+            for c in (
+                "basic_needs",
+                "health",
+                "education",
+                "mental_health",
+                "safety",
+                "guardianship",
+            )
         },
     },
     "protection_events": {"child_pid": "str", "event_date": "datetime64[us]", "event_type": "str"},
@@ -102,7 +109,11 @@ def visit(pid: str, date: str, **concerns: int) -> dict:
 
 def frame(table: str, rows: list[dict]) -> pd.DataFrame:
     columns = COLUMNS[table]
-    out = pd.DataFrame.from_records(rows, columns=list(columns)) if rows else pd.DataFrame(columns=list(columns))
+    out = (
+        pd.DataFrame.from_records(rows, columns=list(columns))
+        if rows
+        else pd.DataFrame(columns=list(columns))
+    )
     for col, dtype in columns.items():
         if dtype.startswith("datetime"):
             out[col] = pd.to_datetime(out[col]).astype(dtype)
@@ -132,12 +143,16 @@ def connect(data: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def features_at(data: dict[str, pd.DataFrame], as_of: str, pids: list[str] | None = None) -> pd.DataFrame:
+def features_at(
+    data: dict[str, pd.DataFrame], as_of: str, pids: list[str] | None = None
+) -> pd.DataFrame:
     """Features of the given children (default: all) at one as-of date, indexed by child_pid."""
     con = connect(data)
     features.prepare_tables(con)
     pids = pids if pids is not None else list(data["children"]["child_pid"])
-    keys = pd.DataFrame({"child_pid": pids, "as_of": pd.Timestamp(as_of)}).astype({"as_of": "datetime64[us]"})
+    keys = pd.DataFrame({"child_pid": pids, "as_of": pd.Timestamp(as_of)}).astype(
+        {"as_of": "datetime64[us]"}
+    )
     out = features.compute_features(con, keys)
     con.close()
     return out.set_index("child_pid")

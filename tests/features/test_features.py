@@ -25,8 +25,14 @@ def school_days(after: str, upto: str) -> int:
 
 
 def welfare(pid, date, event_type, reason=None, amount=None):
-    return {"child_pid": pid, "event_date": date, "event_type": event_type, "benefit": "dibao",
-            "amount_cny": amount, "reason": reason}
+    return {
+        "child_pid": pid,
+        "event_date": date,
+        "event_type": event_type,
+        "benefit": "dibao",
+        "amount_cny": amount,
+        "reason": reason,
+    }
 
 
 def test_basic_living_family():
@@ -58,7 +64,11 @@ def test_basic_living_family():
     assert a["last_suspension_reason"] == "documents_missing"
     assert f.loc["b", "benefit_status"] == "active"  # reinstated the same day wins
     c = f.loc["c"]
-    assert (c["benefit_status"], c["suspensions_365d"], c["last_suspension_reason"]) == ("terminated", 0, "none")
+    assert (c["benefit_status"], c["suspensions_365d"], c["last_suspension_reason"]) == (
+        "terminated",
+        0,
+        "none",
+    )
     assert c["payment_ratio_180d"] == 0 and c["payment_gap_max_365d"] == 365
     assert (f.loc["d", "recert_overdue"], f.loc["d", "days_since_recert"]) == (0, 6)
     e = f.loc["e"]  # never in the benefit system: unknown, not zero
@@ -71,8 +81,14 @@ def absence(pid, date, kind="unexcused", days=1.0):
 
 
 def enrollment(pid, date, event_type, school_type=None, grade=None):
-    return {"child_pid": pid, "event_date": date, "school_id": "s1", "event_type": event_type,
-            "school_type": school_type, "grade": grade}
+    return {
+        "child_pid": pid,
+        "event_date": date,
+        "school_id": "s1",
+        "event_type": event_type,
+        "school_type": school_type,
+        "grade": grade,
+    }
 
 
 def test_education_family():
@@ -84,8 +100,18 @@ def test_education_family():
         absence("a", "2024-03-04", "excused"),
         absence("b", "2024-06-03"),
         absence("d", "2024-06-03"),
-        *[absence("e", d) for d in ["2024-03-28", "2024-03-29", "2024-04-01", "2024-04-02", "2024-04-03",
-                                     "2024-04-04", "2024-04-05"]],
+        *[
+            absence("e", d)
+            for d in [
+                "2024-03-28",
+                "2024-03-29",
+                "2024-04-01",
+                "2024-04-02",
+                "2024-04-03",
+                "2024-04-04",
+                "2024-04-05",
+            ]
+        ],
     ]
     enroll = [
         enrollment("a", "2023-09-01", "enrolled", "regular", 5),
@@ -94,10 +120,16 @@ def test_education_family():
         enrollment("b", "2024-05-01", "dropped_out"),
     ]
     kids = [child(p) for p in "abcde"]
-    f = features_at(tables(children=kids, school_absences=absences, school_enrollment=enroll), AS_OF)
+    f = features_at(
+        tables(children=kids, school_absences=absences, school_enrollment=enroll), AS_OF
+    )
     sd_90, sd_prev = school_days("2024-04-02", AS_OF), school_days("2024-01-03", "2024-04-02")
     a = f.loc["a"]
-    assert (a["enrollment_status"], a["school_type"], a["grade_gap"]) == ("enrolled", "special_education", -1)
+    assert (a["enrollment_status"], a["school_type"], a["grade_gap"]) == (
+        "enrolled",
+        "special_education",
+        -1,
+    )
     assert a["unexcused_days_90d"] == 6
     assert a["absence_rate_unexcused_90d"] == pytest.approx(6 / sd_90)
     assert a["absence_rate_sick_90d"] == pytest.approx(0.5 / sd_90)
@@ -114,13 +146,21 @@ def test_education_family():
     c = f.loc["c"]  # no school record at all
     assert (c["enrollment_status"], c["school_type"]) == ("no_record", "unknown")
     assert math.isnan(c["absence_rate_all_90d"]) and math.isnan(c["grade_gap"])
-    assert f.loc["d", "absence_rate_all_90d"] == pytest.approx(1 / sd_90)  # absences show they attend
+    assert f.loc["d", "absence_rate_all_90d"] == pytest.approx(
+        1 / sd_90
+    )  # absences show they attend
     assert f.loc["e", "longest_unexcused_streak_90d"] == 3  # run clipped at the window start
 
 
 def med(pid, date, event_type, cost=None, oop=None, dx=None):
-    return {"child_pid": pid, "event_date": date, "event_type": event_type, "diagnosis_group": dx,
-            "cost_cny": cost, "out_of_pocket_cny": oop}
+    return {
+        "child_pid": pid,
+        "event_date": date,
+        "event_type": event_type,
+        "diagnosis_group": dx,
+        "cost_cny": cost,
+        "out_of_pocket_cny": oop,
+    }
 
 
 def test_medical_and_mental_health_families():
@@ -130,9 +170,17 @@ def test_medical_and_mental_health_families():
         med("a", "2024-06-01", "emergency", 1000.0, 300.0),
         med("a", "2023-08-01", "inpatient", 5000.0),
         med("a", "2023-06-01", "inpatient"),
-        *[med("a", d, t) for d, t in [("2024-05-01", "rehab_attended"), ("2024-05-08", "rehab_missed"),
-                                      ("2024-05-15", "rehab_missed"), ("2024-05-22", "rehab_attended"),
-                                      ("2024-06-05", "rehab_missed"), ("2024-06-12", "rehab_missed")]],
+        *[
+            med("a", d, t)
+            for d, t in [
+                ("2024-05-01", "rehab_attended"),
+                ("2024-05-08", "rehab_missed"),
+                ("2024-05-15", "rehab_missed"),
+                ("2024-05-22", "rehab_attended"),
+                ("2024-06-05", "rehab_missed"),
+                ("2024-06-12", "rehab_missed"),
+            ]
+        ],
         med("a", "2023-01-01", "insurance_enrolled"),
         med("a", "2024-06-21", "insurance_lapsed"),
         med("a", "2024-06-20", "mental_health", dx="mental"),
@@ -142,7 +190,11 @@ def test_medical_and_mental_health_families():
     ]
     f = features_at(tables(children=[child(p) for p in "abc"], medical_events=rows), AS_OF)
     a = f.loc["a"]
-    assert (a["outpatient_visits_180d"], a["emergency_visits_180d"], a["inpatient_stays_365d"]) == (1, 1, 1)
+    assert (a["outpatient_visits_180d"], a["emergency_visits_180d"], a["inpatient_stays_365d"]) == (
+        1,
+        1,
+        1,
+    )
     assert a["rehab_missed_180d"] == 4
     assert a["rehab_attendance_ratio_180d"] == pytest.approx(2 / 6)
     assert a["rehab_missed_streak"] == 2
@@ -168,8 +220,12 @@ def test_safety_and_guardianship_families():
     ]
     prot = [
         {"child_pid": "a", "event_date": d, "event_type": t}
-        for d, t in [("2024-01-10", "abuse_report"), ("2023-05-01", "neglect_report"),
-                     ("2024-06-25", "runaway"), ("2024-02-01", "guardian_lost")]
+        for d, t in [
+            ("2024-01-10", "abuse_report"),
+            ("2023-05-01", "neglect_report"),
+            ("2024-06-25", "runaway"),
+            ("2024-02-01", "guardian_lost"),
+        ]
     ]
     kids = [child("a"), child("b", guardian_type="none")]
     f = features_at(tables(children=kids, casework_visits=visits, protection_events=prot), AS_OF)
@@ -184,12 +240,21 @@ def test_safety_and_guardianship_families():
 
 
 def test_static_and_audit_columns():
-    kids = [child("a", disability_level=2), child("b", birth_date="2019-07-02", ethnicity=None, sex="m")]
+    kids = [
+        child("a", disability_level=2),
+        child("b", birth_date="2019-07-02", ethnicity=None, sex="m"),
+    ]
     f = features_at(tables(children=kids), AS_OF)
     a, b = f.loc["a"], f.loc["b"]
-    assert a["age_years"] == pytest.approx((pd.Timestamp(AS_OF) - pd.Timestamp("2012-05-05")).days / 365.25)
+    assert a["age_years"] == pytest.approx(
+        (pd.Timestamp(AS_OF) - pd.Timestamp("2012-05-05")).days / 365.25
+    )
     assert (a["months_in_registry"], a["disability_level"], a["disability"]) == (54, 2, "disabled")
-    assert (a["age_band"], b["age_band"], b["disability"]) == ("12-14", "0-5", "none")  # b turns 5 tomorrow
+    assert (a["age_band"], b["age_band"], b["disability"]) == (
+        "12-14",
+        "0-5",
+        "none",
+    )  # b turns 5 tomorrow
     assert (b["ethnicity"], b["sex"], b["category"]) == ("unknown", "m", "low_income")
 
 
@@ -205,12 +270,20 @@ def test_categoricals_carry_fixed_categories_and_numerics_are_float():
 
 
 def test_as_of_dates_default_span_and_window_check():
-    data = tables(children=[child("a")], casework_visits=[visit("a", "2022-03-17")],
-                  school_absences=[absence("a", "2023-01-05")])
+    data = tables(
+        children=[child("a")],
+        casework_visits=[visit("a", "2022-03-17")],
+        school_absences=[absence("a", "2023-01-05")],
+    )
     from tests.features.feature_frames import connect
 
-    params = Features(first_as_of=None, last_as_of=None, windows_days=(30, 90, 180, 365),
-                      dates_per_batch=2, protected_as_features=False)
+    params = Features(
+        first_as_of=None,
+        last_as_of=None,
+        windows_days=(30, 90, 180, 365),
+        dates_per_batch=2,
+        protected_as_features=False,
+    )
     dates = features.as_of_dates(connect(data), dt.date(2023, 6, 15), params)
     assert dates[0] == dt.date(2023, 3, 1) and dates[-1] == dt.date(2023, 6, 1) and len(dates) == 4
     features.check_windows(params)
@@ -223,15 +296,19 @@ def test_run_writes_features_and_summary(tmp_path):
 
     data = tables(
         children=[child("a"), child("b", birth_date="2015-01-01")],
-        welfare_events=[welfare("a", "2023-01-10", "enrolled"),
-                        welfare("a", "2024-02-01", "suspended", reason="contact_lost")],
+        welfare_events=[
+            welfare("a", "2023-01-10", "enrolled"),
+            welfare("a", "2024-02-01", "suspended", reason="contact_lost"),
+        ],
         casework_visits=[visit("a", "2023-01-05"), visit("b", "2023-06-01", health=1)],
     )
     interim = tmp_path / "interim"
     interim.mkdir()
     for name, table in data.items():
         table.to_parquet(interim / f"{name}.parquet", index=False)
-    truth = pd.DataFrame({"child_pid": ["a", "b"], "as_of": pd.to_datetime(["2024-01-01"] * 2), "p_true": [0.9, 0.1]})
+    truth = pd.DataFrame(
+        {"child_pid": ["a", "b"], "as_of": pd.to_datetime(["2024-01-01"] * 2), "p_true": [0.9, 0.1]}
+    )
     truth.to_parquet(interim / "truth.parquet", index=False)
     (interim / "manifest.json").write_text(json.dumps({"export_date": "2024-09-30"}))
     params = load_params("params.yaml", {"features": {"dates_per_batch": 4}})
@@ -241,7 +318,9 @@ def test_run_writes_features_and_summary(tmp_path):
     assert len(frame) == 2 * 9 and summary["rows"] == 18  # 2024-01-01 .. 2024-09-01
     assert list(frame.columns[:2]) == ["child_pid", "as_of"]
     assert set(catalogue.feature_names()) <= set(frame.columns)
-    assert frame[["as_of", "child_pid"]].equals(frame[["as_of", "child_pid"]].sort_values(["as_of", "child_pid"]))
+    assert frame[["as_of", "child_pid"]].equals(
+        frame[["as_of", "child_pid"]].sort_values(["as_of", "child_pid"])
+    )
     assert isinstance(frame["benefit_status"].dtype, pd.CategoricalDtype)
     assert summary["rows_per_as_of"]["2024-01-01"] == 2
     assert summary["truth_auc"] == 1.0  # a lapses within the horizon of 2024-01-01, b does not

@@ -26,20 +26,42 @@ def _maybe(values):
 
 
 RECORDS = {
-    "welfare_events": st.fixed_dictionaries({
-        "event_type": st.sampled_from(contract.WELFARE_EVENT), "benefit": st.sampled_from(contract.BENEFIT),
-        "amount_cny": _maybe((300.0, 500.0)), "reason": _maybe(contract.EXIT_REASON)}),
-    "school_enrollment": st.fixed_dictionaries({
-        "event_type": st.sampled_from(contract.ENROLLMENT_EVENT), "school_id": st.just("s1"),
-        "school_type": _maybe(contract.SCHOOL_TYPE), "grade": _maybe(tuple(range(1, 13)))}),
-    "school_absences": st.fixed_dictionaries({
-        "absence_type": st.sampled_from(contract.ABSENCE_TYPE), "days": st.sampled_from((0.5, 1.0))}),
-    "medical_events": st.fixed_dictionaries({
-        "event_type": st.sampled_from(contract.MEDICAL_EVENT), "diagnosis_group": _maybe(contract.DIAGNOSIS_GROUP),
-        "cost_cny": _maybe((100.0, 1000.0)), "out_of_pocket_cny": _maybe((0.0, 50.0))}),
-    "casework_visits": st.fixed_dictionaries({
-        "mode": st.just("home"), **{c: st.sampled_from((0, 1)) for c in contract.CONCERNS}}),
-    "protection_events": st.fixed_dictionaries({"event_type": st.sampled_from(contract.PROTECTION_EVENT)}),
+    "welfare_events": st.fixed_dictionaries(
+        {
+            "event_type": st.sampled_from(contract.WELFARE_EVENT),
+            "benefit": st.sampled_from(contract.BENEFIT),
+            "amount_cny": _maybe((300.0, 500.0)),
+            "reason": _maybe(contract.EXIT_REASON),
+        }
+    ),
+    "school_enrollment": st.fixed_dictionaries(
+        {
+            "event_type": st.sampled_from(contract.ENROLLMENT_EVENT),
+            "school_id": st.just("s1"),
+            "school_type": _maybe(contract.SCHOOL_TYPE),
+            "grade": _maybe(tuple(range(1, 13))),
+        }
+    ),
+    "school_absences": st.fixed_dictionaries(
+        {
+            "absence_type": st.sampled_from(contract.ABSENCE_TYPE),
+            "days": st.sampled_from((0.5, 1.0)),
+        }
+    ),
+    "medical_events": st.fixed_dictionaries(
+        {
+            "event_type": st.sampled_from(contract.MEDICAL_EVENT),
+            "diagnosis_group": _maybe(contract.DIAGNOSIS_GROUP),
+            "cost_cny": _maybe((100.0, 1000.0)),
+            "out_of_pocket_cny": _maybe((0.0, 50.0)),
+        }
+    ),
+    "casework_visits": st.fixed_dictionaries(
+        {"mode": st.just("home"), **{c: st.sampled_from((0, 1)) for c in contract.CONCERNS}}
+    ),
+    "protection_events": st.fixed_dictionaries(
+        {"event_type": st.sampled_from(contract.PROTECTION_EVENT)}
+    ),
 }
 DATE_COLUMN = {"school_absences": "absence_date", "casework_visits": "visit_date"}
 
@@ -64,7 +86,13 @@ def _rows(pid: str, as_of: dt.date, recs, runs) -> dict[str, list[dict]]:
             day = as_of + dt.timedelta(days=start + k)
             if keep(day):
                 out["school_absences"].append(
-                    {"child_pid": pid, "absence_date": day.isoformat(), "absence_type": "unexcused", "days": 1.0})
+                    {
+                        "child_pid": pid,
+                        "absence_date": day.isoformat(),
+                        "absence_type": "unexcused",
+                        "days": 1.0,
+                    }
+                )
     return out
 
 
@@ -77,7 +105,9 @@ def _rows(pid: str, as_of: dt.date, recs, runs) -> dict[str, list[dict]]:
     runs=unexcused_runs,
     future_runs_b=st.booleans(),
 )
-def test_records_after_as_of_never_change_features(as_of, past, future_a, future_b, runs, future_runs_b):
+def test_records_after_as_of_never_change_features(
+    as_of, past, future_a, future_b, runs, future_runs_b
+):
     def on_or_before(day):
         return day <= as_of
 
@@ -86,11 +116,15 @@ def test_records_after_as_of_never_change_features(as_of, past, future_a, future
 
     def history(pid, future, keep_future_runs):
         common = _rows(pid, as_of, past, [(s, n, on_or_before) for s, n in runs])
-        extra = _rows(pid, as_of, future, [(s, n, after) for s, n in runs] if keep_future_runs else [])
+        extra = _rows(
+            pid, as_of, future, [(s, n, after) for s, n in runs] if keep_future_runs else []
+        )
         return {table: common[table] + extra[table] for table in RECORDS}
 
     x, y = history("x", future_a, True), history("y", future_b, future_runs_b)
     data = tables(children=[child("x"), child("y")], **{t: x[t] + y[t] for t in RECORDS})
     frame = features_at(data, as_of.isoformat())
     columns = [*catalogue.AUDIT_COLUMNS, *catalogue.feature_names()]
-    pd.testing.assert_series_equal(frame.loc["x", columns], frame.loc["y", columns], check_names=False)
+    pd.testing.assert_series_equal(
+        frame.loc["x", columns], frame.loc["y", columns], check_names=False
+    )

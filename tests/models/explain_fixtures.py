@@ -132,8 +132,11 @@ class StubModel:
     def __init__(self, booster: lgb.Booster):
         self.booster = booster
 
+    def prepare(self, df: pd.DataFrame) -> pd.DataFrame:
+        return df[self.booster.feature_name()]
+
     def raw_score(self, df: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(df[self.booster.feature_name()], raw_score=True)
+        return self.booster.predict(self.prepare(df), raw_score=True)
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         return 1 / (1 + np.exp(-self.raw_score(df)))

@@ -185,3 +185,17 @@ def test_nothing_keyed_by_child_reaches_mlflow(trained):
         assert not any(pid in content for pid in pids), path
     database = (root / "mlflow.db").read_bytes()
     assert not any(pid in database for pid in pids)
+
+
+@pytest.mark.parametrize("queue", ["standalone", "celery"])
+def test_dvc_temp_experiments_use_the_project_store(tmp_path, queue):
+    from src.models.tracking import _artifact_root, project_root
+
+    # DVC 3.67 runs `exp run --temp` / queued experiments in .dvc/tmp/exps/<queue>/tmpXXXX
+    workspace = tmp_path / ".dvc" / "tmp" / "exps" / queue / "tmpab12cd"
+    assert project_root(workspace) == tmp_path.resolve()
+    assert project_root(tmp_path) == tmp_path.resolve()
+    assert (
+        _artifact_root(f"sqlite:///{tmp_path}/x/mlflow.db", tmp_path)
+        == tmp_path / "x" / "mlartifacts"
+    )

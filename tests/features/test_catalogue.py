@@ -1,0 +1,82 @@
+"""The catalogue describes every feature column once, and every template renders."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+
+from src.features import catalogue, queries
+from tests.features.feature_frames import child, features_at, tables
+
+
+def test_every_column_has_exactly_one_entry_and_vice_versa():
+    names = catalogue.feature_names()
+    assert [n for n, k in Counter(names).items() if k > 1] == []
+    frame = features_at(tables(children=[child("a")]), "2024-07-01").reset_index()
+    reserved = {*catalogue.KEY_COLUMNS, *catalogue.AUDIT_COLUMNS}
+    assert [c for c in frame.columns if c not in reserved] == names
+    assert list(queries.SELECT_FEATURES) == names
+
+
+def test_names_other_stages_rely_on_exist():
+    for name in (
+        "absence_rate_all_90d",
+        "absence_rate_unexcused_90d",
+        "recert_overdue",
+        "rehab_missed_180d",
+        "visit_concerns_90d",
+        "age_years",
+        "category",
+    ):
+        catalogue.spec(name)
+    assert catalogue.spec("category").kind == "categorical"
+
+
+@pytest.mark.parametrize("entry", catalogue.CATALOGUE, ids=lambda e: e.name)
+def test_entry_is_well_formed(entry):
+    assert entry.system in catalogue.SYSTEMS
+    assert entry.kind in catalogue.KINDS and entry.fmt in catalogue.FORMATS
+    assert entry.description.endswith(".") and entry.missing
+    assert (entry.kind == "categorical") == bool(entry.categories) == (entry.fmt == "code")
+    assert entry.protected == (entry.name in catalogue.PROTECTED)
+
+
+@pytest.mark.parametrize("entry", catalogue.CATALOGUE, ids=lambda e: e.name)
+def test_templates_render_a_value_in_both_languages(entry):
+    value = (
+        entry.categories[0]
+        if entry.kind == "categorical"
+        else (1 if entry.kind == "indicator" else 0.25)
+    )
+    for language in ("zh", "en"):
+        text = catalogue.render_reason(entry.name, value, language)
+        assert "{" not in text and text.strip()
+        if entry.fmt != "none":
+            assert catalogue.format_value(entry, value, language) in text
+    assert catalogue.render_reason(entry.name, math.nan, "en") or entry.fmt == "none"
+
+
+def test_codes_have_chinese_labels():
+    for entry in catalogue.CATALOGUE:
+        for code in entry.categories:
+            assert code in catalogue.CODE_LABELS_ZH, (entry.name, code)
+    assert (
+        catalogue.render_reason("absence_rate_unexcused_90d", 0.125, "zh") == "近90天无故缺课率 12%"
+    )
+    assert (
+        catalogue.render_reason("unexcused_days_90d", 4, "en")
+        == "4.0 unexcused absence days in the last 90 days"
+    )
+    assert catalogue.render_reason("category", "left_behind", "zh") == "儿童类别：留守儿童"
+
+
+def test_protected_attributes_are_inputs_only_on_request():
+    assert not set(catalogue.PROTECTED) & set(catalogue.model_features())
+    assert set(catalogue.PROTECTED) <= set(catalogue.model_features(True))
+    assert (
+        "category" in catalogue.categorical_features()
+        and "sex" not in catalogue.categorical_features()
+    )
+    assert all(system in {e.system for e in catalogue.CATALOGUE} for system in catalogue.SYSTEMS)
