@@ -26,8 +26,12 @@ under-records would. Outcome-defining streaks are never altered, so labels stay 
 
 Defects (`synthetic.defects`, row shares per table) are written after the clean rows of each
 file; `injected_defects.json` gives per table and kind the expected quarantine reason, the
-count and the first data row (0-based, header excluded). Children-table defects sit only on
-extra decoy rows without any events; duplicated children are exact copies of real rows.
+count and the first data row (0-based, header excluded); a kind that got no row is not
+listed. Each defect row carries exactly one fault and is unlike every other row, so ingest
+quarantines exactly the listed rows with the listed reasons and collapses exactly the listed
+duplicates (the clean rows hold no exact duplicates of their own). Children-table defects sit
+only on extra decoy rows without any events; duplicated children are exact copies of real rows.
+School-enrollment rows all change a status, so its defects are spoiled extra copies of rows.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ from src.data.synthetic.registry import Registry, draw_registry
 log = logging.getLogger(__name__)
 HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmless (weight 0)
 STREAMS = ("registry", "model", "simulation", "decoys", "defects")
+# Every enrolment row changes a school status, so its defects are spoiled extra copies.
+SPOILED_COPIES = ("school_enrollment",)
 
 
 @dataclass(frozen=True)
@@ -149,8 +155,8 @@ def event_tables(registry: Registry, sim: Simulation) -> dict[str, tuple[pa.Tabl
     schools = sim.schools.ids
     caseworkers = np.char.add("CW", registry.community_codes)
     built = {}
-    for name, rows in sim.tables.items():
-        f = rows.frame()
+    for name in sim.tables:
+        f = sim.frame(name)
         child = f["child"].astype(np.int64)
         cols = {
             "child_id": ex.labels(child, registry.child_id),
@@ -167,6 +173,8 @@ def event_tables(registry: Registry, sim: Simulation) -> dict[str, tuple[pa.Tabl
         table = pa.table({col: cols[col] for col in c.TABLES[name].column_names})
         free = ~f["protected"].astype(bool)
         eligible = {"default": free, "duplicate": np.ones(len(free), dtype=bool)}
+        if name in SPOILED_COPIES:
+            eligible.update(default=np.ones(len(free), dtype=bool), copies=True)
         if "amount_cny" in f:
             eligible["negative_amount"] = free & (
                 f["event_type"] == c.WELFARE_EVENT.index("payment")

@@ -13,7 +13,7 @@ import numpy as np
 from src.data import contract as c
 from src.data.synthetic.latent import MonthTerms, RiskModel, next_states, stationary_states
 from src.data.synthetic.registry import Registry
-from src.data.synthetic.tables import TABLE_COLUMNS, Rows
+from src.data.synthetic.tables import TABLE_COLUMNS, Rows, keep_rows
 
 RULES = ("benefit_lapse", "school_dropout", "medical_lapse", "protection_crisis")
 # Signals by latent state (stable, strained, crisis).
@@ -133,6 +133,22 @@ class Simulation:
         keep = self._live(child, date, closing)
         sub = {k: (v[keep] if np.ndim(v) and len(v) == len(child) else v) for k, v in cols.items()}
         self.tables[table].add(protected=protected, child=child[keep], date=date[keep], **sub)
+
+    def frame(self, table: str) -> dict[str, np.ndarray]:
+        """A table's rows, sorted by child then date (`Rows.frame`).
+
+        A dropout streak reaches back up to nine school days, possibly into last month, whose
+        background absences were drawn before the streak was known: those on the streak's
+        blocked days are dropped here (one could even copy a streak row exactly).
+        """
+        rows = self.tables[table].frame()
+        if table != "school_absences" or not self.blocked_absence_keys or not len(rows["child"]):
+            return rows
+        pos = np.searchsorted(self.calendar, rows["date"].astype("datetime64[D]"))
+        blocked = np.isin(
+            absence_key(rows["child"], pos), np.concatenate(self.blocked_absence_keys)
+        )
+        return keep_rows(rows, rows["protected"].astype(bool) | ~blocked)
 
     # -- exits ---------------------------------------------------------------------------------
     def _exits(self, eligible, terms: MonthTerms, start, days) -> np.ndarray:

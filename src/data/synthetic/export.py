@@ -114,38 +114,59 @@ def inject_defects(
 ) -> tuple[pa.Table, pa.Table, list[dict]]:
     """Pick disjoint rows per defect kind; return (clean rows, defect rows as text, manifest).
 
-    Counts are round(share x base_rows). Defect rows are written after the clean rows, kind by
-    kind, so each kind is a contiguous block of data rows (0-based, header excluded).
+    Counts are round(share x base_rows); kinds that get no row are not listed. Defect rows are
+    written after the clean rows, kind by kind, so each kind is a contiguous block of data rows
+    (0-based, header excluded). Every defect row carries exactly one fault and differs from every
+    other row, so ingest quarantines it with the listed reason (or collapses it, for duplicates):
+    a duplicated row stays clean, and no two spoiled rows are alike. With `eligible["copies"]`
+    the spoiled rows are extra copies and the originals stay clean (for tables whose rows all
+    change a status, e.g. school_enrollment).
     """
     used = np.zeros(table.num_rows, dtype=bool)
     spoiled, blocks, manifest, first_row = [], [], [], 0
-    n_clean = table.num_rows
+    copies = bool(eligible.get("copies", False))
     for kind in DEFECT_KINDS:
         column = DEFECT_COLUMNS[name].get(kind, "*" if kind == "duplicate" else None)
         if column is None or shares.get(kind, 0.0) <= 0:
             continue
-        pool = np.flatnonzero(eligible.get(kind, eligible["default"]) & ~used)
-        count = min(int(round(shares[kind] * base_rows)), len(pool))
-        rows = (
-            np.sort(rng.choice(pool, size=count, replace=False))
-            if count
-            else np.zeros(0, dtype=np.int64)
-        )
-        if kind != "duplicate":
-            used[rows] = True
+        pool = eligible.get(kind, eligible["default"]) & ~used
+        count = min(int(round(shares[kind] * base_rows)), int(pool.sum()))
+        if count == 0:
+            continue
+        rows, block = _distinct_defect_rows(table, kind, column, pool, count, rng)
+        count = len(rows)
+        used[rows] = True  # a duplicated row must stay clean, or its copy is no duplicate
+        if kind != "duplicate" and not copies:
             spoiled.append(rows)
-        text = as_text(table.take(rows))
-        blocks.append(spoil(text, kind, column, rng))
+        blocks.append(block)
         manifest.append(_manifest_entry(kind, column, count, first_row))
         first_row += count
-    gone = np.concatenate(spoiled) if spoiled else np.zeros(0, dtype=np.int64)
-    keep = np.ones(n_clean, dtype=bool)
-    keep[gone] = False
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[np.concatenate(spoiled) if spoiled else np.zeros(0, dtype=np.int64)] = False
     clean = table.filter(pa.array(keep))
     for entry in manifest:
         entry["first_row"] += clean.num_rows
     defects = pa.concat_tables(blocks) if blocks else as_text(table.slice(0, 0))
     return clean, defects, manifest
+
+
+def _distinct_defect_rows(
+    table: pa.Table, kind: str, column: str, pool: np.ndarray, count: int, rng
+) -> tuple[np.ndarray, pa.Table]:
+    """`count` rows from `pool`, spoiled, none identical to another (ingest would collapse it).
+
+    Two rows can become alike once spoiled (same child and values, only the spoiled column
+    differed). Such rows go back to the pool's excluded set and the draw is repeated.
+    """
+    pool = pool.copy()
+    while True:
+        rows = np.sort(rng.choice(np.flatnonzero(pool), size=count, replace=False))
+        block = spoil(as_text(table.take(rows)), kind, column, rng)
+        alike = block.to_pandas().fillna("").duplicated().to_numpy()
+        if not alike.any():
+            return rows, block
+        pool[rows[alike]] = False
+        count = min(count, int(pool.sum()))
 
 
 def _manifest_entry(kind: str, column: str, count: int, first_row: int) -> dict:
