@@ -133,7 +133,7 @@ def duckdb_subset(interim: Path, keys: pd.DataFrame) -> float:
     started = time.perf_counter()
     con.execute(f"CREATE OR REPLACE TEMP TABLE f_dates AS {queries.as_of_table_sql('keys')}")
     for family in ("ab", "vi", "md"):
-        con.sql(queries.FAMILIES[family]).df()
+        con.sql(queries.FAMILIES[family]).to_arrow_table().to_pandas()
     seconds = time.perf_counter() - started
     con.close()
     return seconds

@@ -36,7 +36,9 @@ log = logging.getLogger("bench_labels")
 
 
 def _dates(rng: np.random.Generator, n: int) -> np.ndarray:
-    return (START + pd.to_timedelta(rng.integers(0, SPAN + 1, n), unit="D")).values.astype("datetime64[us]")
+    return (START + pd.to_timedelta(rng.integers(0, SPAN + 1, n), unit="D")).values.astype(
+        "datetime64[us]"
+    )
 
 
 def _events(rng, pids, per_child: float, codes, weights) -> pd.DataFrame:
@@ -64,9 +66,24 @@ def make_children(rng, n: int) -> pd.DataFrame:
 
 
 def make_welfare(rng, pids) -> pd.DataFrame:
-    codes = ["payment", "recert_due", "recert_done", "suspended", "terminated", "reinstated", "enrolled"]
+    codes = [
+        "payment",
+        "recert_due",
+        "recert_done",
+        "suspended",
+        "terminated",
+        "reinstated",
+        "enrolled",
+    ]
     frame = _events(rng, pids, 30.0, codes, [0.86, 0.04, 0.04, 0.025, 0.01, 0.015, 0.01])
-    reasons = ["recert_missed", "documents_missing", "contact_lost", "other", "moved_away", "income_above_line"]
+    reasons = [
+        "recert_missed",
+        "documents_missing",
+        "contact_lost",
+        "other",
+        "moved_away",
+        "income_above_line",
+    ]
     exits = frame["event_type"].isin(["suspended", "terminated"])
     frame["reason"] = np.where(exits, rng.choice(reasons, len(frame)), None)
     frame["benefit"] = rng.choice(["dibao", "orphan_allowance", "disability_subsidy"], len(frame))
@@ -104,26 +121,44 @@ def make_tables(n_children: int, seed: int) -> dict[str, pd.DataFrame]:
     children = make_children(rng, n_children)
     pids = children["child_pid"].to_numpy()
     calendar = default_school_calendar(START.date(), EXPORT.date())
-    medical_codes = ["outpatient", "rehab_attended", "rehab_missed", "insurance_enrolled", "insurance_lapsed"]
+    medical_codes = [
+        "outpatient",
+        "rehab_attended",
+        "rehab_missed",
+        "insurance_enrolled",
+        "insurance_lapsed",
+    ]
     return {
         "children": children,
         "welfare_events": make_welfare(rng, pids),
         "school_calendar": calendar,
         "school_absences": make_absences(rng, pids, calendar["date"]),
-        "school_enrollment": _events(rng, pids, 2.0, ["enrolled", "dropped_out", "returned"], [0.7, 0.2, 0.1]),
+        "school_enrollment": _events(
+            rng, pids, 2.0, ["enrolled", "dropped_out", "returned"], [0.7, 0.2, 0.1]
+        ),
         "medical_events": _events(rng, pids, 10.0, medical_codes, [0.5, 0.25, 0.15, 0.06, 0.04]),
-        "protection_events": _events(rng, pids, 0.1, ["abuse_report", "guardian_lost", "emergency_placement"], [0.6, 0.2, 0.2]),
+        "protection_events": _events(
+            rng,
+            pids,
+            0.1,
+            ["abuse_report", "guardian_lost", "emergency_placement"],
+            [0.6, 0.2, 0.2],
+        ),
     }
 
 
-def run_benchmark(n_children: int, n_dates: int, dates_per_batch: int, threads: int, seed: int) -> dict:
+def run_benchmark(
+    n_children: int, n_dates: int, dates_per_batch: int, threads: int, seed: int
+) -> dict:
     tables = make_tables(n_children, seed)
     con = duckdb.connect()
     con.execute(f"SET threads = {int(threads)}")
     for name, frame in tables.items():
         con.register(name, frame)  # views over the frames, as the features stage sees parquet
     as_of_dates = month_starts(dt.date(2023, 1, 1), EXPORT.date())[-n_dates:]
-    label = Label(horizon_days=180, dropout_streak_days=10, rules=LabelRules(True, True, True, True))
+    label = Label(
+        horizon_days=180, dropout_streak_days=10, rules=LabelRules(True, True, True, True)
+    )
     started, rows, rates = time.perf_counter(), 0, []
     for i in range(0, len(as_of_dates), dates_per_batch):
         batch = as_of_dates[i : i + dates_per_batch]
@@ -131,11 +166,23 @@ def run_benchmark(n_children: int, n_dates: int, dates_per_batch: int, threads: 
         out = build_labels(con, batch, EXPORT.date(), label)
         rows += len(out)
         rates.append(out["label"].mean())
-        log.info("batch %s..%s: %d rows in %.2f s", batch[0], batch[-1], len(out), time.perf_counter() - t0)
+        log.info(
+            "batch %s..%s: %d rows in %.2f s",
+            batch[0],
+            batch[-1],
+            len(out),
+            time.perf_counter() - t0,
+        )
     seconds = time.perf_counter() - started
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     rows_in = {k: len(v) for k, v in tables.items()}
-    return {"seconds": seconds, "rows_out": rows, "label_rate": float(np.mean(rates)), "peak_rss_gib": peak_gib, "rows_in": rows_in}
+    return {
+        "seconds": seconds,
+        "rows_out": rows,
+        "label_rate": float(np.mean(rates)),
+        "peak_rss_gib": peak_gib,
+        "rows_in": rows_in,
+    }
 
 
 def main() -> None:
@@ -147,7 +194,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    result = run_benchmark(args.n_children, args.n_dates, args.dates_per_batch, args.threads, args.seed)
+    result = run_benchmark(
+        args.n_children, args.n_dates, args.dates_per_batch, args.threads, args.seed
+    )
     log.info("input rows: %s", result["rows_in"])
     log.info(
         "build_labels: %d children x %d dates -> %d rows in %.1f s (label rate %.3f), peak RSS %.2f GiB",

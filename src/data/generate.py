@@ -37,12 +37,12 @@ School-enrollment rows all change a status, so its defects are spoiled extra cop
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from rich.console import Console
 from rich.progress import track
 
@@ -59,14 +59,6 @@ HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmle
 STREAMS = ("registry", "model", "simulation", "decoys", "defects")
 # Every enrolment row changes a school status, so its defects are spoiled extra copies.
 SPOILED_COPIES = ("school_enrollment",)
-
-
-@dataclass(frozen=True)
-class Export:
-    tables: dict[str, tuple[pa.Table, pa.Table]]  # name -> (clean rows, defect rows as text)
-    truth: pd.DataFrame
-    defects: dict
-    outcomes: pd.DataFrame  # child_id, date, rule: every outcome the chain fired
 
 
 def rngs(seed: int) -> dict[str, np.random.Generator]:
@@ -113,23 +105,33 @@ def simulate(params: Params, progress: bool = False) -> tuple[Registry, RiskMode
 def truth_table(
     registry: Registry, model: RiskModel, sim: Simulation, horizon_days: int
 ) -> pd.DataFrame:
-    """child_id, as_of, p_true for every cohort (child, month start) of the span."""
+    """child_id, as_of, p_true for every cohort (child, month start) of the span.
+
+    Built from plain arrays (child ids only as Arrow strings at the end): at a million
+    children this table has ~27M rows, and Python string objects would cost gigabytes.
+    """
     months = sim.states.shape[0]
     starts = month_starts(sim.starts[0], months + HORIZON_MONTHS + 1)
-    parts = []
+    children, probs = [], []
     for m in range(months):
         as_of = starts[m]
         rows = np.flatnonzero((registry.registered <= as_of) & (as_of < sim.end))
         window = starts[m : m + HORIZON_MONTHS + 1]
         terms = [model.terms(window[j], window[j + 1], rows) for j in range(HORIZON_MONTHS)]
-        prob = p_true(sim.states[m, rows], terms, horizon_weights(as_of, window, horizon_days))
-        parts.append(pd.DataFrame({"child": rows, "as_of": as_of, "p_true": prob}))
-    truth = pd.concat(parts, ignore_index=True).sort_values(["child", "as_of"], kind="stable")
+        probs.append(
+            p_true(sim.states[m, rows], terms, horizon_weights(as_of, window, horizon_days))
+        )
+        children.append(rows.astype(np.int32))
+    month = np.repeat(np.arange(months), [len(r) for r in children])
+    child = np.concatenate(children)
+    order = np.argsort(child, kind="stable")  # by child, then month (months come in order)
+    del children
+    ids = pa.array(registry.child_id).take(pa.array(child[order]))
     return pd.DataFrame(
         {
-            "child_id": registry.child_id[truth["child"].to_numpy()],
-            "as_of": truth["as_of"].to_numpy().astype("datetime64[us]"),
-            "p_true": truth["p_true"].to_numpy(),
+            "child_id": pd.array(ids, dtype="str"),
+            "as_of": starts[month[order]].astype("datetime64[us]"),
+            "p_true": np.concatenate(probs)[order],
         }
     )
 
@@ -137,10 +139,18 @@ def truth_table(
 def realised_labels(truth: pd.DataFrame, outcomes: pd.DataFrame, horizon_days: int) -> np.ndarray:
     """1 where the generator fired an outcome in (as_of, as_of + horizon]; for checks and tuning."""
     key = lambda ids, days: ids.astype(np.int64) * 1_000_000 + days  # noqa: E731
-    codes = pd.Index(np.unique(truth["child_id"]))
-    out = outcomes[outcomes["child_id"].isin(codes)]
-    events = np.sort(key(codes.get_indexer(out["child_id"]), _days(out["date"])))
-    child, day = codes.get_indexer(truth["child_id"]), _days(truth["as_of"])
+    ids = pa.array(truth["child_id"], type=pa.string())  # Arrow hashing: no Python strings
+    codes = pc.unique(ids)
+    fired = pc.index_in(pa.array(outcomes["child_id"], type=pa.string()), value_set=codes)
+    known = pc.is_valid(fired).to_numpy(zero_copy_only=False)
+    events = np.sort(
+        key(
+            pc.fill_null(fired, -1).to_numpy(zero_copy_only=False)[known],
+            _days(outcomes["date"])[known],
+        )
+    )
+    child = pc.index_in(ids, value_set=codes).to_numpy(zero_copy_only=False)
+    day = _days(truth["as_of"])
     lo = np.searchsorted(events, key(child, day), side="right")
     hi = np.searchsorted(events, key(child, day + horizon_days), side="right")
     return (hi > lo).astype(np.int8)
@@ -150,39 +160,37 @@ def _days(values) -> np.ndarray:
     return np.asarray(values, dtype="datetime64[D]").astype(np.int64)
 
 
-def event_tables(registry: Registry, sim: Simulation) -> dict[str, tuple[pa.Table, dict]]:
-    """Each event table as Arrow columns in contract order, with its rows' defect eligibility."""
-    schools = sim.schools.ids
+def event_table(registry: Registry, sim: Simulation, name: str) -> tuple[pa.Table, dict]:
+    """One event table as Arrow columns in contract order, with its rows' defect eligibility.
+
+    The simulation's accumulated rows of the table are released: each table is built once.
+    """
+    f = sim.frame(name)
+    sim.tables[name] = None
+    child = f["child"].astype(np.int64)
     caseworkers = np.char.add("CW", registry.community_codes)
-    built = {}
-    for name in sim.tables:
-        f = sim.frame(name)
-        child = f["child"].astype(np.int64)
-        cols = {
-            "child_id": ex.labels(child, registry.child_id),
-            c.TABLES[name].date_column: ex.dates(f["date"]),
-        }
-        cols.update(
-            _table_columns(
-                name,
-                f,
-                schools,
-                caseworkers[registry.community[child]] if len(child) else np.array([], dtype=str),
-            )
+    cols = {
+        "child_id": ex.labels(child, registry.child_id),
+        c.TABLES[name].date_column: ex.dates(f["date"]),
+    }
+    cols.update(
+        _table_columns(
+            name,
+            f,
+            sim.schools.ids,
+            caseworkers[registry.community[child]] if len(child) else np.array([], dtype=str),
         )
-        table = pa.table({col: cols[col] for col in c.TABLES[name].column_names})
-        free = ~f["protected"].astype(bool)
-        eligible = {"default": free, "duplicate": np.ones(len(free), dtype=bool)}
-        if name in SPOILED_COPIES:
-            eligible.update(default=np.ones(len(free), dtype=bool), copies=True)
-        if "amount_cny" in f:
-            eligible["negative_amount"] = free & (
-                f["event_type"] == c.WELFARE_EVENT.index("payment")
-            )
-        if "cost_cny" in f:
-            eligible["negative_amount"] = free & ~np.isnan(f["cost_cny"].astype(float))
-        built[name] = (table, eligible)
-    return built
+    )
+    table = pa.table({col: cols[col] for col in c.TABLES[name].column_names})
+    free = ~f["protected"].astype(bool)
+    eligible = {"default": free, "duplicate": np.ones(len(free), dtype=bool)}
+    if name in SPOILED_COPIES:
+        eligible.update(default=np.ones(len(free), dtype=bool), copies=True)
+    if "amount_cny" in f:
+        eligible["negative_amount"] = free & (f["event_type"] == c.WELFARE_EVENT.index("payment"))
+    if "cost_cny" in f:
+        eligible["negative_amount"] = free & ~np.isnan(f["cost_cny"].astype(float))
+    return table, eligible
 
 
 def _table_columns(
@@ -277,34 +285,51 @@ def _shares(params: Params) -> dict[str, float]:
     return {k: getattr(d, k) for k in ex.DEFECT_KINDS}
 
 
-def generate_export(params: Params, progress: bool = False) -> Export:
-    """The whole synthetic export in memory: tables with defects, truth and the defect manifest."""
-    registry, model, sim = simulate(params, progress)
-    truth = truth_table(registry, model, sim, params.label.horizon_days)
-    shares, rng = _shares(params), rngs(params.base.seed)["defects"]
-    children, eligible = registry_with_decoys(params, registry)
-    sources = {"children": (children, eligible)}
-    calendar = c.default_school_calendar(
-        params.synthetic.start_date, (sim.starts[-1] - 1).astype(object)
-    )
-    sources["school_calendar"] = (
-        pa.table({"date": ex.dates(calendar["date"].to_numpy())}),
-        {"default": np.ones(len(calendar), dtype=bool)},
-    )
-    sources.update(event_tables(registry, sim))
-    tables, manifest = {}, {}
-    for name in c.TABLES:  # contract order, so the random draws never depend on dict order
-        table, ok = sources[name]
+def source_table(
+    params: Params, registry: Registry, sim: Simulation, name: str
+) -> tuple[pa.Table, dict]:
+    """One contract table before defects, with its rows' defect eligibility."""
+    if name == "children":
+        return registry_with_decoys(params, registry)
+    if name == "school_calendar":
+        calendar = c.default_school_calendar(
+            params.synthetic.start_date, (sim.starts[-1] - 1).astype(object)
+        )
+        return (
+            pa.table({"date": ex.dates(calendar["date"].to_numpy())}),
+            {"default": np.ones(len(calendar), dtype=bool)},
+        )
+    return event_table(registry, sim, name)
+
+
+def write_tables(folder: Path, params: Params, registry: Registry, sim: Simulation) -> tuple:
+    """Build, spoil and write each table in turn, freeing it before the next one is built.
+
+    Returns ({table: file name}, {table: manifest entry}). Tables go in contract order, so the
+    defect stream's draws never depend on dict order; the simulation's rows are consumed.
+    """
+    syn, shares, rng = params.synthetic, _shares(params), rngs(params.base.seed)["defects"]
+    files, manifest = {}, {}
+    for name in c.TABLES:
+        table, ok = source_table(params, registry, sim, name)
         base = registry.n if name == "children" else table.num_rows
         clean, bad, entries = ex.inject_defects(table, name, shares, ok, rng, base_rows=base)
-        tables[name] = (clean, bad)
+        del table, ok
+        path = ex.write_table(folder / name, clean, bad, syn.file_format, syn.encoding)
+        files[name] = path.name
         manifest[name] = {
             "rows_written": clean.num_rows + bad.num_rows,
             "rows_clean": clean.num_rows,
             "defects": entries,
         }
+        del clean, bad
+    return files, manifest
+
+
+def fired_outcomes(registry: Registry, sim: Simulation) -> pd.DataFrame:
+    """child_id, date, rule: every outcome the chain fired."""
     fired = sim.outcomes.frame()
-    outcomes = pd.DataFrame(
+    return pd.DataFrame(
         {
             "child_id": registry.child_id[fired["child"].astype(np.int64)],
             "date": fired["date"].astype("datetime64[D]"),
@@ -313,32 +338,36 @@ def generate_export(params: Params, progress: bool = False) -> Export:
             )[fired["rule"].astype(np.int64)],
         }
     )
-    return Export(tables, truth, manifest, outcomes)
 
 
 def run(out_dir: Path, params: Params) -> dict:
-    """Generate the synthetic export into out_dir (replaced whole and atomically)."""
+    """Generate the synthetic export into out_dir (replaced whole and atomically).
+
+    Memory: the truth table is written and released first, then each table is built and
+    written before the next, so only one table is held as Arrow at a time.
+    """
     syn = params.synthetic
-    export = generate_export(params, progress=True)
+    registry, model, sim = simulate(params, progress=True)
+    truth = truth_table(registry, model, sim, params.label.horizon_days)
+    labels = realised_labels(truth, fired_outcomes(registry, sim), params.label.horizon_days)
+    truth_rows = len(truth)
     with atomic_dir(out_dir) as tmp:
-        files = {}
-        for name, (clean, bad) in export.tables.items():
-            files[name] = ex.write_table(tmp / name, clean, bad, syn.file_format, syn.encoding).name
-        write_parquet(tmp / "truth.parquet", export.truth)
+        write_parquet(tmp / "truth.parquet", truth)
+        del truth
+        files, defects = write_tables(tmp, params, registry, sim)
         manifest = {
             "format": syn.file_format,
             "encoding": syn.encoding if syn.file_format == "csv" else None,
             "row_numbering": "0-based data rows, header excluded; defect rows follow the clean rows",
-            "tables": export.defects,
+            "tables": defects,
         }
         write_json(tmp / "injected_defects.json", manifest)
-    labels = realised_labels(export.truth, export.outcomes, params.label.horizon_days)
     summary = {
         "files": files,
         "children": syn.n_children,
-        "truth_rows": len(export.truth),
+        "truth_rows": truth_rows,
         "outcome_rate": round(float(labels.mean()), 4) if len(labels) else None,
-        "rows": {n: m["rows_written"] for n, m in export.defects.items()},
+        "rows": {n: m["rows_written"] for n, m in defects.items()},
     }
     log.info("generate: %s", summary)
     return summary

@@ -73,7 +73,7 @@ def cohort_sql(as_of_table: str = "as_of_dates") -> str:
     WHERE c.registered_date <= a.as_of
       AND c.birth_date <= a.as_of
       AND c.birth_date + INTERVAL '18' YEAR > a.as_of
-      AND (x.first_exit IS NULL OR x.first_exit > a.as_of + INTERVAL '2' DAY)
+      AND (x.first_exit IS NULL OR x.first_exit > a.as_of)
     """
 
 
@@ -116,7 +116,7 @@ def already_out_sql(as_of_table: str = "as_of_dates") -> str:
 
 def cohort_with_status_sql(as_of_table: str = "as_of_dates") -> str:
     """The cohort with ``already_out`` (0/1) and ``already_out_net`` ("" or nets joined by "|")."""
-    return f"""
+    return """
     SELECT k.child_pid, k.as_of,
            CASE WHEN b.net IS NULL AND e.net IS NULL THEN 0 ELSE 1 END AS already_out,
            CASE WHEN b.net IS NOT NULL AND e.net IS NOT NULL THEN 'basic_living|education'
@@ -150,5 +150,10 @@ def build_cohort(con: duckdb.DuckDBPyConnection, as_of_dates: list[dt.date]) -> 
     query = f"{cohort_ctes(as_of_dates)} SELECT * FROM cohort_status ORDER BY as_of, child_pid"
     out = con.sql(query).df()
     return out.astype(
-        {"child_pid": "str", "as_of": "datetime64[us]", "already_out": "int8", "already_out_net": "str"}
+        {
+            "child_pid": "str",
+            "as_of": "datetime64[us]",
+            "already_out": "int8",
+            "already_out_net": "str",
+        }
     )

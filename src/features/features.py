@@ -136,7 +136,7 @@ def compute_features(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.D
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE f_dates AS {queries.as_of_table_sql('f_keys_in')}"
         )
-        frame = con.sql(queries.feature_query("f_keys_in", passthrough)).df()
+        frame = con.sql(queries.feature_query("f_keys_in", passthrough)).to_arrow_table().to_pandas()
     finally:
         con.unregister("f_keys_in")
     return cast_columns(frame, keys.dtypes.to_dict())

@@ -34,9 +34,11 @@ import pandas as pd
 
 from src.config import Label
 from src.data.contract import PROCEDURAL_EXIT_REASONS
+from src.errors import SafetynetError
 from src.features.cohort import cohort_ctes, sql_codes, sql_timestamp
 
 RULES = ("benefit_lapse", "school_dropout", "medical_lapse", "protection_crisis")
+REHAB_MISSES_IN_A_ROW = 3  # the contract's "three rehab_missed in a row"
 
 
 def benefit_lapse_sql(label: Label) -> str:
@@ -46,56 +48,77 @@ def benefit_lapse_sql(label: Label) -> str:
     """
 
 
+def nth_of_run_sql(source: str, n: int) -> str:
+    """Rows of ``source`` (child_pid, event_date, idx) that are the n-th of a run of consecutive idx.
+
+    ``idx`` is unique per child. A row is the n-th when the row n - 1 back is idx - (n - 1) and
+    the row n back is not idx - n: one sort and two LAGs, cheaper than numbering islands.
+    """
+    return f"""
+    SELECT child_pid, event_date FROM (
+        SELECT child_pid, event_date, idx,
+               LAG(idx, {n - 1}) OVER w AS idx_run_start,
+               LAG(idx, {n}) OVER w AS idx_before_run
+        FROM ({source}) AS numbered
+        WINDOW w AS (PARTITION BY child_pid ORDER BY idx)
+    ) AS runs
+    WHERE idx_run_start = idx - {n - 1}
+      AND (idx_before_run IS NULL OR idx_before_run <> idx - {n})
+    """
+
+
 def school_dropout_sql(label: Label) -> str:
-    """Dropped-out events plus the day each unexcused streak reaches the threshold."""
+    """Dropped-out events plus the day each unexcused streak reaches the threshold.
+
+    ``idx`` is the school-day number (ROW_NUMBER over the calendar), so consecutive school
+    days have consecutive numbers whatever weekends or breaks lie between them. Only days
+    that can matter for the as-of dates at hand are read: from ``streak`` school days before
+    the first school day after the earliest as-of date (a day further back can only decide
+    that a run started earlier) up to the latest as-of date + horizon (LAG only looks back).
+    """
+    streak = int(label.dropout_streak_days)
+    full_days = f"""
+    SELECT DISTINCT a.child_pid, a.absence_date AS event_date, d.idx
+    FROM school_absences AS a
+    JOIN (
+        SELECT "date" AS school_day, ROW_NUMBER() OVER (ORDER BY "date") AS idx
+        FROM (SELECT DISTINCT "date" FROM school_calendar) AS cal
+    ) AS d ON d.school_day = a.absence_date
+    WHERE a.absence_type = 'unexcused' AND a.days = 1
+      AND d.idx >= (
+          SELECT COUNT(*) FROM (SELECT DISTINCT "date" FROM school_calendar) AS cal
+          WHERE "date" <= (SELECT MIN(as_of) FROM as_of_dates)
+      ) + 1 - {streak}
+      AND d.school_day <= (SELECT MAX(as_of) FROM as_of_dates) + INTERVAL '{int(label.horizon_days)}' DAY
+    """
     return f"""
     SELECT child_pid, event_date FROM school_enrollment WHERE event_type = 'dropped_out'
     UNION ALL
-    SELECT child_pid, event_date FROM (
-        SELECT child_pid, event_date,
-               ROW_NUMBER() OVER (PARTITION BY child_pid, island ORDER BY day_index) AS run_length
-        FROM (
-            SELECT f.child_pid, f.absence_date AS event_date, d.day_index,
-                   d.day_index - ROW_NUMBER() OVER (
-                       PARTITION BY f.child_pid ORDER BY d.day_index) AS island
-            FROM (
-                SELECT DISTINCT child_pid, absence_date FROM school_absences
-                WHERE absence_type = 'unexcused' AND days = 1
-            ) AS f
-            JOIN (
-                SELECT "date" AS school_day, ROW_NUMBER() OVER (ORDER BY "date") AS day_index
-                FROM (SELECT DISTINCT "date" FROM school_calendar) AS cal
-            ) AS d ON d.school_day = f.absence_date
-        ) AS numbered
-    ) AS runs
-    WHERE run_length = {int(label.dropout_streak_days)}
+    {nth_of_run_sql(full_days, streak)}
     """
 
 
 def medical_lapse_sql(label: Label) -> str:
-    """Insurance lapses plus the third miss of every run of rehab misses."""
-    return """
+    """Insurance lapses plus the third miss of every run of rehab misses.
+
+    ``idx`` numbers a child's rehab sessions (attended and missed) in date order, so misses
+    with consecutive numbers had no attended session between them.
+    """
+    misses = """
+    SELECT child_pid, event_date, idx FROM (
+        SELECT child_pid, event_date, event_type,
+               ROW_NUMBER() OVER (PARTITION BY child_pid ORDER BY event_date, event_type) AS idx
+        FROM (
+            SELECT DISTINCT child_pid, event_date, event_type FROM medical_events
+            WHERE event_type IN ('rehab_attended', 'rehab_missed')
+        ) AS rehab
+    ) AS sessions
+    WHERE event_type = 'rehab_missed'
+    """
+    return f"""
     SELECT child_pid, event_date FROM medical_events WHERE event_type = 'insurance_lapsed'
     UNION ALL
-    SELECT child_pid, event_date FROM (
-        SELECT child_pid, event_date,
-               ROW_NUMBER() OVER (PARTITION BY child_pid, island ORDER BY session) AS run_length
-        FROM (
-            SELECT child_pid, event_date, session,
-                   session - ROW_NUMBER() OVER (PARTITION BY child_pid ORDER BY session) AS island
-            FROM (
-                SELECT child_pid, event_date, event_type,
-                       ROW_NUMBER() OVER (
-                           PARTITION BY child_pid ORDER BY event_date, event_type) AS session
-                FROM (
-                    SELECT DISTINCT child_pid, event_date, event_type FROM medical_events
-                    WHERE event_type IN ('rehab_attended', 'rehab_missed')
-                ) AS rehab
-            ) AS sessions
-            WHERE event_type = 'rehab_missed'
-        ) AS misses
-    ) AS runs
-    WHERE run_length = 3
+    {nth_of_run_sql(misses, REHAB_MISSES_IN_A_ROW)}
     """
 
 
@@ -115,7 +138,11 @@ RULE_SQL = {
 
 
 def outcome_events_sql(label: Label) -> str:
-    """(child_pid, rule, event_date) for every enabled rule (an empty result if none is)."""
+    """(child_pid, rule, event_date) for every enabled rule (an empty result if none is).
+
+    Meant for a query that also defines the ``as_of_dates`` CTE (the streak rule reads it to
+    skip absences that cannot matter).
+    """
     parts = [
         f"SELECT child_pid, '{rule}' AS rule, event_date FROM ({RULE_SQL[rule](label)}) AS {rule}"
         for rule in label.rules.enabled()
@@ -125,15 +152,25 @@ def outcome_events_sql(label: Label) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
+def check_label_params(label: Label) -> None:
+    """Horizon and streak must be positive whole numbers of days."""
+    for key in ("horizon_days", "dropout_streak_days"):
+        value = getattr(label, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SafetynetError(
+                f"params.yaml: label.{key} must be a whole number >= 1, got {value!r}"
+            )
+
+
 def labels_query(as_of_dates: list[dt.date], export_date: dt.date, label: Label) -> str:
     """One query: cohort and status (cohort.py), outcome hits per as-of date, and the labels."""
     horizon = f"INTERVAL '{int(label.horizon_days)}' DAY"
     rules = label.rules.enabled()
-    rule_columns = "".join(
-        f",\n COALESCE(h.{rule}, 0) AS {rule}" for rule in rules
-    )
+    rule_columns = "".join(f",\n COALESCE(h.{rule}, 0) AS {rule}" for rule in rules)
     any_rule = " + ".join(f"COALESCE(h.{rule}, 0)" for rule in rules) or "0"
-    pivot = "".join(f",\n MAX(CASE WHEN rule = '{rule}' THEN 1 ELSE 0 END) AS {rule}" for rule in rules)
+    pivot = "".join(
+        f",\n MAX(CASE WHEN rule = '{rule}' THEN 1 ELSE 0 END) AS {rule}" for rule in rules
+    )
     return f"""
     {cohort_ctes(as_of_dates)},
     outcome_events AS ({outcome_events_sql(label)}),
@@ -168,6 +205,7 @@ def build_labels(
     tables as views or tables (children, welfare_events, school_calendar, school_enrollment,
     school_absences, medical_events, protection_events).
     """
+    check_label_params(label)
     out = con.sql(labels_query(as_of_dates, export_date, label)).df()
     int8_columns = [*label.rules.enabled(), "label", "already_out"]
     return out.astype(

@@ -56,7 +56,7 @@ REASON_RANK = {reason: i + 1 for i, reason in enumerate(EXIT_REASON)}
 
 PREPARE = {
     "f_kids": """
-        SELECT CAST(ROW_NUMBER() OVER (ORDER BY child_pid) AS INTEGER) AS child_idx, child_pid,
+        SELECT CAST(ROW_NUMBER() OVER (ORDER BY child_pid) AS INTEGER) AS child_idx, child_pid,  -- in pid order
                CAST(birth_date AS DATE) AS birth_date, CAST(registered_date AS DATE) AS registered_date,
                category, CAST(disability_level AS DOUBLE) AS disability_level, guardian_type, sex,
                COALESCE(ethnicity, 'unknown') AS ethnicity, hukou, county_code, community_code
@@ -70,8 +70,11 @@ PREPARE = {
         FROM welfare_events AS w JOIN f_kids AS k ON k.child_pid = w.child_pid""",
     # Days since the previous payment (any benefit): depends on earlier rows only. The part of
     # a gap before the 365-day window is clipped off in PAYMENT_GAPS.
+    # first_in_month marks the first payment of a calendar month (counts paid months cheaply).
     "f_payments": """
-        SELECT child_idx, d, date_diff('day', LAG(d) OVER (PARTITION BY child_idx ORDER BY d), d) AS gap
+        SELECT child_idx, d, date_diff('day', LAG(d) OVER (PARTITION BY child_idx ORDER BY d), d) AS gap,
+               CASE WHEN ROW_NUMBER() OVER (PARTITION BY child_idx, EXTRACT(YEAR FROM d), EXTRACT(MONTH FROM d)
+                                            ORDER BY d) = 1 THEN 1 ELSE 0 END AS first_in_month
         FROM f_welfare WHERE event_type = 'payment'""",
     "f_enroll": """
         SELECT k.child_idx, CAST(e.event_date AS DATE) AS d, e.event_type, e.school_type,
@@ -144,8 +147,6 @@ WELFARE = f"""
         MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", BENEFIT_STATUS_RANK)})
             FILTER (WHERE {_in("e.event_type", BENEFIT_STATUS_RANK)}) AS status_key,
         MIN(e.d) AS first_welfare,
-        COUNT(DISTINCT EXTRACT(YEAR FROM e.d) * 12 + EXTRACT(MONTH FROM e.d))
-            FILTER (WHERE e.event_type = 'payment' AND {_since(180)}) AS paid_months_180,
         MAX(e.d) FILTER (WHERE e.event_type = 'payment' AND {_since(365)}) AS last_payment,
         MAX(e.d) FILTER (WHERE e.event_type = 'recert_due' AND e.d < a.as_of AND {_since(365)}) AS last_due,
         MAX(e.d) FILTER (WHERE e.event_type = 'recert_done') AS last_done,
@@ -161,7 +162,8 @@ WELFARE = f"""
 
 PAYMENT_GAPS = f"""
     SELECT e.child_idx, a.as_of,
-        MAX(LEAST(e.gap, date_diff('day', CAST({_before(365)} AS DATE), e.d))) AS gap_max
+        MAX(LEAST(e.gap, date_diff('day', CAST({_before(365)} AS DATE), e.d))) AS gap_max,
+        SUM(e.first_in_month) FILTER (WHERE {_since(180)}) AS paid_months_180
     FROM f_payments AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
@@ -308,7 +310,7 @@ SELECT_FEATURES = {
         "wf.status_key % 10", {1: "suspended", 2: "terminated", 3: "active", 4: "active"}, "never"
     )
     + " END",
-    "payment_ratio_180d": "CASE WHEN wf.first_welfare IS NOT NULL THEN LEAST(1.0, COALESCE(wf.paid_months_180, 0) "
+    "payment_ratio_180d": "CASE WHEN wf.first_welfare IS NOT NULL THEN LEAST(1.0, COALESCE(pg.paid_months_180, 0) "
     "/ LEAST(6.0, GREATEST(1.0, CEIL(date_diff('day', wf.first_welfare, k.as_of) / 30.44)))) END",
     "days_since_last_payment": _days_since("wf.last_payment"),
     "payment_gap_max_365d": f"CASE WHEN wf.first_welfare IS NOT NULL THEN CAST(LEAST({DAYS_SINCE_CAP}, "
@@ -433,4 +435,4 @@ def feature_query(keys: str, passthrough: list[str]) -> str:
     JOIN f_dates AS a ON a.as_of = k.as_of
     JOIN flags AS fl ON fl.child_idx = k.child_idx AND fl.as_of = k.as_of
     {joins}
-    ORDER BY k.as_of, k.child_pid"""
+    ORDER BY k.as_of, k.child_idx"""

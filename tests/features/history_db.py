@@ -34,7 +34,14 @@ COLUMNS = {
         "registered_date",
     ),
     "welfare_events": ("child_pid", "event_date", "event_type", "benefit", "amount_cny", "reason"),
-    "school_enrollment": ("child_pid", "event_date", "school_id", "event_type", "school_type", "grade"),
+    "school_enrollment": (
+        "child_pid",
+        "event_date",
+        "school_id",
+        "event_type",
+        "school_type",
+        "grade",
+    ),
     "school_absences": ("child_pid", "absence_date", "school_id", "absence_type", "days"),
     "medical_events": (
         "child_pid",
@@ -47,12 +54,22 @@ COLUMNS = {
     "protection_events": ("child_pid", "event_date", "event_type"),
 }
 DATE_COLUMNS = {"birth_date", "registered_date", "event_date", "absence_date"}
-NUMBER_COLUMNS = {"amount_cny", "days", "cost_cny", "out_of_pocket_cny", "disability_level", "grade"}
+NUMBER_COLUMNS = {
+    "amount_cny",
+    "days",
+    "cost_cny",
+    "out_of_pocket_cny",
+    "disability_level",
+    "grade",
+}
 
 
 def label_params(horizon: int = 180, streak: int = 10, **rules: bool) -> Label:
     """Label params with every rule on unless switched off by keyword."""
-    switches = {name: rules.get(name, True) for name in ("benefit_lapse", "school_dropout", "medical_lapse", "protection_crisis")}
+    switches = {
+        name: rules.get(name, True)
+        for name in ("benefit_lapse", "school_dropout", "medical_lapse", "protection_crisis")
+    }
     return Label(horizon_days=horizon, dropout_streak_days=streak, rules=LabelRules(**switches))
 
 
@@ -92,28 +109,50 @@ def tables_from_rows(children, welfare=(), enrollment=(), absences=(), medical=(
         "welfare_events": _frame(
             "welfare_events",
             [
-                {"child_pid": r[0], "event_date": r[1], "event_type": r[2], "reason": r[3], "benefit": r[4] if len(r) > 4 else "dibao"}
+                {
+                    "child_pid": r[0],
+                    "event_date": r[1],
+                    "event_type": r[2],
+                    "reason": r[3],
+                    "benefit": r[4] if len(r) > 4 else "dibao",
+                }
                 for r in welfare
             ],
         ),
         "school_enrollment": _frame(
             "school_enrollment",
-            [{"child_pid": r[0], "event_date": r[1], "event_type": r[2], "school_id": "S1"} for r in enrollment],
+            [
+                {"child_pid": r[0], "event_date": r[1], "event_type": r[2], "school_id": "S1"}
+                for r in enrollment
+            ],
         ),
         "school_absences": _frame(
             "school_absences",
-            [{"child_pid": r[0], "absence_date": r[1], "absence_type": r[2], "days": r[3], "school_id": "S1"} for r in absences],
+            [
+                {
+                    "child_pid": r[0],
+                    "absence_date": r[1],
+                    "absence_type": r[2],
+                    "days": r[3],
+                    "school_id": "S1",
+                }
+                for r in absences
+            ],
         ),
         "medical_events": _frame(
-            "medical_events", [{"child_pid": r[0], "event_date": r[1], "event_type": r[2]} for r in medical]
+            "medical_events",
+            [{"child_pid": r[0], "event_date": r[1], "event_type": r[2]} for r in medical],
         ),
         "protection_events": _frame(
-            "protection_events", [{"child_pid": r[0], "event_date": r[1], "event_type": r[2]} for r in protection]
+            "protection_events",
+            [{"child_pid": r[0], "event_date": r[1], "event_type": r[2]} for r in protection],
         ),
     }
 
 
-def connect(tables: dict[str, pd.DataFrame], calendar: pd.DataFrame | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    tables: dict[str, pd.DataFrame], calendar: pd.DataFrame | None = None
+) -> duckdb.DuckDBPyConnection:
     """A fresh in-memory connection with every interim table registered as a view."""
     con = duckdb.connect()
     if calendar is None:
@@ -158,7 +197,9 @@ def random_event_rows(draw, near: int | None = None) -> dict[str, list[tuple]]:
                 st.sampled_from(PIDS),
                 dates,
                 st.sampled_from(["suspended", "terminated", "reinstated", "enrolled", "payment"]),
-                st.sampled_from(["recert_missed", "contact_lost", "moved_away", "income_above_line"]),
+                st.sampled_from(
+                    ["recert_missed", "contact_lost", "moved_away", "income_above_line"]
+                ),
                 st.sampled_from(["dibao", "orphan_allowance"]),
             ),
             max_size=8,
@@ -180,11 +221,30 @@ def random_event_rows(draw, near: int | None = None) -> dict[str, list[tuple]]:
         )
     )
     medical = draw(
-        st.lists(_event(dates, ["rehab_missed", "rehab_missed", "rehab_attended", "insurance_lapsed", "outpatient"]), max_size=12)
+        st.lists(
+            _event(
+                dates,
+                [
+                    "rehab_missed",
+                    "rehab_missed",
+                    "rehab_attended",
+                    "insurance_lapsed",
+                    "outpatient",
+                ],
+            ),
+            max_size=12,
+        )
     )
-    protection = draw(st.lists(_event(dates, ["guardian_lost", "emergency_placement", "abuse_report"]), max_size=4))
+    protection = draw(
+        st.lists(
+            _event(dates, ["guardian_lost", "emergency_placement", "abuse_report"]), max_size=4
+        )
+    )
     return {
-        "welfare": [(p, day(d), t, r if t in ("suspended", "terminated") else None, b) for p, d, t, r, b in welfare],
+        "welfare": [
+            (p, day(d), t, r if t in ("suspended", "terminated") else None, b)
+            for p, d, t, r, b in welfare
+        ],
         "enrollment": [(p, day(d), t) for p, d, t, _ in enrollment],
         "absences": [
             (p, day(d + i), kind, days) for p, d, length, kind, days in runs for i in range(length)

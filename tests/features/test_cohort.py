@@ -44,7 +44,12 @@ def test_month_starts_rounds_the_first_date_up():
 
 def test_month_starts_includes_both_ends_and_crosses_years():
     got = month_starts(dt.date(2023, 11, 1), dt.date(2024, 2, 29))
-    assert got == [dt.date(2023, 11, 1), dt.date(2023, 12, 1), dt.date(2024, 1, 1), dt.date(2024, 2, 1)]
+    assert got == [
+        dt.date(2023, 11, 1),
+        dt.date(2023, 12, 1),
+        dt.date(2024, 1, 1),
+        dt.date(2024, 2, 1),
+    ]
 
 
 def test_month_starts_is_empty_when_no_month_starts_in_the_span():
@@ -69,7 +74,9 @@ def test_aged_0_to_17_on_t(birth, in_cohort):
     assert (status(con) is not None) is in_cohort
 
 
-@pytest.mark.parametrize(("registered", "in_cohort"), [("2024-02-29", True), ("2024-03-01", True), ("2024-03-02", False)])
+@pytest.mark.parametrize(
+    ("registered", "in_cohort"), [("2024-02-29", True), ("2024-03-01", True), ("2024-03-02", False)]
+)
 def test_registered_on_or_before_t(registered, in_cohort):
     assert (status(history([child("X", registered=registered)])) is not None) is in_cohort
 
@@ -83,7 +90,10 @@ def test_legitimate_exit_on_or_before_t_leaves_the_cohort(reason, event_type):
 
 
 def test_legitimate_exit_is_final_even_if_reinstated():
-    welfare = [("X", "2024-01-10", "suspended", "income_above_line"), ("X", "2024-02-10", "reinstated", None)]
+    welfare = [
+        ("X", "2024-01-10", "suspended", "income_above_line"),
+        ("X", "2024-02-10", "reinstated", None),
+    ]
     assert status(history([child("X")], welfare=welfare)) is None
 
 
@@ -98,15 +108,27 @@ def test_procedural_exit_stays_in_the_cohort_as_already_out(reason):
 
 @pytest.mark.parametrize(
     ("as_of", "expected"),
-    [("2024-02-01", IN), ("2024-03-10", OUT_BASIC), ("2024-03-24", OUT_BASIC), ("2024-03-25", IN), ("2024-04-01", IN)],
+    [
+        ("2024-02-01", IN),
+        ("2024-03-10", OUT_BASIC),
+        ("2024-03-24", OUT_BASIC),
+        ("2024-03-25", IN),
+        ("2024-04-01", IN),
+    ],
 )
 def test_reinstated_benefit_is_no_longer_out(as_of, expected):
-    welfare = [("X", "2024-03-10", "suspended", "recert_missed"), ("X", "2024-03-25", "reinstated", None)]
+    welfare = [
+        ("X", "2024-03-10", "suspended", "recert_missed"),
+        ("X", "2024-03-25", "reinstated", None),
+    ]
     assert status(history([child("X")], welfare=welfare), dt.date.fromisoformat(as_of)) == expected
 
 
 def test_re_enrolment_in_the_same_benefit_restores_it():
-    welfare = [("X", "2024-01-10", "terminated", "contact_lost"), ("X", "2024-02-10", "enrolled", None)]
+    welfare = [
+        ("X", "2024-01-10", "terminated", "contact_lost"),
+        ("X", "2024-02-10", "enrolled", None),
+    ]
     assert status(history([child("X")], welfare=welfare)) == IN
 
 
@@ -130,7 +152,9 @@ def test_a_second_suspension_after_reinstatement_is_out_again():
         ("X", "2024-02-10", "suspended", "contact_lost"),
     ]
     con = history([child("X")], welfare=welfare)
-    assert [status(con, dt.date(2023, m, 1) if m > 9 else dt.date(2024, m, 1)) for m in (11, 12, 3)] == [
+    assert [
+        status(con, dt.date(2023, m, 1) if m > 9 else dt.date(2024, m, 1)) for m in (11, 12, 3)
+    ] == [
         OUT_BASIC,
         IN,
         OUT_BASIC,
@@ -142,11 +166,23 @@ def test_a_second_suspension_after_reinstatement_is_out_again():
 
 @pytest.mark.parametrize(
     ("as_of", "expected"),
-    [("2024-03-04", IN), ("2024-03-05", OUT_EDUCATION), ("2024-04-01", OUT_EDUCATION), ("2024-05-06", IN)],
+    [
+        ("2024-03-04", IN),
+        ("2024-03-05", OUT_EDUCATION),
+        ("2024-04-01", OUT_EDUCATION),
+        ("2024-05-06", IN),
+    ],
 )
 def test_dropped_out_until_returned(as_of, expected):
-    enrollment = [("X", "2023-09-01", "enrolled"), ("X", "2024-03-05", "dropped_out"), ("X", "2024-05-06", "returned")]
-    assert status(history([child("X")], enrollment=enrollment), dt.date.fromisoformat(as_of)) == expected
+    enrollment = [
+        ("X", "2023-09-01", "enrolled"),
+        ("X", "2024-03-05", "dropped_out"),
+        ("X", "2024-05-06", "returned"),
+    ]
+    assert (
+        status(history([child("X")], enrollment=enrollment), dt.date.fromisoformat(as_of))
+        == expected
+    )
 
 
 def test_enrolled_again_after_dropping_out_is_back_in():

@@ -31,7 +31,9 @@ EVENT_TABLES = (
     "protection_events",
 )
 
-pytestmark = pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="shared conformance folder not present")
+pytestmark = pytest.mark.skipif(
+    not CONFORMANCE.is_dir(), reason="shared conformance folder not present"
+)
 
 
 def read_raw_table(raw_dir: Path, table: str) -> pd.DataFrame:

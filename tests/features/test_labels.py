@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -9,11 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from src.data.contract import LEGITIMATE_EXIT_REASONS, PROCEDURAL_EXIT_REASONS
+from src.data.contract import (
+    LEGITIMATE_EXIT_REASONS,
+    PROCEDURAL_EXIT_REASONS,
+    default_school_calendar,
+)
+from src.errors import SafetynetError
 from src.features import catalogue
 from src.features.cohort import month_starts
 from src.features.labels import RULES, build_labels
-from src.data.contract import default_school_calendar
 from tests.features.history_db import (
     CALENDAR_END,
     CALENDAR_START,
@@ -85,7 +90,9 @@ def test_reinstated_benefit_lapses_again_only_on_a_new_suspension():
 
 
 def test_other_welfare_events_are_no_lapse():
-    rows = [("X", after(d), t, None) for d, t in [(5, "payment"), (6, "recert_due"), (7, "reinstated")]]
+    rows = [
+        ("X", after(d), t, None) for d, t in [(5, "payment"), (6, "recert_due"), (7, "reinstated")]
+    ]
     assert labels_at(history([child("X")], welfare=rows))["label"] == 0
 
 
@@ -157,10 +164,14 @@ def test_a_run_across_a_holiday_missing_from_the_calendar_counts():
     national_day = (calendar["date"] >= "2024-10-01") & (calendar["date"] <= "2024-10-07")
     calendar = calendar[~national_day].reset_index(drop=True)
     days = pd.to_datetime(["2024-09-24", "2024-09-25", "2024-09-26", "2024-09-27", "2024-09-30"])
-    days = list(days) + list(pd.to_datetime(["2024-10-08", "2024-10-09", "2024-10-10", "2024-10-11", "2024-10-14"]))
+    days = list(days) + list(
+        pd.to_datetime(["2024-10-08", "2024-10-09", "2024-10-10", "2024-10-11", "2024-10-14"])
+    )
     con = connect(tables_from_rows([child("X")], absences=unexcused(days)), calendar)
     assert labels_at(con, dt.date(2024, 9, 1))["school_dropout"] == 1
-    default = history([child("X")], absences=unexcused(days))  # default calendar: 1-7 Oct are school days
+    default = history(
+        [child("X")], absences=unexcused(days)
+    )  # default calendar: 1-7 Oct are school days
     assert labels_at(default, dt.date(2024, 9, 1))["school_dropout"] == 0
 
 
@@ -190,6 +201,28 @@ def test_duplicate_absence_rows_count_once():
     assert labels_at(con)["school_dropout"] == 0
 
 
+def test_labels_do_not_depend_on_which_as_of_dates_are_asked_together():
+    days = school_days("2024-02-21", 25)  # one long run: reaches 10 on 5 Mar, goes on to 26 Mar
+    half_days = unexcused(school_days("2024-04-08", 12)[:6]) + unexcused(
+        school_days("2024-04-16", 6), 0.5
+    )
+    con = history([child("X")], absences=unexcused(days) + half_days)
+    as_of_dates = [dt.date(2024, 2, 20) + dt.timedelta(days=3 * i) for i in range(15)]
+    together = build_labels(con, as_of_dates, EXPORT, label_params(horizon=20))
+    alone = pd.concat(
+        [build_labels(con, [d], EXPORT, label_params(horizon=20)) for d in as_of_dates]
+    )
+    pd.testing.assert_frame_equal(together, alone.reset_index(drop=True))
+    assert together["school_dropout"].tolist() == [1] * 5 + [0] * 10  # up to 3 Mar
+
+
+@pytest.mark.parametrize("key", ["horizon_days", "dropout_streak_days"])
+def test_non_positive_horizon_or_streak_is_a_clear_error(key):
+    label = dataclasses.replace(LABEL, **{key: 0})
+    with pytest.raises(SafetynetError, match=f"label.{key}"):
+        build_labels(history([child("X")]), [T], EXPORT, label)
+
+
 # --- medical_lapse ----------------------------------------------------------------------------
 
 
@@ -198,20 +231,33 @@ def rehab(*pairs: tuple[str, str]) -> list[tuple]:
 
 
 def test_three_misses_in_a_row_is_a_lapse():
-    con = history([child("X")], medical=rehab(("2024-03-04", "missed"), ("2024-03-11", "missed"), ("2024-03-18", "missed")))
+    con = history(
+        [child("X")],
+        medical=rehab(("2024-03-04", "missed"), ("2024-03-11", "missed"), ("2024-03-18", "missed")),
+    )
     assert labels_at(con)["medical_lapse"] == 1
 
 
 def test_an_attended_session_between_breaks_the_run():
     sessions = rehab(
-        ("2024-03-04", "missed"), ("2024-03-11", "missed"), ("2024-03-13", "attended"), ("2024-03-18", "missed")
+        ("2024-03-04", "missed"),
+        ("2024-03-11", "missed"),
+        ("2024-03-13", "attended"),
+        ("2024-03-18", "missed"),
     )
     assert labels_at(history([child("X")], medical=sessions))["medical_lapse"] == 0
 
 
-@pytest.mark.parametrize(("as_of", "expected"), [("2024-02-01", 1), ("2024-03-10", 1), ("2024-03-18", 0)])
+@pytest.mark.parametrize(
+    ("as_of", "expected"), [("2024-02-01", 1), ("2024-03-10", 1), ("2024-03-18", 0)]
+)
 def test_rehab_run_may_start_before_t_and_counts_at_the_third_miss(as_of, expected):
-    sessions = rehab(("2024-02-26", "missed"), ("2024-03-04", "missed"), ("2024-03-18", "missed"), ("2024-03-25", "missed"))
+    sessions = rehab(
+        ("2024-02-26", "missed"),
+        ("2024-03-04", "missed"),
+        ("2024-03-18", "missed"),
+        ("2024-03-25", "missed"),
+    )
     con = history([child("X")], medical=sessions)
     assert labels_at(con, dt.date.fromisoformat(as_of))["medical_lapse"] == expected
 
@@ -257,9 +303,18 @@ def test_switched_off_rule_has_no_column_and_does_not_feed_the_label():
 
 def test_all_rules_off_leaves_a_zero_label():
     con = history([child("X")], protection=[("X", after(3), "guardian_lost")])
-    label = label_params(benefit_lapse=False, school_dropout=False, medical_lapse=False, protection_crisis=False)
+    label = label_params(
+        benefit_lapse=False, school_dropout=False, medical_lapse=False, protection_crisis=False
+    )
     out = build_labels(con, [T], EXPORT, label)
-    assert list(out.columns) == ["child_pid", "as_of", "label", "label_observed", "already_out", "already_out_net"]
+    assert list(out.columns) == [
+        "child_pid",
+        "as_of",
+        "label",
+        "label_observed",
+        "already_out",
+        "already_out_net",
+    ]
     assert out["label"].tolist() == [0]
 
 
@@ -270,7 +325,12 @@ def test_label_is_any_rule():
         enrollment=[("X", after(4), "dropped_out")],
     )
     out = build_labels(con, [T], EXPORT, LABEL).set_index("child_pid")
-    assert out.loc["X", ["benefit_lapse", "school_dropout", "medical_lapse", "label"]].tolist() == [1, 1, 0, 1]
+    assert out.loc["X", ["benefit_lapse", "school_dropout", "medical_lapse", "label"]].tolist() == [
+        1,
+        1,
+        0,
+        1,
+    ]
     assert out.loc["Y", "label"] == 0
 
 
@@ -283,14 +343,29 @@ def test_label_observed_needs_the_whole_horizon_before_export(export_offset, obs
 def test_empty_as_of_list_gives_an_empty_frame_with_the_columns():
     out = build_labels(history([child("X")]), [], EXPORT, LABEL)
     assert out.empty
-    assert list(out.columns) == ["child_pid", "as_of", *RULES, "label", "label_observed", "already_out", "already_out_net"]
+    assert list(out.columns) == [
+        "child_pid",
+        "as_of",
+        *RULES,
+        "label",
+        "label_observed",
+        "already_out",
+        "already_out_net",
+    ]
     assert out["as_of"].dtype == "datetime64[us]" and out["label"].dtype == "int8"
 
 
 def test_already_out_rows_keep_their_computed_labels():
-    welfare = [("X", "2024-02-01", "suspended", "recert_missed"), ("X", "2024-05-01", "terminated", "contact_lost")]
+    welfare = [
+        ("X", "2024-02-01", "suspended", "recert_missed"),
+        ("X", "2024-05-01", "terminated", "contact_lost"),
+    ]
     row = labels_at(history([child("X")], welfare=welfare))
-    assert (row["already_out"], row["already_out_net"], row["benefit_lapse"]) == (1, "basic_living", 1)
+    assert (row["already_out"], row["already_out_net"], row["benefit_lapse"]) == (
+        1,
+        "basic_living",
+        1,
+    )
 
 
 # --- property: records after a cut-off date never change what is computed before it -----------
@@ -310,26 +385,35 @@ MONTH_START_OFFSETS = [(d - day(0)).days for d in AS_OF_DATES]
     streak=st.sampled_from([2, 3, 10]),
     data=st.data(),
 )
-def test_records_after_a_date_never_change_what_was_known_before(children, base, horizon, streak, data):
+def test_records_after_a_date_never_change_what_was_known_before(
+    children, base, horizon, streak, data
+):
     """Replacing every record dated after `cut` keeps the labels at t when t + horizon <= cut,
-    and the cohort and already_out at t when t <= cut. (About 5 s: 30 random histories.)
+    and the cohort and already_out at t when t <= cut. (About 7 s: 30 random histories, two
+    builds each; this is the leakage guarantee of the labels, so it stays.)
 
     The cut is often an as-of date or an as-of date + horizon, and the replacement records
     often fall just after it, where an off-by-one leak would show.
     """
     on_boundary = st.builds(
-        lambda start, shift: start + shift, st.sampled_from(MONTH_START_OFFSETS), st.sampled_from([0, horizon])
+        lambda start, shift: start + shift,
+        st.sampled_from(MONTH_START_OFFSETS),
+        st.sampled_from([0, horizon]),
     )
     cut = data.draw(st.one_of(st.integers(0, 900), on_boundary), label="cut")
     other = data.draw(random_event_rows(near=cut), label="other")
     label = label_params(horizon=horizon, streak=streak)
     cut_date = day(cut)
     before = build_labels(history(children, **base), AS_OF_DATES, EXPORT, label)
-    changed = build_labels(history(children, **splice_after(base, other, cut_date)), AS_OF_DATES, EXPORT, label)
+    changed = build_labels(
+        history(children, **splice_after(base, other, cut_date)), AS_OF_DATES, EXPORT, label
+    )
 
     def up_to(frame: pd.DataFrame, last: dt.date) -> pd.DataFrame:
         return frame[frame["as_of"] <= pd.Timestamp(last)].reset_index(drop=True)
 
-    pd.testing.assert_frame_equal(up_to(before, cut_date)[COHORT_COLUMNS], up_to(changed, cut_date)[COHORT_COLUMNS])
+    pd.testing.assert_frame_equal(
+        up_to(before, cut_date)[COHORT_COLUMNS], up_to(changed, cut_date)[COHORT_COLUMNS]
+    )
     labels_known = cut_date - dt.timedelta(days=horizon)
     pd.testing.assert_frame_equal(up_to(before, labels_known), up_to(changed, labels_known))
