@@ -69,13 +69,15 @@ PREPARE = {
                CAST(w.amount_cny AS DOUBLE) AS amount
         FROM welfare_events AS w JOIN f_kids AS k ON k.child_pid = w.child_pid""",
     # Days since the previous payment (any benefit): depends on earlier rows only. The part of
-    # a gap before the 365-day window is clipped off in PAYMENT_GAPS.
+    # a gap before the 365-day window is clipped off in PAYMENTS.
     # first_in_month marks the first payment of a calendar month (counts paid months cheaply).
     "f_payments": """
-        SELECT child_idx, d, date_diff('day', LAG(d) OVER (PARTITION BY child_idx ORDER BY d), d) AS gap,
+        SELECT child_idx, d, amount, date_diff('day', LAG(d) OVER (PARTITION BY child_idx ORDER BY d), d) AS gap,
                CASE WHEN ROW_NUMBER() OVER (PARTITION BY child_idx, EXTRACT(YEAR FROM d), EXTRACT(MONTH FROM d)
                                             ORDER BY d) = 1 THEN 1 ELSE 0 END AS first_in_month
         FROM f_welfare WHERE event_type = 'payment'""",
+    # The earliest welfare record; at as_of it counts only when dated on or before as_of.
+    "f_welfare_start": "SELECT child_idx, MIN(d) AS first_d FROM f_welfare GROUP BY child_idx",
     "f_enroll": """
         SELECT k.child_idx, CAST(e.event_date AS DATE) AS d, e.event_type, e.school_type,
                CAST(e.grade AS INTEGER) AS grade
@@ -146,24 +148,23 @@ WELFARE = f"""
     SELECT e.child_idx, a.as_of,
         MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", BENEFIT_STATUS_RANK)})
             FILTER (WHERE {_in("e.event_type", BENEFIT_STATUS_RANK)}) AS status_key,
-        MIN(e.d) AS first_welfare,
-        MAX(e.d) FILTER (WHERE e.event_type = 'payment' AND {_since(365)}) AS last_payment,
         MAX(e.d) FILTER (WHERE e.event_type = 'recert_due' AND e.d < a.as_of AND {_since(365)}) AS last_due,
         MAX(e.d) FILTER (WHERE e.event_type = 'recert_done') AS last_done,
         MAX(e.d) FILTER (WHERE e.event_type IN ('recert_done', 'enrolled') AND {_since(365)}) AS last_recert,
         COUNT(*) FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {_since(365)}) AS susp_365,
         MAX({_days("e.d")} * 10 + {_rank_case("e.reason", REASON_RANK)})
-            FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {_since(365)}) AS reason_key,
-        AVG(e.amount) FILTER (WHERE e.event_type = 'payment' AND {_since(90)}) AS amount_90,
-        AVG(e.amount) FILTER (WHERE e.event_type = 'payment' AND e.d <= {_before(90)} AND {_since(180)})
-            AS amount_prev_90
+            FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {_since(365)}) AS reason_key
     FROM f_welfare AS e JOIN f_dates AS a ON e.d <= a.as_of
+    WHERE e.event_type <> 'payment'
     GROUP BY e.child_idx, a.as_of"""
 
-PAYMENT_GAPS = f"""
+PAYMENTS = f"""
     SELECT e.child_idx, a.as_of,
         MAX(LEAST(e.gap, date_diff('day', CAST({_before(365)} AS DATE), e.d))) AS gap_max,
-        SUM(e.first_in_month) FILTER (WHERE {_since(180)}) AS paid_months_180
+        SUM(e.first_in_month) FILTER (WHERE {_since(180)}) AS paid_months_180,
+        MAX(e.d) AS last_payment,
+        AVG(e.amount) FILTER (WHERE {_since(90)}) AS amount_90,
+        AVG(e.amount) FILTER (WHERE e.d <= {_before(90)} AND {_since(180)}) AS amount_prev_90
     FROM f_payments AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
@@ -216,8 +217,6 @@ MEDICAL = f"""
         {_n("rehab_attended", 180)} AS rehab_attended_180, {_n("rehab_missed", 365)} AS rehab_missed_365,
         MAX({_days("e.d")} * 10000 + e.rehab_rank * 1000 + LEAST(e.run_len, 999))
             FILTER (WHERE e.rehab_rank IS NOT NULL AND {_since(365)}) AS rehab_key,
-        MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", INSURANCE_RANK)})
-            FILTER (WHERE {_in("e.event_type", INSURANCE_RANK)}) AS insurance_key,
         MAX(e.d) FILTER (WHERE e.event_type = 'insurance_lapsed' AND {_since(365)}) AS last_lapse,
         SUM(e.oop) FILTER (WHERE {_since(365)}) AS oop_365,
         SUM(e.oop) FILTER (WHERE {_since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS oop_costed_365,
@@ -225,7 +224,15 @@ MEDICAL = f"""
         {_n("mental_health", 180)} AS mh_180,
         MAX(e.d) FILTER (WHERE e.event_type = 'mental_health' AND {_since(365)}) AS last_mh,
         COUNT(*) FILTER (WHERE e.diagnosis_group = 'mental' AND {_since(365)}) AS mental_dx_365
+    FROM f_med AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+    GROUP BY e.child_idx, a.as_of"""
+
+# Insurance status follows the latest insurance event however old (a later event restores it).
+INSURANCE = f"""
+    SELECT e.child_idx, a.as_of,
+        MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", INSURANCE_RANK)}) AS insurance_key
     FROM f_med AS e JOIN f_dates AS a ON e.d <= a.as_of
+    WHERE {_in("e.event_type", INSURANCE_RANK)}
     GROUP BY e.child_idx, a.as_of"""
 
 
@@ -257,11 +264,12 @@ PROTECTION = f"""
 
 FAMILIES = {
     "wf": WELFARE,
-    "pg": PAYMENT_GAPS,
+    "pg": PAYMENTS,
     "en": ENROLLMENT,
     "ab": ABSENCES,
     "st": STREAKS,
     "md": MEDICAL,
+    "ins": INSURANCE,
     "vi": VISITS,
     "pr": PROTECTION,
 }
@@ -305,16 +313,16 @@ BIRTH_LATE = "CASE WHEN EXTRACT(MONTH FROM c.birth_date) > 9 OR (EXTRACT(MONTH F
 # Columns computed from the family aggregates; names are the catalogue's.
 SELECT_FEATURES = {
     # Without a status event, payments in the last year show a benefit that began before the data.
-    "benefit_status": "CASE WHEN wf.status_key IS NULL AND wf.last_payment IS NOT NULL THEN 'active' ELSE "
+    "benefit_status": "CASE WHEN wf.status_key IS NULL AND pg.last_payment IS NOT NULL THEN 'active' ELSE "
     + _decode_case(
         "wf.status_key % 10", {1: "suspended", 2: "terminated", 3: "active", 4: "active"}, "never"
     )
     + " END",
-    "payment_ratio_180d": "CASE WHEN wf.first_welfare IS NOT NULL THEN LEAST(1.0, COALESCE(pg.paid_months_180, 0) "
-    "/ LEAST(6.0, GREATEST(1.0, CEIL(date_diff('day', wf.first_welfare, k.as_of) / 30.44)))) END",
-    "days_since_last_payment": _days_since("wf.last_payment"),
-    "payment_gap_max_365d": f"CASE WHEN wf.first_welfare IS NOT NULL THEN CAST(LEAST({DAYS_SINCE_CAP}, "
-    f"GREATEST(COALESCE(pg.gap_max, 0), COALESCE(date_diff('day', wf.last_payment, k.as_of), {DAYS_SINCE_CAP}))) "
+    "payment_ratio_180d": "CASE WHEN ws.first_d IS NOT NULL THEN LEAST(1.0, COALESCE(pg.paid_months_180, 0) "
+    "/ LEAST(6.0, GREATEST(1.0, CEIL(date_diff('day', ws.first_d, k.as_of) / 30.44)))) END",
+    "days_since_last_payment": _days_since("pg.last_payment"),
+    "payment_gap_max_365d": f"CASE WHEN ws.first_d IS NOT NULL THEN CAST(LEAST({DAYS_SINCE_CAP}, "
+    f"GREATEST(COALESCE(pg.gap_max, 0), COALESCE(date_diff('day', pg.last_payment, k.as_of), {DAYS_SINCE_CAP}))) "
     "AS DOUBLE) END",
     "recert_overdue": "CASE WHEN wf.last_due IS NOT NULL AND (wf.last_done IS NULL OR wf.last_done < wf.last_due) "
     "THEN 1.0 ELSE 0.0 END",
@@ -323,8 +331,8 @@ SELECT_FEATURES = {
     "last_suspension_reason": _decode_case(
         "wf.reason_key % 10", {rank: reason for reason, rank in REASON_RANK.items()}, "none"
     ),
-    "payment_amount_change_90d": "CASE WHEN wf.amount_prev_90 > 0 THEN (wf.amount_90 - wf.amount_prev_90) "
-    "/ wf.amount_prev_90 END",
+    "payment_amount_change_90d": "CASE WHEN pg.amount_prev_90 > 0 THEN (pg.amount_90 - pg.amount_prev_90) "
+    "/ pg.amount_prev_90 END",
     "visit_concern_basic_needs_180d": _count0("vi.c_basic_needs_180"),
     "enrollment_status": ENROLLMENT_STATUS,
     "school_type": _decode_case(
@@ -356,7 +364,7 @@ SELECT_FEATURES = {
     # The run of the latest rehab session, bounded by the missed sessions still in the window.
     "rehab_missed_streak": "CAST(COALESCE(LEAST(md.rehab_key % 1000, md.rehab_missed_365), 0) AS DOUBLE)",
     "insurance_status": _decode_case(
-        "md.insurance_key % 10", {1: "lapsed", 2: "insured"}, "no_record"
+        "ins.insurance_key % 10", {1: "lapsed", 2: "insured"}, "no_record"
     ),
     "days_since_insurance_lapse": _days_since("md.last_lapse"),
     "out_of_pocket_cny_365d": _count0("md.oop_365"),
@@ -434,5 +442,6 @@ def feature_query(keys: str, passthrough: list[str]) -> str:
     JOIN f_kids AS c ON c.child_idx = k.child_idx
     JOIN f_dates AS a ON a.as_of = k.as_of
     JOIN flags AS fl ON fl.child_idx = k.child_idx AND fl.as_of = k.as_of
+    LEFT JOIN f_welfare_start AS ws ON ws.child_idx = k.child_idx AND ws.first_d <= k.as_of
     {joins}
     ORDER BY k.as_of, k.child_idx"""
