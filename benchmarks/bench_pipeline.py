@@ -1,0 +1,120 @@
+"""Run the real stages at scale, one at a time, and report wall time and peak memory of each.
+
+    python benchmarks/bench_pipeline.py --n-children 1000000 --workdir /tmp/bench_pipeline
+
+Each stage runs through the CLI (`python -m src.cli --params ... <stage> ...`) in its own
+process under GNU time, so its peak RSS is measured alone. A params copy in the work dir
+carries the overrides (children, down-sampling for training); MLflow goes to a store in
+the work dir, never the project's. Prints one JSON line per stage and a summary table, and
+compares each with the targets of the issues:
+
+    generate 1M x 36 months   < 15 min, < 12 GiB     ingest 1M              < 10 min, < 8 GiB
+    features 1M x 24 as-of    < 15 min, < 12 GiB     train (sampled)        < 20 min, < 16 GiB
+    explain + watchlist 1M    < 5 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {  # stage -> (seconds, GiB or None)
+    "generate": (15 * 60, 12),
+    "ingest": (10 * 60, 8),
+    "features": (15 * 60, 12),
+    "train": (20 * 60, 16),
+    "evaluate": (None, None),
+    "explain": (None, None),
+    "watchlist": (None, None),
+}
+
+
+def stage_commands(work: Path) -> dict[str, list[str]]:
+    return {
+        "generate": ["generate", "--out", str(work / "synthetic")],
+        "ingest": [
+            "ingest",
+            *("--raw", str(work / "synthetic"), "--interim", str(work / "interim")),
+            *("--quality", str(work / "reports/data_quality.json")),
+        ],
+        "features": [
+            "features",
+            *("--interim", str(work / "interim"), "--out", str(work / "features.parquet")),
+            *("--summary", str(work / "reports/features_summary.json")),
+        ],
+        "train": ["train", "--features", str(work / "features.parquet"), "--models", str(work / "models")],
+        "evaluate": [
+            "evaluate",
+            *("--features", str(work / "features.parquet"), "--interim", str(work / "interim")),
+            *("--models", str(work / "models"), "--metrics", str(work / "reports/metrics.json")),
+            *("--plots", str(work / "reports/plots"), "--figures", str(work / "reports/figures")),
+            *("--predictions", str(work / "reports/predictions/test.parquet")),
+        ],
+        "explain": [
+            "explain",
+            *("--features", str(work / "features.parquet"), "--models", str(work / "models")),
+            *("--out", str(work / "explanations.parquet"), "--reports", str(work / "reports/explain")),
+        ],
+        "watchlist": [
+            "watchlist",
+            *("--explanations", str(work / "explanations.parquet"), "--interim", str(work / "interim")),
+            *("--out", str(work / "watchlists")),
+        ],
+    }
+
+
+def write_params(work: Path, n_children: int, sample_rate: float) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["synthetic"]["n_children"] = n_children
+    params["train"]["negative_sample_rate"] = sample_rate
+    path = work / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def run_stage(name: str, args: list[str], params: Path, work: Path) -> dict:
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "src.cli", "--params", str(params), *args]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit(f"stage {name} failed")
+    rss_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    limit_s, limit_gib = TARGETS[name]
+    result = {"stage": name, "seconds": round(seconds, 1), "peak_gib": round(rss_kib / 2**20, 2)}
+    result["within_target"] = (limit_s is None or seconds < limit_s) and (limit_gib is None or rss_kib / 2**20 < limit_gib)
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-children", type=int, default=20_000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_pipeline"))
+    parser.add_argument("--negative-sample-rate", type=float, default=0.25)
+    parser.add_argument("--stages", default=",".join(TARGETS), help="comma-separated subset, in order")
+    args = parser.parse_args()
+    work = args.workdir.resolve()
+    (work / "reports").mkdir(parents=True, exist_ok=True)
+    params = write_params(work, args.n_children, args.negative_sample_rate)
+    commands = stage_commands(work)
+    results = [run_stage(name, commands[name], params, work) for name in args.stages.split(",")]
+    print(f"\n{args.n_children:,} children")
+    print(f"{'stage':<10} {'seconds':>9} {'peak GiB':>9}  target met")
+    for r in results:
+        print(f"{r['stage']:<10} {r['seconds']:>9.1f} {r['peak_gib']:>9.2f}  {r['within_target']}")
+
+
+if __name__ == "__main__":
+    main()
