@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from src.config import load_params  # noqa: E402
-from src.features import features, queries  # noqa: E402
+from src.features import catalogue, features, queries  # noqa: E402
 
 log = logging.getLogger("bench_features")
+SUBSET_FEATURES = 7
 CONCERNS = [
     "concern_basic_needs",
     "concern_health",
@@ -123,24 +124,56 @@ def pandas_subset(interim: Path, keys: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def duckdb_subset(interim: Path, keys: pd.DataFrame) -> float:
-    """Seconds for the same subset in DuckDB: the stage's absence, visit and medical families."""
+SUBSET_SQL = """
+    WITH ab AS (
+        SELECT e.child_idx, a.as_of, SUM(e.days) AS all_90,
+               SUM(e.days) FILTER (WHERE e.absence_type = 'unexcused') AS unexcused_90
+        FROM f_abs AS e JOIN f_dates AS a ON e.d <= a.as_of AND e.d > a.as_of - INTERVAL '90' DAY
+        GROUP BY e.child_idx, a.as_of),
+    vi AS (
+        SELECT e.child_idx, a.as_of, MAX(e.d) AS last_visit,
+               COUNT(*) FILTER (WHERE e.d > a.as_of - INTERVAL '180' DAY) AS visits_180d,
+               COUNT(*) FILTER (WHERE e.d > a.as_of - INTERVAL '90' DAY AND e.c_basic_needs + e.c_health
+                   + e.c_education + e.c_mental_health + e.c_safety + e.c_guardianship > 0) AS visit_concerns_90d
+        FROM f_visits AS e JOIN f_dates AS a ON e.d <= a.as_of AND e.d > a.as_of - INTERVAL '365' DAY
+        GROUP BY e.child_idx, a.as_of),
+    md AS (
+        SELECT e.child_idx, a.as_of,
+               COUNT(*) FILTER (WHERE e.event_type = 'rehab_missed') AS rehab_missed_180d,
+               COUNT(*) FILTER (WHERE e.event_type = 'outpatient') AS outpatient_visits_180d
+        FROM f_med AS e JOIN f_dates AS a ON e.d <= a.as_of AND e.d > a.as_of - INTERVAL '180' DAY
+        GROUP BY e.child_idx, a.as_of)
+    SELECT k.child_pid, CAST(k.as_of AS DATE) AS as_of,
+           LEAST(1.0, COALESCE(ab.all_90, 0) / a.sd_90) AS absence_rate_all_90d,
+           LEAST(1.0, COALESCE(ab.unexcused_90, 0) / a.sd_90) AS absence_rate_unexcused_90d,
+           COALESCE(vi.visits_180d, 0) AS visits_180d, COALESCE(vi.visit_concerns_90d, 0) AS visit_concerns_90d,
+           LEAST(365, COALESCE(date_diff('day', vi.last_visit, CAST(k.as_of AS DATE)), 365)) AS days_since_last_visit,
+           COALESCE(md.rehab_missed_180d, 0) AS rehab_missed_180d,
+           COALESCE(md.outpatient_visits_180d, 0) AS outpatient_visits_180d
+    FROM keys AS k JOIN f_kids AS c ON c.child_pid = k.child_pid
+    JOIN f_dates AS a ON a.as_of = CAST(k.as_of AS DATE)
+    LEFT JOIN ab ON ab.child_idx = c.child_idx AND ab.as_of = a.as_of
+    LEFT JOIN vi ON vi.child_idx = c.child_idx AND vi.as_of = a.as_of
+    LEFT JOIN md ON md.child_idx = c.child_idx AND md.as_of = a.as_of"""
+
+
+def duckdb_subset(interim: Path, keys: pd.DataFrame) -> tuple[float, pd.DataFrame]:
+    """Seconds for the same subset in DuckDB, written the stage's way (range join + FILTER)."""
     con = features.open_interim(interim)
-    features.prepare_tables(
-        con
-    )  # the stage prepares once per run; not part of the per-feature cost
+    features.prepare_tables(con)  # the stage prepares once per run, not per feature
     con.register("keys", keys)
     started = time.perf_counter()
     con.execute(f"CREATE OR REPLACE TEMP TABLE f_dates AS {queries.as_of_table_sql('keys')}")
-    for family in ("ab", "vi", "md"):
-        con.sql(queries.FAMILIES[family]).to_arrow_table().to_pandas()
+    result = con.sql(SUBSET_SQL).to_arrow_table().to_pandas()
     seconds = time.perf_counter() - started
     con.close()
-    return seconds
+    return seconds, result
 
 
 def check_agreement(baseline: pd.DataFrame, built: pd.DataFrame) -> None:
+    """Same values; the stage's rates are NaN for children not in school, so compare the known ones."""
     merged = baseline.merge(built, on=["child_pid", "as_of"], suffixes=("_pd", ""))
+    assert len(merged) == len(baseline) == len(built)
     for col in (
         "visits_180d",
         "visit_concerns_90d",
@@ -182,8 +215,9 @@ def main() -> None:
     started = time.perf_counter()
     baseline = pandas_subset(interim, keys)
     pandas_seconds = time.perf_counter() - started
-    duck_seconds = duckdb_subset(interim, keys)
+    duck_seconds, duck = duckdb_subset(interim, keys)
     check_agreement(baseline, built)
+    check_agreement(baseline, duck.assign(as_of=duck["as_of"].astype("datetime64[us]")))
     print(
         json.dumps(
             {
@@ -195,7 +229,11 @@ def main() -> None:
                 "subset_pandas_seconds": round(pandas_seconds, 2),
                 "subset_duckdb_seconds": round(duck_seconds, 2),
                 "subset_speedup": round(pandas_seconds / duck_seconds, 1),
-                "pandas_subset_vs_whole_stage": round(pandas_seconds / stage_seconds, 2),
+                # per feature: the pandas subset computes 7 features; the stage all of the catalogue
+                "per_feature_speedup_vs_whole_stage": round(
+                    (pandas_seconds / SUBSET_FEATURES) / (stage_seconds / len(catalogue.CATALOGUE)),
+                    1,
+                ),
             }
         )
     )

@@ -33,7 +33,9 @@ def default_path(name: str) -> Path:
 
     dvc_yaml = Path("dvc.yaml")
     if not dvc_yaml.exists():
-        raise SafetynetError(f"no dvc.yaml here ({Path.cwd()}); run from the project root or pass --{name}")
+        raise SafetynetError(
+            f"no dvc.yaml here ({Path.cwd()}); run from the project root or pass --{name}"
+        )
     for block in yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")).get("vars", []):
         if isinstance(block, dict) and name in block.get("paths", {}):
             return Path(block["paths"][name])
@@ -46,21 +48,28 @@ def _params(overrides: dict | None = None):
     return load_params(_state["params"], overrides)
 
 
-def _run(fn, *args, **kwargs):
-    """Call a stage; a failure becomes one line on stderr (full traceback with --debug)."""
-    logging.basicConfig(
-        level=logging.DEBUG if _state["debug"] else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
-        if _state["debug"]:
+def command(fn):
+    """Register a subcommand whose failures become one line on stderr (traceback with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        logging.basicConfig(
+            level=logging.DEBUG if _state["debug"] else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+        )
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
             raise
-        prefix = "error" if isinstance(exc, SafetynetError) else f"error ({type(exc).__name__})"
-        typer.secho(f"{prefix}: {exc}  [rerun with --debug for details]", fg="red", err=True)
-        raise typer.Exit(code=2) from None
+        except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
+            if _state["debug"]:
+                raise
+            prefix = "error" if isinstance(exc, SafetynetError) else f"error ({type(exc).__name__})"
+            typer.secho(f"{prefix}: {exc}  [rerun with --debug for details]", fg="red", err=True)
+            raise typer.Exit(code=2) from None
+
+    return app.command(fn.__name__.replace("_", "-"))(wrapper)
 
 
 def _path(value: Path | None, name: str) -> Path:
@@ -73,28 +82,29 @@ PathOpt = Annotated[Path | None, typer.Option()]
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
-    params: Annotated[Path, typer.Option("--params", help="The params file.")] = Path("params.yaml"),
+    params: Annotated[Path, typer.Option("--params", help="The params file.")] = Path(
+        "params.yaml"
+    ),
 ) -> None:
     _state["debug"] = debug or os.environ.get("SAFETYNET_DEBUG") == "1"
     _state["params"] = params
 
 
-@app.command()
+@command
 def generate(out: PathOpt = None) -> None:
     """Write the synthetic export (all contract tables and truth.parquet)."""
     from src.data import generate as stage
 
-    _run(stage.run, _path(out, "synthetic"), _params())
+    stage.run(_path(out, "synthetic"), _params())
 
 
-@app.command()
+@command
 def ingest(raw: PathOpt = None, interim: PathOpt = None, quality: PathOpt = None) -> None:
     """Validate, quarantine, pseudonymise and type the raw export into data/interim/."""
     from src.data import ingest as stage
 
     params = _params()
-    _run(
-        stage.run,
+    stage.run(
         raw if raw is not None else Path(params.data.raw_dir),
         _path(interim, "interim"),
         _path(quality, "data_quality"),
@@ -102,24 +112,23 @@ def ingest(raw: PathOpt = None, interim: PathOpt = None, quality: PathOpt = None
     )
 
 
-@app.command()
+@command
 def validate(path: Annotated[Path, typer.Argument(help="A raw export folder.")]) -> None:
     """Check an export folder against the data contract without running the pipeline."""
     from src.data import ingest as stage
 
-    report = _run(stage.validate_export, path, _params())
+    report = stage.validate_export(path, _params())
     typer.echo(report.render())
     if not report.ok:
         raise typer.Exit(code=1)
 
 
-@app.command()
+@command
 def features(interim: PathOpt = None, out: PathOpt = None, summary: PathOpt = None) -> None:
     """Build as-of features and outcome labels."""
     from src.features import features as stage
 
-    _run(
-        stage.run,
+    stage.run(
         _path(interim, "interim"),
         _path(out, "features"),
         _path(summary, "features_summary"),
@@ -127,15 +136,15 @@ def features(interim: PathOpt = None, out: PathOpt = None, summary: PathOpt = No
     )
 
 
-@app.command()
+@command
 def train(features: PathOpt = None, models: PathOpt = None) -> None:
     """Train and calibrate the LightGBM model; log and register it in MLflow."""
     from src.models import train as stage
 
-    _run(stage.run, _path(features, "features"), _path(models, "models"), _params())
+    stage.run(_path(features, "features"), _path(models, "models"), _params())
 
 
-@app.command()
+@command
 def evaluate(
     features: PathOpt = None,
     interim: PathOpt = None,
@@ -148,8 +157,7 @@ def evaluate(
     """Evaluate the model and the baselines on the test period; gate the champion alias."""
     from src.models import evaluate as stage
 
-    _run(
-        stage.run,
+    stage.run(
         _path(features, "features"),
         _path(interim, "interim"),
         _path(models, "models"),
@@ -161,13 +169,14 @@ def evaluate(
     )
 
 
-@app.command()
-def explain(features: PathOpt = None, models: PathOpt = None, out: PathOpt = None, reports: PathOpt = None) -> None:
+@command
+def explain(
+    features: PathOpt = None, models: PathOpt = None, out: PathOpt = None, reports: PathOpt = None
+) -> None:
     """Score the snapshot with the champion model and explain every score with SHAP."""
     from src.models import explain as stage
 
-    _run(
-        stage.run,
+    stage.run(
         _path(features, "features"),
         _path(models, "models"),
         _path(out, "explanations"),
@@ -176,13 +185,12 @@ def explain(features: PathOpt = None, models: PathOpt = None, out: PathOpt = Non
     )
 
 
-@app.command()
+@command
 def watchlist(explanations: PathOpt = None, interim: PathOpt = None, out: PathOpt = None) -> None:
     """Write each county's ranked watchlist (CSV and HTML)."""
     from src.models import watchlist as stage
 
-    _run(
-        stage.run,
+    stage.run(
         _path(explanations, "explanations"),
         _path(interim, "interim"),
         _path(out, "watchlists"),
@@ -190,13 +198,17 @@ def watchlist(explanations: PathOpt = None, interim: PathOpt = None, out: PathOp
     )
 
 
-@app.command()
-def fairness(predictions: PathOpt = None, models: PathOpt = None, out: PathOpt = None, headline: PathOpt = None) -> None:
+@command
+def fairness(
+    predictions: PathOpt = None,
+    models: PathOpt = None,
+    out: PathOpt = None,
+    headline: PathOpt = None,
+) -> None:
     """Write the fairness report from the test predictions."""
     from src.models import fairness as stage
 
-    _run(
-        stage.run,
+    stage.run(
         _path(predictions, "predictions"),
         _path(models, "models"),
         _path(out, "fairness"),
@@ -205,7 +217,7 @@ def fairness(predictions: PathOpt = None, models: PathOpt = None, out: PathOpt =
     )
 
 
-@app.command("model-card")
+@command
 def model_card(
     metrics: PathOpt = None,
     fairness: PathOpt = None,
@@ -217,8 +229,7 @@ def model_card(
     """Write the model card (Markdown and HTML)."""
     from src.models import model_card as stage
 
-    _run(
-        stage.run,
+    stage.run(
         _path(metrics, "metrics"),
         _path(fairness, "fairness"),
         _path(features_summary, "features_summary"),
@@ -229,12 +240,12 @@ def model_card(
     )
 
 
-@app.command()
+@command
 def doctor() -> None:
     """Check the environment, the pseudonymisation key, the data folder and versions."""
     from src import doctor as stage
 
-    report = _run(stage.run, _state["params"])
+    report = stage.run(_state["params"])
     typer.echo(report.render())
     if not report.ok:
         raise typer.Exit(code=1)

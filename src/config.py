@@ -61,6 +61,7 @@ class MeasurementBias:
     enabled: bool
     hukou: typing.Literal["rural", "urban"]
     share: float
+    mode: typing.Literal["relabel", "omit"] = "relabel"
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Features:
     windows_days: tuple[int, ...]
     dates_per_batch: int
     protected_as_features: bool
+    duckdb_memory_gb: float = 6.0  # DuckDB's memory cap; beyond it, it spills to a temp folder
 
 
 @dataclass(frozen=True)

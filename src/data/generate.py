@@ -20,9 +20,14 @@ horizon | state at t). Outcome dates are uniform over the month's days, so the f
 (day t excluded) and the last partial month are prorated exactly; legitimate exits and the
 18th birthday end the record. It uses the state at t and the model, never the realised future.
 
-Measurement bias (`synthetic.measurement_bias`): for children with the given hukou, a share
-of background unexcused absences is recorded as excused, as a school system that
-under-records would. Outcome-defining streaks are never altered, so labels stay true.
+Measurement bias (`synthetic.measurement_bias`): one source system, the school attendance
+register, under-records for one group, the children with the given hukou, as schools do when
+a recorded absence pattern counts against their dropout-control figures. `mode: omit` (the
+default) leaves a `share` of the group's background absences (sick, excused and unexcused)
+unrecorded; `mode: relabel` records a `share` of its unexcused absences as excused. The
+world is untouched: the chain, the outcomes and p_true are the same with the knob on or off
+(its draws come from their own random stream), and outcome-defining streaks are never
+altered, so labels stay true and only what the model sees about that group changes.
 
 Defects (`synthetic.defects`, row shares per table) are written after the clean rows of each
 file; `injected_defects.json` gives per table and kind the expected quarantine reason, the
@@ -50,13 +55,13 @@ from src.atomic import atomic_dir, write_json, write_parquet
 from src.config import Params
 from src.data import contract as c
 from src.data.synthetic import export as ex
-from src.data.synthetic.events import Simulation
+from src.data.synthetic.events import RecordingBias, Simulation
 from src.data.synthetic.latent import RiskModel, horizon_weights, month_starts, p_true
 from src.data.synthetic.registry import Registry, draw_registry
 
 log = logging.getLogger(__name__)
 HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmless (weight 0)
-STREAMS = ("registry", "model", "simulation", "decoys", "defects")
+STREAMS = ("registry", "model", "simulation", "decoys", "defects", "recording_bias")
 # Every enrolment row changes a school status, so its defects are spoiled extra copies.
 SPOILED_COPIES = ("school_enrollment",)
 
@@ -83,13 +88,17 @@ def simulate(params: Params, progress: bool = False) -> tuple[Registry, RiskMode
     starts = month_starts(np.datetime64(syn.start_date, "D"), syn.months + 1)
     calendar = c.default_school_calendar(syn.start_date, (starts[-1] - 1).astype(object))["date"]
     bias = syn.measurement_bias
+    recording_bias = (
+        RecordingBias(c.HUKOU.index(bias.hukou), bias.share, bias.mode, rng["recording_bias"])
+        if bias.enabled
+        else None
+    )
     sim = Simulation(
         registry,
         model,
         starts,
         calendar.to_numpy().astype("datetime64[D]"),
-        c.HUKOU.index(bias.hukou) if bias.enabled else None,
-        bias.share,
+        recording_bias,
         rng["simulation"],
     )
     months = range(syn.months)

@@ -548,7 +548,7 @@ _STATIC = (
     FeatureSpec(
         "months_in_registry",
         "static",
-        "Whole months since the child entered the registry.",
+        "Calendar months from entering the registry to as_of.",
         False,
         "numeric",
         "int",

@@ -17,13 +17,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
@@ -36,6 +39,10 @@ from src.features.cohort import month_starts
 from src.features.labels import build_labels
 
 log = logging.getLogger(__name__)
+
+# At most this many rows per Arrow chunk pulled from DuckDB (one parquet row group each): bounds memory.
+CHUNK_ROWS = 1_000_000
+FEATURE_SPECS = {entry.name: entry for entry in catalogue.CATALOGUE}
 
 INTERIM_TABLES = (
     "children",
@@ -57,9 +64,18 @@ EVENT_DATES = {
 }
 
 
-def open_interim(interim_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per interim table (and ``truth`` when present)."""
+def open_interim(
+    interim_dir: Path, memory_gb: float | None = None, spill_dir: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with one view per interim table (and ``truth`` when present).
+
+    ``memory_gb`` caps DuckDB's memory; beyond it joins, aggregates and sorts spill to ``spill_dir``.
+    """
     con = duckdb.connect()
+    if memory_gb is not None:
+        con.execute(f"SET memory_limit = '{int(memory_gb * 1024)}MB'")
+    if spill_dir is not None:
+        con.execute(f"SET temp_directory = '{spill_dir.as_posix()}'")
     for table in INTERIM_TABLES:
         path = interim_dir / f"{table}.parquet"
         if not path.exists():
@@ -124,11 +140,15 @@ def prepare_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
 
-def compute_features(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFrame:
+def feature_chunks(
+    con: duckdb.DuckDBPyConnection, keys: pd.DataFrame, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pa.Table]:
     """Audit columns + catalogue features for each row of ``keys`` (child_pid, as_of, passthrough...).
 
-    ``prepare_tables`` must have run on ``con``. Rows come back ordered by as_of, child_pid,
-    with every column of ``keys`` kept.
+    Streams Arrow tables of at most ``chunk_rows`` rows, ordered by as_of, child_pid, with the
+    columns of ``keys`` first, then the audit columns, then the catalogue's features (fixed
+    types: categoricals dictionary-encoded with the catalogue's categories, numerics float64).
+    ``prepare_tables`` must have run on ``con``.
     """
     passthrough = [c for c in keys.columns if c not in catalogue.KEY_COLUMNS]
     con.register("f_keys_in", keys)
@@ -136,36 +156,56 @@ def compute_features(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.D
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE f_dates AS {queries.as_of_table_sql('f_keys_in')}"
         )
-        frame = con.sql(queries.feature_query("f_keys_in", passthrough)).to_arrow_table().to_pandas()
+        reader = con.sql(queries.feature_query("f_keys_in", passthrough)).to_arrow_reader(
+            chunk_rows
+        )
+        for batch in reader:
+            yield cast_table(pa.Table.from_batches([batch]))
     finally:
         con.unregister("f_keys_in")
-    return cast_columns(frame, keys.dtypes.to_dict())
 
 
-def cast_columns(frame: pd.DataFrame, key_dtypes: dict) -> pd.DataFrame:
-    """Fixed dtypes: categoricals with the catalogue's categories, float64 numerics, str audit columns."""
-    out = {
-        "child_pid": frame["child_pid"].astype("str"),
-        "as_of": frame["as_of"].astype("datetime64[us]"),
-    }
-    for col, dtype in key_dtypes.items():
-        if col not in catalogue.KEY_COLUMNS:
-            out[col] = frame[col].astype(dtype)
-    for col in catalogue.AUDIT_COLUMNS:
-        out[col] = frame[col].astype("str")
-    for entry in catalogue.CATALOGUE:
-        if entry.kind == "categorical":
-            values = frame[entry.name].astype("str")
-            unknown = set(values.unique()) - set(entry.categories)
-            if unknown:
-                raise SafetynetError(
-                    f"feature {entry.name}: codes {sorted(unknown)} are not in the catalogue's categories; "
-                    "fix the interim data or add them to src/features/catalogue.py"
-                )
-            out[entry.name] = pd.Categorical(values, categories=list(entry.categories))
-        else:
-            out[entry.name] = frame[entry.name].astype("float64")
-    return pd.DataFrame(out)
+def compute_features(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFrame:
+    """``feature_chunks`` as one pandas frame (categoricals as pandas ``category``)."""
+    tables = list(feature_chunks(con, keys))
+    if not tables:
+        return pd.DataFrame(
+            columns=[*keys.columns, *catalogue.AUDIT_COLUMNS, *catalogue.feature_names()]
+        )
+    return pa.concat_tables(tables).to_pandas()
+
+
+def _categorical(
+    column: pa.ChunkedArray, name: str, categories: tuple[str, ...]
+) -> pa.ChunkedArray:
+    dictionary = pa.array(categories, pa.string())
+    indices = pc.index_in(column, value_set=dictionary)
+    if indices.null_count:
+        unknown = pc.unique(pc.filter(column, pc.is_null(indices))).to_pylist()
+        raise SafetynetError(
+            f"feature {name}: codes {sorted(map(str, unknown))} are not in the catalogue's categories; "
+            "fix the interim data or add them to src/features/catalogue.py"
+        )
+    index_type = pa.int8() if len(categories) < 128 else pa.int16()
+    chunks = [
+        pa.DictionaryArray.from_arrays(c.cast(index_type), dictionary) for c in indices.chunks
+    ]
+    return pa.chunked_array(chunks, pa.dictionary(index_type, pa.string()))
+
+
+def cast_table(table: pa.Table) -> pa.Table:
+    """Fixed types: strings as string, numerics float64, categoricals with the catalogue's categories."""
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name in FEATURE_SPECS and FEATURE_SPECS[name].kind == "categorical":
+            column = _categorical(column, name, FEATURE_SPECS[name].categories)
+        elif name in FEATURE_SPECS:
+            column = column.cast(pa.float64())
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = column.cast(pa.string())
+        columns[name] = column
+    return pa.table(columns)
 
 
 def batches(dates: list[dt.date], size: int) -> list[list[dt.date]]:
@@ -173,34 +213,36 @@ def batches(dates: list[dt.date], size: int) -> list[list[dt.date]]:
     return [dates[i : i + size] for i in range(0, len(dates), size)]
 
 
+def _count_true(column: pa.ChunkedArray) -> int:
+    return int(pc.sum(column.cast(pa.int64())).as_py() or 0)
+
+
 class SummaryCounter:
-    """Accumulates the summary over batches: rows per date, label rates, missing shares, truth AUC."""
+    """Accumulates the summary over chunks: rows per date, label rates, missing shares, truth AUC."""
 
     def __init__(self, rules: list[str]):
-        self.rules = rules
         self.rows_per_as_of: dict[str, int] = {}
         self.missing = dict.fromkeys(catalogue.feature_names(), 0)
         self.rows = 0
         self.observed = 0
         self.positives = dict.fromkeys([*rules, "label"], 0)
-        self.truth_scores: list[np.ndarray] = []
-        self.truth_labels: list[np.ndarray] = []
 
-    def add(self, frame: pd.DataFrame, truth: pd.DataFrame | None) -> None:
-        counts = frame["as_of"].dt.strftime("%Y-%m-%d").value_counts()
-        self.rows_per_as_of.update({k: int(v) for k, v in counts.items()})
-        self.rows += len(frame)
+    def add(self, table: pa.Table) -> None:
+        for item in pc.value_counts(table.column("as_of")).to_pylist():
+            day = item["values"].strftime("%Y-%m-%d")
+            self.rows_per_as_of[day] = self.rows_per_as_of.get(day, 0) + item["counts"]
+        self.rows += table.num_rows
         for name in self.missing:
-            self.missing[name] += int(frame[name].isna().sum())
-        observed = frame[frame["label_observed"]]
-        self.observed += len(observed)
+            column = table.column(name)
+            self.missing[name] += column.null_count
+            if pa.types.is_floating(column.type):
+                self.missing[name] += _count_true(pc.is_nan(column))
+        observed = table.filter(table.column("label_observed"))
+        self.observed += observed.num_rows
         for col in self.positives:
-            self.positives[col] += int(observed[col].sum())
-        if truth is not None and len(truth):
-            self.truth_scores.append(truth["p_true"].to_numpy(dtype="float64"))
-            self.truth_labels.append(truth["label"].to_numpy(dtype="int8"))
+            self.positives[col] += _count_true(observed.column(col))
 
-    def result(self, export_date: dt.date, has_truth: bool) -> dict:
+    def result(self, export_date: dt.date) -> dict:
         rates = {
             col: (n / self.observed if self.observed else None) for col, n in self.positives.items()
         }
@@ -213,52 +255,56 @@ class SummaryCounter:
             "missing_share": {
                 k: (v / self.rows if self.rows else None) for k, v in self.missing.items()
             },
-            "truth_auc": self._truth_auc() if has_truth else None,
         }
 
-    def _truth_auc(self) -> float | None:
-        from sklearn.metrics import roc_auc_score
 
-        if not self.truth_labels:
-            return None
-        labels = np.concatenate(self.truth_labels)
-        if labels.min() == labels.max():
-            return None
-        return float(roc_auc_score(labels, np.concatenate(self.truth_scores)))
+def truth_auc(con: duckdb.DuckDBPyConnection, features_path: Path) -> float | None:
+    """AUC of the generator's p_true against the composite label on observed, not-already-out rows.
 
+    A check that generator and label rules agree; None without ``truth`` or with one class only.
+    """
+    from sklearn.metrics import roc_auc_score
 
-def truth_rows(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame | None:
-    """p_true beside the composite label on observed, not-already-out rows (None without truth)."""
-    if "truth" not in {
-        r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()
-    }:
+    tables = {
+        row[0] for row in con.sql("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "truth" not in tables:
         return None
-    rows = frame.loc[
-        frame["label_observed"] & (frame["already_out"] == 0), ["child_pid", "as_of", "label"]
-    ]
-    con.register("f_truth_keys", rows)
-    try:
-        return con.sql(
-            """SELECT t.p_true, k.label FROM f_truth_keys AS k
-               JOIN truth AS t ON t.child_pid = k.child_pid AND CAST(t.as_of AS DATE) = CAST(k.as_of AS DATE)
-               ORDER BY k.as_of, k.child_pid"""
-        ).df()
-    finally:
-        con.unregister("f_truth_keys")
+    pairs = con.sql(
+        f"""SELECT t.p_true, k.label FROM read_parquet('{features_path.as_posix()}') AS k
+            JOIN truth AS t ON t.child_pid = k.child_pid AND CAST(t.as_of AS DATE) = CAST(k.as_of AS DATE)
+            WHERE k.label_observed AND k.already_out = 0
+            ORDER BY k.as_of, k.child_pid"""
+    ).to_arrow_table()
+    labels = pairs.column("label").to_numpy()
+    if len(labels) == 0 or labels.min() == labels.max():
+        return None
+    return float(roc_auc_score(labels, pairs.column("p_true").to_numpy()))
 
 
-def build_batch(con, dates: list[dt.date], export_date: dt.date, params: Params) -> pd.DataFrame:
-    """Labels for the cohort at ``dates``, then their features: the rows of features.parquet."""
-    labels = build_labels(con, dates, export_date, params.label)
-    frame = compute_features(con, labels)
-    label_cols = [c for c in labels.columns if c not in catalogue.KEY_COLUMNS]
-    order = [
-        *catalogue.KEY_COLUMNS,
-        *label_cols,
-        *catalogue.AUDIT_COLUMNS,
-        *catalogue.feature_names(),
-    ]
-    return frame[order]
+def write_features(
+    con, dates: list[dt.date], export_date: dt.date, params: Params, out: Path
+) -> dict:
+    """Labels then features, batch by batch of as-of dates, streamed into one parquet file."""
+    counter = SummaryCounter(params.label.rules.enabled())
+    writer = None
+    with Progress(console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task("features", total=len(dates))
+        try:
+            for batch in batches(dates, params.features.dates_per_batch):
+                labels = build_labels(con, batch, export_date, params.label)
+                for table in feature_chunks(con, labels):
+                    counter.add(table)
+                    if writer is None:
+                        writer = pq.ParquetWriter(out, table.schema, compression="zstd")
+                    writer.write_table(table.cast(writer.schema))
+                bar.advance(task, len(batch))
+        finally:
+            if writer is not None:
+                writer.close()
+    summary = counter.result(export_date)
+    summary["truth_auc"] = truth_auc(con, out) if summary["rows"] else None
+    return summary
 
 
 def run(interim_dir, out_path, summary_path, params: Params) -> dict:
@@ -266,33 +312,21 @@ def run(interim_dir, out_path, summary_path, params: Params) -> dict:
     interim_dir, out_path = Path(interim_dir), Path(out_path)
     check_windows(params.features)
     export_date = read_export_date(interim_dir)
-    con = open_interim(interim_dir)
-    has_truth = (interim_dir / "truth.parquet").exists()
-    dates = as_of_dates(con, export_date, params.features)
-    log.info("features: %d as-of dates %s .. %s", len(dates), dates[0], dates[-1])
-    prepare_tables(con)
-    counter = SummaryCounter(params.label.rules.enabled())
-    writer, schema = None, None
-    with (
-        atomic_path(out_path) as tmp,
-        Progress(console=Console(file=sys.stderr), transient=True) as bar,
-    ):
-        task = bar.add_task("features", total=len(dates))
-        try:
-            for batch in batches(dates, params.features.dates_per_batch):
-                frame = build_batch(con, batch, export_date, params)
-                counter.add(frame, truth_rows(con, frame) if has_truth else None)
-                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-                if writer is None:
-                    schema = table.schema
-                    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
-                writer.write_table(table)
-                bar.advance(task, len(batch))
-        finally:
-            if writer is not None:
-                writer.close()
-    con.close()
-    summary = counter.result(export_date, has_truth)
+    spill_dir = Path(tempfile.mkdtemp(prefix="safetynet-features-"))
+    con = open_interim(interim_dir, params.features.duckdb_memory_gb, spill_dir)
+    try:
+        dates = as_of_dates(con, export_date, params.features)
+        log.info("features: %d as-of dates %s .. %s", len(dates), dates[0], dates[-1])
+        prepare_tables(con)
+        with atomic_path(out_path) as tmp:
+            summary = write_features(con, dates, export_date, params, tmp)
+    finally:
+        con.close()
+        shutil.rmtree(spill_dir, ignore_errors=True)
+    if summary["rows"] == 0:
+        raise SafetynetError(
+            f"{interim_dir}: no child is in the cohort at any as-of date; check children.parquet"
+        )
     write_json(summary_path, summary)
     log.info("features: %d rows -> %s", summary["rows"], out_path)
     return summary

@@ -1,8 +1,10 @@
 """The feature SQL: prepared event tables, the per-batch as-of table and one query per family.
 
 Portability: standard SQL (CTEs, window functions, ``FILTER``, ``INTERVAL 'n' DAY``,
-``EXTRACT``, ``CAST``). Two exceptions, both available under the same name in DuckDB and
-Trino (Spark: ``datediff``): ``date_diff('day', a, b)`` and ``LEAST``/``GREATEST``.
+``EXTRACT``, ``CAST``). Exceptions, available under the same names in DuckDB, Trino and
+Spark: ``date_diff('day', a, b)`` (Spark: ``datediff(b, a)``; only whole days are ever
+asked for, where engines agree) and ``LEAST``/``GREATEST``. Ages and months are computed
+with ``EXTRACT`` because engines disagree on what ``date_diff('year', ...)`` counts.
 "Latest event" features avoid engine-specific ``arg_max``: each event gets the sortable key
 ``days_since_1970 * 10 + rank`` (rank breaks same-day ties: the restoring event wins), and
 ``MAX(key)`` recovers both the date and the code in one pass.
@@ -66,7 +68,7 @@ PREPARE = {
         FROM (SELECT DISTINCT CAST(date AS DATE) AS d FROM school_calendar) AS c""",
     "f_welfare": """
         SELECT k.child_idx, CAST(w.event_date AS DATE) AS d, w.event_type, w.reason,
-               CAST(w.amount_cny AS DOUBLE) AS amount
+               CAST(ROUND(w.amount_cny * 100) AS BIGINT) AS amount
         FROM welfare_events AS w JOIN f_kids AS k ON k.child_pid = w.child_pid""",
     # Days since the previous payment (any benefit): depends on earlier rows only. The part of
     # a gap before the 365-day window is clipped off in PAYMENTS.
@@ -97,6 +99,7 @@ PREPARE = {
                     WHERE absence_type = 'unexcused' AND days >= 1) AS u) AS r
         GROUP BY child_idx, island""",
     # run_len: missed rehab sessions since the last attended one, counted up to this row.
+    # Money in whole fen (BIGINT): integer sums are exact, so results never depend on thread order.
     "f_med": """
         SELECT child_idx, d, event_type, diagnosis_group, cost, oop, rehab_rank,
                CASE WHEN rehab_rank IS NULL THEN NULL ELSE SUM(CASE WHEN rehab_rank = 1 THEN 1 ELSE 0 END)
@@ -106,7 +109,8 @@ PREPARE = {
                   OVER (PARTITION BY child_idx, rehab_rank IS NULL ORDER BY d, rehab_rank
                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attended_before
               FROM (SELECT k.child_idx, CAST(m.event_date AS DATE) AS d, m.event_type, m.diagnosis_group,
-                           CAST(m.cost_cny AS DOUBLE) AS cost, CAST(m.out_of_pocket_cny AS DOUBLE) AS oop,
+                           CAST(ROUND(m.cost_cny * 100) AS BIGINT) AS cost,
+                           CAST(ROUND(m.out_of_pocket_cny * 100) AS BIGINT) AS oop,
                            CASE m.event_type WHEN 'rehab_missed' THEN 1 WHEN 'rehab_attended' THEN 2 END AS rehab_rank
                     FROM medical_events AS m JOIN f_kids AS k ON k.child_pid = m.child_pid) AS x) AS y""",
     "f_visits": """
@@ -161,10 +165,12 @@ WELFARE = f"""
 PAYMENTS = f"""
     SELECT e.child_idx, a.as_of,
         MAX(LEAST(e.gap, date_diff('day', CAST({_before(365)} AS DATE), e.d))) AS gap_max,
-        SUM(e.first_in_month) FILTER (WHERE {_since(180)}) AS paid_months_180,
+        COUNT(*) FILTER (WHERE e.first_in_month = 1 AND {_since(180)}) AS paid_months_180,
         MAX(e.d) AS last_payment,
-        AVG(e.amount) FILTER (WHERE {_since(90)}) AS amount_90,
-        AVG(e.amount) FILTER (WHERE e.d <= {_before(90)} AND {_since(180)}) AS amount_prev_90
+        SUM(e.amount) FILTER (WHERE {_since(90)}) AS amount_90,
+        COUNT(e.amount) FILTER (WHERE {_since(90)}) AS n_amount_90,
+        SUM(e.amount) FILTER (WHERE e.d <= {_before(90)} AND {_since(180)}) AS amount_prev_90,
+        COUNT(e.amount) FILTER (WHERE e.d <= {_before(90)} AND {_since(180)}) AS n_amount_prev_90
     FROM f_payments AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
@@ -237,7 +243,7 @@ INSURANCE = f"""
 
 
 def _concerns(col: str, days: int) -> str:
-    return f"SUM(e.{col}) FILTER (WHERE {_since(days)})"
+    return f"COUNT(*) FILTER (WHERE e.{col} = 1 AND {_since(days)})"
 
 
 VISITS = f"""
@@ -331,8 +337,10 @@ SELECT_FEATURES = {
     "last_suspension_reason": _decode_case(
         "wf.reason_key % 10", {rank: reason for reason, rank in REASON_RANK.items()}, "none"
     ),
-    "payment_amount_change_90d": "CASE WHEN pg.amount_prev_90 > 0 THEN (pg.amount_90 - pg.amount_prev_90) "
-    "/ pg.amount_prev_90 END",
+    # Means of whole-fen sums: integer sums are exact, so the result never depends on thread order.
+    "payment_amount_change_90d": "CASE WHEN pg.amount_prev_90 > 0 AND pg.n_amount_90 > 0 THEN "
+    "(CAST(pg.amount_90 AS DOUBLE) / pg.n_amount_90) / (CAST(pg.amount_prev_90 AS DOUBLE) / pg.n_amount_prev_90) "
+    "- 1 END",
     "visit_concern_basic_needs_180d": _count0("vi.c_basic_needs_180"),
     "enrollment_status": ENROLLMENT_STATUS,
     "school_type": _decode_case(
@@ -367,8 +375,9 @@ SELECT_FEATURES = {
         "ins.insurance_key % 10", {1: "lapsed", 2: "insured"}, "no_record"
     ),
     "days_since_insurance_lapse": _days_since("md.last_lapse"),
-    "out_of_pocket_cny_365d": _count0("md.oop_365"),
-    "out_of_pocket_share_365d": "CASE WHEN md.cost_365 > 0 THEN LEAST(1.0, md.oop_costed_365 / md.cost_365) END",
+    "out_of_pocket_cny_365d": "COALESCE(md.oop_365, 0) / 100.0",
+    "out_of_pocket_share_365d": "CASE WHEN md.cost_365 > 0 THEN "
+    "LEAST(1.0, CAST(md.oop_costed_365 AS DOUBLE) / md.cost_365) END",
     "visit_concern_health_180d": _count0("vi.c_health_180"),
     "mental_health_contacts_180d": _count0("md.mh_180"),
     "days_since_mental_health_contact": _days_since("md.last_mh"),
@@ -390,7 +399,8 @@ SELECT_FEATURES = {
     "age_years": "date_diff('day', c.birth_date, k.as_of) / 365.25",
     "category": "c.category",
     "disability_level": "c.disability_level",
-    "months_in_registry": "CAST(date_diff('month', c.registered_date, k.as_of) AS DOUBLE)",
+    "months_in_registry": "CAST((EXTRACT(YEAR FROM k.as_of) - EXTRACT(YEAR FROM c.registered_date)) * 12 "
+    "+ EXTRACT(MONTH FROM k.as_of) - EXTRACT(MONTH FROM c.registered_date) AS DOUBLE)",
     "sex": "c.sex",
     "ethnicity": "c.ethnicity",
     "hukou": "c.hukou",
@@ -409,7 +419,7 @@ def feature_query(keys: str, passthrough: list[str]) -> str:
     """Features (and audit columns) for every row of the relation ``keys`` (child_pid, as_of, ...).
 
     Expects the prepared ``f_*`` tables and ``f_dates`` (``as_of_table_sql``) on the connection.
-    Rows come out ordered by as_of, child_pid; ``passthrough`` columns of ``keys`` are kept.
+    Rows come out ordered by as_of, child_pid (child_idx follows pid order); ``passthrough`` columns of ``keys`` are kept.
     """
     joins = "\n".join(
         f"LEFT JOIN {alias} ON {alias}.child_idx = k.child_idx AND {alias}.as_of = k.as_of"
@@ -418,12 +428,13 @@ def feature_query(keys: str, passthrough: list[str]) -> str:
     columns = {**AUDIT_SELECT, **SELECT_FEATURES}
     select = ",\n".join(f"{expr} AS {name}" for name, expr in columns.items())
     kept = "".join(f", l.{col}" for col in passthrough)
+    kept_out = "".join(f", k.{col}" for col in passthrough)
     ctes = ",\n".join(f"{alias} AS ({sql})" for alias, sql in FAMILIES.items())
     return f"""
     WITH {ctes},
     k AS (
         SELECT c.child_idx, l.child_pid, CAST(l.as_of AS DATE) AS as_of,
-               date_diff('year', c.birth_date, CAST(l.as_of AS DATE))
+               EXTRACT(YEAR FROM CAST(l.as_of AS DATE)) - EXTRACT(YEAR FROM c.birth_date)
                - CASE WHEN EXTRACT(MONTH FROM c.birth_date) * 100 + EXTRACT(DAY FROM c.birth_date)
                        > EXTRACT(MONTH FROM CAST(l.as_of AS DATE)) * 100 + EXTRACT(DAY FROM CAST(l.as_of AS DATE))
                       THEN 1 ELSE 0 END AS age{kept}
@@ -436,7 +447,7 @@ def feature_query(keys: str, passthrough: list[str]) -> str:
         FROM k LEFT JOIN en ON en.child_idx = k.child_idx AND en.as_of = k.as_of
                LEFT JOIN ab ON ab.child_idx = k.child_idx AND ab.as_of = k.as_of
     )
-    SELECT k.child_pid, CAST(k.as_of AS TIMESTAMP) AS as_of{kept.replace("l.", "k.")},
+    SELECT k.child_pid, CAST(k.as_of AS TIMESTAMP) AS as_of{kept_out},
     {select}
     FROM k
     JOIN f_kids AS c ON c.child_idx = k.child_idx

@@ -170,20 +170,40 @@ def test_generator_outcomes_are_frequent_and_predictable_by_p_true():
     assert 0.78 < roc_auc_score(labels[observed], truth["p_true"][observed]) < 0.93
 
 
-def test_measurement_bias_hides_unexcused_absences_for_the_group(tmp_path):
-    def unexcused_share(enabled):
-        folder = tmp_path / str(enabled)
-        generate.run(
-            folder,
-            small_params(measurement_bias={"enabled": enabled, "hukou": "rural", "share": 0.6}),
-        )
-        absences = clean_rows(folder, "school_absences").merge(
-            clean_rows(folder, "children"), on="child_id"
-        )
-        rural = absences[absences["hukou"] == "rural"]
-        return (rural["absence_type"] == "unexcused").mean()
+def simulated_absences(enabled: bool, mode: str = "omit") -> tuple:
+    bias = {"enabled": enabled, "hukou": "rural", "share": 0.6, "mode": mode}
+    registry, _, sim = generate.simulate(small_params(measurement_bias=bias))
+    rows = pd.DataFrame(sim.frame("school_absences"))
+    rows["rural"] = registry.hukou[rows["child"].astype(int)] == c.HUKOU.index("rural")
+    return sim, rows
 
-    assert unexcused_share(True) < 0.7 * unexcused_share(False)
+
+def untouched(rows: pd.DataFrame) -> pd.DataFrame:
+    """Outcome-defining rows and the other group's rows: the knob must leave these alone."""
+    return rows[rows["protected"].astype(bool) | ~rows["rural"]].reset_index(drop=True)
+
+
+def unexcused_share(rows: pd.DataFrame) -> float:
+    rural_background = rows[~rows["protected"].astype(bool) & rows["rural"]]
+    return (rural_background["absence_type"] == c.ABSENCE_TYPE.index("unexcused")).mean()
+
+
+@pytest.mark.parametrize("mode", ["relabel", "omit"])
+def test_measurement_bias_changes_only_the_groups_background_records(mode):
+    off_sim, off = simulated_absences(False)
+    sim, on = simulated_absences(True, mode)
+    # the world is the same with the knob on: chain, outcomes, and every untouched row
+    np.testing.assert_array_equal(sim.states, off_sim.states)
+    assert pd.DataFrame(sim.outcomes.frame()).equals(pd.DataFrame(off_sim.outcomes.frame()))
+    assert len(untouched(off)) > 0
+    pd.testing.assert_frame_equal(untouched(on), untouched(off))
+    recorded = (len(on) - len(untouched(on))) / (len(off) - len(untouched(off)))
+    if mode == "relabel":  # every absence recorded, a share of the unexcused ones as excused
+        assert recorded == 1
+        assert unexcused_share(on) < 0.6 * unexcused_share(off)
+    else:  # about 40% of the group's absences recorded, the type mix unchanged
+        assert 0.3 < recorded < 0.5
+        assert abs(unexcused_share(on) - unexcused_share(off)) < 0.05
 
 
 def test_gb18030_option_writes_decodable_gb18030(tmp_path):

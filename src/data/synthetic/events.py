@@ -8,6 +8,8 @@ third consecutive background rehab miss is always attended instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from src.data import contract as c
@@ -41,6 +43,21 @@ STREAK_DAYS = 10
 PAYMENT_DAY = 9
 
 
+@dataclass(frozen=True)
+class RecordingBias:
+    """The school system under-records background absences of one hukou group.
+
+    relabel: a share of the group's unexcused absences is recorded as excused.
+    omit: a share of all the group's background absences (any type) is never recorded.
+    Its own random stream, so switching it on changes the records and never the world.
+    """
+
+    group: int  # index into contract HUKOU
+    share: float
+    mode: str  # "relabel" | "omit"
+    rng: np.random.Generator
+
+
 class Simulation:
     """All children through all months; call `step(k)` for k = 0 .. months-1 in order."""
 
@@ -50,14 +67,13 @@ class Simulation:
         model: RiskModel,
         starts: np.ndarray,
         calendar: np.ndarray,
-        bias_group: int | None,
-        bias_share: float,
+        bias: RecordingBias | None,
         rng,
     ):
         self.reg, self.model, self.starts, self.rng = registry, model, starts, rng
         self.calendar = calendar  # school days of the span, datetime64[D], sorted
         self.span_end = starts[-1] - 1
-        self.bias_group, self.bias_share = bias_group, bias_share
+        self.bias = bias
         n = registry.n
         self.tables = {name: Rows(cols) for name, cols in TABLE_COLUMNS.items()}
         self.reg_month = np.searchsorted(starts, registry.registered, side="right") - 1
@@ -444,21 +460,29 @@ class Simulation:
         # never a full unexcused Monday in the background: a 10-school-day run always has one
         monday = (date.astype("datetime64[D]").astype(np.int64) + 3) % 7 == 0
         days = np.where(unexcused & monday, 0.5, days)
-        if self.bias_group is not None:
-            hidden = (
-                unexcused
-                & (self.reg.hukou[child] == self.bias_group)
-                & (self.rng.random(len(child)) < self.bias_share)
-            )
-            kind = np.where(hidden, c.ABSENCE_TYPE.index("excused"), kind)
+        kind, recorded = self._as_recorded(child, kind)
+        child, date = child[recorded], date[recorded]
         self._add(
             "school_absences",
             child,
             date,
             school=self.schools.current[child],
-            absence_type=kind,
-            days=days,
+            absence_type=kind[recorded],
+            days=days[recorded],
         )
+
+    def _as_recorded(self, child, kind) -> tuple[np.ndarray, np.ndarray]:
+        """Background absences as the school records them: (absence types, recorded mask)."""
+        recorded = np.ones(len(child), dtype=bool)
+        if self.bias is None:
+            return kind, recorded
+        hit = (self.reg.hukou[child] == self.bias.group) & (
+            self.bias.rng.random(len(child)) < self.bias.share
+        )
+        if self.bias.mode == "omit":
+            return kind, ~hit
+        unexcused = kind == c.ABSENCE_TYPE.index("unexcused")
+        return np.where(hit & unexcused, c.ABSENCE_TYPE.index("excused"), kind), recorded
 
     def _rehab_signals(self, present, start) -> None:
         """Two sessions a month; a third background miss in a row is always attended instead.
