@@ -155,7 +155,9 @@ def test_education_family():
 def test_streak_running_past_as_of_counts_only_days_up_to_as_of():
     days = ["2024-06-26", "2024-06-27", "2024-06-28", "2024-07-01", "2024-07-02", "2024-07-03"]
     data = tables(children=[child("a")], school_absences=[absence("a", d) for d in days])
-    assert features_at(data, AS_OF).loc["a", "longest_unexcused_streak_90d"] == 4  # 26, 27, 28 June, 1 July
+    assert (
+        features_at(data, AS_OF).loc["a", "longest_unexcused_streak_90d"] == 4
+    )  # 26, 27, 28 June, 1 July
 
 
 def med(pid, date, event_type, cost=None, oop=None, dx=None):

@@ -74,7 +74,9 @@ def records(low: int, high: int):
 
 
 # At least one run starts on or before t; most continue past it.
-unexcused_runs = st.lists(st.tuples(st.integers(-15, 0), st.integers(2, 20)), min_size=1, max_size=3)
+unexcused_runs = st.lists(
+    st.tuples(st.integers(-15, 0), st.integers(2, 20)), min_size=1, max_size=3
+)
 
 
 def _rows(pid: str, as_of: dt.date, recs, runs) -> dict[str, list[dict]]:
