@@ -146,7 +146,7 @@ def build_context(
         "owner": params.model_card.owner,
         "params": params,
         "periods": period_table(train_summary),
-        "export_date": train_summary.get("export_date") or features_summary.get("export_date"),
+        "export_date": features_summary.get("export_date") or train_summary.get("export_date"),
         "sources": SOURCE_TABLES,
         "label_rules": [
             {
