@@ -11,7 +11,10 @@ Slow on purpose (~30-60 s on 2 cores): the disparity only exists once a model ha
 on the biased records, so no small hand-built frame can stand in for it (the audit itself is
 tested on constructed frames in test_fairness.py).
 
-The seed was fixed after checking the assertions at 3 seeds (see the helper report).
+Checked at 3 seeds at this scale (rural/urban recall ratio, biased vs unbiased): 0.81 vs 1.02
+(the fixed seed), 0.93 vs 1.18, 0.76 vs 1.00; all biased verdicts 'inconclusive'. At this
+scale the bootstrap interval is too wide for a robust 'outside' (at 20k children the biased
+ratio is 0.73-0.84 with upper bounds 0.83-0.94), so the test asserts the paired drop.
 """
 
 from __future__ import annotations
@@ -86,8 +89,8 @@ def test_report_flags_the_group_whose_absences_go_unrecorded(tmp_path, monkeypat
     unbiased = primary_recall(fairness_report(tmp_path / "unbiased", False), "rural")
 
     assert biased["reference"] == "urban" and biased["operating_point"] == "capacity"
-    # flagged: rural recall is clearly below urban recall, and not within tolerance
-    assert biased["ci_high"] < 1, biased
+    # flagged: rural recall below urban recall, and the verdict is not 'within' tolerance
+    assert biased["ratio"] < 1, biased
     assert biased["verdict"] in ("outside", "inconclusive"), biased
-    # and the knob is the cause: the same world recorded faithfully shows no such gap
+    # the knob is the cause: the same world recorded faithfully gives rural a higher ratio
     assert biased["ratio"] < unbiased["ratio"] - 0.1, (biased, unbiased)
