@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -57,7 +59,7 @@ metrics.get("ratios"), metrics.get("gate")
 # Label rates per rule, on fully observed as-of dates:
 
 # %%
-pd.Series(summary.get("label_rates", {}), dtype="object")
+pd.Series(summary["label_rates_observed"]).round(3)
 
 # %% [markdown]
 # ## 2. Explanations for a few children
@@ -76,7 +78,7 @@ top[["score", "primary_system", "service_en", *reason_cols]]
 
 # %%
 importance = json.loads((ROOT / "reports/explain/importance.json").read_text(encoding="utf-8"))
-pd.Series(importance.get("by_system", {})).sort_values(ascending=False)
+pd.Series(importance["systems"]).sort_values(ascending=False)
 
 # %% [markdown]
 # ## 3. Fairness at the list size the caseworkers use
