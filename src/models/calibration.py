@@ -6,6 +6,11 @@ prior shift of negative down-sampling (+log(rate)) and of class weighting
 calibrator.json: {"method": "isotonic", "x": [...], "y": [...], "offset": o} or
 {"method": "platt", "a": .., "b": .., "offset": o}; p = sigmoid(a * s + b) for Platt,
 linear interpolation between the (x, y) knots (clipped at the ends) for isotonic.
+
+Isotonic regression is a step function, so thousands of children would share one
+probability and the ranking would lose the booster's resolution. Ties inside a step are
+therefore broken by the raw score: the step is mixed with TIE_BREAK (1e-6) x sigmoid(raw), far below any reported precision, so every stage that ranks by the
+calibrated probability ranks exactly as the booster does.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 from src.errors import SafetynetError
 
 METHODS = ("isotonic", "platt")
+TIE_BREAK = 1e-6
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,9 @@ class Calibrator:
     def predict(self, corrected_raw: np.ndarray) -> np.ndarray:
         s = np.asarray(corrected_raw, dtype=np.float64)
         if self.method == "isotonic":
-            return np.interp(s, np.asarray(self.x), np.asarray(self.y))
+            stepped = np.interp(s, np.asarray(self.x), np.asarray(self.y))
+            # a convex mix stays in [0, 1] and is strictly increasing in s
+            return (1.0 - TIE_BREAK) * stepped + TIE_BREAK / (1.0 + np.exp(-s))
         return 1.0 / (1.0 + np.exp(-(self.a * s + self.b)))
 
     def to_dict(self) -> dict:
