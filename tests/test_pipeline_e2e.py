@@ -109,8 +109,15 @@ def test_second_repro_is_a_no_op(project):
 
 def test_ingest_reconciles_and_quarantines_injected_defects(project):
     quality = json.loads((project / "reports/data_quality.json").read_text())
+    injected = json.loads((project / "data/synthetic/injected_defects.json").read_text())
     for table, entry in quality["tables"].items():
-        assert entry["rows_read"] == entry["rows_accepted"] + entry["rows_quarantined"] + entry["duplicates_collapsed"], table
+        quarantined = entry["rows_quarantined"]
+        assert entry["rows_read"] == entry["rows_accepted"] + quarantined["total"] + entry["duplicates_collapsed"]
+        expected: dict[str, int] = {}
+        for defect in injected["tables"].get(table, {}).get("defects", []):
+            expected[defect["reason"]] = expected.get(defect["reason"], 0) + defect["count"]
+        assert entry["duplicates_collapsed"] == expected.pop("duplicate", 0), table
+        assert quarantined["by_reason"] == expected, table
 
 
 def _identities(project: Path) -> set[str]:

@@ -16,6 +16,11 @@ A quarantined row gets the FIRST reason that applies, in this fixed order
 
 Values are read as text first. Empty (or all-blank) values are missing. Codes, dates and
 numbers are stripped of surrounding blanks; ids and free text are kept as typed.
+
+Quarantine files hold the raw row as typed (formula-neutralised, src.spreadsheet) so that an
+analyst can fix the export, with one exception: a non-empty ``name`` or ``id_number`` is
+replaced by ``<withheld: personal data>`` (an empty one stays empty). ``child_id`` and
+``source_row`` locate the row in the export, where the original values still are.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from src.data.contract import DATE, INT, NUMBER, ROW_RULES, TABLES, build_schema
 from src.data.pseudonymise import PidKey, child_pids, load_pid_key
 from src.data.raw_files import RawFile, find_table_file, iter_text_chunks, open_raw_file
 from src.errors import SafetynetError
+from src.spreadsheet import neutralise_formulas
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +68,8 @@ EVENT_TABLES = tuple(
 IDENTITY_COLUMNS = ("child_id", "name", "id_number")
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-PLAIN_NUMBER = r"[+-]?\d+(\.\d+)?"
-FORMULA_START = r"[=+\-@\t\r]"
+PERSONAL_COLUMNS = ("name", "id_number")  # withheld from quarantine files
+WITHHELD = "<withheld: personal data>"
 EXAMPLES_PER_REASON = 5
 TRUTH_FILE = "truth.parquet"
 
@@ -324,20 +330,26 @@ def interim_table(
     ).replace_schema_metadata(schema.metadata)
 
 
-def escape_formulas(text: pd.Series) -> pd.Series:
-    """Defuse spreadsheet formulas (=, +, -, @ ...) with a leading apostrophe; plain numbers stay."""
-    risky = text.str.match(FORMULA_START) & ~text.str.fullmatch(PLAIN_NUMBER)
-    return text.mask(risky.fillna(False).astype(bool), "'" + text)
+def withhold_personal(raw: pd.DataFrame) -> pd.DataFrame:
+    """`raw` with each non-empty name / id_number replaced by WITHHELD (empty stays empty)."""
+    out = raw.copy()
+    for col in PERSONAL_COLUMNS:
+        if col in out:
+            typed = out[col].notna() & out[col].astype("string").str.strip().ne("")
+            out[col] = out[col].mask(typed.fillna(False).astype(bool), WITHHELD)
+    return out
 
 
 def quarantine_frame(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
-    """The raw text row (formula-escaped) + `reason` + `source_row`.
+    """The raw text row (personal data withheld, formulas neutralised) + `reason` + `source_row`.
 
     A raw column that is itself named `reason` or `source_row` (welfare_events has
     `reason`) is kept as `raw_<name>`.
     """
-    out = raw.apply(escape_formulas).rename(
-        columns=lambda c: f"raw_{c}" if c in ("reason", "source_row") else c
+    out = (
+        withhold_personal(raw)
+        .apply(neutralise_formulas)
+        .rename(columns=lambda c: f"raw_{c}" if c in ("reason", "source_row") else c)
     )
     out["reason"] = reasons.to_numpy()
     out["source_row"] = raw.index.to_numpy()

@@ -350,7 +350,9 @@ _MEDICAL = (
     _count(
         "rehab_missed_streak",
         "medical",
-        "Missed rehabilitation sessions since the last attended one, within the last 365 days.",
+        "Missed rehabilitation sessions since the last attended one, within the last 365 days "
+        "(one session per day and outcome; on a day with both, the attended one comes first), "
+        "as the medical_lapse label counts them.",
         "已连续 {value} 次缺席康复训练",
         "{value} rehabilitation sessions missed in a row",
     ),

@@ -21,8 +21,10 @@ Rows that are already out of a net (``already_out = 1``) get their labels comput
 same rules as every other row; downstream stages (train, evaluate, watchlist) are the ones
 that set them aside, so nothing is hidden in this table.
 
-The SQL is standard (CTEs, window functions, gaps-and-islands with ``ROW_NUMBER``), run by
-DuckDB and returned as pandas via ``.df()``.
+Streaks and rehab runs come from ``src/features/runs.py``, which the features read too, so a
+label and the feature that tracks its run mean the same thing. The SQL is standard (CTEs,
+window functions, gaps-and-islands with ``ROW_NUMBER``), run by DuckDB and returned as
+pandas via ``.df()``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ from src.config import Label
 from src.data.contract import PROCEDURAL_EXIT_REASONS
 from src.errors import SafetynetError
 from src.features.cohort import cohort_ctes, sql_codes, sql_timestamp
+from src.features.runs import (
+    rehab_sessions_sql,
+    school_days_sql,
+    streak_days_sql,
+    streak_runs_sql,
+)
 
 RULES = ("benefit_lapse", "school_dropout", "medical_lapse", "protection_crisis")
 REHAB_MISSES_IN_A_ROW = 3  # the contract's "three rehab_missed in a row"
@@ -48,77 +56,45 @@ def benefit_lapse_sql(label: Label) -> str:
     """
 
 
-def nth_of_run_sql(source: str, n: int) -> str:
-    """Rows of ``source`` (child_pid, event_date, idx) that are the n-th of a run of consecutive idx.
-
-    ``idx`` is unique per child. A row is the n-th when the row n - 1 back is idx - (n - 1) and
-    the row n back is not idx - n: one sort and two LAGs, cheaper than numbering islands.
-    """
-    return f"""
-    SELECT child_pid, event_date FROM (
-        SELECT child_pid, event_date, idx,
-               LAG(idx, {n - 1}) OVER w AS idx_run_start,
-               LAG(idx, {n}) OVER w AS idx_before_run
-        FROM ({source}) AS numbered
-        WINDOW w AS (PARTITION BY child_pid ORDER BY idx)
-    ) AS runs
-    WHERE idx_run_start = idx - {n - 1}
-      AND (idx_before_run IS NULL OR idx_before_run <> idx - {n})
-    """
-
-
 def school_dropout_sql(label: Label) -> str:
     """Dropped-out events plus the day each unexcused streak reaches the threshold.
 
-    ``idx`` is the school-day number (ROW_NUMBER over the calendar), so consecutive school
-    days have consecutive numbers whatever weekends or breaks lie between them. Only days
+    Streaks are the runs of ``src/features/runs.py`` (full-day unexcused absences on
+    consecutive school days), shared with ``longest_unexcused_streak_90d``. A run of at
+    least ``streak`` days reaches the threshold on its ``streak``-th school day. Only days
     that can matter for the as-of dates at hand are read: from ``streak`` school days before
-    the first school day after the earliest as-of date (a day further back can only decide
-    that a run started earlier) up to the latest as-of date + horizon (LAG only looks back).
+    the first school day after the earliest as-of date (a run cut there reaches the threshold
+    on or before that as-of date, outside every horizon) up to the latest as-of date + horizon.
     """
     streak = int(label.dropout_streak_days)
-    full_days = f"""
-    SELECT DISTINCT a.child_pid, a.absence_date AS event_date, d.idx
-    FROM school_absences AS a
-    JOIN (
-        SELECT "date" AS school_day, ROW_NUMBER() OVER (ORDER BY "date") AS idx
-        FROM (SELECT DISTINCT "date" FROM school_calendar) AS cal
-    ) AS d ON d.school_day = a.absence_date
-    WHERE a.absence_type = 'unexcused' AND a.days = 1
-      AND d.idx >= (
-          SELECT COUNT(*) FROM (SELECT DISTINCT "date" FROM school_calendar) AS cal
-          WHERE "date" <= (SELECT MIN(as_of) FROM as_of_dates)
-      ) + 1 - {streak}
-      AND d.school_day <= (SELECT MAX(as_of) FROM as_of_dates) + INTERVAL '{int(label.horizon_days)}' DAY
-    """
+    school_days = f"({school_days_sql()})"
+    first_idx = f"(SELECT COUNT(*) FROM {school_days} AS c WHERE c.d <= (SELECT MIN(as_of) FROM as_of_dates))"
+    last_day = f"(SELECT MAX(as_of) FROM as_of_dates) + INTERVAL '{int(label.horizon_days)}' DAY"
+    days = f"""(
+        SELECT * FROM ({streak_days_sql("school_absences", "child_pid", school_days)}) AS all_days
+        WHERE sd_idx >= {first_idx} + 1 - {streak} AND d <= {last_day}
+    )"""
     return f"""
     SELECT child_pid, event_date FROM school_enrollment WHERE event_type = 'dropped_out'
     UNION ALL
-    {nth_of_run_sql(full_days, streak)}
+    SELECT r.child_pid, s.d AS event_date
+    FROM ({streak_runs_sql(days, "child_pid")}) AS r
+    JOIN {school_days} AS s ON s.sd_idx = r.start_idx + {streak - 1}
+    WHERE r.end_idx - r.start_idx + 1 >= {streak}
     """
 
 
 def medical_lapse_sql(label: Label) -> str:
     """Insurance lapses plus the third miss of every run of rehab misses.
 
-    ``idx`` numbers a child's rehab sessions (attended and missed) in date order, so misses
-    with consecutive numbers had no attended session between them.
-    """
-    misses = """
-    SELECT child_pid, event_date, idx FROM (
-        SELECT child_pid, event_date, event_type,
-               ROW_NUMBER() OVER (PARTITION BY child_pid ORDER BY event_date, event_type) AS idx
-        FROM (
-            SELECT DISTINCT child_pid, event_date, event_type FROM medical_events
-            WHERE event_type IN ('rehab_attended', 'rehab_missed')
-        ) AS rehab
-    ) AS sessions
-    WHERE event_type = 'rehab_missed'
+    Sessions and runs are those of ``src/features/runs.py`` (one session per child, day and
+    outcome; attended first on a shared day), shared with ``rehab_missed_streak``.
     """
     return f"""
     SELECT child_pid, event_date FROM medical_events WHERE event_type = 'insurance_lapsed'
     UNION ALL
-    {nth_of_run_sql(misses, REHAB_MISSES_IN_A_ROW)}
+    SELECT child_pid, d AS event_date FROM ({rehab_sessions_sql("medical_events", "child_pid")}) AS sessions
+    WHERE event_type = 'rehab_missed' AND missed_run = {REHAB_MISSES_IN_A_ROW}
     """
 
 

@@ -14,13 +14,16 @@ aggregates add ``d > as_of - INTERVAL 'n' DAY``, so old events age out of every 
 Prepared tables may hold values computed over a child's whole history (the previous
 payment, the running count of missed rehab sessions, runs of absent school days) only when
 the value on a row depends on rows dated on or before it; a run that continues past
-``as_of`` is clipped at ``as_of``.
+``as_of`` is clipped at ``as_of``. Those runs (unexcused school-day streaks, rehab
+sessions) are defined once in ``src/features/runs.py`` and shared with the labels, so a
+feature tracks the same run its label rule reads.
 """
 
 from __future__ import annotations
 
 from src.data.contract import EXIT_REASON
 from src.features.catalogue import DAYS_SINCE_CAP
+from src.features.runs import rehab_sessions_sql, school_days_sql, streak_days_sql, streak_runs_sql
 
 EPOCH_DAYS = "date_diff('day', DATE '1970-01-01', {col})"
 
@@ -56,6 +59,11 @@ INSURANCE_RANK = {"insurance_lapsed": 1, "insurance_enrolled": 2}
 SCHOOL_TYPE_RANK = {"regular": 1, "special_education": 2, "home_delivery": 3}
 REASON_RANK = {reason: i + 1 for i, reason in enumerate(EXIT_REASON)}
 
+# The school days a dropout streak counts (src/features/runs.py), per child_idx.
+STREAK_DAYS = streak_days_sql(
+    "(SELECT child_idx, d AS absence_date, absence_type, days FROM f_abs)", "child_idx", "f_cal"
+)
+
 PREPARE = {
     "f_kids": """
         SELECT CAST(ROW_NUMBER() OVER (ORDER BY child_pid) AS INTEGER) AS child_idx, child_pid,  -- in pid order
@@ -63,9 +71,7 @@ PREPARE = {
                category, CAST(disability_level AS DOUBLE) AS disability_level, guardian_type, sex,
                COALESCE(ethnicity, 'unknown') AS ethnicity, hukou, county_code, community_code
         FROM children""",
-    "f_cal": """
-        SELECT d, CAST(ROW_NUMBER() OVER (ORDER BY d) AS INTEGER) AS sd_idx
-        FROM (SELECT DISTINCT CAST(date AS DATE) AS d FROM school_calendar) AS c""",
+    "f_cal": school_days_sql(),
     "f_welfare": """
         SELECT k.child_idx, CAST(w.event_date AS DATE) AS d, w.event_type, w.reason,
                CAST(ROUND(w.amount_cny * 100) AS BIGINT) AS amount
@@ -90,29 +96,19 @@ PREPARE = {
         FROM school_absences AS a
         JOIN f_kids AS k ON k.child_pid = a.child_pid
         JOIN f_cal AS c ON c.d = CAST(a.absence_date AS DATE)""",
-    # Runs of consecutive school days with a full-day unexcused absence (gaps and islands).
-    "f_streaks": """
-        SELECT child_idx, MIN(sd_idx) AS start_idx, MAX(sd_idx) AS end_idx
-        FROM (SELECT child_idx, sd_idx,
-                     sd_idx - ROW_NUMBER() OVER (PARTITION BY child_idx ORDER BY sd_idx) AS island
-              FROM (SELECT DISTINCT child_idx, sd_idx FROM f_abs
-                    WHERE absence_type = 'unexcused' AND days >= 1) AS u) AS r
-        GROUP BY child_idx, island""",
-    # run_len: missed rehab sessions since the last attended one, counted up to this row.
+    # Runs of school days with a full-day unexcused absence: the dropout label's streaks too.
+    "f_streaks": streak_runs_sql(f"({STREAK_DAYS})", "child_idx"),
     # Money in whole fen (BIGINT): integer sums are exact, so results never depend on thread order.
     "f_med": """
-        SELECT child_idx, d, event_type, diagnosis_group, cost, oop, rehab_rank,
-               CASE WHEN rehab_rank IS NULL THEN NULL ELSE SUM(CASE WHEN rehab_rank = 1 THEN 1 ELSE 0 END)
-                   OVER (PARTITION BY child_idx, rehab_rank IS NULL, attended_before ORDER BY d, rehab_rank
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) END AS run_len
-        FROM (SELECT *, SUM(CASE WHEN rehab_rank = 2 THEN 1 ELSE 0 END)
-                  OVER (PARTITION BY child_idx, rehab_rank IS NULL ORDER BY d, rehab_rank
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attended_before
-              FROM (SELECT k.child_idx, CAST(m.event_date AS DATE) AS d, m.event_type, m.diagnosis_group,
-                           CAST(ROUND(m.cost_cny * 100) AS BIGINT) AS cost,
-                           CAST(ROUND(m.out_of_pocket_cny * 100) AS BIGINT) AS oop,
-                           CASE m.event_type WHEN 'rehab_missed' THEN 1 WHEN 'rehab_attended' THEN 2 END AS rehab_rank
-                    FROM medical_events AS m JOIN f_kids AS k ON k.child_pid = m.child_pid) AS x) AS y""",
+        SELECT k.child_idx, CAST(m.event_date AS DATE) AS d, m.event_type, m.diagnosis_group,
+               CAST(ROUND(m.cost_cny * 100) AS BIGINT) AS cost,
+               CAST(ROUND(m.out_of_pocket_cny * 100) AS BIGINT) AS oop
+        FROM medical_events AS m JOIN f_kids AS k ON k.child_pid = m.child_pid""",
+    # Rehab sessions (one per child, day and outcome) with the run of misses the medical_lapse
+    # label reads: the same sessions, the same tie rule.
+    "f_rehab": rehab_sessions_sql(
+        "(SELECT child_idx, d AS event_date, event_type FROM f_med)", "child_idx"
+    ),
     "f_visits": """
         SELECT k.child_idx, CAST(v.visit_date AS DATE) AS d,
                CAST(v.concern_basic_needs AS INTEGER) AS c_basic_needs, CAST(v.concern_health AS INTEGER) AS c_health,
@@ -174,12 +170,23 @@ PAYMENTS = f"""
     FROM f_payments AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
+
+def _school_year(col: str) -> str:
+    """The school year (starting 1 September) a date falls in."""
+    return f"(EXTRACT(YEAR FROM {col}) - CASE WHEN EXTRACT(MONTH FROM {col}) < 9 THEN 1 ELSE 0 END)"
+
+
+# Grade advanced one per school year since it was recorded, minus the grade for age
+# (age on 1 September minus 5): both sides grow by one a year, so the school year cancels.
+# grade_key packs the record's day with it, so MAX picks the latest record's value.
+GRADE_NORM = f"CAST(e.grade - {_school_year('e.d')} + 5000 AS BIGINT)"
+
 ENROLLMENT = f"""
     SELECT e.child_idx, a.as_of,
         MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", ENROLLMENT_RANK)}) AS enroll_key,
         MAX({_days("e.d")} * 10 + {_rank_case("e.school_type", SCHOOL_TYPE_RANK)})
             FILTER (WHERE e.school_type IS NOT NULL) AS school_type_key,
-        MAX({_days("e.d")} * 100 + e.grade) FILTER (WHERE e.grade IS NOT NULL) AS grade_key,
+        MAX({_days("e.d")} * 10000 + {GRADE_NORM}) FILTER (WHERE e.grade IS NOT NULL) AS grade_key,
         COUNT(*) FILTER (WHERE e.event_type = 'transferred' AND {_since(365)}) AS transfers_365,
         COUNT(*) FILTER (WHERE e.event_type = 'suspended' AND {_since(365)}) AS school_susp_365
     FROM f_enroll AS e JOIN f_dates AS a ON e.d <= a.as_of
@@ -220,9 +227,7 @@ MEDICAL = f"""
     SELECT e.child_idx, a.as_of,
         {_n("outpatient", 180)} AS outpatient_180, {_n("emergency", 180)} AS emergency_180,
         {_n("inpatient", 365)} AS inpatient_365, {_n("rehab_missed", 180)} AS rehab_missed_180,
-        {_n("rehab_attended", 180)} AS rehab_attended_180, {_n("rehab_missed", 365)} AS rehab_missed_365,
-        MAX({_days("e.d")} * 10000 + e.rehab_rank * 1000 + LEAST(e.run_len, 999))
-            FILTER (WHERE e.rehab_rank IS NOT NULL AND {_since(365)}) AS rehab_key,
+        {_n("rehab_attended", 180)} AS rehab_attended_180,
         MAX(e.d) FILTER (WHERE e.event_type = 'insurance_lapsed' AND {_since(365)}) AS last_lapse,
         SUM(e.oop) FILTER (WHERE {_since(365)}) AS oop_365,
         SUM(e.oop) FILTER (WHERE {_since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS oop_costed_365,
@@ -231,6 +236,15 @@ MEDICAL = f"""
         MAX(e.d) FILTER (WHERE e.event_type = 'mental_health' AND {_since(365)}) AS last_mh,
         COUNT(*) FILTER (WHERE e.diagnosis_group = 'mental' AND {_since(365)}) AS mental_dx_365
     FROM f_med AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+    GROUP BY e.child_idx, a.as_of"""
+
+# The latest rehab session in the last 365 days (the highest session_no) and its run of misses,
+# plus the missed sessions in the window: a run that began before the window is clipped to them.
+REHAB = f"""
+    SELECT e.child_idx, a.as_of,
+        MAX(e.session_no * 1000 + LEAST(e.missed_run, 999)) AS rehab_key,
+        COUNT(*) FILTER (WHERE e.event_type = 'rehab_missed') AS missed_sessions_365
+    FROM f_rehab AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
 # Insurance status follows the latest insurance event however old (a later event restores it).
@@ -275,24 +289,11 @@ FAMILIES = {
     "ab": ABSENCES,
     "st": STREAKS,
     "md": MEDICAL,
+    "rh": REHAB,
     "ins": INSURANCE,
     "vi": VISITS,
     "pr": PROTECTION,
 }
-
-
-def _school_year(col: str) -> str:
-    """The school year (starting 1 September) a date falls in."""
-    return f"(EXTRACT(YEAR FROM {col}) - CASE WHEN EXTRACT(MONTH FROM {col}) < 9 THEN 1 ELSE 0 END)"
-
-
-# Grade advanced one per school year since it was recorded, minus the grade for age
-# (age on 1 September minus 5): both sides grow by one a year, so the school year cancels.
-GRADE_NORM = f"CAST(e.grade - {_school_year('e.d')} + 5000 AS BIGINT)"
-ENROLLMENT = ENROLLMENT.replace(
-    "MAX(" + _days("e.d") + " * 100 + e.grade)", "MAX(" + _days("e.d") + f" * 10000 + {GRADE_NORM})"
-)
-FAMILIES["en"] = ENROLLMENT
 
 
 def _days_since(col: str) -> str:
@@ -370,7 +371,7 @@ SELECT_FEATURES = {
     "rehab_attendance_ratio_180d": "CASE WHEN md.rehab_attended_180 + md.rehab_missed_180 > 0 THEN "
     "CAST(md.rehab_attended_180 AS DOUBLE) / (md.rehab_attended_180 + md.rehab_missed_180) END",
     # The run of the latest rehab session, bounded by the missed sessions still in the window.
-    "rehab_missed_streak": "CAST(COALESCE(LEAST(md.rehab_key % 1000, md.rehab_missed_365), 0) AS DOUBLE)",
+    "rehab_missed_streak": "CAST(COALESCE(LEAST(rh.rehab_key % 1000, rh.missed_sessions_365), 0) AS DOUBLE)",
     "insurance_status": _decode_case(
         "ins.insurance_key % 10", {1: "lapsed", 2: "insured"}, "no_record"
     ),

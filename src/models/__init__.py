@@ -1,15 +1,13 @@
 """Model stages: split, train, evaluate, explain, watchlist, fairness, model card.
 
-Process-wide settings that libraries read once, when they load, so they are set here,
-before any stage module imports them (a value the user already set wins):
-- MLflow decides at import whether to send telemetry: off.
-- LightGBM's OpenMP threads spin while waiting by default; on a busy or shared machine
-  (2 cores, several processes) that made boosting 10-25x slower. Passive waiting costs
-  little on an idle machine.
+Two process-wide settings are read once, when a library loads, so they are set here, before
+any stage module imports that library (a value the user already set wins).
 """
 
 import os
 
+# mlflow/__init__.py creates its telemetry client at import unless this is set: no telemetry.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
+# libgomp reads this when LightGBM loads it; the default spinning wait made boosting 10-25x
+# slower on a shared 2-core machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")

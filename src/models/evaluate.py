@@ -1,11 +1,15 @@
 """features + trained model -> test metrics of the model and every baseline, plots, figures, predictions.
 
-Test rows: the split's test as-of dates, with observed labels and `already_out == 0`. Each
-month's list size is the capacity k = base.children_per_caseworker x distinct caseworkers
-among that month's scored children. The model and every baseline are scored on the same
-rows with the same k: the top k is chosen within each month and the metrics are pooled over
-the test months (`k` in a block = the sum of the monthly list sizes), with per-month values
-under `per_month`. The gate passes when the model beats the rule baseline on
+Test rows: the split's test as-of dates, with observed labels and `already_out == 0`.
+The capacity metrics (`precision_at_k`, `recall_at_k`, `lift_at_k`) measure the lists the
+watchlist stage hands out: one list per (as_of, county_code), its own k =
+base.children_per_caseworker x distinct caseworkers among that list's scored children
+(`src.models.capacity.list_capacity`, shared with the watchlist stage). They are pooled over
+the lists of the test period (`k` in a block = the sum of the list sizes) and, under
+`per_month`, over that month's lists. The percentage cut-offs (`precision@5_pct` ...), AUC,
+Brier and ECE stay month-level. `list_stability` compares each month's union of county
+lists with the previous month's. The model and every baseline are scored on the same rows
+with the same lists. The gate passes when the model beats the rule baseline on
 `evaluate.gate_metric`; then the registered version gets the alias `champion`, otherwise
 the previous champion stays. Numbers are rounded to 6 decimals; NaN (undefined) is null.
 """
@@ -24,6 +28,7 @@ from src.atomic import atomic_dir, write_json, write_parquet
 from src.config import Evaluate, Params
 from src.errors import SafetynetError
 from src.models import baselines, metrics
+from src.models.capacity import LIST_KEYS, list_capacity
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +64,44 @@ def select_test_rows(frame: pd.DataFrame, test_dates) -> pd.DataFrame:
     return test
 
 
-def capacity_by_month(test: pd.DataFrame, children: pd.DataFrame, per_caseworker: int) -> dict:
-    """k per as-of month = per_caseworker x distinct caseworkers among that month's children."""
-    caseworkers = test[["child_pid", "as_of"]].merge(
+def capacity_by_list(test: pd.DataFrame, children: pd.DataFrame, per_caseworker: int) -> pd.Series:
+    """k per list (as_of, county_code) of the scored test rows, as the watchlist computes it."""
+    missing = test["county_code"].isna()
+    if missing.any():
+        raise SafetynetError(
+            f"features.parquet: column county_code is empty on {int(missing.sum())} test rows; "
+            "every child needs a county (fix children.parquet and rebuild features)"
+        )
+    scored = test[["child_pid", *LIST_KEYS]].merge(
         children[["child_pid", "caseworker_id"]], on="child_pid", how="left", validate="many_to_one"
     )
-    counts = caseworkers.groupby("as_of")["caseworker_id"].nunique()
-    empty = counts[counts == 0]
+    capacity = list_capacity(scored, per_caseworker)
+    empty = capacity[capacity == 0]
     if not empty.empty:
+        as_of, county = empty.index[0]
         raise SafetynetError(
-            f"children.parquet: no caseworker_id for any child scored at {empty.index[0].date()}; "
-            "the capacity k = children_per_caseworker x caseworkers would be 0; fill caseworker_id"
+            f"children.parquet: no caseworker_id for any child of county {county} scored at "
+            f"{pd.Timestamp(as_of).date()} ({len(empty)} such lists); its capacity k = "
+            "children_per_caseworker x caseworkers would be 0; fill caseworker_id"
         )
-    return {month: int(n) * per_caseworker for month, n in counts.items()}
+    return capacity
+
+
+def list_ids(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
+    """Per row, the position of its (as_of, county_code) list in `capacity` (the metric group)."""
+    keys = pd.MultiIndex.from_arrays([test[key] for key in LIST_KEYS])
+    ids = capacity.index.get_indexer(keys)
+    if (ids < 0).any():
+        raise SafetynetError(
+            f"evaluate: {int((ids < 0).sum())} test rows belong to no capacity list; "
+            "compute the capacity from the same test rows (capacity_by_list)"
+        )
+    return ids
+
+
+def k_by_list(capacity: pd.Series) -> dict[int, int]:
+    """The metric registry's k mapping: list id (see `list_ids`) -> capacity."""
+    return dict(enumerate(capacity.to_numpy(dtype="int64").tolist()))
 
 
 # ---------------------------------------------------------------- pure core: metric blocks
@@ -89,42 +119,51 @@ def _clean(value):
     return round(value, DIGITS) if math.isfinite(value) else None
 
 
-def _metric_values(y, score, context: dict, probabilistic: bool, names: list[str]) -> dict:
+def _metric_values(y, score, months, lists, k, probabilistic: bool, settings: Evaluate) -> dict:
+    """One block: capacity metrics over the county lists, every other metric over months."""
+    by_month = {"groups": months, "ece_bins": settings.ece_bins}
+    by_list = {"groups": lists, "k": k}
     block = {
         "n": int(len(y)),
         "n_positive": int(np.sum(y)),
         "prevalence": float(np.mean(y)) if len(y) else math.nan,
-        "k": int(sum(metrics.list_sizes(context["k"], context["groups"], len(y)).values())),
+        "k": int(sum(metrics.list_sizes(k, lists, len(y)).values())),
     }
-    for name in names:
+    for name in metrics.standard_names(settings.top_pcts):
         if name in metrics.PROBABILITY_METRICS and not probabilistic:
             block[name] = math.nan  # a ranking (the rule count) has no calibration
         else:
+            context = by_list if name in metrics.CAPACITY_METRICS else by_month
             block[name] = metrics.compute(name, y, score, **context)
     return block
 
 
 def score_block(
-    test: pd.DataFrame, score: np.ndarray, k_by_month: dict, settings: Evaluate, probabilistic: bool
+    test: pd.DataFrame,
+    score: np.ndarray,
+    capacity: pd.Series,
+    settings: Evaluate,
+    probabilistic: bool,
 ) -> dict:
-    """Every registry metric for one scorer: pooled over months, stability, and per month."""
+    """Every registry metric for one scorer: pooled over the test period, stability, per month."""
     y = test["label"].to_numpy(dtype="int64")
     months = test["as_of"].to_numpy()
-    names = metrics.standard_names(settings.top_pcts)
-    context = {
-        "groups": months,
-        "k": k_by_month,
-        "ids": test["child_pid"].to_numpy(),
-        "ece_bins": settings.ece_bins,
-    }
-    block = _metric_values(y, score, context, probabilistic, names)
-    block["list_stability"] = metrics.compute("list_stability", y, score, **context)
+    lists, k = list_ids(test, capacity), k_by_list(capacity)
+    block = _metric_values(y, score, months, lists, k, probabilistic, settings)
+    block["list_stability"] = metrics.compute(
+        "list_stability",
+        y,
+        score,
+        groups=lists,
+        k=k,
+        periods=months,
+        ids=test["child_pid"].to_numpy(),
+    )
     block["per_month"] = {}
-    for month in sorted(k_by_month):
+    for month in capacity.index.unique(LIST_KEYS[0]).sort_values():
         rows = months == np.datetime64(month)
-        month_context = {**context, "groups": months[rows], "ids": context["ids"][rows]}
         block["per_month"][pd.Timestamp(month).date().isoformat()] = _metric_values(
-            y[rows], score[rows], month_context, probabilistic, names
+            y[rows], score[rows], months[rows], lists[rows], k, probabilistic, settings
         )
     return _round_tree(block)
 
@@ -170,7 +209,7 @@ def evaluate_scores(
     test: pd.DataFrame,
     scores: dict[str, np.ndarray],
     probabilistic: set[str],
-    k_by_month: dict,
+    capacity: pd.Series,
     settings: Evaluate,
 ) -> dict:
     """The metrics.json layout: `test` (the model), `baselines`, `ratios`, `gate`.
@@ -183,7 +222,7 @@ def evaluate_scores(
     blocks = {}
     for name, score in scores.items():
         rows, values = rows_with_score(test, score) if name == ORACLE else (test, score)
-        blocks[name] = score_block(rows, values, k_by_month, settings, name in probabilistic)
+        blocks[name] = score_block(rows, values, capacity, settings, name in probabilistic)
         if name == ORACLE:
             blocks[name]["coverage"] = _clean(len(rows) / len(test))
     model = blocks.pop(MODEL)
@@ -191,7 +230,7 @@ def evaluate_scores(
     if ORACLE in scores and blocks[ORACLE]["n"] < len(test):
         known = ~np.isnan(scores[ORACLE])
         comparable = score_block(
-            test.loc[known].reset_index(drop=True), scores[MODEL][known], k_by_month, settings, True
+            test.loc[known].reset_index(drop=True), scores[MODEL][known], capacity, settings, True
         )
     return {
         "test": model,
@@ -204,18 +243,19 @@ def evaluate_scores(
 # ---------------------------------------------------------------- pure core: predictions and plots
 
 
-def build_predictions(test: pd.DataFrame, score: np.ndarray, k_by_month: dict) -> pd.DataFrame:
+def build_predictions(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series) -> pd.DataFrame:
     """The contract's test predictions. `selected` is the list actually handed out: the top k
-    of each month, ties at the cut broken by child_pid (a keyed hash, so arbitrary but fixed)."""
+    of each (as_of, county_code) list, k its capacity, ties at the cut broken by child_pid (a
+    keyed hash, so arbitrary but fixed), exactly as the watchlist stage cuts its lists."""
     frame = test[["child_pid", "as_of", "label", *ATTRIBUTES]].assign(
-        score=np.asarray(score, dtype="float64")
+        score=np.asarray(score, dtype="float64"), list_id=list_ids(test, capacity)
     )
     order = frame.sort_values(
-        ["as_of", "score", "child_pid"], ascending=[True, False, True], kind="mergesort"
+        ["list_id", "score", "child_pid"], ascending=[True, False, True], kind="mergesort"
     )
-    position = order.groupby("as_of").cumcount()
-    capacity = order["as_of"].map(k_by_month)
-    frame["selected"] = (position < capacity).reindex(frame.index)
+    position = order.groupby("list_id", sort=False).cumcount().to_numpy()
+    k = capacity.to_numpy(dtype="int64")[order["list_id"].to_numpy()]
+    frame["selected"] = pd.Series(position < k, index=order.index).reindex(frame.index)
     frame["label"] = frame["label"].astype("int8")
     frame["child_pid"] = frame["child_pid"].astype(str)
     for column in ATTRIBUTES:
@@ -237,15 +277,19 @@ def _curve_rows(name: str, table: pd.DataFrame) -> list[dict]:
     return [_round_tree(row) for row in table.to_dict("records")]
 
 
-def topk_grid(test: pd.DataFrame, k_by_month: dict) -> np.ndarray:
-    """List sizes for the precision/recall-vs-k plot: a log grid up to the largest month, plus k."""
-    largest = int(test.groupby("as_of").size().max())
+def topk_grid(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
+    """List sizes for the precision/recall-vs-k plot: a log grid up to the largest county list,
+    plus the median capacity of a list (the operating point's typical k)."""
+    largest = int(test.groupby(list(LIST_KEYS), observed=True).size().max())
     grid = np.geomspace(1, largest, 40).round().astype(int)
-    return np.unique(np.r_[grid, int(np.median(list(k_by_month.values())))])
+    return np.unique(np.r_[grid, int(np.median(capacity.to_numpy()))])
 
 
-def topk_rows(name: str, test: pd.DataFrame, score: np.ndarray, grid: np.ndarray) -> list[dict]:
-    curve = metrics.top_k_curve(test["label"], score, grid, groups=test["as_of"].to_numpy())
+def topk_rows(
+    name: str, test: pd.DataFrame, score: np.ndarray, grid: np.ndarray, capacity: pd.Series
+) -> list[dict]:
+    """Precision and recall when every (as_of, county_code) list holds k rows, per k in grid."""
+    curve = metrics.top_k_curve(test["label"], score, grid, groups=list_ids(test, capacity))
     return [_round_tree(row) for row in curve.assign(model=name).to_dict("records")]
 
 
@@ -253,13 +297,13 @@ def plot_tables(
     test: pd.DataFrame,
     scores: dict[str, np.ndarray],
     probabilistic: set[str],
-    k_by_month: dict,
+    capacity: pd.Series,
     ece_bins: int,
 ) -> dict[str, list[dict]]:
     """Rows for reports/plots/{roc,precision_recall,calibration,topk}.json; `model` names the curve."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    grid = topk_grid(test, k_by_month)
+    grid = topk_grid(test, capacity)
     tables: dict[str, list[dict]] = {
         "roc": [],
         "precision_recall": [],
@@ -280,7 +324,7 @@ def plot_tables(
             tables["calibration"] += _curve_rows(
                 name, calibration[["mean_predicted", "observed_rate", "n"]]
             )
-        tables["topk"] += topk_rows(name, rows, score, grid)
+        tables["topk"] += topk_rows(name, rows, score, grid, capacity)
     return tables
 
 
@@ -312,8 +356,8 @@ FIGURES = {
     "topk": (
         ("k", "k"),
         ("precision_at_k", "recall_at_k"),
-        "Top-k per month",
-        "list size k per month",
+        "Top-k per county list",
+        "list size k per county and month",
         "value",
     ),
 }
@@ -574,21 +618,21 @@ def run(
     summary = read_train_summary(models_dir)
     candidates, train, history = load_frames(Path(features_path), summary)
     test = select_test_rows(candidates, summary["split"]["test"])
-    k_by_month = capacity_by_month(
+    capacity = capacity_by_list(
         test, read_children(interim_dir), params.base.children_per_caseworker
     )
     scores, probabilistic = compute_scores(
         test, train, history, read_truth(interim_dir), load_model(models_dir), summary, params
     )
-    result = evaluate_scores(test, scores, probabilistic, k_by_month, params.evaluate)
-    tables = plot_tables(test, scores, probabilistic, k_by_month, params.evaluate.ece_bins)
+    result = evaluate_scores(test, scores, probabilistic, capacity, params.evaluate)
+    tables = plot_tables(test, scores, probabilistic, capacity, params.evaluate.ece_bins)
     paths = {
         "metrics": Path(metrics_path),
         "plots": Path(plots_dir),
         "figures": Path(figures_dir),
         "predictions": Path(predictions_path),
     }
-    write_outputs(paths, result, tables, build_predictions(test, scores[MODEL], k_by_month))
+    write_outputs(paths, result, tables, build_predictions(test, scores[MODEL], capacity))
     champion = log_and_gate(summary, result, paths)
     log.info(
         "test: model %s", {m: result["test"][m] for m in ("auc_roc", "precision_at_k", "k", "n")}

@@ -29,6 +29,7 @@ RATIO_METRICS = (*RATE_METRICS, "auc_roc")
 CI_LEVEL = 0.95
 REQUIRED_COLUMNS = ("as_of", "score", "label", "selected")
 UNKNOWN = "unknown"
+COMPLEMENTARY = "complementary"  # suppressed only to protect another suppressed group
 JOIN = "|"  # joins the attributes (and values) of an intersection: "hukou|sex", "rural|f"
 
 
@@ -90,7 +91,8 @@ class FairnessAudit:
     references: dict[str, dict] = field(default_factory=dict)
 
     def primary(self) -> pd.DataFrame:
-        return self.disparities[self.disparities["primary"]]
+        # astype(bool): an empty object column as a key would select no *columns*
+        return self.disparities.loc[self.disparities["primary"].astype(bool)]
 
     def headline(self) -> dict:
         return headline_figures(self)
@@ -400,7 +402,12 @@ def group_sizes(frame: pd.DataFrame, attribute: str) -> pd.DataFrame:
 def split_suppressed(
     sizes: pd.DataFrame, settings: AuditSettings
 ) -> tuple[list[str], dict[str, str]]:
-    """Groups big enough to report (largest first), and the suppressed ones with the rule they fail."""
+    """Groups big enough to report (largest first), and the suppressed ones with the rule they fail.
+
+    Complementary suppression: when exactly one group is too small, the smallest other group
+    is suppressed too (reason "complementary"), so that no group's counts can be recovered by
+    subtracting the reported groups from the overall figures.
+    """
     too_few = sizes["n"] < settings.min_group_size
     too_few_pos = ~too_few & (sizes["positives"] < settings.min_positives)
     dropped = {g: f"fewer than {settings.min_group_size} children" for g in sizes.index[too_few]}
@@ -408,6 +415,10 @@ def split_suppressed(
         g: f"fewer than {settings.min_positives} positives" for g in sizes.index[too_few_pos]
     }
     kept = [g for g in sizes.index if g not in dropped]
+    if len(dropped) == 1 and kept:
+        # `overall` and every reported group publish n and positives, so one suppressed
+        # group alone is their difference: hide the smallest reported group with it.
+        dropped[kept.pop()] = COMPLEMENTARY
     return kept, dict(sorted(dropped.items()))
 
 

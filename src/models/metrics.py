@@ -5,7 +5,7 @@ Names say what a metric is (dssg/triage style), so `compute(name, ...)` parses t
 - `auc_roc`, `auc_pr` (average precision), `brier`, `ece` (expected calibration error)
 - `precision@5_pct`, `recall@200_abs`, `lift@10_pct`: the top 5 % / top 200 / top 10 %
 - `precision_at_k`, `recall_at_k`, `lift_at_k`: the top k, k = the watchlist capacity
-- `list_stability`: mean Jaccard index of the top-k lists of consecutive months
+- `list_stability`: mean Jaccard index of the top-k lists of consecutive periods (months)
 
 Context (keyword arguments; unknown keys are ignored, so one context serves every metric):
 
@@ -14,6 +14,9 @@ Context (keyword arguments; unknown keys are ignored, so one context serves ever
   positives / sum of list sizes; recall = sum of expected true positives / all positives.
 - `k`: the capacity, an int for every group or a mapping group -> int (needed by `*_at_k`).
 - `ids`: one id per row (child_pid), needed by `list_stability`.
+- `periods`: one label per row (the as-of month), optional for `list_stability`: when the
+  lists are finer than a period (one per county and month), a period's list is the union of
+  its groups' lists, and consecutive periods are compared. Default: the groups themselves.
 - `ece_bins`: number of equal-width bins on [0, 1] for `ece` (default 10).
 
 Cut-off sizes: `N_abs` keeps min(N, group size) rows; `P_pct` keeps ceil(P/100 x group size).
@@ -264,18 +267,23 @@ def ece(y_true, score, *, ece_bins: int = 10, **_) -> float:
 # ---------------------------------------------------------------- list stability
 
 
-def jaccard_between_groups(score, *, k, groups, ids) -> dict:
-    """Jaccard index of the top-k lists of each group and the group before it (sorted order).
+def jaccard_between_groups(score, *, k, groups, ids, periods=None) -> dict:
+    """Jaccard index of the top-k lists of each period and the period before it (sorted order).
 
-    Keyed by the later group. Tied cuts use inclusion probabilities (see module docstring).
+    The top k is chosen within each group; a period's list is the union of its groups' lists
+    (periods default to the groups). Keyed by the later period. Tied cuts use inclusion
+    probabilities (see module docstring).
     """
     s = np.asarray(score, dtype="float64")
     pi = selection_probability(s, k=k, groups=groups)
+    periods = groups if periods is None else periods
     frame = pd.DataFrame(
-        {"g": pd.Series(groups).to_numpy(), "id": pd.Series(ids).to_numpy(), "p": pi}
+        {"g": pd.Series(periods).to_numpy(), "id": pd.Series(ids).to_numpy(), "p": pi}
     )
+    if len(frame) != len(s):
+        raise ValueError(f"periods has {len(frame)} rows, score has {len(s)}")
     if frame.duplicated(["g", "id"]).any():
-        raise ValueError("list_stability needs each id at most once per group")
+        raise ValueError("list_stability needs each id at most once per period")
     wide = frame.pivot(index="id", columns="g", values="p").fillna(0.0).sort_index(axis=1)
     matrix = wide.to_numpy()
     overlap = (matrix[:, 1:] * matrix[:, :-1]).sum(axis=0)
@@ -286,13 +294,17 @@ def jaccard_between_groups(score, *, k, groups, ids) -> dict:
 
 
 def list_stability(y_true, score, **context) -> float:
-    """Mean Jaccard index of the top-k lists of consecutive groups (months); NaN if < 2 groups."""
+    """Mean Jaccard index of the top-k lists of consecutive periods (default: groups); NaN if < 2."""
     _arrays(y_true, score)
     for key in ("k", "groups", "ids"):
         if context.get(key) is None:
             raise ValueError(f"list_stability needs {key}=...")
     pairs = jaccard_between_groups(
-        score, k=context["k"], groups=context["groups"], ids=context["ids"]
+        score,
+        k=context["k"],
+        groups=context["groups"],
+        ids=context["ids"],
+        periods=context.get("periods"),
     )
     return float(np.mean(list(pairs.values()))) if pairs else math.nan
 
@@ -310,6 +322,7 @@ FIXED: dict[str, Metric] = {
     "list_stability": list_stability,
 }
 PROBABILITY_METRICS = frozenset({"brier", "ece"})
+CAPACITY_METRICS = frozenset({"precision_at_k", "recall_at_k", "lift_at_k"})  # need k=
 
 
 def resolve(name: str) -> Metric:

@@ -117,9 +117,10 @@ def log_training_run(model_dir: Path, result, params, summary: dict) -> dict[str
 
     Logs params (base.seed + the flattened label, features and train sections), fit metrics,
     the features.parquet digest, the git commit, gain importance (JSON, CSV and PNG) and the
-    pyfunc model. Nothing keyed by child reaches MLflow: the input example is feature values
-    only. An identical model (same booster, calibrator, feature spec and data digest) that is
-    already registered is reused, so retraining the same data + params changes nothing.
+    pyfunc model. Nothing about any child reaches MLflow: the input example is one synthetic
+    row (train.synthetic_input_example), not training data. An identical model (same booster,
+    calibrator, feature spec and data digest) that is already registered is reused, so
+    retraining the same data + params changes nothing.
     Returns run_id, model_version and model_uri.
     """
     import mlflow

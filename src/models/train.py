@@ -56,7 +56,7 @@ class TrainingResult:
     metrics: dict[str, float]
     periods: dict[str, dict[str, float]]
     importance: pd.DataFrame  # feature, gain, split (sorted by gain, descending)
-    input_example: pd.DataFrame  # 5 validation rows, feature values only (no keys)
+    input_example: pd.DataFrame  # synthetic_input_example(model): one made-up row, no child's data
 
 
 def feature_categories(protected_as_features: bool) -> tuple[list[str], dict[str, list[str]]]:
@@ -215,8 +215,22 @@ def train_model(
         metrics=_fit_metrics(train["label"], raw_train, val["label"], raw_val, calibrator),
         periods={"train": period_counts(train), "val": period_counts(val)},
         importance=_importance(booster),
-        input_example=model.pyfunc_input(x_val.head(5)).reset_index(drop=True),
+        input_example=synthetic_input_example(model),
     )
+
+
+def synthetic_input_example(model: CalibratedModel) -> pd.DataFrame:
+    """One made-up row in the pyfunc's input form, logged to MLflow as the model's example.
+
+    Every numeric feature is missing (NaN) and every categorical is its first category, as
+    text: it documents the columns and types the model takes without carrying any child's data
+    (real rows would publish protection events, disability, age ... to the tracking store).
+    """
+    row = {
+        name: [model.categories[name][0] if name in model.categories else np.nan]
+        for name in model.features
+    }
+    return model.pyfunc_input(pd.DataFrame(row)).reset_index(drop=True)
 
 
 def _fit_metrics(y_train, raw_train, y_val, raw_val, calibrator: Calibrator) -> dict[str, float]:

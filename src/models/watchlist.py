@@ -3,7 +3,9 @@
 Per county, children scored at the snapshot are ranked by calibrated risk (highest first;
 equal scores are ordered by child_pid, a keyed hash, so ties are broken reproducibly and
 independently of names or registration order). The first `capacity` rows, capacity =
-base.children_per_caseworker x the county's distinct caseworkers, sit above a visible cut
+base.children_per_caseworker x the distinct caseworkers of the county's scored children
+(`src.models.capacity.list_capacity`, the same definition the evaluate stage measures; a
+caseworker whose children are all already out adds nothing), sit above a visible cut
 line; every other child follows below it. Children already out of a net are listed in a
 separate re-engage section with the net(s) they left.
 
@@ -28,6 +30,7 @@ import pandas as pd
 from src.atomic import atomic_dir
 from src.errors import SafetynetError
 from src.features import catalogue
+from src.models.capacity import list_capacity
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +146,9 @@ def rank_within_counties(frame: pd.DataFrame) -> pd.DataFrame:
     return ranked
 
 
-def county_capacity(snapshot: pd.DataFrame, per_caseworker: int) -> pd.Series:
-    """children_per_caseworker x distinct caseworkers among the county's children at the snapshot."""
-    caseworkers = snapshot.groupby("county_code")["caseworker_id"].nunique(dropna=True)
-    return (caseworkers * per_caseworker).rename("capacity")
+def county_capacity(at_risk: pd.DataFrame, per_caseworker: int) -> pd.Series:
+    """Capacity per county_code of the snapshot's scored (not already-out) children."""
+    return list_capacity(at_risk, per_caseworker, keys=["county_code"])
 
 
 def join_people(
@@ -184,9 +186,9 @@ def build_watchlists(
         if len(dates) > 1
         else explanations.iloc[:0]
     )
-    capacity = county_capacity(snapshot, params.base.children_per_caseworker)
-    snapshot = snapshot.merge(capacity, left_on="county_code", right_index=True, how="left")
     at_risk = snapshot[snapshot["already_out"] == 0].copy()
+    capacity = county_capacity(at_risk, params.base.children_per_caseworker)
+    at_risk = at_risk.merge(capacity, left_on="county_code", right_index=True, how="left")
     prev_score = previous.loc[previous["already_out"] == 0].set_index("child_pid")["score"]
     at_risk["previous_score"] = at_risk["child_pid"].map(prev_score)
     at_risk["change"] = change_markers(
@@ -202,9 +204,7 @@ def build_watchlists(
             {
                 "n_scored": ranked.groupby("county_code").size(),
                 "n_already_out": out.groupby("county_code").size(),
-                "caseworkers": snapshot.groupby("county_code")["caseworker_id"].nunique(
-                    dropna=True
-                ),
+                "caseworkers": county_capacity(at_risk, 1),  # one child each = caseworkers
                 "capacity": capacity,
             }
         )

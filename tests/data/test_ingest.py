@@ -16,7 +16,6 @@ from src.data.ingest import (
     DuplicateFilter,
     ExampleSink,
     TableCounts,
-    escape_formulas,
     process_chunk,
     validate_export,
 )
@@ -157,17 +156,20 @@ def test_children_quarantine_cascades_to_their_events(tmp_path, params):
     }
 
 
-def test_escape_formulas_keeps_plain_numbers():
-    text = pd.Series(["=1+1", "+86 10", "-5", "-2.5", "@x", "ok", "-1+2"], dtype=str)
-    assert escape_formulas(text).tolist() == [
-        "'=1+1",
-        "'+86 10",
-        "-5",
-        "-2.5",
-        "'@x",
-        "ok",
-        "'-1+2",
+def test_quarantine_withholds_name_and_id_number_but_keeps_child_id(tmp_path, params):
+    children = [
+        {**VALID_ROWS["children"], "child_id": "C7", "name": "=王小明", "sex": "x"},
+        {**VALID_ROWS["children"], "child_id": "C8", "name": "", "id_number": "", "sex": "x"},
     ]
+    raw = write_export(tmp_path / "raw", {"children": children})
+    run_ingest(tmp_path, raw, params)
+    path = tmp_path / "interim" / "quarantine" / "children.csv"
+    bad = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert bad["child_id"].tolist() == ["C7", "C8"] and bad["source_row"].str.isdigit().all()
+    assert bad["name"].tolist() == [ingest.WITHHELD, ""]  # only a typed value is withheld
+    assert bad["id_number"].tolist() == [ingest.WITHHELD, ""]
+    text = path.read_text(encoding="utf-8-sig")
+    assert "王小明" not in text and VALID_ROWS["children"]["id_number"] not in text
 
 
 DEFECTS = {

@@ -90,33 +90,86 @@ class StubModel:
         return np.round(1 / (1 + np.exp(-logit.to_numpy())), 1)
 
 
-def test_capacity_counts_distinct_caseworkers_per_month():
+def test_capacity_counts_distinct_caseworkers_per_county_and_month():
     test = pd.DataFrame(
         {
-            "child_pid": ["a", "b", "c", "a", "d"],
-            "as_of": pd.to_datetime(["2025-01-01"] * 3 + ["2025-02-01"] * 2),
+            "child_pid": ["a", "b", "c", "e", "a", "d"],
+            "as_of": pd.to_datetime(["2025-01-01"] * 4 + ["2025-02-01"] * 2),
+            "county_code": ["A", "A", "A", "B", "A", "A"],
         }
     )
     children = pd.DataFrame(
-        {"child_pid": ["a", "b", "c", "d"], "caseworker_id": ["x", "y", "x", None]}
+        {"child_pid": list("abcde"), "caseworker_id": ["x", "y", "x", None, "z"]}
     )
-    k = evaluate.capacity_by_month(test, children, per_caseworker=5)
-    assert k == {pd.Timestamp("2025-01-01"): 10, pd.Timestamp("2025-02-01"): 5}
-    none = children.assign(caseworker_id=None)
-    with pytest.raises(SafetynetError, match="caseworker_id"):
-        evaluate.capacity_by_month(test, none, per_caseworker=5)
+    capacity = evaluate.capacity_by_list(test, children, per_caseworker=5)
+    assert capacity.to_dict() == {
+        (pd.Timestamp("2025-01-01"), "A"): 10,
+        (pd.Timestamp("2025-01-01"), "B"): 5,
+        (pd.Timestamp("2025-02-01"), "A"): 5,
+    }
+    no_caseworker = children.assign(caseworker_id=["x", "y", "x", None, None])
+    with pytest.raises(SafetynetError, match="caseworker_id.*county B"):
+        evaluate.capacity_by_list(test, no_caseworker, per_caseworker=5)
+    with pytest.raises(SafetynetError, match="county_code"):
+        evaluate.capacity_by_list(test.assign(county_code=None), children, per_caseworker=5)
 
 
 def _core_inputs():
     features = make_features()
     test = evaluate.select_test_rows(features, TEST_MONTHS)
-    k_by_month = evaluate.capacity_by_month(test, make_children(), per_caseworker=3)
+    # county 110101 = odd children (cw2 or none: 1 caseworker), 110102 = even (cw1, cw3)
+    capacity = evaluate.capacity_by_list(test, make_children(), per_caseworker=3)
     scores = {
         "model": StubModel().predict_proba(test),
         "rules": evaluate.baselines.rule_scores(test),
         "oracle": np.full(len(test), 0.3),
     }
-    return test, k_by_month, scores
+    return test, capacity, scores
+
+
+def hand_frame() -> pd.DataFrame:
+    """Two months x two counties; with one child per caseworker, k = 2 in A and 1 in B."""
+    pids = ["a1", "a2", "a3", "a4", "b1", "b2", "b3"]
+    frame = pd.DataFrame(
+        {
+            "child_pid": pids * 2,
+            "as_of": pd.to_datetime(np.repeat(TEST_MONTHS[:2], 7)).as_unit("us"),
+            "county_code": ["A"] * 4 + ["B"] * 3 + ["A"] * 4 + ["B"] * 3,
+            "label": [1, 0, 1, 1, 0, 1, 0] + [0, 1, 0, 0, 1, 1, 0],
+        }
+    )
+    frame["score"] = [0.9, 0.8, 0.7, 0.6, 0.95, 0.85, 0.4] + [0.3, 0.2, 0.1, 0.05, 0.6, 0.7, 0.1]
+    for column in evaluate.ATTRIBUTES:
+        frame[column] = frame.get(column, "x")
+    children = pd.DataFrame(
+        {"child_pid": pids, "caseworker_id": ["x", "y", "x", "x", "z", "z", "z"]}
+    )
+    return frame, children
+
+
+def test_capacity_metrics_are_pooled_over_county_lists_by_hand():
+    test, children = hand_frame()
+    capacity = evaluate.capacity_by_list(test, children, per_caseworker=1)
+    assert capacity.tolist() == [2, 1, 2, 1]
+    block = evaluate.score_block(test, test["score"].to_numpy(), capacity, SETTINGS, True)
+    # month 1: A keeps a1, a2 (1 hit), B keeps b1 (0 hits); a global top 3 would keep b2 too
+    # month 2: A keeps a1, a2 (1 hit), B keeps b2 (1 hit); 7 positives in 14 rows
+    assert block["k"] == 6
+    assert block["precision_at_k"] == round(3 / 6, 6)
+    assert block["recall_at_k"] == round(3 / 7, 6)
+    assert block["lift_at_k"] == round((3 / 6) / (7 / 14), 6)
+    first, second = (block["per_month"][m] for m in TEST_MONTHS[:2])
+    assert (first["k"], first["precision_at_k"], first["recall_at_k"]) == (3, round(1 / 3, 6), 0.25)
+    assert first["lift_at_k"] == round((1 / 3) / (4 / 7), 6)
+    assert (second["k"], second["precision_at_k"], second["recall_at_k"]) == (
+        3, round(2 / 3, 6), round(2 / 3, 6),
+    )  # fmt: skip
+    # month-level percentage cut-offs are unchanged: 10 % of 7 rows -> the top 1 of the month
+    assert first["precision@10_pct"] == 0.0 and second["precision@10_pct"] == 1.0
+    assert block["list_stability"] == 0.5  # {a1, a2, b1} vs {a1, a2, b2}
+    predictions = evaluate.build_predictions(test, test["score"].to_numpy(), capacity)
+    chosen = predictions.loc[predictions["selected"]].groupby("as_of")["child_pid"].agg(set)
+    assert chosen.tolist() == [{"a1", "a2", "b1"}, {"a1", "a2", "b2"}]
 
 
 def test_test_rows_are_the_scored_population():
@@ -132,8 +185,8 @@ def test_test_rows_are_the_scored_population():
 
 
 def test_metrics_dict_has_the_contract_layout_and_real_values():
-    test, k_by_month, scores = _core_inputs()
-    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, k_by_month, SETTINGS)
+    test, capacity, scores = _core_inputs()
+    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, capacity, SETTINGS)
     assert set(result) == {"test", "baselines", "ratios", "gate"}
     assert set(result["baselines"]) == {"rules", "oracle"}
     for block in [result["test"], *result["baselines"].values()]:
@@ -146,13 +199,14 @@ def test_metrics_dict_has_the_contract_layout_and_real_values():
             "per_month",
         } <= set(block)
         assert set(block["per_month"]) == set(TEST_MONTHS)
-        assert block["k"] == sum(k_by_month.values()) == 3 * 3 * 3
+        assert block["k"] == capacity.sum() == 3 * (3 * 1 + 3 * 2)
         assert block["n"] == len(test)
     model = result["test"]
     y = test["label"].to_numpy()
     assert model["auc_roc"] == round(metrics.compute("auc_roc", y, scores["model"]), 6)
+    lists = evaluate.list_ids(test, capacity)
     expected = metrics.compute(
-        "precision_at_k", y, scores["model"], k=k_by_month, groups=test["as_of"].to_numpy()
+        "precision_at_k", y, scores["model"], k=evaluate.k_by_list(capacity), groups=lists
     )
     assert model["precision_at_k"] == round(expected, 6)
     assert result["baselines"]["rules"]["brier"] is None  # a rule count is not a probability
@@ -164,10 +218,10 @@ def test_metrics_dict_has_the_contract_layout_and_real_values():
 
 
 def test_a_partial_oracle_is_compared_with_the_model_on_the_same_rows():
-    test, k_by_month, scores = _core_inputs()
+    test, capacity, scores = _core_inputs()
     oracle = np.where(np.arange(len(test)) % 4 == 0, np.nan, scores["model"])
     result = evaluate.evaluate_scores(
-        test, {**scores, "oracle": oracle}, {"model", "oracle"}, k_by_month, SETTINGS
+        test, {**scores, "oracle": oracle}, {"model", "oracle"}, capacity, SETTINGS
     )
     block = result["baselines"]["oracle"]
     assert block["n"] == int((~np.isnan(oracle)).sum())
@@ -195,13 +249,17 @@ def test_gate_passes_only_when_the_model_beats_the_rules():
         evaluate.gate_result({"auc_roc": 0.7}, {"auc_roc": 0.6}, "f1")
 
 
-def test_predictions_select_k_per_month_with_a_fixed_tie_break():
-    test, k_by_month, scores = _core_inputs()
-    predictions = evaluate.build_predictions(test, scores["model"], k_by_month)
+def test_predictions_select_k_per_county_list_with_a_fixed_tie_break():
+    test, capacity, scores = _core_inputs()
+    predictions = evaluate.build_predictions(test, scores["model"], capacity)
     assert list(predictions.columns) == list(evaluate.PREDICTION_COLUMNS)
     assert predictions["selected"].dtype == bool and predictions["label"].dtype == "int8"
-    assert predictions.groupby("as_of")["selected"].sum().tolist() == [9, 9, 9]
-    month = predictions[predictions["as_of"] == pd.Timestamp(TEST_MONTHS[0])]
+    per_list = predictions.groupby(["as_of", "county_code"])["selected"].sum()
+    assert per_list.tolist() == [3, 6, 3, 6, 3, 6]
+    month = predictions[
+        (predictions["as_of"] == pd.Timestamp(TEST_MONTHS[0]))
+        & (predictions["county_code"] == "110102")
+    ]
     cut = month.loc[month["selected"], "score"].min()
     assert (month.loc[~month["selected"], "score"] <= cut).all()
     tied = month[month["score"] == cut]
@@ -210,8 +268,8 @@ def test_predictions_select_k_per_month_with_a_fixed_tie_break():
 
 
 def test_plot_tables_have_the_dvc_fields_and_a_model_per_curve():
-    test, k_by_month, scores = _core_inputs()
-    tables = evaluate.plot_tables(test, scores, {"model", "oracle"}, k_by_month, ece_bins=10)
+    test, capacity, scores = _core_inputs()
+    tables = evaluate.plot_tables(test, scores, {"model", "oracle"}, capacity, ece_bins=10)
     fields = {"roc": {"fpr", "tpr"}, "precision_recall": {"recall", "precision"},
               "calibration": {"mean_predicted", "observed_rate"}, "topk": {"k", "precision_at_k", "recall_at_k"}}  # fmt: skip
     for name, needed in fields.items():
@@ -222,8 +280,8 @@ def test_plot_tables_have_the_dvc_fields_and_a_model_per_curve():
 
 
 def test_mlflow_metric_names_are_valid():
-    test, k_by_month, scores = _core_inputs()
-    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, k_by_month, SETTINGS)
+    test, capacity, scores = _core_inputs()
+    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, capacity, SETTINGS)
     names = evaluate.mlflow_metrics(result)
     assert "test.precision_at_5_pct" in names and "baseline.rules.precision_at_k" in names
     assert all(re.fullmatch(r"[\w./\- :]+", name) for name in names)
@@ -337,8 +395,8 @@ def test_gate_moves_the_champion_only_when_passed(tmp_path, monkeypatch):
         "plots": tmp_path / "plots",
         "figures": tmp_path / "figures",
     }
-    test, k_by_month, scores = _core_inputs()
-    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, k_by_month, SETTINGS)
+    test, capacity, scores = _core_inputs()
+    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, capacity, SETTINGS)
     summary = {"run_id": "abc123", "model_version": "2"}
     failed = {**result, "gate": {**result["gate"], "passed": False}}
     assert evaluate.log_and_gate(summary, failed, paths) is False

@@ -203,6 +203,44 @@ def test_small_cells_are_suppressed_everywhere_and_listed():
     assert numbers == []
 
 
+def test_one_small_group_also_suppresses_the_next_smallest_everywhere():
+    from src.models.fairness_report import render_html
+
+    frame = disparity_frame(200, recall_b=0.6)
+    frame.loc[frame.index[:20], "sex"] = "d"  # 20 children: below min_group_size
+    frame.loc[frame.index[300:340], "sex"] = "c"  # 40 children, 10 positives: reportable
+    audit = audit_fairness(frame, settings(min_group_size=30, min_positives=5))
+    # else d = overall - (a + b + c), for n and positives alike
+    assert audit.suppressed.set_index("group")["reason"].to_dict() == {
+        "c": "complementary",
+        "d": "fewer than 30 children",
+    }
+    report = fairness.audit_to_dict(audit)
+    assert report["headline"]["suppressed_cells"] == 2
+    assert {r["group"] for r in report["groups"] + report["disparities"]} == {"a", "b"}
+    n = {r["group"]: r["value"] for r in report["groups"] if r["metric"] == "n"}
+    assert report["overall"]["n"] - sum(n.values()) == 60  # only c + d together
+    html = render_html(report, {})
+    assert "complementary" in html and "2 group(s) suppressed" in html
+
+
+def test_two_groups_with_one_small_are_both_suppressed():
+    from src.models.fairness_report import render_html
+
+    frame = disparity_frame(200, recall_b=0.6)
+    frame = frame.iloc[180:].reset_index(drop=True)  # a: 20 children, b: 200
+    audit = audit_fairness(frame, settings(min_group_size=30, min_positives=5))
+    assert audit.suppressed.set_index("group")["reason"].to_dict() == {
+        "a": "fewer than 30 children",
+        "b": "complementary",
+    }
+    assert audit.groups.empty and audit.references["sex"]["group"] is None
+    report = fairness.audit_to_dict(audit)  # every output still renders with nothing reported
+    assert report["headline"]["suppressed_cells"] == 2
+    assert report["headline"]["primary_comparisons"] == 0
+    assert "complementary" in render_html(report, {})
+
+
 def test_intersections_are_audited():
     frame = disparity_frame(400, recall_b=0.6)
     frame["hukou"] = np.where(np.arange(len(frame)) % 3 == 0, "rural", "urban")

@@ -151,6 +151,21 @@ def test_jaccard_stability_hand_cases():
     ) == pytest.approx(0.5)
 
 
+def test_stability_compares_the_union_of_finer_lists_per_period():
+    # lists = (month, county), k = 1 each; month 1 union {a, c}, month 2 union {a, d}: J = 1/3
+    ids = ["a", "b", "c", "d", "a", "b", "c", "d"]
+    months = ["1"] * 4 + ["2"] * 4
+    lists = ["1x", "1x", "1y", "1y", "2x", "2x", "2y", "2y"]
+    score = [0.9, 0.1, 0.8, 0.2, 0.9, 0.1, 0.2, 0.8]
+    pairs = metrics.jaccard_between_groups(score, k=1, groups=lists, ids=ids, periods=months)
+    assert pairs == {"2": pytest.approx(1 / 3)}
+    assert metrics.compute(
+        "list_stability", [0] * 8, score, k=1, groups=lists, ids=ids, periods=months
+    ) == pytest.approx(1 / 3)
+    # without periods, consecutive groups are compared: 1x-1y, 1y-2x, 2x-2y
+    assert len(metrics.jaccard_between_groups(score, k=1, groups=lists, ids=ids)) == 3
+
+
 def test_stability_needs_ids_and_one_row_per_id_and_month():
     with pytest.raises(ValueError, match="ids"):
         metrics.compute("list_stability", [0, 1], [0.1, 0.2], k=1, groups=["a", "b"])

@@ -187,6 +187,33 @@ def test_nothing_keyed_by_child_reaches_mlflow(trained):
     assert not any(pid in database for pid in pids)
 
 
+def test_mlflow_input_example_is_one_synthetic_row_not_training_data(trained):
+    from mlflow.models import Model
+
+    from src.models.scoring import CalibratedModel
+
+    root, frame = trained["root"], trained["frame"]
+    expected = train.synthetic_input_example(CalibratedModel.from_dir(root / "models"))
+    assert expected.shape == (1, len(fx.MODEL_FEATURES))
+    assert expected.iloc[0]["kind"] == fx.KINDS[0]
+    assert expected.drop(columns="kind").isna().all(axis=None)
+    model_dirs = [p.parent for p in (root / "mlartifacts").rglob("MLmodel")]
+    assert model_dirs
+    for folder in model_dirs:
+        example = Model.load(folder).load_input_example(folder)
+        pd.testing.assert_frame_equal(example, expected, check_dtype=False)
+        serving = json.loads((folder / "serving_input_example.json").read_text())
+        rows = serving["dataframe_split"]["data"]
+        assert len(rows) == 1
+        cells = dict(zip(serving["dataframe_split"]["columns"], rows[0], strict=True))
+        assert cells.pop("kind") == fx.KINDS[0]
+        assert all(math.isnan(v) for v in cells.values())
+    # no continuous feature value of any row (its first 6 decimals) is in an example file
+    values = {f"{v:.9f}"[:-3] for v in frame[["risk_a", "noise"]].abs().stack().dropna()}
+    for path in (root / "mlartifacts").rglob("*example*.json"):
+        assert not any(v in path.read_text() for v in values), path
+
+
 @pytest.mark.parametrize("queue", ["standalone", "celery"])
 def test_dvc_temp_experiments_use_the_project_store(tmp_path, queue):
     from src.models.tracking import _artifact_root, project_root

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from src.errors import SafetynetError
-from src.models import explain, watchlist
+from src.models import evaluate, explain, watchlist
 from tests.models import explain_fixtures as fx
 
 NOW, BEFORE = pd.Timestamp("2024-06-01"), pd.Timestamp("2024-05-01")
@@ -73,6 +73,52 @@ def test_ranking_capacity_cut_and_ties():
     assert even["above_cut"].tolist() == [True, True, False, False, False, False]
     assert ranked.groupby("county_code")["above_cut"].sum().tolist() == [2, 1]
     assert out.empty
+
+
+def test_capacity_counts_only_the_caseworkers_of_scored_children():
+    identity, children = fx.people(6, n_counties=1, hostile=False)
+    # "solo" only has an already-out child: no child of theirs is on the list, no capacity
+    children["caseworker_id"] = ["a", "a", "b", "solo", None, "b"]
+    expl = explanation_rows(
+        identity["child_pid"], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4], NOW, already_out=[0, 0, 0, 1, 0, 0]
+    )
+    ranked, out, summary = watchlist.build_watchlists(
+        expl, identity, children, fx.params(base__children_per_caseworker=1)
+    )
+    assert summary["caseworkers"].tolist() == [2] and summary["capacity"].tolist() == [2]
+    assert ranked["above_cut"].sum() == 2 and len(out) == 1
+
+
+def test_selected_is_the_watchlist_cut_for_the_same_scores():
+    identity, children = fx.people(24, n_counties=3, hostile=False)
+    # county = i % 3, so each county has two caseworkers (cw{c}, cw{c + 3}) ...
+    children["caseworker_id"] = [f"cw{i % 6}" for i in range(24)]
+    # ... plus, in two counties, one whose only child is already out (not counted)
+    children.loc[[3, 10], "caseworker_id"] = ["only-out-1", "only-out-2"]
+    children.loc[[7, 19], "caseworker_id"] = None
+    scores = np.round(np.random.default_rng(3).random(24), 1)  # coarse: ties at the cut line
+    already_out = np.isin(np.arange(24), [3, 10, 15]).astype("int8")
+    expl = pd.concat(
+        [
+            explanation_rows(identity["child_pid"], scores * 0.9, BEFORE),
+            explanation_rows(identity["child_pid"], scores, NOW, already_out=already_out),
+        ]
+    )
+    ranked, _, _ = watchlist.build_watchlists(
+        expl, identity, children, fx.params(base__children_per_caseworker=1)
+    )
+    test = children.loc[already_out == 0, ["child_pid", "county_code"]].assign(
+        as_of=pd.Timestamp(NOW).as_unit("us"), label=0, score=scores[already_out == 0]
+    )
+    for column in evaluate.ATTRIBUTES:
+        test[column] = test.get(column, "x")
+    test = test.reset_index(drop=True)
+    capacity = evaluate.capacity_by_list(test, children, per_caseworker=1)
+    assert capacity.tolist() == [2, 2, 2]  # the already-out children's caseworkers add nothing
+    predictions = evaluate.build_predictions(test, test["score"].to_numpy(), capacity)
+    selected = set(predictions.loc[predictions["selected"], "child_pid"])
+    assert selected == set(ranked.loc[ranked["above_cut"], "child_pid"])
+    assert 0 < len(selected) < len(test)
 
 
 def test_change_markers_and_reengage_from_a_previous_list():
