@@ -98,7 +98,10 @@ def main() -> None:
     train_months = list(pd.date_range("2023-01-01", periods=args.train_months, freq="MS"))
     test = make_frame(args.n_children, test_months, rng)
     train = make_frame(args.n_children, train_months, rng)
-    k_by_month = {m: params.base.children_per_caseworker * args.caseworkers for m in test_months}
+    capacity = pd.Series(
+        params.base.children_per_caseworker * args.caseworkers,
+        index=test.groupby(["as_of", "county_code"]).size().index,
+    )
     scores = scores_for(test, rng)
     timings: dict[str, float] = {}
     features = [c for c in train.columns if c.startswith(("num_", "cat_"))]
@@ -111,11 +114,11 @@ def main() -> None:
         test,
         scores,
         probabilistic,
-        k_by_month,
+        capacity,
         params.evaluate,
     )
-    timed("plots", timings, evaluate.plot_tables, test, scores, probabilistic, k_by_month, 10)
-    timed("predictions", timings, evaluate.build_predictions, test, scores["model"], k_by_month)
+    timed("plots", timings, evaluate.plot_tables, test, scores, probabilistic, capacity, 10)
+    timed("predictions", timings, evaluate.build_predictions, test, scores["model"], capacity)
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20 - baseline_gib
     scale = TARGET_CHILDREN / args.n_children
     total = sum(timings.values())

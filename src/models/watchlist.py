@@ -31,13 +31,13 @@ from src.atomic import atomic_dir
 from src.errors import SafetynetError
 from src.features import catalogue
 from src.models.capacity import list_capacity
+from src.spreadsheet import neutralise_formulas
 
 log = logging.getLogger(__name__)
 
 BANDS = ("low", "medium", "high")
 CHANGES = ("new", "rising", "falling", "same")
 TEMPLATES = Path(__file__).parent / "templates"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 TEXT = {
     "zh": {
@@ -281,16 +281,9 @@ def display_table(ranked: pd.DataFrame, out: pd.DataFrame, language: str) -> pd.
     return pd.concat([listed, lapsed], ignore_index=True)
 
 
-def neutralise_formulas(values: pd.Series) -> pd.Series:
-    """Prefix ' to a cell that a spreadsheet would read as a formula (= + - @ tab CR first)."""
-    values = values.fillna("").astype(str)
-    risky = values.str.startswith(FORMULA_START)
-    return values.where(~risky, "'" + values)
-
-
 def csv_bytes(table: pd.DataFrame, language: str) -> bytes:
     """UTF-8 with BOM (Excel opens Chinese correctly), formula-safe cells, CRLF rows."""
-    cells = pd.DataFrame({c: neutralise_formulas(table[c]) for c in CSV_COLUMNS})
+    cells = pd.DataFrame({c: neutralise_formulas(table[c].fillna("").astype(str)) for c in CSV_COLUMNS})
     cells.columns = [TEXT[language]["columns"][c] for c in CSV_COLUMNS]
     buffer = io.StringIO()
     cells.to_csv(buffer, index=False, lineterminator="\r\n")

@@ -112,24 +112,22 @@ STREAK_HISTORY = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("as_of", "longest", "dropout_at_3", "dropout_at_4"),
-    [
-        ("2024-03-01", 0, 1, 0),
-        ("2024-03-05", 2, 1, 0),
-        ("2024-03-06", 3, 1, 0),  # the first run reached 3 today; the second does on 12 March
-        ("2024-03-11", 3, 1, 0),
-        ("2024-03-12", 3, 0, 0),
-    ],
-)
-def test_unexcused_streak_feature_and_dropout_label_count_the_same_days(
-    as_of, longest, dropout_at_3, dropout_at_4
-):
-    t = dt.date.fromisoformat(as_of)
+# as_of: (longest streak in the feature, school_dropout with streak 3, with streak 4)
+STREAK_EXPECTED = {
+    "2024-03-01": (0, 1, 0),
+    "2024-03-05": (2, 1, 0),
+    "2024-03-06": (3, 1, 0),  # the first run reached 3 today; the second does on 12 March
+    "2024-03-11": (3, 1, 0),
+    "2024-03-12": (3, 0, 0),
+}
+
+
+def test_unexcused_streak_feature_and_dropout_label_count_the_same_days():
     enrolled = {"child_pid": "X", "event_date": "2023-09-01", "event_type": "enrolled"}
     rows = {"school_absences": STREAK_HISTORY, "school_enrollment": [enrolled]}
+    dates = [dt.date.fromisoformat(d) for d in STREAK_EXPECTED]
     name = "longest_unexcused_streak_90d"
-    at_3 = feature_and_labels(rows, [t], name, label_params(streak=3)).loc[("X", pd.Timestamp(t))]
-    at_4 = feature_and_labels(rows, [t], name, label_params(streak=4)).loc[("X", pd.Timestamp(t))]
-    assert at_3[name] == longest
-    assert (at_3["school_dropout"], at_4["school_dropout"]) == (dropout_at_3, dropout_at_4)
+    at_3 = feature_and_labels(rows, dates, name, label_params(streak=3)).loc["X"]
+    at_4 = feature_and_labels(rows, dates, name, label_params(streak=4)).loc["X"]
+    got = zip(at_3[name], at_3["school_dropout"], at_4["school_dropout"], strict=True)
+    assert dict(zip(STREAK_EXPECTED, got, strict=True)) == STREAK_EXPECTED
