@@ -78,7 +78,7 @@ top[["score", "primary_system", "service_en", *reason_cols]]
 
 # %%
 importance = json.loads((ROOT / "reports/explain/importance.json").read_text(encoding="utf-8"))
-pd.Series(importance["systems"]).sort_values(ascending=False)
+pd.DataFrame(importance["systems"]).T.sort_values("mean_abs_shap", ascending=False)
 
 # %% [markdown]
 # ## 3. Fairness at the list size the caseworkers use
