@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -120,28 +121,27 @@ def test_ingest_reconciles_and_quarantines_injected_defects(project):
         assert quarantined["by_reason"] == expected, table
 
 
-def _identities(project: Path) -> set[str]:
-    ident = pd.read_parquet(project / "data/interim/identity.parquet")
-    values = set()
-    for col in ("child_id", "name", "id_number"):
-        values |= {v for v in ident[col].dropna().astype(str) if len(v) >= 6}
-    return values
+ID_TOKEN = re.compile(r"[A-Za-z0-9_-]{6,}")
 
 
 def test_no_identity_in_reports_or_mlflow(project):
-    needles = _identities(project)
-    assert needles
+    ident = pd.read_parquet(project / "data/interim/identity.parquet")
+    ids = set(ident["child_id"].dropna()) | set(ident["id_number"].dropna())
+    names = sorted({n for n in ident["name"].dropna() if len(n) >= 3}, key=len, reverse=True)
+    name_pattern = re.compile("|".join(map(re.escape, names)))
+    assert ids and names
     haystacks = [p for p in (project / "reports").rglob("*") if p.is_file()]
     haystacks += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
     haystacks += [project / "mlflow.db", project / "data/processed/features.parquet"]
     for path in haystacks:
-        blob = path.read_bytes()
         if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-            blob = frame.astype(str).to_csv().encode()
-        text = blob.decode("utf-8", errors="ignore")
-        hits = [n for n in needles if n in text]
-        assert not hits, f"{path.relative_to(project)} carries identity: {hits[:3]}"
+            text = pd.read_parquet(path).astype(str).to_csv()
+        else:
+            text = path.read_bytes().decode("utf-8", errors="ignore")
+        leaked = set(ID_TOKEN.findall(text)) & ids
+        assert not leaked, f"{path.relative_to(project)} carries raw ids: {sorted(leaked)[:3]}"
+        name = name_pattern.search(text)
+        assert name is None, f"{path.relative_to(project)} carries a name"
 
 
 def test_watchlists_hold_only_their_county(project):
