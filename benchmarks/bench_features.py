@@ -28,18 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from src.config import load_params  # noqa: E402
+from src.data import contract  # noqa: E402
 from src.features import catalogue, features, queries  # noqa: E402
 
 log = logging.getLogger("bench_features")
 SUBSET_FEATURES = 7
-CONCERNS = [
-    "concern_basic_needs",
-    "concern_health",
-    "concern_education",
-    "concern_mental_health",
-    "concern_safety",
-    "concern_guardianship",
-]
+CONCERNS = list(contract.CONCERNS)
 
 
 def build_interim(workdir: Path, n_children: int, reuse: bool) -> Path:
