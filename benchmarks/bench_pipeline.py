@@ -63,6 +63,7 @@ def stage_commands(work: Path) -> dict[str, list[str]]:
             "evaluate",
             *("--features", str(work / "features.parquet"), "--interim", str(work / "interim")),
             *("--models", str(work / "models"), "--metrics", str(work / "reports/metrics.json")),
+            *("--metrics-by-month", str(work / "reports/metrics_by_month.json")),
             *("--plots", str(work / "reports/plots"), "--figures", str(work / "reports/figures")),
             *("--predictions", str(work / "reports/predictions/test.parquet")),
         ],

@@ -525,10 +525,22 @@ def compute_scores(
     return scores, {MODEL, "logistic", "community", "oracle"} & set(scores)
 
 
+def split_per_month(result: dict) -> tuple[dict, dict]:
+    """metrics.json keeps pooled blocks (readable in `dvc metrics show`); months go aside."""
+    pooled = {**result, "test": dict(result["test"]), "baselines": {}}
+    by_month = {"test": pooled["test"].pop("per_month"), "baselines": {}}
+    for name, block in result["baselines"].items():
+        pooled["baselines"][name] = dict(block)
+        by_month["baselines"][name] = pooled["baselines"][name].pop("per_month")
+    return pooled, by_month
+
+
 def write_outputs(
     paths: dict[str, Path], result: dict, tables: dict, predictions: pd.DataFrame
 ) -> None:
-    write_json(paths["metrics"], result)
+    pooled, by_month = split_per_month(result)
+    write_json(paths["metrics"], pooled)
+    write_json(paths["metrics_by_month"], by_month)
     write_parquet(paths["predictions"], predictions)
     with atomic_dir(paths["plots"]) as tmp:
         for name, rows in tables.items():
@@ -578,6 +590,7 @@ def log_and_gate(summary: dict, result: dict, paths: dict[str, Path]) -> bool:
         mlflow.log_metrics(mlflow_metrics(result))
         mlflow.set_tag("gate_passed", str(gate["passed"]).lower())
         mlflow.log_artifact(str(paths["metrics"]), artifact_path="evaluation")
+        mlflow.log_artifact(str(paths["metrics_by_month"]), artifact_path="evaluation")
         mlflow.log_artifacts(str(paths["plots"]), artifact_path="evaluation/plots")
         mlflow.log_artifacts(str(paths["figures"]), artifact_path="evaluation/figures")
     if not gate["passed"]:
@@ -608,6 +621,7 @@ def run(
     interim_dir,
     models_dir,
     metrics_path,
+    metrics_by_month_path,
     plots_dir,
     figures_dir,
     predictions_path,
@@ -628,6 +642,7 @@ def run(
     tables = plot_tables(test, scores, probabilistic, capacity, params.evaluate.ece_bins)
     paths = {
         "metrics": Path(metrics_path),
+        "metrics_by_month": Path(metrics_by_month_path),
         "plots": Path(plots_dir),
         "figures": Path(figures_dir),
         "predictions": Path(predictions_path),

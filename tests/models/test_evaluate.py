@@ -318,7 +318,8 @@ def _run(root, features_path, interim, models, out):
         {"evaluate": {"community_prior_strength": 20.0}, "label": {"horizon_days": 60}},
     )
     return evaluate.run(
-        features_path, interim, models, out / "metrics.json", out / "plots", out / "figures",
+        features_path, interim, models, out / "metrics.json", out / "metrics_by_month.json",
+        out / "plots", out / "figures",
         out / "predictions" / "test.parquet", params,
     )  # fmt: skip
 
@@ -392,6 +393,7 @@ def test_gate_moves_the_champion_only_when_passed(tmp_path, monkeypatch):
     monkeypatch.setattr(tracking, "promote_champion", fake.promote)
     paths = {
         "metrics": tmp_path / "metrics.json",
+        "metrics_by_month": tmp_path / "metrics_by_month.json",
         "plots": tmp_path / "plots",
         "figures": tmp_path / "figures",
     }
@@ -412,3 +414,14 @@ def test_gate_moves_the_champion_only_when_passed(tmp_path, monkeypatch):
         evaluate.log_and_gate({"model_version": "3"}, passed, paths) is False
     )  # no run: no promotion
     assert fake.champion == "2"
+
+
+def test_per_month_blocks_go_to_their_own_file():
+    test, capacity, scores = _core_inputs()
+    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, capacity, SETTINGS)
+    pooled, by_month = evaluate.split_per_month(result)
+    assert "per_month" not in pooled["test"]
+    assert all("per_month" not in block for block in pooled["baselines"].values())
+    assert by_month["test"] == result["test"]["per_month"]
+    assert set(by_month["baselines"]) == set(result["baselines"])
+    assert "per_month" in result["test"]  # the input is left as it was

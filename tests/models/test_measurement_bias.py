@@ -62,6 +62,7 @@ def fairness_report(work: Path, biased: bool) -> dict:
     train.run(work / "features.parquet", work / "models", params)
     evaluate.run(
         *(work / "features.parquet", work / "interim", work / "models", work / "metrics.json"),
+        work / "metrics_by_month.json",
         *(work / "plots", work / "figures", work / "predictions.parquet"),
         params,
     )
