@@ -33,6 +33,7 @@ from src.models.capacity import LIST_KEYS, list_capacity
 log = logging.getLogger(__name__)
 
 MODEL = "model"
+PLOT_SCORERS = (MODEL, "logistic", "rules", "community", "oracle")  # as named in dvc.yaml plots
 ORACLE = "oracle"
 ATTRIBUTES = ("sex", "hukou", "ethnicity", "disability", "category", "county_code", "age_band")
 PREDICTION_COLUMNS = ("child_pid", "as_of", "score", "label", "selected", *ATTRIBUTES)
@@ -544,7 +545,8 @@ def write_outputs(
     write_parquet(paths["predictions"], predictions)
     with atomic_dir(paths["plots"]) as tmp:
         for name, rows in tables.items():
-            write_json(tmp / f"{name}.json", rows)
+            for scorer in PLOT_SCORERS:  # one file per curve: `dvc plots` draws a line per file
+                write_json(tmp / name / f"{scorer}.json", [r for r in rows if r["model"] == scorer])
     with atomic_dir(paths["figures"]) as tmp:
         render_figures(tables, tmp)
 

@@ -343,7 +343,7 @@ def test_run_writes_every_output_deterministically(tmp_path, monkeypatch):
         )
     assert outputs[0] == outputs[1]
     names = {str(p) for p in outputs[0]}
-    assert {"metrics.json", "predictions/test.parquet", "plots/roc.json", "plots/topk.json", "figures/roc.png",
+    assert {"metrics.json", "predictions/test.parquet", "plots/roc/model.json", "plots/topk/rules.json", "figures/roc.png",
             "figures/calibration.png", "figures/precision_recall.png", "figures/topk.png"} <= names  # fmt: skip
     result = json.loads(outputs[0][next(p for p in outputs[0] if str(p) == "metrics.json")])
     assert set(result["baselines"]) == {"rules", "logistic", "community", "oracle"}
