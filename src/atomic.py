@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -33,7 +35,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; outputs are meant to be shared
+        os.chmod(
+            tmp, 0o666 & ~_umask()
+        )  # mkstemp makes owner-only files; outputs are meant to be shared
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -63,9 +67,27 @@ def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
         tmp.write_text(text, encoding=encoding)
 
 
+def json_numbers(obj, digits: int = 6):
+    """Plain JSON values for reports: floats rounded to `digits` (stable diffs), NaN/inf -> null,
+    numpy scalars -> Python, dict keys -> str; lists, tuples and dicts are walked."""
+    if isinstance(obj, dict):
+        return {str(key): json_numbers(value, digits) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_numbers(value, digits) for value in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return round(float(obj), digits) if math.isfinite(obj) else None
+    return obj
+
+
 def write_json(path: str | Path, obj) -> None:
     """Deterministic JSON: sorted keys, fixed indent, UTF-8, trailing newline."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+    write_text(
+        path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    )
 
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.atomic import atomic_dir, write_json, write_parquet
+from src.atomic import atomic_dir, json_numbers, write_json, write_parquet
 from src.config import Evaluate, Params
 from src.errors import SafetynetError
 from src.models import baselines, metrics
@@ -40,7 +40,6 @@ PREDICTION_COLUMNS = ("child_pid", "as_of", "score", "label", "selected", *ATTRI
 COHORT_COLUMNS = ("child_pid", "as_of", "label", "label_observed", "already_out")
 RATIO_METRICS = ("auc_roc", "precision@5_pct", "precision_at_k")
 PLOT_POINTS = 201
-DIGITS = 6
 
 
 # ---------------------------------------------------------------- pure core: rows and capacity
@@ -108,18 +107,6 @@ def k_by_list(capacity: pd.Series) -> dict[int, int]:
 # ---------------------------------------------------------------- pure core: metric blocks
 
 
-def _clean(value):
-    """Round floats to DIGITS; NaN/inf -> None; numpy scalars -> Python; text unchanged."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    value = float(value)
-    return round(value, DIGITS) if math.isfinite(value) else None
-
-
 def _metric_values(y, score, months, lists, k, probabilistic: bool, settings: Evaluate) -> dict:
     """One block: capacity metrics over the county lists, every other metric over months."""
     by_month = {"groups": months, "ece_bins": settings.ece_bins}
@@ -166,13 +153,7 @@ def score_block(
         block["per_month"][pd.Timestamp(month).date().isoformat()] = _metric_values(
             y[rows], score[rows], months[rows], lists[rows], k, probabilistic, settings
         )
-    return _round_tree(block)
-
-
-def _round_tree(tree):
-    if isinstance(tree, dict):
-        return {str(key): _round_tree(value) for key, value in tree.items()}
-    return _clean(tree)
+    return json_numbers(block)
 
 
 def gate_result(model_block: dict, rules_block: dict, metric: str) -> dict:
@@ -194,7 +175,7 @@ def model_to_oracle(model_block: dict, oracle_block: dict | None) -> dict:
     ratios = {}
     for name in RATIO_METRICS:
         model, oracle = model_block.get(name), oracle_block.get(name)
-        ratios[name] = _clean(model / oracle) if model is not None and oracle else None
+        ratios[name] = json_numbers(model / oracle) if model is not None and oracle else None
     return {"model_to_oracle": ratios, "n": oracle_block["n"]}
 
 
@@ -225,7 +206,7 @@ def evaluate_scores(
         rows, values = rows_with_score(test, score) if name == ORACLE else (test, score)
         blocks[name] = score_block(rows, values, capacity, settings, name in probabilistic)
         if name == ORACLE:
-            blocks[name]["coverage"] = _clean(len(rows) / len(test))
+            blocks[name]["coverage"] = json_numbers(len(rows) / len(test))
     model = blocks.pop(MODEL)
     comparable = model
     if ORACLE in scores and blocks[ORACLE]["n"] < len(test):
@@ -275,7 +256,7 @@ def _thin(table: pd.DataFrame) -> pd.DataFrame:
 
 def _curve_rows(name: str, table: pd.DataFrame) -> list[dict]:
     table = _thin(table.reset_index(drop=True)).assign(model=name)
-    return [_round_tree(row) for row in table.to_dict("records")]
+    return [json_numbers(row) for row in table.to_dict("records")]
 
 
 def topk_grid(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
@@ -291,7 +272,7 @@ def topk_rows(
 ) -> list[dict]:
     """Precision and recall when every (as_of, county_code) list holds k rows, per k in grid."""
     curve = metrics.top_k_curve(test["label"], score, grid, groups=list_ids(test, capacity))
-    return [_round_tree(row) for row in curve.assign(model=name).to_dict("records")]
+    return [json_numbers(row) for row in curve.assign(model=name).to_dict("records")]
 
 
 def plot_tables(

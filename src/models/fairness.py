@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.atomic import json_numbers
 from src.errors import SafetynetError
 
 log = logging.getLogger(__name__)
@@ -157,8 +158,7 @@ def selection_weights(as_of: np.ndarray, score: np.ndarray, pct: float) -> np.nd
     """
     from src.models import metrics
 
-    sizes = pd.Series(as_of).value_counts()
-    k = {month: int(math.ceil(round(count * pct / 100.0, 9))) for month, count in sizes.items()}
+    k = metrics.group_list_sizes(as_of, len(as_of), metrics.pct_rule(pct))
     return metrics.selection_probability(score, k=k, groups=as_of)
 
 
@@ -554,9 +554,9 @@ def headline_figures(audit: FairnessAudit) -> dict:
     recall = primary.loc[primary["metric"] == "recall", "ratio"].dropna()
     fnr = primary.loc[primary["metric"] == "fnr", "ratio"].dropna()
     return {
-        "recall_ratio_min": _rounded(recall.min()) if len(recall) else None,
-        "recall_ratio_max": _rounded(recall.max()) if len(recall) else None,
-        "fnr_ratio_max": _rounded(fnr.max()) if len(fnr) else None,
+        "recall_ratio_min": json_numbers(recall.min()) if len(recall) else None,
+        "recall_ratio_max": json_numbers(recall.max()) if len(recall) else None,
+        "fnr_ratio_max": json_numbers(fnr.max()) if len(fnr) else None,
         "primary_comparisons": int(len(primary)),
         "primary_outside": int((primary["verdict"] == "outside").sum()),
         "primary_inconclusive": int((primary["verdict"] == "inconclusive").sum()),
@@ -573,7 +573,7 @@ def primary_violations(audit: FairnessAudit) -> pd.DataFrame:
 def audit_to_dict(audit: FairnessAudit) -> dict:
     """fairness.json: every number of the audit, NaN as null, floats rounded to 6 digits."""
     s = audit.settings
-    return _clean({
+    return json_numbers({
         "settings": {
             "attributes": list(s.attributes), "intersections": [list(p) for p in s.intersections],
             "tolerance": list(s.tolerance), "bootstrap_replicates": s.replicates, "bootstrap_seed": s.seed,
@@ -588,25 +588,6 @@ def audit_to_dict(audit: FairnessAudit) -> dict:
         "disparities": audit.disparities.to_dict(orient="records"),
         "suppressed": audit.suppressed.to_dict(orient="records"),
     })  # fmt: skip
-
-
-def _rounded(value):
-    value = float(value)
-    return round(value, 6) if math.isfinite(value) else None
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return _rounded(obj)
-    return obj
 
 
 # ---------------------------------------------------------------------------- I/O

@@ -106,7 +106,7 @@ def _capacity_rule(k) -> SizeRule:
     return per_group
 
 
-def _pct_rule(pct: float) -> SizeRule:
+def pct_rule(pct: float) -> SizeRule:
     # round() first so that 5 % of 200 is 10, not ceil(10.000000000000002) = 11
     return lambda labels, counts: np.ceil(np.round(counts * pct / 100.0, 9)).astype("int64")
 
@@ -340,7 +340,7 @@ def resolve(name: str) -> Metric:
         return _cutoff_metric(kind, _capacity_rule(int(value)))
     if not 0 < value <= 100:
         raise KeyError(f"metric '{name}': a percentage must be in (0, 100]")
-    return _cutoff_metric(kind, _pct_rule(value))
+    return _cutoff_metric(kind, pct_rule(value))
 
 
 def compute(name: str, y_true, score, **context) -> float:

@@ -94,8 +94,8 @@ def test_tie_rule_equals_the_average_over_all_tie_breaks(k):
 
 
 def test_percent_cutoffs_round_up_and_avoid_float_noise():
-    assert metrics.group_list_sizes(None, 200, metrics._pct_rule(5)) == {None: 10}
-    assert metrics.group_list_sizes(["a"] * 3 + ["b"] * 30, 33, metrics._pct_rule(10)) == {
+    assert metrics.group_list_sizes(None, 200, metrics.pct_rule(5)) == {None: 10}
+    assert metrics.group_list_sizes(["a"] * 3 + ["b"] * 30, 33, metrics.pct_rule(10)) == {
         "a": 1,
         "b": 3,
     }
