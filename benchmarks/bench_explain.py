@@ -23,10 +23,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from src.delivery import explain, watchlist
 from src.features import catalogue
 from src.features.catalogue import FeatureSpec
-from src.models import explain, watchlist
-from tests.models import explain_fixtures as fx
+from tests.delivery import explain_fixtures as fx
 
 log = logging.getLogger("bench_explain")
 

@@ -176,7 +176,7 @@ def explain(
     features: PathOpt = None, models: PathOpt = None, out: PathOpt = None, reports: PathOpt = None
 ) -> None:
     """Score the snapshot with the champion model and explain every score with SHAP."""
-    from src.models import explain as stage
+    from src.delivery import explain as stage
 
     stage.run(
         _path(features, "features"),
@@ -190,7 +190,7 @@ def explain(
 @command
 def watchlist(explanations: PathOpt = None, interim: PathOpt = None, out: PathOpt = None) -> None:
     """Write each county's ranked watchlist (CSV and HTML)."""
-    from src.models import watchlist as stage
+    from src.delivery import watchlist as stage
 
     stage.run(
         _path(explanations, "explanations"),
@@ -208,7 +208,7 @@ def fairness(
     headline: PathOpt = None,
 ) -> None:
     """Write the fairness report from the test predictions."""
-    from src.models import fairness as stage
+    from src.audit import fairness as stage
 
     stage.run(
         _path(predictions, "predictions"),
@@ -229,7 +229,7 @@ def model_card(
     html: PathOpt = None,
 ) -> None:
     """Write the model card (Markdown and HTML)."""
-    from src.models import model_card as stage
+    from src.audit import model_card as stage
 
     stage.run(
         _path(metrics, "metrics"),

@@ -4,7 +4,7 @@ Test rows: the split's test as-of dates, with observed labels and `already_out =
 The capacity metrics (`precision_at_k`, `recall_at_k`, `lift_at_k`) measure the lists the
 watchlist stage hands out: one list per (as_of, county_code), its own k =
 base.children_per_caseworker x distinct caseworkers among that list's scored children
-(`src.models.capacity.list_capacity`, shared with the watchlist stage). They are pooled over
+(`src.delivery.capacity.list_capacity`, shared with the watchlist stage). They are pooled over
 the lists of the test period (`k` in a block = the sum of the list sizes) and, under
 `per_month`, over that month's lists. The percentage cut-offs (`precision@5_pct` ...), AUC,
 Brier and ECE stay month-level. `list_stability` compares each month's union of county
@@ -26,9 +26,9 @@ import pandas as pd
 
 from src.atomic import atomic_dir, json_numbers, write_json, write_parquet
 from src.config import Evaluate, Params
+from src.delivery.capacity import LIST_KEYS, list_capacity
 from src.errors import SafetynetError
 from src.models import baselines, metrics
-from src.models.capacity import LIST_KEYS, list_capacity
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from src.atomic import atomic_dir, write_json, write_parquet
+from src.delivery.services import suggested_service
 from src.errors import SafetynetError
 from src.features import catalogue
-from src.models.services import suggested_service
 
 log = logging.getLogger(__name__)
 

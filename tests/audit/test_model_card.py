@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from src.audit import model_card
 from src.config import load_params
 from src.errors import SafetynetError
-from src.models import model_card
 
 SECTIONS = (
     "## Intended use and users",

@@ -6,7 +6,7 @@ import base64
 import math
 from pathlib import Path
 
-from src.models.fairness import CAPACITY, PRIMARY_METRICS, RATE_METRICS, verdict
+from src.audit.fairness import CAPACITY, PRIMARY_METRICS, RATE_METRICS, verdict
 
 TEMPLATES = Path(__file__).parent / "templates"
 FIGURE_METRICS = ("recall", "fnr", "precision", "selection_rate", "fpr")

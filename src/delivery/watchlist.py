@@ -4,7 +4,7 @@ Per county, children scored at the snapshot are ranked by calibrated risk (highe
 equal scores are ordered by child_pid, a keyed hash, so ties are broken reproducibly and
 independently of names or registration order). The first `capacity` rows, capacity =
 base.children_per_caseworker x the distinct caseworkers of the county's scored children
-(`src.models.capacity.list_capacity`, the same definition the evaluate stage measures; a
+(`src.delivery.capacity.list_capacity`, the same definition the evaluate stage measures; a
 caseworker whose children are all already out adds nothing), sit above a visible cut
 line; every other child follows below it. Children already out of a net are listed in a
 separate re-engage section with the net(s) they left.
@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from src.atomic import atomic_dir
+from src.delivery.capacity import list_capacity
 from src.errors import SafetynetError
 from src.features import catalogue
-from src.models.capacity import list_capacity
 from src.spreadsheet import neutralise_formulas
 
 log = logging.getLogger(__name__)

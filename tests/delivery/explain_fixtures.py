@@ -187,7 +187,7 @@ def write_inputs(
     folder: Path, n: int = 60, n_counties: int = 3, hostile: bool = True, seed: int = 5
 ):
     """explanations.parquet + interim identity/children for `n` children; needs the small catalogue."""
-    from src.models import explain
+    from src.delivery import explain
 
     dates = ["2024-05-01", "2024-06-01"]
     frame = features_frame(n, dates, seed=seed, already_out_share=0.08)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from src.models import watchlist
-from tests.models import explain_fixtures as fx
+from src.delivery import watchlist
+from tests.delivery import explain_fixtures as fx
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [

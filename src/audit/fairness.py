@@ -596,7 +596,7 @@ def audit_to_dict(audit: FairnessAudit) -> dict:
 def run(predictions_path, models_dir, out_dir, headline_path, params) -> dict:
     """Read the test predictions, write the fairness report and headline, log them to MLflow."""
     from src.atomic import atomic_dir, write_json
-    from src.models.fairness_report import render_report
+    from src.audit.fairness_report import render_report
 
     predictions_path, out_dir = Path(predictions_path), Path(out_dir)
     if not predictions_path.exists():

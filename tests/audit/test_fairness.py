@@ -12,15 +12,16 @@ import pytest
 from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from src.errors import SafetynetError
-from src.models import fairness, metrics
-from src.models.fairness import (
+from src.audit import fairness
+from src.audit.fairness import (
     AuditSettings,
     GroupRows,
     audit_fairness,
     bootstrap_group,
     point_estimates,
 )
+from src.errors import SafetynetError
+from src.models import metrics
 
 
 def tiny_frame() -> pd.DataFrame:
@@ -204,7 +205,7 @@ def test_small_cells_are_suppressed_everywhere_and_listed():
 
 
 def test_one_small_group_also_suppresses_the_next_smallest_everywhere():
-    from src.models.fairness_report import render_html
+    from src.audit.fairness_report import render_html
 
     frame = disparity_frame(200, recall_b=0.6)
     frame.loc[frame.index[:20], "sex"] = "d"  # 20 children: below min_group_size
@@ -225,7 +226,7 @@ def test_one_small_group_also_suppresses_the_next_smallest_everywhere():
 
 
 def test_two_groups_with_one_small_are_both_suppressed():
-    from src.models.fairness_report import render_html
+    from src.audit.fairness_report import render_html
 
     frame = disparity_frame(200, recall_b=0.6)
     frame = frame.iloc[180:].reset_index(drop=True)  # a: 20 children, b: 200
@@ -306,7 +307,7 @@ def test_html_escapes_group_values():
     frame = tiny_frame()
     frame["sex"] = ["<script>alert(1)</script>"] * 6 + ["b"] * 4
     report = fairness.audit_to_dict(audit_fairness(frame, settings()))
-    from src.models.fairness_report import render_html
+    from src.audit.fairness_report import render_html
 
     html = render_html(report, {})
     assert "<script>alert" not in html and "&lt;script&gt;" in html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from src.models.capacity import list_capacity
+from src.delivery.capacity import list_capacity
 
 
 def test_capacity_per_county_and_month_counts_distinct_caseworkers():

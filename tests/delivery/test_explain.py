@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src.delivery import explain
 from src.errors import SafetynetError
 from src.features import catalogue
-from src.models import explain
-from tests.models import explain_fixtures as fx
+from tests.delivery import explain_fixtures as fx
 
 AS_OF = ["2024-04-01", "2024-05-01", "2024-06-01"]
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from src.audit import fairness
 from src.config import load_params
 from src.data import generate, ingest
 from src.features import features
-from src.models import evaluate, fairness, train
+from src.models import evaluate, train
 
 SEED = 20251128
 SCALE = {

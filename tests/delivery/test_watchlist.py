@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src.delivery import explain, watchlist
 from src.errors import SafetynetError
-from src.models import evaluate, explain, watchlist
-from tests.models import explain_fixtures as fx
+from src.models import evaluate
+from tests.delivery import explain_fixtures as fx
 
 NOW, BEFORE = pd.Timestamp("2024-06-01"), pd.Timestamp("2024-05-01")
 

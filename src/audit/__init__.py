@@ -1,0 +1,1 @@
+"""Audit: the fairness audit, its report, and the model card."""

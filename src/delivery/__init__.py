@@ -1,0 +1,1 @@
+"""Delivery: what reaches child directors — snapshot scoring and SHAP, watchlists, services, capacity."""
