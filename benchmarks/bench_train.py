@@ -158,7 +158,7 @@ def main() -> None:
         },
     )
     phases: dict[str, float] = {}
-    train.read_training_rows = timed(phases, "scan + sample", train.read_training_rows)
+    train.read_training_rows = timed(phases, "scan + sample", train.read_training_rows)  # the name train.run calls
     train.train_model = timed(phases, "fit + calibrate", train.train_model)
     tracking.log_training_run = timed(phases, "mlflow log + register", tracking.log_training_run)
     start = time.perf_counter()

@@ -1,7 +1,10 @@
 """Atomic writes: a killed stage never leaves a half-written file that looks valid.
 
-Everything is written to a temporary sibling and moved into place with os.replace,
-which is atomic on one filesystem.
+Everything is written to a temporary sibling (`.<name>.*.tmp`) and moved into place with
+os.replace, which is atomic on one filesystem. A stage killed with `kill -9` cannot clean up,
+so every writer first removes the temporary siblings a killed writer of the same path left
+(DVC never runs two stages at once, so they cannot belong to a live writer). Scratch space
+(DuckDB's spill) lives in the project's ignored `.tmp/` folder, never in the system's.
 """
 
 from __future__ import annotations
@@ -25,11 +28,39 @@ def _umask() -> int:
     return mask
 
 
+SCRATCH = Path(".tmp")  # relative to the project root, where DVC runs every stage
+
+
+def remove_stale(path: Path) -> None:
+    """Remove what a killed writer of `path` left beside it."""
+    for debris in [*path.parent.glob(f".{path.name}.*.tmp"), path.with_name(f".{path.name}.old")]:
+        if debris.is_dir() and not debris.is_symlink():
+            shutil.rmtree(debris, ignore_errors=True)
+        else:
+            debris.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def scratch_dir(name: str) -> Iterator[Path]:
+    """A private scratch folder `.tmp/<name>-<pid>`; removed afterwards, and stale ones of
+    killed runs (any pid) at the start."""
+    SCRATCH.mkdir(exist_ok=True)
+    for stale in SCRATCH.glob(f"{name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    folder = (SCRATCH / f"{name}-{os.getpid()}").absolute()
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
@@ -48,6 +79,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary folder; on success it replaces the folder `path` whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp

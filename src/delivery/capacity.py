@@ -10,7 +10,10 @@ operating point evaluated is the one handed out.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+
+from src.errors import SafetynetError
 
 LIST_KEYS = ("as_of", "county_code")  # one list per county and as-of date
 
@@ -27,3 +30,15 @@ def list_capacity(scored: pd.DataFrame, per_caseworker: int, keys=LIST_KEYS) -> 
         dropna=True
     )
     return (caseworkers * int(per_caseworker)).astype("int64").rename("capacity")
+
+
+def list_ids(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
+    """Per row, the position of its (as_of, county_code) list in `capacity` (the metric group)."""
+    keys = pd.MultiIndex.from_arrays([test[key] for key in LIST_KEYS])
+    ids = capacity.index.get_indexer(keys)
+    if (ids < 0).any():
+        raise SafetynetError(
+            f"evaluate: {int((ids < 0).sum())} test rows belong to no capacity list; "
+            "compute the capacity from the same test rows (capacity_by_list)"
+        )
+    return ids

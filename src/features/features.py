@@ -15,11 +15,8 @@ The heavy work is DuckDB SQL (``queries``); as-of dates are processed in batches
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,12 +28,13 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
 
-from src.atomic import atomic_path, write_json
+from src.atomic import atomic_path, scratch_dir, write_json
 from src.config import Features, Params
 from src.errors import SafetynetError
 from src.features import catalogue, queries
 from src.features.cohort import month_starts
 from src.features.labels import build_labels
+from src.run_facts import features_facts, read_export_date
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +85,6 @@ def open_interim(
     if truth.exists():
         con.execute(f"CREATE VIEW truth AS SELECT * FROM read_parquet('{truth.as_posix()}')")
     return con
-
-
-def read_export_date(interim_dir: Path) -> dt.date:
-    manifest = interim_dir / "manifest.json"
-    try:
-        return dt.date.fromisoformat(
-            json.loads(manifest.read_text(encoding="utf-8"))["export_date"]
-        )
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise SafetynetError(
-            f"{manifest}: no valid 'export_date' ({exc}); rerun `safetynet ingest`"
-        ) from None
 
 
 def as_of_dates(
@@ -242,12 +228,11 @@ class SummaryCounter:
         for col in self.positives:
             self.positives[col] += _count_true(observed.column(col))
 
-    def result(self, export_date: dt.date) -> dict:
+    def result(self) -> dict:
         rates = {
             col: (n / self.observed if self.observed else None) for col, n in self.positives.items()
         }
         return {
-            "export_date": export_date.isoformat(),
             "rows": self.rows,
             "rows_per_as_of": dict(sorted(self.rows_per_as_of.items())),
             "observed_rows": self.observed,
@@ -302,7 +287,7 @@ def write_features(
         finally:
             if writer is not None:
                 writer.close()
-    summary = counter.result(export_date)
+    summary = {**counter.result(), **features_facts(export_date, params.label.horizon_days, dates)}
     summary["truth_auc"] = truth_auc(con, out) if summary["rows"] else None
     return summary
 
@@ -312,17 +297,16 @@ def run(interim_dir, out_path, summary_path, params: Params) -> dict:
     interim_dir, out_path = Path(interim_dir), Path(out_path)
     check_windows(params.features)
     export_date = read_export_date(interim_dir)
-    spill_dir = Path(tempfile.mkdtemp(prefix="safetynet-features-"))
-    con = open_interim(interim_dir, params.features.duckdb_memory_gb, spill_dir)
-    try:
-        dates = as_of_dates(con, export_date, params.features)
-        log.info("features: %d as-of dates %s .. %s", len(dates), dates[0], dates[-1])
-        prepare_tables(con)
-        with atomic_path(out_path) as tmp:
-            summary = write_features(con, dates, export_date, params, tmp)
-    finally:
-        con.close()
-        shutil.rmtree(spill_dir, ignore_errors=True)
+    with scratch_dir("duckdb-features") as spill_dir:
+        con = open_interim(interim_dir, params.features.duckdb_memory_gb, spill_dir)
+        try:
+            dates = as_of_dates(con, export_date, params.features)
+            log.info("features: %d as-of dates %s .. %s", len(dates), dates[0], dates[-1])
+            prepare_tables(con)
+            with atomic_path(out_path) as tmp:
+                summary = write_features(con, dates, export_date, params, tmp)
+        finally:
+            con.close()
     if summary["rows"] == 0:
         raise SafetynetError(
             f"{interim_dir}: no child is in the cohort at any as-of date; check children.parquet"

@@ -22,6 +22,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -31,6 +33,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from src.errors import SafetynetError
+
+log = logging.getLogger(__name__)
 
 CHRONIC_ABSENCE_RATE = 0.10
 RULES: dict[str, tuple[str, float]] = {
@@ -212,3 +216,36 @@ def oracle_scores(target: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
         )
     merged = keys.merge(truth, on=["child_pid", "as_of"], how="left", validate="many_to_one")
     return merged["p_true"].to_numpy(dtype="float64")
+
+
+def all_scores(test, train, history, truth, summary: dict, params) -> dict[str, np.ndarray]:
+    """Every baseline's scores on the test rows (the oracle only when `truth` covers some)."""
+    logistic = fit_logistic(
+        train,
+        list(summary["features"]),
+        c=params.train.logistic_c,
+        seed=params.base.seed,
+        categorical=list(summary.get("categorical_features", {})),
+        max_rows=params.evaluate.logistic_max_rows,
+    )
+    scores = {
+        "rules": rule_scores(test),
+        "logistic": logistic_scores(logistic, test),
+        "community": community_scores(
+            history,
+            test,
+            test_start=test["as_of"].min(),
+            horizon_days=params.label.horizon_days,
+            prior_strength=params.evaluate.community_prior_strength,
+        ),
+    }
+    if truth is not None:
+        oracle = oracle_scores(test, truth)
+        covered = int((~np.isnan(oracle)).sum())
+        if covered == 0:
+            log.warning("oracle skipped: truth.parquet has no row for any test (child_pid, as_of)")
+        else:
+            if covered < len(oracle):
+                log.info("oracle: truth.parquet covers %d of %d test rows", covered, len(oracle))
+            scores["oracle"] = oracle
+    return scores

@@ -16,7 +16,6 @@ the previous champion stays. Numbers are rounded to 6 decimals; NaN (undefined) 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -26,9 +25,12 @@ import pandas as pd
 
 from src.atomic import atomic_dir, json_numbers, write_json, write_parquet
 from src.config import Evaluate, Params
-from src.delivery.capacity import LIST_KEYS, list_capacity
+from src.delivery.capacity import LIST_KEYS, list_capacity, list_ids
 from src.errors import SafetynetError
-from src.models import baselines, metrics
+from src.models import baselines, metrics, promotion
+from src.models.curves import plot_tables, render_figures, rows_with_score
+from src.models.scoring import CalibratedModel
+from src.run_facts import read_train_summary
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,6 @@ ATTRIBUTES = ("sex", "hukou", "ethnicity", "disability", "category", "county_cod
 PREDICTION_COLUMNS = ("child_pid", "as_of", "score", "label", "selected", *ATTRIBUTES)
 COHORT_COLUMNS = ("child_pid", "as_of", "label", "label_observed", "already_out")
 RATIO_METRICS = ("auc_roc", "precision@5_pct", "precision_at_k")
-PLOT_POINTS = 201
 
 
 # ---------------------------------------------------------------- pure core: rows and capacity
@@ -85,18 +86,6 @@ def capacity_by_list(test: pd.DataFrame, children: pd.DataFrame, per_caseworker:
             "children_per_caseworker x caseworkers would be 0; fill caseworker_id"
         )
     return capacity
-
-
-def list_ids(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
-    """Per row, the position of its (as_of, county_code) list in `capacity` (the metric group)."""
-    keys = pd.MultiIndex.from_arrays([test[key] for key in LIST_KEYS])
-    ids = capacity.index.get_indexer(keys)
-    if (ids < 0).any():
-        raise SafetynetError(
-            f"evaluate: {int((ids < 0).sum())} test rows belong to no capacity list; "
-            "compute the capacity from the same test rows (capacity_by_list)"
-        )
-    return ids
 
 
 def k_by_list(capacity: pd.Series) -> dict[int, int]:
@@ -156,18 +145,6 @@ def score_block(
     return json_numbers(block)
 
 
-def gate_result(model_block: dict, rules_block: dict, metric: str) -> dict:
-    """The champion gate: the model must strictly beat the rule baseline on `metric`."""
-    if metric not in model_block:
-        raise SafetynetError(
-            f"params.yaml: evaluate.gate_metric '{metric}' is not an evaluated metric "
-            f"(use one of {', '.join(k for k in model_block if k != 'per_month')})"
-        )
-    model, rules = model_block[metric], rules_block[metric]
-    passed = model is not None and rules is not None and model > rules
-    return {"metric": metric, "model": model, "rules": rules, "passed": bool(passed)}
-
-
 def model_to_oracle(model_block: dict, oracle_block: dict | None) -> dict:
     """Model / oracle on RATIO_METRICS; both blocks must come from the same rows."""
     if oracle_block is None:
@@ -177,14 +154,6 @@ def model_to_oracle(model_block: dict, oracle_block: dict | None) -> dict:
         model, oracle = model_block.get(name), oracle_block.get(name)
         ratios[name] = json_numbers(model / oracle) if model is not None and oracle else None
     return {"model_to_oracle": ratios, "n": oracle_block["n"]}
-
-
-def rows_with_score(test: pd.DataFrame, score: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows a partial scorer (the oracle: truth may lack a row) can score."""
-    known = ~np.isnan(score)
-    if known.all():
-        return test, score
-    return test.loc[known].reset_index(drop=True), score[known]
 
 
 def evaluate_scores(
@@ -218,7 +187,7 @@ def evaluate_scores(
         "test": model,
         "baselines": blocks,
         "ratios": model_to_oracle(comparable, blocks.get(ORACLE)),
-        "gate": gate_result(model, blocks["rules"], settings.gate_metric),
+        "gate": promotion.gate_result(model, blocks["rules"], settings.gate_metric),
     }
 
 
@@ -247,150 +216,7 @@ def build_predictions(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series
     return frame[list(PREDICTION_COLUMNS)].reset_index(drop=True)
 
 
-def _thin(table: pd.DataFrame) -> pd.DataFrame:
-    """At most PLOT_POINTS rows of a curve, evenly spread, keeping both ends."""
-    if len(table) <= PLOT_POINTS:
-        return table
-    return table.iloc[np.unique(np.linspace(0, len(table) - 1, PLOT_POINTS).round().astype(int))]
-
-
-def _curve_rows(name: str, table: pd.DataFrame) -> list[dict]:
-    table = _thin(table.reset_index(drop=True)).assign(model=name)
-    return [json_numbers(row) for row in table.to_dict("records")]
-
-
-def topk_grid(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
-    """List sizes for the precision/recall-vs-k plot: a log grid up to the largest county list,
-    plus the median capacity of a list (the operating point's typical k)."""
-    largest = int(test.groupby(list(LIST_KEYS), observed=True).size().max())
-    grid = np.geomspace(1, largest, 40).round().astype(int)
-    return np.unique(np.r_[grid, int(np.median(capacity.to_numpy()))])
-
-
-def topk_rows(
-    name: str, test: pd.DataFrame, score: np.ndarray, grid: np.ndarray, capacity: pd.Series
-) -> list[dict]:
-    """Precision and recall when every (as_of, county_code) list holds k rows, per k in grid."""
-    curve = metrics.top_k_curve(test["label"], score, grid, groups=list_ids(test, capacity))
-    return [json_numbers(row) for row in curve.assign(model=name).to_dict("records")]
-
-
-def plot_tables(
-    test: pd.DataFrame,
-    scores: dict[str, np.ndarray],
-    probabilistic: set[str],
-    capacity: pd.Series,
-    ece_bins: int,
-) -> dict[str, list[dict]]:
-    """Rows for reports/plots/{roc,precision_recall,calibration,topk}.json; `model` names the curve."""
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
-    grid = topk_grid(test, capacity)
-    tables: dict[str, list[dict]] = {
-        "roc": [],
-        "precision_recall": [],
-        "calibration": [],
-        "topk": [],
-    }
-    for name, all_scores in scores.items():
-        rows, score = rows_with_score(test, np.asarray(all_scores, dtype="float64"))
-        y = rows["label"].to_numpy(dtype="int64")
-        fpr, tpr, _ = roc_curve(y, score)
-        tables["roc"] += _curve_rows(name, pd.DataFrame({"fpr": fpr, "tpr": tpr}))
-        precision, recall, _ = precision_recall_curve(y, score)
-        tables["precision_recall"] += _curve_rows(
-            name, pd.DataFrame({"recall": recall, "precision": precision})
-        )
-        if name in probabilistic:
-            calibration = metrics.calibration_table(y, score, ece_bins)
-            tables["calibration"] += _curve_rows(
-                name, calibration[["mean_predicted", "observed_rate", "n"]]
-            )
-        tables["topk"] += topk_rows(name, rows, score, grid, capacity)
-    return tables
-
-
-# ---------------------------------------------------------------- figures (matplotlib, offline)
-
-FIGURES = {
-    # plot table -> (x, y columns, title, x label, y label)
-    "roc": (
-        ("fpr",),
-        ("tpr",),
-        "ROC curve (test period)",
-        "false positive rate",
-        "true positive rate",
-    ),
-    "precision_recall": (
-        ("recall",),
-        ("precision",),
-        "Precision-recall (test period)",
-        "recall",
-        "precision",
-    ),
-    "calibration": (
-        ("mean_predicted",),
-        ("observed_rate",),
-        "Calibration (test period)",
-        "mean predicted probability",
-        "observed rate",
-    ),
-    "topk": (
-        ("k", "k"),
-        ("precision_at_k", "recall_at_k"),
-        "Top-k per county list",
-        "list size k per county and month",
-        "value",
-    ),
-}
-
-
-def render_figures(tables: dict[str, list[dict]], out_dir: Path) -> None:
-    """One PNG per plot table, one line per scorer (no timestamps, so identical data -> same bytes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    for name, (xs, ys, title, xlabel, ylabel) in FIGURES.items():
-        frame = pd.DataFrame(tables[name])
-        fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
-        groups = frame.groupby("model", sort=False) if not frame.empty else []
-        for colour, (model, rows) in enumerate(groups):
-            for x, y in zip(xs, ys, strict=True):
-                ax.plot(
-                    rows[x],
-                    rows[y],
-                    "--" if y == "recall_at_k" else "-",
-                    color=f"C{colour}",  # one colour per scorer, also for its two top-k lines
-                    label=model if len(ys) == 1 else f"{model}: {y}",
-                    marker="o" if name == "calibration" else None,
-                )
-        if name in ("roc", "calibration"):
-            ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=1)
-        if name == "topk":
-            ax.set_xscale("log")
-        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out_dir / f"{name}.png", metadata={"Software": None})
-        plt.close(fig)
-
-
 # ---------------------------------------------------------------- I/O
-
-
-def read_train_summary(models_dir: Path) -> dict:
-    path = Path(models_dir) / "train_summary.json"
-    if not path.exists():
-        raise SafetynetError(f"{path}: not found; run the train stage first (dvc repro train)")
-    summary = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("split", "features"):
-        if key not in summary:
-            raise SafetynetError(
-                f"{path}: no '{key}' entry; retrain with this version (dvc repro train)"
-            )
-    return summary
 
 
 def _read_features(path: Path, columns: list[str], filters: list) -> pd.DataFrame:
@@ -454,57 +280,14 @@ def read_truth(interim_dir: Path) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.exists() else None
 
 
-def load_model(models_dir: Path):
-    from src.models.scoring import CalibratedModel
-
-    return CalibratedModel.from_dir(models_dir)
-
-
-def compute_scores(
-    test: pd.DataFrame,
-    train: pd.DataFrame,
-    history: pd.DataFrame,
-    truth: pd.DataFrame | None,
-    model,
-    summary: dict,
-    params: Params,
-) -> tuple[dict[str, np.ndarray], set[str]]:
+def compute_scores(test, train, history, truth, model, summary: dict, params: Params):
     """Scores of the model and every baseline on the same test rows; and which are probabilities."""
-    log.info(
-        "scoring %d test rows: model, rules, logistic, community%s",
-        len(test),
-        ", oracle" if truth is not None else "",
-    )
-    logistic = baselines.fit_logistic(
-        train,
-        list(summary["features"]),
-        c=params.train.logistic_c,
-        seed=params.base.seed,
-        categorical=list(summary.get("categorical_features", {})),
-        max_rows=params.evaluate.logistic_max_rows,
-    )
+    log.info("scoring %d test rows: model and baselines", len(test))
     scores = {
         MODEL: np.asarray(model.predict_proba(test), dtype="float64"),
-        "rules": baselines.rule_scores(test),
-        "logistic": baselines.logistic_scores(logistic, test),
-        "community": baselines.community_scores(
-            history,
-            test,
-            test_start=test["as_of"].min(),
-            horizon_days=params.label.horizon_days,
-            prior_strength=params.evaluate.community_prior_strength,
-        ),
+        **baselines.all_scores(test, train, history, truth, summary, params),
     }
-    if truth is not None:
-        oracle = baselines.oracle_scores(test, truth)
-        covered = int((~np.isnan(oracle)).sum())
-        if covered == 0:
-            log.warning("oracle skipped: truth.parquet has no row for any test (child_pid, as_of)")
-        else:
-            if covered < len(oracle):
-                log.info("oracle: truth.parquet covers %d of %d test rows", covered, len(oracle))
-            scores[ORACLE] = oracle
-    return scores, {MODEL, "logistic", "community", "oracle"} & set(scores)
+    return scores, {MODEL, "logistic", "community", ORACLE} & set(scores)
 
 
 def split_per_month(result: dict) -> tuple[dict, dict]:
@@ -532,71 +315,27 @@ def write_outputs(
         render_figures(tables, tmp)
 
 
-def mlflow_metrics(result: dict) -> dict[str, float]:
-    """Pooled metrics as MLflow names (no '@': precision@5_pct -> test.precision_at_5_pct)."""
-    blocks = {
-        "test": result["test"],
-        **{f"baseline.{b}": v for b, v in result["baselines"].items()},
-    }
-    flat = {
-        f"{prefix}.{name.replace('@', '_at_')}": value
-        for prefix, block in blocks.items()
-        for name, value in block.items()
-        if name != "per_month" and value is not None
-    }
-    flat.update(
-        {
-            f"ratio.{name.replace('@', '_at_')}": v
-            for name, v in result["ratios"].get("model_to_oracle", {}).items()
-            if v is not None
-        }
-    )
-    flat["gate.passed"] = float(result["gate"]["passed"])
-    return flat
+def champion_metric(
+    features_path: Path, test: pd.DataFrame, capacity: pd.Series, settings: Evaluate
+):
+    """Scores another model (the MLflow champion) on exactly these test rows and lists, and
+    returns its gate metric; None when the features file lacks its inputs."""
 
+    def score(model) -> float | None:
+        missing = [f for f in model.features if f not in test.columns]
+        frame = test
+        if missing:
+            dates = _timestamps(test["as_of"].unique())
+            try:
+                extra = _read_features(features_path, ["child_pid", "as_of", *missing],
+                                       [("as_of", "in", dates)])  # fmt: skip
+            except SafetynetError:
+                return None
+            frame = test.merge(extra, on=["child_pid", "as_of"], how="left", validate="one_to_one")
+        block = score_block(test, model.predict_proba(frame), capacity, settings, True)
+        return block[settings.gate_metric]
 
-def log_and_gate(summary: dict, result: dict, paths: dict[str, Path]) -> bool:
-    """Log metrics and figures to the training run; move `champion` only when the gate passes."""
-    gate = result["gate"]
-    run_id, version = summary.get("run_id"), summary.get("model_version")
-    if not run_id:
-        log.warning(
-            "train_summary.json has no run_id: metrics not logged to MLflow, champion unchanged"
-        )
-        return False
-    import mlflow
-
-    from src.models import tracking
-
-    tracking.configure_tracking()
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(mlflow_metrics(result))
-        mlflow.set_tag("gate_passed", str(gate["passed"]).lower())
-        mlflow.log_artifact(str(paths["metrics"]), artifact_path="evaluation")
-        mlflow.log_artifact(str(paths["metrics_by_month"]), artifact_path="evaluation")
-        mlflow.log_artifacts(str(paths["plots"]), artifact_path="evaluation/plots")
-        mlflow.log_artifacts(str(paths["figures"]), artifact_path="evaluation/figures")
-    if not gate["passed"]:
-        log.warning(
-            "GATE FAILED: model %s = %s does not beat the rule baseline (%s); the champion alias is unchanged",
-            gate["metric"],
-            gate["model"],
-            gate["rules"],
-        )
-        return False
-    if version is None:
-        log.warning("gate passed but train_summary.json has no model_version; champion unchanged")
-        return False
-    tracking.promote_champion(str(version))
-    log.info(
-        "gate passed (%s: model %s > rules %s): version %s is now %s",
-        gate["metric"],
-        gate["model"],
-        gate["rules"],
-        version,
-        tracking.CHAMPION,
-    )
-    return True
+    return score
 
 
 def run(
@@ -611,15 +350,16 @@ def run(
     params: Params,
 ) -> dict:
     """Evaluate the trained model and the baselines on the test period; write reports; gate."""
-    models_dir, interim_dir = Path(models_dir), Path(interim_dir)
+    models_dir, interim_dir, features_path = Path(models_dir), Path(interim_dir), Path(features_path)
     summary = read_train_summary(models_dir)
-    candidates, train, history = load_frames(Path(features_path), summary)
+    candidates, train, history = load_frames(features_path, summary)
     test = select_test_rows(candidates, summary["split"]["test"])
     capacity = capacity_by_list(
         test, read_children(interim_dir), params.base.children_per_caseworker
     )
+    model = CalibratedModel.from_dir(models_dir)
     scores, probabilistic = compute_scores(
-        test, train, history, read_truth(interim_dir), load_model(models_dir), summary, params
+        test, train, history, read_truth(interim_dir), model, summary, params
     )
     result = evaluate_scores(test, scores, probabilistic, capacity, params.evaluate)
     tables = plot_tables(test, scores, probabilistic, capacity, params.evaluate.ece_bins)
@@ -631,8 +371,18 @@ def run(
         "predictions": Path(predictions_path),
     }
     write_outputs(paths, result, tables, build_predictions(test, scores[MODEL], capacity))
-    champion = log_and_gate(summary, result, paths)
+    decision = promotion.write_promotion(models_dir, result["gate"], summary["split"]["test"])
+    if not decision["passed"]:
+        log.warning("GATE FAILED: %s; the watchlist stage will refuse this model", decision["reason"])
+    artifacts = {name: paths[name] for name in ("metrics", "metrics_by_month", "plots", "figures")}
+    mirror = promotion.mirror(
+        models_dir,
+        result,
+        promotion.mlflow_metrics(result),
+        artifacts,
+        champion_metric(features_path, test, capacity, params.evaluate),
+    )
     log.info(
         "test: model %s", {m: result["test"][m] for m in ("auc_roc", "precision_at_k", "k", "n")}
     )
-    return {"n": len(test), "gate_passed": result["gate"]["passed"], "champion_set": champion}
+    return {"n": len(test), "gate_passed": decision["passed"], "champion": mirror["alias"]}

@@ -1,8 +1,8 @@
 """A trained model folder (booster + calibrator) -> calibrated probabilities for a features frame.
 
-`CalibratedModel` is what every later stage uses: `CalibratedModel.from_dir("models")`, or
-`load_champion()` for the registered `models:/safetynet-ews@champion`. The same object sits
-inside the MLflow pyfunc model (`CalibratedPyfunc`), so both give exactly the same scores.
+`CalibratedModel` is what every later stage uses: `CalibratedModel.from_dir("models")`, the
+model this run trained and evaluated. The same object sits inside the MLflow pyfunc model
+(`CalibratedPyfunc`), so both give exactly the same scores.
 """
 
 from __future__ import annotations
@@ -155,25 +155,3 @@ class CalibratedPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
         return self.model.predict_proba(pd.DataFrame(model_input))
-
-
-def load_registered(reference: str) -> CalibratedModel:
-    """`models:/safetynet-ews@<alias>` or `models:/safetynet-ews/<version>` -> CalibratedModel."""
-    from src.models.tracking import configure_tracking
-
-    configure_tracking()
-    try:
-        loaded = mlflow.pyfunc.load_model(reference)
-    except mlflow.exceptions.MlflowException as exc:
-        raise SafetynetError(
-            f"MLflow: cannot load {reference} ({exc.message.splitlines()[0]}); run `dvc repro evaluate` "
-            "so that a model passing the gate becomes the champion"
-        ) from None
-    return loaded.unwrap_python_model().model
-
-
-def load_champion() -> CalibratedModel:
-    """The registered champion (`models:/safetynet-ews@champion`) as a CalibratedModel."""
-    from src.models.tracking import CHAMPION, MODEL_NAME
-
-    return load_registered(f"models:/{MODEL_NAME}@{CHAMPION}")

@@ -16,6 +16,7 @@ them): MLflow decides at import, so `src/models/__init__.py` sets the same defau
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,6 +25,17 @@ import subprocess
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema, TensorSpec
+
+from src.figures import barh
+from src.models.scoring import CalibratedModel, CalibratedPyfunc
+from src.run_facts import read_train_summary
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +72,6 @@ def configure_tracking(root: Path | None = None) -> str:
     os.environ.setdefault(
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
     )  # keep stage logs readable
-    import mlflow
-
     root = project_root(root)
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)  # also exports MLFLOW_TRACKING_URI to subprocesses
@@ -75,17 +85,12 @@ def configure_tracking(root: Path | None = None) -> str:
 
 def promote_champion(model_version: str | int) -> None:
     """Point the `champion` alias of the registered model at `model_version` (evaluate's gate)."""
-    from mlflow import MlflowClient
-
     configure_tracking()
     MlflowClient().set_registered_model_alias(MODEL_NAME, CHAMPION, str(model_version))
 
 
 def champion_version() -> str | None:
     """The registered version the `champion` alias points at, or None when there is none yet."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
     configure_tracking()
     try:
         return str(MlflowClient().get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
@@ -123,12 +128,8 @@ def log_training_run(model_dir: Path, result, params, summary: dict) -> dict[str
     retraining the same data + params changes nothing.
     Returns run_id, model_version and model_uri.
     """
-    import mlflow
-
-    from src.models.train import flatten
-
     configure_tracking()
-    digest = _model_digest(Path(model_dir), summary["features_sha256"])
+    digest = model_digest(Path(model_dir), summary["features_sha256"])
     existing = _find_registered(digest)
     if existing:
         log.info(
@@ -167,15 +168,13 @@ def _digest(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
 
 
-def _model_digest(model_dir: Path, data_digest: str) -> str:
+def model_digest(model_dir: Path, data_digest: str) -> str:
+    """What identifies a trained model: booster, calibrator and the features it was fitted on."""
     parts = [(model_dir / name).read_bytes() for name in ("booster.txt", "calibrator.json")]
     return _digest(b"\0".join([*parts, data_digest.encode()]))
 
 
 def _find_registered(digest: str) -> dict[str, str] | None:
-    import mlflow
-    from mlflow import MlflowClient
-
     runs = mlflow.search_runs(
         experiment_names=[EXPERIMENT],
         filter_string=f"tags.model_digest = '{digest}'",
@@ -218,30 +217,15 @@ def _run_metrics(result, summary: dict) -> dict[str, float]:
 
 def _log_importance(importance) -> None:
     """Gain importance as JSON, CSV and a bar chart of the top 30 features."""
-    import mlflow
-    from matplotlib.figure import Figure
-
     mlflow.log_dict(importance.to_dict(orient="records"), "importance/feature_importance.json")
     mlflow.log_text(importance.to_csv(index=False), "importance/feature_importance.csv")
-    top = importance.head(30).iloc[::-1]
-    figure = Figure(figsize=(7, max(2.5, 0.25 * len(top) + 1)))
-    axes = figure.subplots()
-    axes.barh(top["feature"], top["gain"], color="#3b6ea8")
-    axes.set_xlabel("total gain")
-    axes.set_title("LightGBM feature importance (gain)")
-    figure.tight_layout()
+    top = importance.head(30)
+    figure, _ = barh(top["feature"], top["gain"], "LightGBM feature importance (gain)", "total gain")
     mlflow.log_figure(figure, "importance/feature_importance_gain.png")
 
 
 def _log_model(model_dir: Path, result):
     """The pyfunc model (booster + calibrator + feature spec) with an explicit signature, registered."""
-    import mlflow
-    import numpy as np
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
-
-    from src.models.scoring import CalibratedPyfunc
-
     model = result.model
     inputs = Schema(
         [
@@ -268,3 +252,42 @@ def _log_model(model_dir: Path, result):
             pip_requirements=[f"{name}=={version(name)}" for name in _PYFUNC_PACKAGES],
             registered_model_name=MODEL_NAME,
         )
+
+
+def flatten(section, prefix: str) -> dict[str, str]:
+    """A params dataclass -> {"train.lightgbm.learning_rate": "0.05", ...} (MLflow params)."""
+    return _flatten_dict(dataclasses.asdict(section), prefix)
+
+
+def _flatten_dict(value: dict, prefix: str) -> dict[str, str]:
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, dict):
+            out.update(_flatten_dict(item, f"{prefix}.{key}"))
+        else:
+            out[f"{prefix}.{key}"] = str(item)
+    return out
+
+
+# --- the model in models/, as MLflow knows it -------------------------------------------
+
+
+def find_model_run(models_dir: Path) -> dict[str, str] | None:
+    """The MLflow run and registered version of the model in `models_dir` (matched by its
+    digest), or None when this store has never seen it (e.g. another machine trained it)."""
+    summary = read_train_summary(models_dir)
+    configure_tracking()
+    return _find_registered(model_digest(Path(models_dir), summary["features_sha256"]))
+
+
+def load_champion() -> tuple[str, CalibratedModel] | None:
+    """(version, model) of the current `champion`, or None when there is none or it cannot load."""
+    version_ = champion_version()
+    if version_ is None:
+        return None
+    try:
+        loaded = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
+    except (MlflowException, OSError) as exc:
+        log.warning("champion version %s cannot be loaded (%s)", version_, str(exc).splitlines()[0])
+        return None
+    return version_, loaded.unwrap_python_model().model

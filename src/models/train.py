@@ -16,9 +16,6 @@ watches validation AUC, which neither shift affects.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -27,9 +24,6 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.metrics import roc_auc_score
@@ -41,11 +35,20 @@ from src.features import catalogue
 from src.models.calibration import Calibrator, fit_calibrator
 from src.models.scoring import CalibratedModel, prepare_features
 from src.models.split import Split, make_split
+from src.models.tracking import log_training_run
+from src.models.training_data import (
+    KEYS,
+    check_observed,
+    eligible_counts,
+    file_sha256,
+    keep_for_training,
+    open_features,
+    read_training_rows,
+)
+from src.run_facts import read_facts
 
 log = logging.getLogger(__name__)
 
-KEYS = ["child_pid", "as_of"]
-LABEL_INPUTS = ["label", "label_observed", "already_out"]
 
 
 @dataclass(frozen=True)
@@ -73,27 +76,6 @@ def feature_categories(protected_as_features: bool) -> tuple[list[str], dict[str
             )
         categories[name] = cats
     return features, categories
-
-
-def sample_uniform(frame: pd.DataFrame, seed: int) -> np.ndarray:
-    """A seeded uniform [0, 1) number per row from (child_pid, as_of): independent of row order."""
-    key = hashlib.sha256(f"safetynet-sample-{seed}".encode()).hexdigest()[:16]
-    hashed = pd.util.hash_pandas_object(frame[KEYS], index=False, hash_key=key).to_numpy()
-    return (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
-
-
-def keep_for_training(frame: pd.DataFrame, split: Split, rate: float, seed: int) -> pd.Series:
-    """Eligible train/val rows; in train, each negative is kept with probability `rate`."""
-    period = split.period_of(frame["as_of"])
-    eligible = (
-        frame["label_observed"].astype(bool)
-        & (frame["already_out"] == 0)
-        & period.isin(["train", "val"])
-    )
-    if rate >= 1.0:
-        return eligible
-    drop = (period == "train") & (frame["label"] == 0) & (sample_uniform(frame, seed) >= rate)
-    return eligible & ~drop
 
 
 def lightgbm_params(params: Params, scale_pos_weight: float) -> dict:
@@ -259,132 +241,22 @@ def _importance(booster: lgb.Booster) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-# --- I/O: reading features.parquet -------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _open_features(path: Path, features: list[str]) -> ds.Dataset:
-    if not path.exists():
-        raise SafetynetError(
-            f"{path}: not found; run the features stage first (dvc repro features)"
-        )
-    dataset = ds.dataset(path, format="parquet")
-    missing = [c for c in [*KEYS, *LABEL_INPUTS, *features] if c not in dataset.schema.names]
-    if missing:
-        raise SafetynetError(
-            f"{path}: missing column(s) {', '.join(missing[:5])}; rebuild it with the current "
-            "catalogue (dvc repro features)"
-        )
-    return dataset
-
-
-def observed_dates(dataset: ds.Dataset, horizon_days: int, export_date: dt.date | None, path: Path):
-    """All as-of dates and the export date, checked against the file's `label_observed` flags."""
-    table = dataset.to_table(columns=["as_of", "label_observed"])
-    flags = pa.table({"as_of": table["as_of"], "obs": pc.cast(table["label_observed"], pa.int8())})
-    per_date = flags.group_by("as_of").aggregate([("obs", "min"), ("obs", "max")]).to_pandas()
-    if (per_date["obs_min"] != per_date["obs_max"]).any():
-        raise SafetynetError(
-            f"{path}: label_observed differs within one as-of date; rebuild features"
-        )
-    dates = sorted(pd.to_datetime(per_date["as_of"]).dt.date)
-    observed = sorted(pd.to_datetime(per_date.loc[per_date["obs_max"] == 1, "as_of"]).dt.date)
-    if not observed:
-        raise SafetynetError(
-            f"{path}: no as-of date has fully observed labels; supply a longer history"
-        )
-    horizon = dt.timedelta(days=horizon_days)
-    export = export_date or observed[-1] + horizon  # latest export date consistent with the flags
-    if observed != [d for d in dates if d + horizon <= export]:
-        raise SafetynetError(
-            f"{path}: label_observed does not match base.export_date {export} and label.horizon_days "
-            f"{horizon_days}; rebuild features (dvc repro features)"
-        )
-    return dates, export
-
-
-def read_training_rows(
-    dataset: ds.Dataset,
-    split: Split,
-    params: Params,
-    features: list[str],
-    categories: dict[str, list[str]],
-) -> pd.DataFrame:
-    """Eligible train/val rows, streamed in batches with negatives sampled on the way (bounds memory)."""
-    as_of_type = dataset.schema.field("as_of").type
-    wanted = pa.array([pd.Timestamp(d) for d in (*split.train, *split.val)], type=as_of_type)
-    condition = (
-        pc.field("as_of").isin(wanted) & pc.field("label_observed") & (pc.field("already_out") == 0)
-    )
-    scanner = dataset.scanner(
-        columns=[*KEYS, *LABEL_INPUTS, *features], filter=condition, batch_size=1 << 18
-    )
-    parts = []
-    for batch in scanner.to_batches():
-        part = batch.to_pandas()
-        if part.empty:
-            continue
-        part = part.loc[
-            keep_for_training(part, split, params.train.negative_sample_rate, params.base.seed)
-        ]
-        part = part.assign(**{c: _fixed(part[c], categories[c]) for c in categories})
-        parts.append(part)
-    if not parts:
-        raise SafetynetError(
-            "features.parquet: no eligible rows in the train and validation periods"
-        )
-    return pd.concat(parts, ignore_index=True)
-
-
-def _fixed(values: pd.Series, categories: list[str]) -> pd.Categorical:
-    return prepare_features(values.to_frame(), [values.name], {values.name: categories})[
-        values.name
-    ]
-
-
-def eligible_counts(dataset: ds.Dataset, split: Split) -> dict[str, dict[str, float]]:
-    """Rows, positives and prevalence per period before any sampling (the test period too)."""
-    out = {}
-    as_of_type = dataset.schema.field("as_of").type
-    for name in ("train", "val", "test"):
-        dates = pa.array([pd.Timestamp(d) for d in getattr(split, name)], type=as_of_type)
-        condition = (
-            pc.field("as_of").isin(dates)
-            & pc.field("label_observed")
-            & (pc.field("already_out") == 0)
-        )
-        labels = dataset.to_table(columns=["label"], filter=condition)["label"]
-        rows, positives = len(labels), int(pc.sum(labels).as_py() or 0)
-        out[name] = {
-            "rows": rows,
-            "positives": positives,
-            "prevalence": positives / rows if rows else math.nan,
-        }
-    return out
-
-
 # --- the stage ---------------------------------------------------------------------------
 
 
-def run(features_path: str | Path, models_dir: str | Path, params: Params) -> dict:
+def run(features_path, features_summary_path, models_dir, params: Params) -> dict:
     """Train, calibrate, write models/ atomically, log the MLflow run and register the model."""
-    from src.models.tracking import log_training_run
-
     features_path, models_dir = Path(features_path), Path(models_dir)
+    facts = read_facts(features_summary_path)
     features, categories = feature_categories(params.features.protected_as_features)
-    dataset = _open_features(features_path, features)
-    dates, export = observed_dates(
-        dataset, params.label.horizon_days, params.base.export_date, features_path
-    )
+    dataset = open_features(features_path, features)
+    check_observed(dataset, facts, features_path)
     split = make_split(
-        dates, export, params.label.horizon_days, params.train.val_months, params.train.test_months
+        facts.as_of_dates,
+        facts.export_date,
+        facts.horizon_days,
+        params.train.val_months,
+        params.train.test_months,
     )
     log.info("split: train %s..%s, val %s..%s, test %s..%s", split.train[0], split.train[-1],
              split.val[0], split.val[-1], split.test[0], split.test[-1])  # fmt: skip
@@ -393,8 +265,8 @@ def run(features_path: str | Path, models_dir: str | Path, params: Params) -> di
     del frame
     summary = {
         "split": split.to_dict(),
-        "export_date": export.isoformat(),
-        "horizon_days": params.label.horizon_days,
+        "export_date": facts.export_date.isoformat(),
+        "horizon_days": facts.horizon_days,
         "best_iteration": result.best_iteration,
         "negative_sample_rate": params.train.negative_sample_rate,
         "objective_weighting": params.train.objective_weighting,
@@ -410,9 +282,9 @@ def run(features_path: str | Path, models_dir: str | Path, params: Params) -> di
     }
     with atomic_dir(models_dir) as tmp:
         result.model.save(tmp, summary)
-        logged = log_training_run(tmp, result, params, summary)
-        summary.update(logged)
-        result.model.save(tmp, summary)
+    # MLflow mirrors the model; its run id and version stay out of models/, whose bytes must
+    # not depend on the state of one machine's MLflow store.
+    logged = log_training_run(models_dir, result, params, summary)
     log.info("model: best iteration %d, val AUC %.4f, registered as version %s",
              result.best_iteration, result.metrics["val_auc"], logged["model_version"])  # fmt: skip
     return {**logged, "best_iteration": result.best_iteration, **result.metrics}
@@ -424,18 +296,3 @@ def _merge_counts(eligible: dict, used: dict) -> dict:
         name: {**counts, **({"rows_used": used[name]["rows"]} if name in used else {})}
         for name, counts in eligible.items()
     }
-
-
-def flatten(section, prefix: str) -> dict[str, str]:
-    """A params dataclass -> {"train.lightgbm.learning_rate": "0.05", ...} (MLflow params)."""
-    return _flatten_dict(dataclasses.asdict(section), prefix)
-
-
-def _flatten_dict(value: dict, prefix: str) -> dict[str, str]:
-    out = {}
-    for key, item in value.items():
-        if isinstance(item, dict):
-            out.update(_flatten_dict(item, f"{prefix}.{key}"))
-        else:
-            out[f"{prefix}.{key}"] = str(item)
-    return out

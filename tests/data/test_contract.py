@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from src.data import contract
-from src.data.ingest import Registry, reason_order, validate_rows
+from src.data.row_checks import Registry, reason_order, validate_rows
 from tests.data.conftest import VALID_ROWS, text_frame
 
 EXPORT = dt.date(2024, 12, 31)

@@ -12,6 +12,7 @@ import pytest
 from src.config import load_params
 from src.data import contract as c
 from src.data import generate, ingest
+from src.data.row_checks import parse_dates
 from src.data.synthetic.export import DEFECT_COLUMNS
 
 RATES = {  # raised so that every kind hits every table, even protection_events
@@ -78,6 +79,6 @@ def test_impossible_date_parses_in_place():
     """An impossible but well-shaped date (2024-02-30) sends the chunk to the slow path, which
     once shifted every date in the chunk by one row (source_row index starts at 1)."""
     text = pd.Series(["2024-01-05", "2024-02-30", "2024-03-07", ""], index=pd.RangeIndex(1, 5))
-    values, ok = ingest.parse_dates(text)
+    values, ok = parse_dates(text)
     assert ok.tolist() == [True, False, True, False]
     assert values[1] == pd.Timestamp("2024-01-05") and values[3] == pd.Timestamp("2024-03-07")

@@ -12,15 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from src.data import ingest
-from src.data.ingest import (
-    DuplicateFilter,
-    ExampleSink,
-    TableCounts,
-    process_chunk,
-    validate_export,
-)
+from src.data.ingest import process_chunk, validate_export
+from src.data.interim import WITHHELD, ExampleSink, TableCounts
 from src.data.pseudonymise import KEY_ENV_VAR
 from src.data.raw_files import detect_encoding, iter_text_chunks, open_raw_file
+from src.data.row_checks import DuplicateFilter, Registry, reason_order
 from src.errors import SafetynetError
 from tests.data.conftest import CONFORMANCE_RAW, VALID_ROWS, text_frame, write_csv, write_export
 
@@ -166,8 +162,8 @@ def test_quarantine_withholds_name_and_id_number_but_keeps_child_id(tmp_path, pa
     path = tmp_path / "interim" / "quarantine" / "children.csv"
     bad = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
     assert bad["child_id"].tolist() == ["C7", "C8"] and bad["source_row"].str.isdigit().all()
-    assert bad["name"].tolist() == [ingest.WITHHELD, ""]  # only a typed value is withheld
-    assert bad["id_number"].tolist() == [ingest.WITHHELD, ""]
+    assert bad["name"].tolist() == [WITHHELD, ""]  # only a typed value is withheld
+    assert bad["id_number"].tolist() == [WITHHELD, ""]
     text = path.read_text(encoding="utf-8-sig")
     assert "王小明" not in text and VALID_ROWS["children"]["id_number"] not in text
 
@@ -211,12 +207,10 @@ def test_counts_reconcile_for_any_mix_of_rows(kinds, amounts, chunk):
     assert counts.duplicates_collapsed == len(raw) - len(distinct)
     good = [k == "good" for k in kinds]
     assert counts.rows_accepted == len(distinct[pd.Series(good, index=raw.index)[distinct.index]])
-    assert set(counts.by_reason) <= set(ingest.reason_order("welfare_events"))
+    assert set(counts.by_reason) <= set(reason_order("welfare_events"))
 
 
 def _registry():
-    from src.data.ingest import Registry
-
     return Registry.build(["C1"], ["p" * 64])
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from src.errors import SafetynetError
 from src.features import catalogue
-from src.models import train
+from src.models import train, training_data
 from src.models.split import make_split
 from tests.models import train_fixtures as fx
 
@@ -90,9 +90,9 @@ def test_down_sampling_correction_recovers_the_base_rate(small_catalogue, weight
 def test_sampling_depends_on_the_row_not_its_position():
     frame = fx.synthetic_features(n_children=20)
     shuffled = frame.sample(frac=1.0, random_state=3)
-    u = pd.Series(train.sample_uniform(frame, 7), index=frame.index)
-    assert np.array_equal(u.loc[shuffled.index].to_numpy(), train.sample_uniform(shuffled, 7))
-    assert 0.4 < u.mean() < 0.6 and not np.array_equal(u.to_numpy(), train.sample_uniform(frame, 8))
+    u = pd.Series(training_data.sample_uniform(frame, 7), index=frame.index)
+    assert np.array_equal(u.loc[shuffled.index].to_numpy(), training_data.sample_uniform(shuffled, 7))
+    assert 0.4 < u.mean() < 0.6 and not np.array_equal(u.to_numpy(), training_data.sample_uniform(frame, 8))
 
 
 def test_missing_feature_column_names_file_and_column(small_catalogue, tmp_path):

@@ -1,0 +1,263 @@
+"""Ingest's outputs: interim parquet, quarantine files, per-table counts and the chunk sinks.
+
+A sink receives each chunk's accepted and quarantined rows: `InterimSink` writes them to
+data/interim/, `ExampleSink` (validate) writes nothing and keeps a few source rows per reason.
+
+Quarantine files hold the raw row as typed (formula-neutralised, src.spreadsheet) so that an
+analyst can fix the export, with one exception: a non-empty ``name`` or ``id_number`` is
+replaced by ``<withheld: personal data>`` (an empty one stays empty). ``child_id`` and
+``source_row`` locate the row in the export, where the original values still are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa_arrow
+import pyarrow.parquet as pq
+
+from src.data import contract
+from src.data.contract import DATE, INT, NUMBER, TABLES
+from src.data.pseudonymise import PidKey, child_pids
+from src.data.row_checks import Registry
+from src.errors import SafetynetError
+from src.spreadsheet import neutralise_formulas
+
+IDENTITY_COLUMNS = ("child_id", "name", "id_number")
+PERSONAL_COLUMNS = ("name", "id_number")  # withheld from quarantine files
+WITHHELD = "<withheld: personal data>"
+EXAMPLES_PER_REASON = 5
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def interim_dtypes(table: str) -> dict[str, str]:
+    """Pandas dtypes of data/interim/<table>.parquet (docs/architecture.md)."""
+    if table == "identity":
+        return {c: "str" for c in ("child_pid", *IDENTITY_COLUMNS)}
+    if table == "truth":
+        return {"child_pid": "str", "as_of": "datetime64[us]", "p_true": "float64"}
+    kinds = {DATE: "datetime64[us]", INT: "Int64", NUMBER: "float64"}
+    dtypes = {"child_pid": "str"} if "child_id" in TABLES[table].column_names else {}
+    for col in TABLES[table].columns:
+        if col.name not in IDENTITY_COLUMNS:
+            dtypes[col.name] = (
+                "int8" if col.name in contract.CONCERNS else kinds.get(col.kind, "str")
+            )
+    return dtypes
+
+
+def interim_schema(table: str) -> pa_arrow.Schema:
+    """Arrow schema (plain `string`) carrying the pandas metadata, so readers get Int64 back."""
+    empty = pd.DataFrame({c: pd.Series([], dtype=d) for c, d in interim_dtypes(table).items()})
+    pandas_schema = pa_arrow.Schema.from_pandas(empty, preserve_index=False)
+    fields = [
+        pa_arrow.field(
+            f.name, pa_arrow.string() if pa_arrow.types.is_large_string(f.type) else f.type
+        )
+        for f in pandas_schema
+    ]
+    return pa_arrow.schema(fields, metadata=pandas_schema.metadata)
+
+
+def interim_table(
+    accepted: pd.DataFrame, table: str, pids: pa_arrow.Array | None
+) -> pa_arrow.Table:
+    """Accepted parsed rows in interim form: child_pid instead of identity, contract dtypes."""
+    schema = interim_schema(table)
+    frame = accepted.drop(columns=[c for c in IDENTITY_COLUMNS if c in accepted]).reset_index(
+        drop=True
+    )
+    for col in contract.CONCERNS:
+        if col in frame:
+            frame[col] = frame[col].astype("int8")
+    if pids is None:
+        return pa_arrow.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    rest = pa_arrow.schema([f for f in schema if f.name != "child_pid"])
+    out = pa_arrow.Table.from_pandas(frame, schema=rest, preserve_index=False)
+    return out.add_column(
+        0, schema.field("child_pid"), pids.cast(pa_arrow.string())
+    ).replace_schema_metadata(schema.metadata)
+
+
+def withhold_personal(raw: pd.DataFrame) -> pd.DataFrame:
+    """`raw` with each non-empty name / id_number replaced by WITHHELD (empty stays empty)."""
+    out = raw.copy()
+    for col in PERSONAL_COLUMNS:
+        if col in out:
+            typed = out[col].notna() & out[col].astype("string").str.strip().ne("")
+            out[col] = out[col].mask(typed.fillna(False).astype(bool), WITHHELD)
+    return out
+
+
+def quarantine_frame(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    """The raw text row (personal data withheld, formulas neutralised) + `reason` + `source_row`.
+
+    A raw column that is itself named `reason` or `source_row` (welfare_events has
+    `reason`) is kept as `raw_<name>`.
+    """
+    out = (
+        withhold_personal(raw)
+        .apply(neutralise_formulas)
+        .rename(columns=lambda c: f"raw_{c}" if c in ("reason", "source_row") else c)
+    )
+    out["reason"] = reasons.to_numpy()
+    out["source_row"] = raw.index.to_numpy()
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- counting
+
+
+@dataclass
+class TableCounts:
+    rows_read: int = 0
+    rows_accepted: int = 0
+    duplicates_collapsed: int = 0
+    by_reason: Counter = field(default_factory=Counter)
+
+    def add(self, n_read: int, n_duplicates: int, reasons: pd.Series) -> None:
+        self.rows_read += n_read
+        self.duplicates_collapsed += n_duplicates
+        self.rows_accepted += int(reasons.isna().sum())
+        self.by_reason.update(reasons.dropna().value_counts().to_dict())
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(self.by_reason.values())
+
+    def check_reconciles(self, table: str) -> None:
+        """rows read = accepted + quarantined + duplicates, or the stage is wrong and must stop."""
+        total = self.rows_accepted + self.rows_quarantined + self.duplicates_collapsed
+        if self.rows_read != total:
+            raise RuntimeError(f"{table}: {self.rows_read} rows read but {total} accounted for")
+
+    def as_dict(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "rows_accepted": self.rows_accepted,
+            "rows_quarantined": {
+                "total": self.rows_quarantined,
+                "by_reason": dict(sorted(self.by_reason.items())),
+            },
+            "duplicates_collapsed": self.duplicates_collapsed,
+        }
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+class InterimSink:
+    """Writes accepted rows to parquet and quarantined rows to CSV, chunk by chunk."""
+
+    def __init__(self, out_dir: Path, table: str, raw_columns: Iterable[str]) -> None:
+        self.table = table
+        self.path = out_dir / f"{table}.parquet"
+        self.writer = pq.ParquetWriter(self.path, interim_schema(table), compression="zstd")
+        quarantine_dir = out_dir / "quarantine"
+        quarantine_dir.mkdir(exist_ok=True)
+        self.quarantine = (quarantine_dir / f"{table}.csv").open(
+            "w", encoding="utf-8-sig", newline=""
+        )
+        header = quarantine_frame(
+            pd.DataFrame(columns=list(raw_columns), dtype=str), pd.Series([], dtype=str)
+        )
+        header.to_csv(self.quarantine, index=False, lineterminator="\n")
+
+    def accept(self, table: pa_arrow.Table) -> None:
+        self.writer.write_table(table)
+
+    def reject(self, raw: pd.DataFrame, reasons: pd.Series) -> None:
+        if len(raw):
+            quarantine_frame(raw, reasons).to_csv(
+                self.quarantine, index=False, header=False, lineterminator="\n"
+            )
+
+    def close(self) -> None:
+        self.writer.close()
+        self.quarantine.close()
+
+
+class ExampleSink:
+    """Writes nothing; keeps the first few source rows per reason for validate_export."""
+
+    def __init__(self) -> None:
+        self.examples: dict[str, list[int]] = {}
+
+    def accept(self, table: pa_arrow.Table) -> None:
+        pass
+
+    def reject(self, raw: pd.DataFrame, reasons: pd.Series) -> None:
+        for reason, rows in reasons.groupby(reasons, sort=False).groups.items():
+            kept = self.examples.setdefault(reason, [])
+            kept.extend(int(r) for r in rows[: EXAMPLES_PER_REASON - len(kept)])
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- truth and manifest
+
+
+def write_truth(path: Path, out: Path, registry: Registry, key: PidKey) -> int | None:
+    """Generator truth with child_pid instead of child_id (only tests and benchmarks read it)."""
+    if not path.is_file():
+        return None
+    source = pq.ParquetFile(path)
+    missing = [c for c in ("child_id", "as_of", "p_true") if c not in source.schema_arrow.names]
+    if missing:
+        raise SafetynetError(
+            f"{path}: column '{missing[0]}' missing; fix: regenerate the synthetic data"
+        )
+    rows = 0
+    with pq.ParquetWriter(
+        out / "truth.parquet", interim_schema("truth"), compression="zstd"
+    ) as writer:
+        for batch in source.iter_batches(
+            batch_size=1 << 21, columns=["child_id", "as_of", "p_true"]
+        ):
+            ids = batch.column("child_id").to_pandas().astype(str)
+            truth = pa_arrow.table(
+                {
+                    "child_pid": _pids_for_any(ids, registry, key),
+                    "as_of": batch.column("as_of").cast(pa_arrow.timestamp("us")),
+                    "p_true": batch.column("p_true").cast(pa_arrow.float64()),
+                },
+                schema=interim_schema("truth"),
+            )
+            writer.write_table(truth)
+            rows += truth.num_rows
+    return rows
+
+
+def _pids_for_any(ids: pd.Series, registry: Registry, key: PidKey) -> pa_arrow.Array:
+    """Registry pids, hashing directly the (rare) ids outside the accepted registry."""
+    pos = registry.positions(ids)
+    if (pos >= 0).all():
+        return registry.pids.take(pos)
+    pids = np.asarray(child_pids(ids, key.key), dtype=object)
+    return pa_arrow.array(pids, type=pa_arrow.string())
+
+
+def write_manifest(out: Path, export_date: dt.date, key: PidKey) -> dict:
+    """manifest.json: export date, pid key status, rows and sha256 of every interim parquet."""
+    files = sorted(out.glob("*.parquet"))
+    manifest = {
+        "export_date": export_date.isoformat(),
+        "pid_key": key.status,
+        "rows": {p.stem: pq.ParquetFile(p).metadata.num_rows for p in files},
+        "sha256": {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
+    }
+    (out / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return manifest

@@ -1,0 +1,148 @@
+"""Reading training data from features.parquet: eligible rows, streamed, negatives sampled.
+
+Only rows whose label is observed and who are not already out of a net are eligible. The
+file's `label_observed` flags are checked against the run facts before anything is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from src.config import Params
+from src.errors import SafetynetError
+from src.models.scoring import prepare_features
+from src.models.split import Split
+from src.run_facts import RunFacts
+
+KEYS = ["child_pid", "as_of"]
+LABEL_INPUTS = ["label", "label_observed", "already_out"]
+
+
+def sample_uniform(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """A seeded uniform [0, 1) number per row from (child_pid, as_of): independent of row order."""
+    key = hashlib.sha256(f"safetynet-sample-{seed}".encode()).hexdigest()[:16]
+    hashed = pd.util.hash_pandas_object(frame[KEYS], index=False, hash_key=key).to_numpy()
+    return (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def keep_for_training(frame: pd.DataFrame, split: Split, rate: float, seed: int) -> pd.Series:
+    """Eligible train/val rows; in train, each negative is kept with probability `rate`."""
+    period = split.period_of(frame["as_of"])
+    eligible = (
+        frame["label_observed"].astype(bool)
+        & (frame["already_out"] == 0)
+        & period.isin(["train", "val"])
+    )
+    if rate >= 1.0:
+        return eligible
+    drop = (period == "train") & (frame["label"] == 0) & (sample_uniform(frame, seed) >= rate)
+    return eligible & ~drop
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def open_features(path: Path, features: list[str]) -> ds.Dataset:
+    if not path.exists():
+        raise SafetynetError(
+            f"{path}: not found; run the features stage first (dvc repro features)"
+        )
+    dataset = ds.dataset(path, format="parquet")
+    missing = [c for c in [*KEYS, *LABEL_INPUTS, *features] if c not in dataset.schema.names]
+    if missing:
+        raise SafetynetError(
+            f"{path}: missing column(s) {', '.join(missing[:5])}; rebuild it with the current "
+            "catalogue (dvc repro features)"
+        )
+    return dataset
+
+
+def check_observed(dataset: ds.Dataset, facts: RunFacts, path: Path) -> None:
+    """The file's `label_observed` flags must agree with the run facts (export date, horizon)."""
+    table = dataset.to_table(columns=["as_of", "label_observed"])
+    flags = pa.table({"as_of": table["as_of"], "obs": pc.cast(table["label_observed"], pa.int8())})
+    per_date = flags.group_by("as_of").aggregate([("obs", "min"), ("obs", "max")]).to_pandas()
+    if (per_date["obs_min"] != per_date["obs_max"]).any():
+        raise SafetynetError(
+            f"{path}: label_observed differs within one as-of date; rebuild features"
+        )
+    observed = sorted(pd.to_datetime(per_date.loc[per_date["obs_max"] == 1, "as_of"]).dt.date)
+    if tuple(observed) != facts.observed_dates():
+        raise SafetynetError(
+            f"{path}: label_observed does not match the export date {facts.export_date} and the "
+            f"{facts.horizon_days}-day horizon of features_summary.json; rebuild features "
+            "(dvc repro features)"
+        )
+
+
+def read_training_rows(
+    dataset: ds.Dataset,
+    split: Split,
+    params: Params,
+    features: list[str],
+    categories: dict[str, list[str]],
+) -> pd.DataFrame:
+    """Eligible train/val rows, streamed in batches with negatives sampled on the way (bounds memory)."""
+    as_of_type = dataset.schema.field("as_of").type
+    wanted = pa.array([pd.Timestamp(d) for d in (*split.train, *split.val)], type=as_of_type)
+    condition = (
+        pc.field("as_of").isin(wanted) & pc.field("label_observed") & (pc.field("already_out") == 0)
+    )
+    scanner = dataset.scanner(
+        columns=[*KEYS, *LABEL_INPUTS, *features], filter=condition, batch_size=1 << 18
+    )
+    parts = []
+    for batch in scanner.to_batches():
+        part = batch.to_pandas()
+        if part.empty:
+            continue
+        part = part.loc[
+            keep_for_training(part, split, params.train.negative_sample_rate, params.base.seed)
+        ]
+        part = part.assign(**{c: _fixed(part[c], categories[c]) for c in categories})
+        parts.append(part)
+    if not parts:
+        raise SafetynetError(
+            "features.parquet: no eligible rows in the train and validation periods"
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _fixed(values: pd.Series, categories: list[str]) -> pd.Categorical:
+    return prepare_features(values.to_frame(), [values.name], {values.name: categories})[
+        values.name
+    ]
+
+
+def eligible_counts(dataset: ds.Dataset, split: Split) -> dict[str, dict[str, float]]:
+    """Rows, positives and prevalence per period before any sampling (the test period too)."""
+    out = {}
+    as_of_type = dataset.schema.field("as_of").type
+    for name in ("train", "val", "test"):
+        dates = pa.array([pd.Timestamp(d) for d in getattr(split, name)], type=as_of_type)
+        condition = (
+            pc.field("as_of").isin(dates)
+            & pc.field("label_observed")
+            & (pc.field("already_out") == 0)
+        )
+        labels = dataset.to_table(columns=["label"], filter=condition)["label"]
+        rows, positives = len(labels), int(pc.sum(labels).as_py() or 0)
+        out[name] = {
+            "rows": rows,
+            "positives": positives,
+            "prevalence": positives / rows if rows else math.nan,
+        }
+    return out
