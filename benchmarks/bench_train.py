@@ -134,7 +134,8 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
 
-    from src.models import tracking, train
+    from src.models import train
+    from tests.models.train_fixtures import write_facts
 
     catalogue.CATALOGUE = bench_catalogue(args.n_features)
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
@@ -160,9 +161,10 @@ def main() -> None:
     phases: dict[str, float] = {}
     train.read_training_rows = timed(phases, "scan + sample", train.read_training_rows)  # the name train.run calls
     train.train_model = timed(phases, "fit + calibrate", train.train_model)
-    tracking.log_training_run = timed(phases, "mlflow log + register", tracking.log_training_run)
+    train.log_training_run = timed(phases, "mlflow log + register", train.log_training_run)
+    facts = write_facts(work / "features.parquet", params.label.horizon_days, export)
     start = time.perf_counter()
-    result = train.run(work / "features.parquet", work / "models", params)
+    result = train.run(work / "features.parquet", facts, work / "models", params)
     total = time.perf_counter() - start
     report(args, n_rows, work, phases, total, result, baseline_gib)
     if not args.keep:

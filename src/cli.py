@@ -1,7 +1,12 @@
 """`safetynet`: one subcommand per pipeline stage, plus `validate` and `doctor`.
 
 dvc.yaml calls these with explicit paths; run by hand, each path defaults to the value
-written once in dvc.yaml `vars`. Stage modules are imported lazily so that `--help` is fast.
+written once in dvc.yaml `vars`.
+
+Each subcommand imports its stage module inside the function, the one deliberate exception to
+"imports at the top": a stage process then loads only its own module's import closure, which
+is exactly what its `deps` in dvc.yaml list (tests/test_dvc_deps.py checks this), and
+`--help` stays fast.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
+from src.config import load_params
 from src.errors import SafetynetError
 
 app = typer.Typer(
@@ -29,8 +36,6 @@ _state = {"debug": False, "params": Path("params.yaml")}
 @functools.cache
 def default_path(name: str) -> Path:
     """A path from dvc.yaml `vars.paths`, so that the CLI and DVC never disagree."""
-    import yaml
-
     dvc_yaml = Path("dvc.yaml")
     if not dvc_yaml.exists():
         raise SafetynetError(
@@ -42,10 +47,8 @@ def default_path(name: str) -> Path:
     raise SafetynetError(f"dvc.yaml: vars.paths has no '{name}'")
 
 
-def _params(overrides: dict | None = None):
-    from src.config import load_params
-
-    return load_params(_state["params"], overrides)
+def _params():
+    return load_params(_state["params"])
 
 
 def command(fn):
@@ -137,11 +140,18 @@ def features(interim: PathOpt = None, out: PathOpt = None, summary: PathOpt = No
 
 
 @command
-def train(features: PathOpt = None, models: PathOpt = None) -> None:
+def train(
+    features: PathOpt = None, features_summary: PathOpt = None, models: PathOpt = None
+) -> None:
     """Train and calibrate the LightGBM model; log and register it in MLflow."""
     from src.models import train as stage
 
-    stage.run(_path(features, "features"), _path(models, "models"), _params())
+    stage.run(
+        _path(features, "features"),
+        _path(features_summary, "features_summary"),
+        _path(models, "models"),
+        _params(),
+    )
 
 
 @command
@@ -173,13 +183,18 @@ def evaluate(
 
 @command
 def explain(
-    features: PathOpt = None, models: PathOpt = None, out: PathOpt = None, reports: PathOpt = None
+    features: PathOpt = None,
+    features_summary: PathOpt = None,
+    models: PathOpt = None,
+    out: PathOpt = None,
+    reports: PathOpt = None,
 ) -> None:
-    """Score the snapshot with the champion model and explain every score with SHAP."""
+    """Score the snapshot with the model in models/ and explain every score with SHAP."""
     from src.delivery import explain as stage
 
     stage.run(
         _path(features, "features"),
+        _path(features_summary, "features_summary"),
         _path(models, "models"),
         _path(out, "explanations"),
         _path(reports, "explain_reports"),
@@ -188,12 +203,18 @@ def explain(
 
 
 @command
-def watchlist(explanations: PathOpt = None, interim: PathOpt = None, out: PathOpt = None) -> None:
-    """Write each county's ranked watchlist (CSV and HTML)."""
+def watchlist(
+    explanations: PathOpt = None,
+    models: PathOpt = None,
+    interim: PathOpt = None,
+    out: PathOpt = None,
+) -> None:
+    """Write each county's ranked watchlist (CSV and HTML); refuses a model that failed the gate."""
     from src.delivery import watchlist as stage
 
     stage.run(
         _path(explanations, "explanations"),
+        _path(models, "models"),
         _path(interim, "interim"),
         _path(out, "watchlists"),
         _params(),

@@ -1,4 +1,11 @@
-"""params.yaml -> typed, frozen Params; an unknown, missing or mistyped key is one clear error."""
+"""params.yaml -> typed, frozen Params: the one place where params are validated.
+
+An unknown, missing or mistyped key, and every check across fields (the gate metric, the
+feature windows, the risk bands, the fairness tolerance ...), is one clear error when the
+file loads, before any stage does work. `check_split` adds the one check that needs the data
+span, called by the features stage as soon as the span is known. params.yaml holds the only
+defaults: the dataclasses below have none, except for optional sections.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,15 @@ import dataclasses
 import datetime as dt
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from src.errors import SafetynetError
+from src.features import catalogue
+from src.models import metrics
+from src.models.split import make_split
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ class MeasurementBias:
     enabled: bool
     hukou: typing.Literal["rural", "urban"]
     share: float
-    mode: typing.Literal["relabel", "omit"] = "relabel"
+    mode: typing.Literal["relabel", "omit"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,7 @@ class Features:
     windows_days: tuple[int, ...]
     dates_per_batch: int
     protected_as_features: bool
-    duckdb_memory_gb: float = 6.0  # DuckDB's memory cap; beyond it, it spills to a temp folder
+    duckdb_memory_gb: float
 
 
 @dataclass(frozen=True)
@@ -131,16 +141,15 @@ class Evaluate:
 class Explain:
     as_of: dt.date | None
     top_n_reasons: int
-    # share of scored children (highest risk first) that get SHAP reasons; 1.0 = everyone
-    reasons_top_share: float = 1.0
+    reasons_top_share: float  # share of scored children (highest risk first) given reasons
 
 
 @dataclass(frozen=True)
 class Watchlist:
     language: typing.Literal["zh", "en"]
     risk_bands: tuple[float, ...]
-    # probability change (absolute) that counts as rising/falling vs the previous month
-    change_threshold: float = 0.02
+    change_threshold: float  # absolute probability change that counts as rising/falling
+    allow_failed_gate: bool  # true = hand out a list even when the model failed the gate
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ class Params:
     explain: Explain
     watchlist: Watchlist
     fairness: Fairness
-    model_card: ModelCard = field(default_factory=lambda: ModelCard(owner=""))
+    model_card: ModelCard
 
 
 def load_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> Params:
@@ -186,16 +195,78 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
         raise SafetynetError(f"{path}: file not found; run from the project root") from None
     except yaml.YAMLError as exc:
         raise SafetynetError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    _refuse_unquoted_dates(raw, "", path)
     if overrides:
         raw = _merge(raw, overrides)
     return parse_params(raw, source=str(path))
 
 
+def _refuse_unquoted_dates(raw, where: str, path: Path) -> None:
+    """YAML reads `2024-12-31` as a date, which DVC cannot template: say how to write it."""
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            _refuse_unquoted_dates(value, f"{where}.{key}" if where else str(key), path)
+    elif isinstance(raw, dt.date):
+        raise SafetynetError(
+            f'{path}: {where}: write the date in quotes, {where.rsplit(".", 1)[-1]}: '
+            f'"{raw.isoformat()}" (DVC cannot read an unquoted YAML date)'
+        )
+
+
 def parse_params(raw: dict, source: str = "params.yaml") -> Params:
     try:
-        return _build(Params, raw, "")
+        params = _build(Params, raw, "")
+        _check(params)
     except SafetynetError as exc:
         raise SafetynetError(f"{source}: {exc}") from None
+    return params
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise SafetynetError(message)
+
+
+def _check(p: Params) -> None:
+    """Checks across fields: everything that makes a run fail later, found at load."""
+    for key in ("horizon_days", "dropout_streak_days"):
+        _require(getattr(p.label, key) >= 1, f"label.{key} must be a whole number >= 1")
+    _require(
+        tuple(p.features.windows_days) == catalogue.WINDOWS_DAYS,
+        f"features.windows_days {list(p.features.windows_days)} differs from the catalogue's "
+        f"{list(catalogue.WINDOWS_DAYS)}; feature names carry their window, so change "
+        "src/features/catalogue.py and the feature queries together with it",
+    )
+    first, last = p.features.first_as_of, p.features.last_as_of
+    _require(first is None or last is None or first <= last,
+             f"features.first_as_of {first} is after features.last_as_of {last}")  # fmt: skip
+    _require(p.features.dates_per_batch >= 1, "features.dates_per_batch must be >= 1")
+    _require(p.train.val_months >= 1 and p.train.test_months >= 1,
+             "train.val_months and train.test_months must both be at least 1")  # fmt: skip
+    _require(0 < p.train.negative_sample_rate <= 1,
+             f"train.negative_sample_rate must be in (0, 1], got {p.train.negative_sample_rate}")  # fmt: skip
+    gate_metrics = [*metrics.standard_names(p.evaluate.top_pcts), "list_stability"]
+    _require(p.evaluate.gate_metric in gate_metrics,
+             f"evaluate.gate_metric '{p.evaluate.gate_metric}' is not an evaluated metric "
+             f"(use one of {', '.join(gate_metrics)})")  # fmt: skip
+    _require(p.evaluate.ece_bins >= 2, "evaluate.ece_bins must be at least 2")
+    _require(p.explain.top_n_reasons >= 1, "explain.top_n_reasons must be at least 1")
+    _require(0 < p.explain.reasons_top_share <= 1, "explain.reasons_top_share must be in (0, 1]")
+    bands = p.watchlist.risk_bands
+    _require(len(bands) == 2 and 0 < bands[0] < bands[1] < 1,
+             f"watchlist.risk_bands: expected two increasing probabilities, got {list(bands)}")  # fmt: skip
+    tolerance = p.fairness.tolerance
+    _require(len(tolerance) == 2 and 0 < tolerance[0] < 1 < tolerance[1],
+             f"fairness.tolerance must be [low, high] with 0 < low < 1 < high, got {list(tolerance)}")  # fmt: skip
+    for pair in p.fairness.intersections:
+        _require(len(pair) == 2 and len(set(pair)) == 2,
+                 f"fairness.intersections entries must name two attributes, got {list(pair)}")  # fmt: skip
+
+
+def check_split(p: Params, as_of_dates, export_date: dt.date) -> None:
+    """Fail now, not after the features are built, when the data span cannot hold the split."""
+    make_split(as_of_dates, export_date, p.label.horizon_days, p.train.val_months,
+               p.train.test_months)  # fmt: skip
 
 
 def _merge(base: dict, extra: dict) -> dict:

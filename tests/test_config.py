@@ -41,6 +41,16 @@ def test_every_params_section_is_a_stage_or_shared(raw):
         (("train", "calibration"), "sigmoid", "train.calibration: 'sigmoid' is not one of"),
         (("base", "export_date"), "2024-13-01", "base.export_date: '2024-13-01' is not a YYYY-MM-DD date"),
         (("label", "rules", "benefit_lapse"), "yes", "label.rules.benefit_lapse: expected true or false"),
+        # checks across fields, at load rather than inside a stage
+        (("evaluate", "gate_metric"), "f1", "evaluate.gate_metric 'f1' is not an evaluated metric"),
+        (("features", "windows_days"), [30, 60], "features.windows_days [30, 60] differs from the catalogue"),
+        (("train", "val_months"), 0, "train.val_months and train.test_months must both be at least 1"),
+        (("train", "negative_sample_rate"), 0, "train.negative_sample_rate must be in (0, 1]"),
+        (("label", "horizon_days"), 0, "label.horizon_days must be a whole number >= 1"),
+        (("watchlist", "risk_bands"), [0.3, 0.2], "watchlist.risk_bands: expected two increasing"),
+        (("fairness", "tolerance"), [1.1, 1.25], "fairness.tolerance must be [low, high]"),
+        (("fairness", "intersections"), [["hukou"]], "fairness.intersections entries must name two"),
+        (("explain", "reasons_top_share"), 0.0, "explain.reasons_top_share must be in (0, 1]"),
     ],
 )
 def test_bad_keys_stop_with_one_line_naming_the_key(raw, path, value, message):
@@ -53,6 +63,37 @@ def test_bad_keys_stop_with_one_line_naming_the_key(raw, path, value, message):
         parse_params(bad)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_bad_gate_metric_fails_before_any_stage_runs(raw, tmp_path):
+    bad = copy.deepcopy(raw)
+    bad["evaluate"]["gate_metric"] = "precision_at_5"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(bad), encoding="utf-8")
+    with pytest.raises(SafetynetError, match="gate_metric"):
+        load_params(path)
+
+
+def test_an_unquoted_date_is_one_line_saying_how_to_write_it(tmp_path):
+    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("export_date: null", "export_date: 2024-12-31"), encoding="utf-8")
+    with pytest.raises(SafetynetError) as err:
+        load_params(path)
+    assert 'base.export_date: write the date in quotes, export_date: "2024-12-31"' in str(err.value)
+    path.write_text(text.replace("export_date: null", 'export_date: "2024-12-31"'), encoding="utf-8")
+    assert str(load_params(path).base.export_date) == "2024-12-31"
+
+
+def test_the_data_span_must_hold_the_split():
+    import datetime as dt
+
+    from src.config import check_split
+
+    params = load_params(ROOT / "params.yaml")
+    months = [dt.date(2024, m, 1) for m in range(1, 13)]
+    with pytest.raises(SafetynetError, match="nothing to train on|train.val_months"):
+        check_split(params, months, dt.date(2024, 12, 31))
 
 
 def test_missing_key_is_named(raw):

@@ -1,4 +1,8 @@
-"""fairness.json dict -> PNG figures (one per attribute) and a self-contained index.html."""
+"""fairness.json dict -> PNG figures (one per attribute) and a self-contained index.html.
+
+Rendering only: it reads the report dict (`src.audit.fairness_audit.audit_to_dict`), never the
+predictions. Figures are built with `src.figures` (no pyplot state, no PNG metadata).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,14 @@ import base64
 import math
 from pathlib import Path
 
-from src.audit.fairness import CAPACITY, PRIMARY_METRICS, RATE_METRICS, verdict
+import jinja2
+from matplotlib.figure import Figure
+
+from src.audit.fairness_metrics import CAPACITY, PRIMARY_METRICS, RATE_METRICS, verdict
+from src.figures import figure, png_bytes
 
 TEMPLATES = Path(__file__).parent / "templates"
+FIGURE_DPI = 110
 FIGURE_METRICS = ("recall", "fnr", "precision", "selection_rate", "fpr")
 METRIC_NAMES = {
     "selection_rate": "Selection rate",
@@ -38,9 +47,12 @@ def render_report(report: dict, out_dir: Path) -> None:
     out_dir = Path(out_dir)
     figures = {}
     for attribute in report["references"]:
-        path = out_dir / figure_name(attribute)
-        if plot_attribute(report, attribute, path):
-            figures[attribute] = base64.b64encode(path.read_bytes()).decode("ascii")
+        fig = attribute_figure(report, attribute)
+        if fig is None:
+            continue
+        png = png_bytes(fig, dpi=FIGURE_DPI)
+        (out_dir / figure_name(attribute)).write_bytes(png)
+        figures[attribute] = base64.b64encode(png).decode("ascii")
     (out_dir / "index.html").write_text(render_html(report, figures), encoding="utf-8")
 
 
@@ -59,23 +71,19 @@ def _capacity_rows(report: dict, attribute: str) -> tuple[list[str], dict, dict]
     return groups, ratios, values
 
 
-def plot_attribute(report: dict, attribute: str, path: Path) -> bool:
-    """Ratio to the reference group with its CI per metric, plus observed / predicted; False if nothing to plot."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def attribute_figure(report: dict, attribute: str) -> Figure | None:
+    """Ratio to the reference group with its CI per metric, plus observed / predicted; None if nothing to plot."""
     groups, ratios, values = _capacity_rows(report, attribute)
     if not groups:
-        return False
+        return None
     low, high = report["settings"]["tolerance"]
     reference = report["references"][attribute]["group"]
     panels = [*FIGURE_METRICS, "calibration_ratio"]
-    fig, axes = plt.subplots(
-        1,
-        len(panels),
-        figsize=(3.0 * len(panels), 1.1 + 0.38 * len(groups)),
+    fig, axes = figure(
+        3.0 * len(panels),
+        1.1 + 0.38 * len(groups),
+        nrows=1,
+        ncols=len(panels),
         sharey=True,
         squeeze=False,
     )
@@ -108,10 +116,7 @@ def plot_attribute(report: dict, attribute: str, path: Path) -> bool:
         f"{attribute}: ratio to the reference group at the watchlist cut-off (95% CI; * = primary)",
         fontsize=10,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    return True
+    return fig
 
 
 def _plotted_value(metric, group, reference, ratios, values, tolerance):
@@ -209,8 +214,6 @@ def attribute_tables(report: dict) -> list[dict]:
 
 
 def render_html(report: dict, figures: dict[str, str]) -> str:
-    import jinja2
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "j2"]),

@@ -6,12 +6,17 @@ Markdown (markdown-it, raw HTML disabled, so any value a person typed is shown a
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import math
 import os
 from pathlib import Path
 
+import jinja2
+from markdown_it import MarkdownIt
+
+from src.atomic import write_text
 from src.errors import SafetynetError
 from src.features import catalogue
 
@@ -200,8 +205,6 @@ def _md_escape(value) -> str:
 
 
 def render_markdown(context: dict) -> str:
-    import jinja2
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=False,  # Markdown, not HTML: values go through the `md` filter instead
@@ -216,10 +219,6 @@ def render_markdown(context: dict) -> str:
 
 def render_html(markdown: str, title: str = "safetynet-ews model card") -> str:
     """A self-contained page: inline CSS, no scripts, raw HTML in the Markdown shown as text."""
-    import html
-
-    from markdown_it import MarkdownIt
-
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     return HTML_PAGE.format(title=html.escape(title), body=body)
 
@@ -255,8 +254,6 @@ def run(
     metrics_path, fairness_dir, features_summary_path, models_dir, out_md, out_html, params
 ) -> dict:
     """Read the stage outputs, write reports/model_card.md and .html atomically."""
-    from src.atomic import write_text
-
     out_md, out_html, fairness_dir = Path(out_md), Path(out_html), Path(fairness_dir)
     metrics = _read_json(Path(metrics_path), "evaluate")
     fairness = _read_json(fairness_dir / "fairness.json", "fairness")

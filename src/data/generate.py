@@ -55,9 +55,10 @@ from src.atomic import atomic_dir, write_json, write_parquet
 from src.config import Params
 from src.data import contract as c
 from src.data.synthetic import export as ex
-from src.data.synthetic.events import RecordingBias, Simulation
+from src.data.synthetic.events import Simulation
 from src.data.synthetic.latent import RiskModel, horizon_weights, month_starts, p_true
 from src.data.synthetic.registry import Registry, draw_registry
+from src.data.synthetic.school import RecordingBias
 
 log = logging.getLogger(__name__)
 HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmless (weight 0)

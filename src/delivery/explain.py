@@ -1,4 +1,4 @@
-"""features.parquet + the champion model -> explanations.parquet (score, SHAP reasons, routing) and reports/explain/.
+"""features.parquet + the model in models/ -> explanations.parquet (score, SHAP reasons, routing) and reports/explain/.
 
 Scores every cohort child at the snapshot as-of date (and, for the watchlist's change
 markers, at the month before), explains each snapshot score with LightGBM's native
@@ -27,11 +27,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mlflow import MlflowClient
 
 from src.atomic import atomic_dir, write_json, write_parquet
+from src.delivery.importance import global_importance, plot_importance, system_matrix
 from src.delivery.services import suggested_service
 from src.errors import SafetynetError
 from src.features import catalogue
+from src.models import tracking
+from src.models.scoring import CalibratedModel
+from src.run_facts import read_facts
 
 log = logging.getLogger(__name__)
 
@@ -101,15 +106,6 @@ def shap_contributions(
             out[start : start + len(chunk)] = booster.predict(chunk, pred_contrib=True)
             bar.advance(task, len(chunk))
     return out[:, :-1], out[:, -1]
-
-
-def system_matrix(features: list[str]) -> np.ndarray:
-    """One-hot (F x S) map from feature to its protection system, in SYSTEMS order."""
-    systems = list(catalogue.SYSTEMS)
-    matrix = np.zeros((len(features), len(systems)))
-    for i, name in enumerate(features):
-        matrix[i, systems.index(catalogue.spec(name).system)] = 1.0
-    return matrix
 
 
 def route_systems(positive_sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -281,94 +277,18 @@ def score_previous(frame: pd.DataFrame, model, top_n: int) -> pd.DataFrame:
     return out[explanation_columns(top_n)]
 
 
-# ----------------------------------------------------------------------------- importance
-
-
-def global_importance(shap_frame: pd.DataFrame, as_of: pd.Timestamp) -> dict:
-    """Mean |SHAP| per feature and per protection system (no per-child values)."""
-    features = list(shap_frame.columns)
-    mean_abs = shap_frame.abs().mean() if len(shap_frame) else pd.Series(0.0, index=features)
-    per_system_sum = shap_frame.to_numpy() @ system_matrix(features) if len(shap_frame) else None
-    systems = {}
-    for j, system in enumerate(catalogue.SYSTEMS):
-        members = [f for f in features if catalogue.spec(f).system == system]
-        systems[system] = {
-            "mean_abs_shap": float(np.abs(per_system_sum[:, j]).mean())
-            if per_system_sum is not None
-            else 0.0,
-            "sum_of_feature_mean_abs_shap": float(mean_abs[members].sum()),
-            "n_features": len(members),
-        }
-    return {
-        "as_of": as_of.date().isoformat(),
-        "n_explained": len(shap_frame),
-        "units": "log-odds (LightGBM TreeSHAP, pred_contrib)",
-        "features": {
-            f: {"mean_abs_shap": float(mean_abs[f]), "system": catalogue.spec(f).system}
-            for f in features
-        },
-        "systems": systems,
-    }
-
-
-def plot_importance(importance: dict, path: Path, top: int = 20) -> None:
-    """Horizontal bars: top features (coloured by system) and the systems."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    features = sorted(
-        importance["features"].items(), key=lambda kv: (-kv[1]["mean_abs_shap"], kv[0])
-    )[:top]
-    systems = sorted(importance["systems"].items(), key=lambda kv: (-kv[1]["mean_abs_shap"], kv[0]))
-    palette = dict(zip(catalogue.SYSTEMS, plt.get_cmap("tab10").colors, strict=False))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 6), width_ratios=(3, 2))
-    names = [name for name, _ in features][::-1]
-    left.barh(names, [v["mean_abs_shap"] for _, v in features][::-1],
-              color=[palette[v["system"]] for _, v in features][::-1])  # fmt: skip
-    left.set_title("Features: mean |SHAP| (log-odds)")
-    right.barh([s for s, _ in systems][::-1], [v["mean_abs_shap"] for _, v in systems][::-1],
-               color=[palette[s] for s, _ in systems][::-1])  # fmt: skip
-    right.set_title("Protection systems: mean |sum of SHAP|")
-    fig.suptitle(f"Global importance at {importance['as_of']} (n = {importance['n_explained']})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
-
-
 # ----------------------------------------------------------------------------- I/O
 
 
-def load_champion_model():
-    """The registered champion, unwrapped to a CalibratedModel (stubbed in unit tests)."""
-    from src.models.scoring import load_champion
-
-    return load_champion()
-
-
-def log_to_champion_run(reports_dir: Path) -> str | None:
-    """Attach reports/explain/ to the MLflow run that produced the champion model."""
-    from mlflow import MlflowClient
-
-    from src.models.tracking import CHAMPION, MODEL_NAME, configure_tracking
-
-    configure_tracking()
-    client = MlflowClient()
-    run_id = client.get_model_version_by_alias(MODEL_NAME, CHAMPION).run_id
-    if run_id:
-        client.log_artifacts(run_id, str(reports_dir), artifact_path="explain")
-    return run_id
-
-
-def available_as_of(features_path: Path) -> list[pd.Timestamp]:
-    import duckdb
-
-    with duckdb.connect() as con:
-        rows = con.execute(
-            "SELECT DISTINCT as_of FROM read_parquet(?) ORDER BY 1", [str(features_path)]
-        ).fetchall()
-    return [pd.Timestamp(r[0]) for r in rows]
+def log_to_model_run(models_dir: Path, reports_dir: Path) -> str | None:
+    """Attach reports/explain/ to the MLflow run of the model in models/ (when MLflow knows it)."""
+    run = tracking.find_model_run(models_dir)
+    if run is None:
+        log.warning("this MLflow store has no run for the model in %s; explain reports not logged",
+                    models_dir)  # fmt: skip
+        return None
+    MlflowClient().log_artifacts(run["run_id"], str(reports_dir), artifact_path="explain")
+    return run["run_id"]
 
 
 def read_month(features_path: Path, as_of: pd.Timestamp, features: list[str]) -> pd.DataFrame:
@@ -381,15 +301,17 @@ def read_month(features_path: Path, as_of: pd.Timestamp, features: list[str]) ->
         ) from None
 
 
-def run(features_path, models_dir, out_path, reports_dir, params) -> dict:
-    """Score and explain the snapshot; write explanations.parquet and reports/explain/."""
+def run(features_path, features_summary_path, models_dir, out_path, reports_dir, params) -> dict:
+    """Score and explain the snapshot with the model in models/ (the one this run trained and
+    evaluated); write explanations.parquet and reports/explain/."""
     features_path, out_path, reports_dir = Path(features_path), Path(out_path), Path(reports_dir)
     if not features_path.exists():
         raise SafetynetError(f"{features_path}: not found; run `dvc repro features` first")
-    model = load_champion_model()
+    facts = read_facts(features_summary_path)
+    model = CalibratedModel.from_dir(models_dir)
     features = model_feature_names(model.booster)
     as_of, previous = choose_as_of(
-        available_as_of(features_path), params.explain.as_of, params.base.export_date
+        facts.as_of_dates, params.explain.as_of, facts.export_date
     )
     log.info("explaining the snapshot at %s (previous month %s)", as_of.date(), previous)
     top_n, share = params.explain.top_n_reasons, params.explain.reasons_top_share
@@ -405,7 +327,7 @@ def run(features_path, models_dir, out_path, reports_dir, params) -> dict:
     with atomic_dir(reports_dir) as tmp:
         write_json(tmp / "importance.json", importance)
         plot_importance(importance, tmp / "importance.png")
-    run_id = log_to_champion_run(reports_dir)
+    run_id = log_to_model_run(Path(models_dir), reports_dir)
     summary = {
         "as_of": as_of.date().isoformat(),
         "previous_as_of": previous.date().isoformat() if previous is not None else None,

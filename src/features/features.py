@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from src.atomic import atomic_path, scratch_dir, write_json
-from src.config import Features, Params
+from src.config import Features, Params, check_split
 from src.errors import SafetynetError
 from src.features import catalogue, queries
 from src.features.cohort import month_starts
@@ -109,15 +109,6 @@ def as_of_dates(
             f"params.yaml features: no month start between {first} and {last}; set first_as_of/last_as_of"
         )
     return dates
-
-
-def check_windows(params: Features) -> None:
-    if tuple(params.windows_days) != catalogue.WINDOWS_DAYS:
-        raise SafetynetError(
-            f"params.yaml features.windows_days: {list(params.windows_days)} differs from the catalogue's "
-            f"{list(catalogue.WINDOWS_DAYS)}; feature names carry their window, so change "
-            "src/features/catalogue.py and src/features/queries.py together with it"
-        )
 
 
 def prepare_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -295,12 +286,12 @@ def write_features(
 def run(interim_dir, out_path, summary_path, params: Params) -> dict:
     """Build features.parquet and features_summary.json from the interim folder; return the summary."""
     interim_dir, out_path = Path(interim_dir), Path(out_path)
-    check_windows(params.features)
     export_date = read_export_date(interim_dir)
     with scratch_dir("duckdb-features") as spill_dir:
         con = open_interim(interim_dir, params.features.duckdb_memory_gb, spill_dir)
         try:
             dates = as_of_dates(con, export_date, params.features)
+            check_split(params, dates, export_date)
             log.info("features: %d as-of dates %s .. %s", len(dates), dates[0], dates[-1])
             prepare_tables(con)
             with atomic_path(out_path) as tmp:

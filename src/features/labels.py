@@ -36,7 +36,6 @@ import pandas as pd
 
 from src.config import Label
 from src.data.contract import PROCEDURAL_EXIT_REASONS
-from src.errors import SafetynetError
 from src.features.cohort import cohort_ctes, sql_codes, sql_timestamp
 from src.features.runs import (
     rehab_sessions_sql,
@@ -128,16 +127,6 @@ def outcome_events_sql(label: Label) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def check_label_params(label: Label) -> None:
-    """Horizon and streak must be positive whole numbers of days."""
-    for key in ("horizon_days", "dropout_streak_days"):
-        value = getattr(label, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SafetynetError(
-                f"params.yaml: label.{key} must be a whole number >= 1, got {value!r}"
-            )
-
-
 def labels_query(as_of_dates: list[dt.date], export_date: dt.date, label: Label) -> str:
     """One query: cohort and status (cohort.py), outcome hits per as-of date, and the labels."""
     horizon = f"INTERVAL '{int(label.horizon_days)}' DAY"
@@ -181,7 +170,6 @@ def build_labels(
     tables as views or tables (children, welfare_events, school_calendar, school_enrollment,
     school_absences, medical_events, protection_events).
     """
-    check_label_params(label)
     out = con.sql(labels_query(as_of_dates, export_date, label)).df()
     int8_columns = [*label.rules.enabled(), "label", "already_out"]
     return out.astype(

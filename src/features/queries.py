@@ -1,5 +1,8 @@
 """The feature SQL: prepared event tables, the per-batch as-of table and one query per family.
 
+SQL fragments (windows, latest-event keys, code ranks) come from ``src/features/sql.py``; the
+feature columns of the final select from ``src/features/columns.py``.
+
 Portability: standard SQL (CTEs, window functions, ``FILTER``, ``INTERVAL 'n' DAY``,
 ``EXTRACT``, ``CAST``). Exceptions, available under the same names in DuckDB, Trino and
 Spark: ``date_diff('day', a, b)`` (Spark: ``datediff(b, a)``; only whole days are ever
@@ -21,43 +24,24 @@ feature tracks the same run its label rule reads.
 
 from __future__ import annotations
 
-from src.data.contract import EXIT_REASON
-from src.features.catalogue import DAYS_SINCE_CAP
+from src.features.columns import AUDIT_SELECT, ENROLLMENT_STATUS, SELECT_FEATURES
 from src.features.runs import rehab_sessions_sql, school_days_sql, streak_days_sql, streak_runs_sql
-
-EPOCH_DAYS = "date_diff('day', DATE '1970-01-01', {col})"
-
-
-def _days(col: str) -> str:
-    return EPOCH_DAYS.format(col=col)
-
-
-def _before(days: int) -> str:
-    return f"a.as_of - INTERVAL '{days}' DAY"
-
-
-def _rank_case(column: str, ranks: dict[str, int]) -> str:
-    whens = " ".join(f"WHEN '{code}' THEN {rank}" for code, rank in ranks.items())
-    return f"CASE {column} {whens} END"
-
-
-def _decode_case(expr: str, codes: dict[int, str], default: str) -> str:
-    whens = " ".join(f"WHEN {rank} THEN '{code}'" for rank, code in codes.items())
-    return f"COALESCE(CASE {expr} {whens} END, '{default}')"
-
-
-BENEFIT_STATUS_RANK = {"suspended": 1, "terminated": 2, "enrolled": 3, "reinstated": 4}
-ENROLLMENT_RANK = {
-    "dropped_out": 1,
-    "suspended": 2,
-    "graduated": 3,
-    "transferred": 4,
-    "enrolled": 5,
-    "returned": 6,
-}
-INSURANCE_RANK = {"insurance_lapsed": 1, "insurance_enrolled": 2}
-SCHOOL_TYPE_RANK = {"regular": 1, "special_education": 2, "home_delivery": 3}
-REASON_RANK = {reason: i + 1 for i, reason in enumerate(EXIT_REASON)}
+from src.features.sql import (
+    BENEFIT_STATUS_RANK,
+    ENROLLMENT_RANK,
+    INSURANCE_RANK,
+    REASON_RANK,
+    SCHOOL_TYPE_RANK,
+    absent,
+    before,
+    concerns,
+    epoch_days,
+    in_codes,
+    n_events,
+    rank_case,
+    school_year,
+    since,
+)
 
 # The school days a dropout streak counts (src/features/runs.py), per child_idx.
 STREAK_DAYS = streak_days_sql(
@@ -128,87 +112,65 @@ def as_of_table_sql(keys: str) -> str:
     return f"""
         SELECT as_of,
                ({sd} a.as_of) AS idx_asof,
-               ({sd} {_before(90)}) AS idx_90,
-               ({sd} a.as_of) - ({sd} {_before(30)}) AS sd_30,
-               ({sd} a.as_of) - ({sd} {_before(90)}) AS sd_90,
-               ({sd} {_before(90)}) - ({sd} {_before(180)}) AS sd_prev_90,
-               ({sd} a.as_of) - ({sd} {_before(365)}) AS sd_365
+               ({sd} {before(90)}) AS idx_90,
+               ({sd} a.as_of) - ({sd} {before(30)}) AS sd_30,
+               ({sd} a.as_of) - ({sd} {before(90)}) AS sd_90,
+               ({sd} {before(90)}) - ({sd} {before(180)}) AS sd_prev_90,
+               ({sd} a.as_of) - ({sd} {before(365)}) AS sd_365
         FROM (SELECT DISTINCT CAST(as_of AS DATE) AS as_of FROM {keys}) AS a"""
-
-
-def _in(col: str, codes) -> str:
-    return f"{col} IN ({', '.join(repr(c) for c in codes)})"
-
-
-def _since(days: int) -> str:
-    return f"e.d > {_before(days)}"
 
 
 WELFARE = f"""
     SELECT e.child_idx, a.as_of,
-        MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", BENEFIT_STATUS_RANK)})
-            FILTER (WHERE {_in("e.event_type", BENEFIT_STATUS_RANK)}) AS status_key,
-        MAX(e.d) FILTER (WHERE e.event_type = 'recert_due' AND e.d < a.as_of AND {_since(365)}) AS last_due,
+        MAX({epoch_days("e.d")} * 10 + {rank_case("e.event_type", BENEFIT_STATUS_RANK)})
+            FILTER (WHERE {in_codes("e.event_type", BENEFIT_STATUS_RANK)}) AS status_key,
+        MAX(e.d) FILTER (WHERE e.event_type = 'recert_due' AND e.d < a.as_of AND {since(365)}) AS last_due,
         MAX(e.d) FILTER (WHERE e.event_type = 'recert_done') AS last_done,
-        MAX(e.d) FILTER (WHERE e.event_type IN ('recert_done', 'enrolled') AND {_since(365)}) AS last_recert,
-        COUNT(*) FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {_since(365)}) AS susp_365,
-        MAX({_days("e.d")} * 10 + {_rank_case("e.reason", REASON_RANK)})
-            FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {_since(365)}) AS reason_key
+        MAX(e.d) FILTER (WHERE e.event_type IN ('recert_done', 'enrolled') AND {since(365)}) AS last_recert,
+        COUNT(*) FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {since(365)}) AS susp_365,
+        MAX({epoch_days("e.d")} * 10 + {rank_case("e.reason", REASON_RANK)})
+            FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {since(365)}) AS reason_key
     FROM f_welfare AS e JOIN f_dates AS a ON e.d <= a.as_of
     WHERE e.event_type <> 'payment'
     GROUP BY e.child_idx, a.as_of"""
 
 PAYMENTS = f"""
     SELECT e.child_idx, a.as_of,
-        MAX(LEAST(e.gap, date_diff('day', CAST({_before(365)} AS DATE), e.d))) AS gap_max,
-        COUNT(*) FILTER (WHERE e.first_in_month = 1 AND {_since(180)}) AS paid_months_180,
+        MAX(LEAST(e.gap, date_diff('day', CAST({before(365)} AS DATE), e.d))) AS gap_max,
+        COUNT(*) FILTER (WHERE e.first_in_month = 1 AND {since(180)}) AS paid_months_180,
         MAX(e.d) AS last_payment,
-        SUM(e.amount) FILTER (WHERE {_since(90)}) AS amount_90,
-        COUNT(e.amount) FILTER (WHERE {_since(90)}) AS n_amount_90,
-        SUM(e.amount) FILTER (WHERE e.d <= {_before(90)} AND {_since(180)}) AS amount_prev_90,
-        COUNT(e.amount) FILTER (WHERE e.d <= {_before(90)} AND {_since(180)}) AS n_amount_prev_90
-    FROM f_payments AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+        SUM(e.amount) FILTER (WHERE {since(90)}) AS amount_90,
+        COUNT(e.amount) FILTER (WHERE {since(90)}) AS n_amount_90,
+        SUM(e.amount) FILTER (WHERE e.d <= {before(90)} AND {since(180)}) AS amount_prev_90,
+        COUNT(e.amount) FILTER (WHERE e.d <= {before(90)} AND {since(180)}) AS n_amount_prev_90
+    FROM f_payments AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
-
-
-def _school_year(col: str) -> str:
-    """The school year (starting 1 September) a date falls in."""
-    return f"(EXTRACT(YEAR FROM {col}) - CASE WHEN EXTRACT(MONTH FROM {col}) < 9 THEN 1 ELSE 0 END)"
 
 
 # Grade advanced one per school year since it was recorded, minus the grade for age
 # (age on 1 September minus 5): both sides grow by one a year, so the school year cancels.
 # grade_key packs the record's day with it, so MAX picks the latest record's value.
-GRADE_NORM = f"CAST(e.grade - {_school_year('e.d')} + 5000 AS BIGINT)"
+GRADE_NORM = f"CAST(e.grade - {school_year('e.d')} + 5000 AS BIGINT)"
 
 ENROLLMENT = f"""
     SELECT e.child_idx, a.as_of,
-        MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", ENROLLMENT_RANK)}) AS enroll_key,
-        MAX({_days("e.d")} * 10 + {_rank_case("e.school_type", SCHOOL_TYPE_RANK)})
+        MAX({epoch_days("e.d")} * 10 + {rank_case("e.event_type", ENROLLMENT_RANK)}) AS enroll_key,
+        MAX({epoch_days("e.d")} * 10 + {rank_case("e.school_type", SCHOOL_TYPE_RANK)})
             FILTER (WHERE e.school_type IS NOT NULL) AS school_type_key,
-        MAX({_days("e.d")} * 10000 + {GRADE_NORM}) FILTER (WHERE e.grade IS NOT NULL) AS grade_key,
-        COUNT(*) FILTER (WHERE e.event_type = 'transferred' AND {_since(365)}) AS transfers_365,
-        COUNT(*) FILTER (WHERE e.event_type = 'suspended' AND {_since(365)}) AS school_susp_365
+        MAX({epoch_days("e.d")} * 10000 + {GRADE_NORM}) FILTER (WHERE e.grade IS NOT NULL) AS grade_key,
+        COUNT(*) FILTER (WHERE e.event_type = 'transferred' AND {since(365)}) AS transfers_365,
+        COUNT(*) FILTER (WHERE e.event_type = 'suspended' AND {since(365)}) AS school_susp_365
     FROM f_enroll AS e JOIN f_dates AS a ON e.d <= a.as_of
     GROUP BY e.child_idx, a.as_of"""
 
 
-def _absent(days: int, kind: str | None = None, until: int | None = None) -> str:
-    cond = [_since(days)]
-    if kind:
-        cond.append(f"e.absence_type = '{kind}'")
-    if until:
-        cond.append(f"e.d <= {_before(until)}")
-    return f"SUM(e.days) FILTER (WHERE {' AND '.join(cond)})"
-
-
 ABSENCES = f"""
     SELECT e.child_idx, a.as_of,
-        {_absent(30)} AS all_30, {_absent(90)} AS all_90, {_absent(365)} AS all_365,
-        {_absent(90, "unexcused")} AS unexcused_90, {_absent(90, "excused")} AS excused_90,
-        {_absent(90, "sick")} AS sick_90, {_absent(180, until=90)} AS all_prev_90,
+        {absent(30)} AS all_30, {absent(90)} AS all_90, {absent(365)} AS all_365,
+        {absent(90, "unexcused")} AS unexcused_90, {absent(90, "excused")} AS excused_90,
+        {absent(90, "sick")} AS sick_90, {absent(180, until=90)} AS all_prev_90,
         MAX(e.d) AS last_absence
-    FROM f_abs AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+    FROM f_abs AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
 # A run overlapping the window (idx_90, idx_asof] counts only its school days inside it.
@@ -219,23 +181,19 @@ STREAKS = """
     GROUP BY s.child_idx, a.as_of"""
 
 
-def _n(event: str, days: int) -> str:
-    return f"COUNT(*) FILTER (WHERE e.event_type = '{event}' AND {_since(days)})"
-
-
 MEDICAL = f"""
     SELECT e.child_idx, a.as_of,
-        {_n("outpatient", 180)} AS outpatient_180, {_n("emergency", 180)} AS emergency_180,
-        {_n("inpatient", 365)} AS inpatient_365, {_n("rehab_missed", 180)} AS rehab_missed_180,
-        {_n("rehab_attended", 180)} AS rehab_attended_180,
-        MAX(e.d) FILTER (WHERE e.event_type = 'insurance_lapsed' AND {_since(365)}) AS last_lapse,
-        SUM(e.oop) FILTER (WHERE {_since(365)}) AS oop_365,
-        SUM(e.oop) FILTER (WHERE {_since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS oop_costed_365,
-        SUM(e.cost) FILTER (WHERE {_since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS cost_365,
-        {_n("mental_health", 180)} AS mh_180,
-        MAX(e.d) FILTER (WHERE e.event_type = 'mental_health' AND {_since(365)}) AS last_mh,
-        COUNT(*) FILTER (WHERE e.diagnosis_group = 'mental' AND {_since(365)}) AS mental_dx_365
-    FROM f_med AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+        {n_events("outpatient", 180)} AS outpatient_180, {n_events("emergency", 180)} AS emergency_180,
+        {n_events("inpatient", 365)} AS inpatient_365, {n_events("rehab_missed", 180)} AS rehab_missed_180,
+        {n_events("rehab_attended", 180)} AS rehab_attended_180,
+        MAX(e.d) FILTER (WHERE e.event_type = 'insurance_lapsed' AND {since(365)}) AS last_lapse,
+        SUM(e.oop) FILTER (WHERE {since(365)}) AS oop_365,
+        SUM(e.oop) FILTER (WHERE {since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS oop_costed_365,
+        SUM(e.cost) FILTER (WHERE {since(365)} AND e.cost > 0 AND e.oop IS NOT NULL) AS cost_365,
+        {n_events("mental_health", 180)} AS mh_180,
+        MAX(e.d) FILTER (WHERE e.event_type = 'mental_health' AND {since(365)}) AS last_mh,
+        COUNT(*) FILTER (WHERE e.diagnosis_group = 'mental' AND {since(365)}) AS mental_dx_365
+    FROM f_med AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
 # The latest rehab session in the last 365 days (the highest session_no) and its run of misses,
@@ -244,42 +202,38 @@ REHAB = f"""
     SELECT e.child_idx, a.as_of,
         MAX(e.session_no * 1000 + LEAST(e.missed_run, 999)) AS rehab_key,
         COUNT(*) FILTER (WHERE e.event_type = 'rehab_missed') AS missed_sessions_365
-    FROM f_rehab AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+    FROM f_rehab AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
 # Insurance status follows the latest insurance event however old (a later event restores it).
 INSURANCE = f"""
     SELECT e.child_idx, a.as_of,
-        MAX({_days("e.d")} * 10 + {_rank_case("e.event_type", INSURANCE_RANK)}) AS insurance_key
+        MAX({epoch_days("e.d")} * 10 + {rank_case("e.event_type", INSURANCE_RANK)}) AS insurance_key
     FROM f_med AS e JOIN f_dates AS a ON e.d <= a.as_of
-    WHERE {_in("e.event_type", INSURANCE_RANK)}
+    WHERE {in_codes("e.event_type", INSURANCE_RANK)}
     GROUP BY e.child_idx, a.as_of"""
-
-
-def _concerns(col: str, days: int) -> str:
-    return f"COUNT(*) FILTER (WHERE e.{col} = 1 AND {_since(days)})"
 
 
 VISITS = f"""
     SELECT e.child_idx, a.as_of,
-        COUNT(*) FILTER (WHERE {_since(180)}) AS visits_180,
+        COUNT(*) FILTER (WHERE {since(180)}) AS visits_180,
         MAX(e.d) AS last_visit,
-        COUNT(*) FILTER (WHERE {_since(90)} AND e.c_basic_needs + e.c_health + e.c_education
+        COUNT(*) FILTER (WHERE {since(90)} AND e.c_basic_needs + e.c_health + e.c_education
             + e.c_mental_health + e.c_safety + e.c_guardianship > 0) AS concerns_90,
-        {_concerns("c_basic_needs", 180)} AS c_basic_needs_180, {_concerns("c_health", 180)} AS c_health_180,
-        {_concerns("c_education", 180)} AS c_education_180,
-        {_concerns("c_mental_health", 180)} AS c_mental_health_180,
-        {_concerns("c_safety", 180)} AS c_safety_180, {_concerns("c_guardianship", 180)} AS c_guardianship_180
-    FROM f_visits AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+        {concerns("c_basic_needs", 180)} AS c_basic_needs_180, {concerns("c_health", 180)} AS c_health_180,
+        {concerns("c_education", 180)} AS c_education_180,
+        {concerns("c_mental_health", 180)} AS c_mental_health_180,
+        {concerns("c_safety", 180)} AS c_safety_180, {concerns("c_guardianship", 180)} AS c_guardianship_180
+    FROM f_visits AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
 PROTECTION = f"""
     SELECT e.child_idx, a.as_of,
-        {_n("abuse_report", 365)} AS abuse_365, {_n("neglect_report", 365)} AS neglect_365,
-        {_n("runaway", 365)} AS runaway_365, {_n("police_contact", 365)} AS police_365,
-        {_n("guardian_lost", 365)} AS guardian_lost_365, {_n("emergency_placement", 365)} AS placement_365,
+        {n_events("abuse_report", 365)} AS abuse_365, {n_events("neglect_report", 365)} AS neglect_365,
+        {n_events("runaway", 365)} AS runaway_365, {n_events("police_contact", 365)} AS police_365,
+        {n_events("guardian_lost", 365)} AS guardian_lost_365, {n_events("emergency_placement", 365)} AS placement_365,
         MAX(e.d) AS last_protection
-    FROM f_prot AS e JOIN f_dates AS a ON e.d <= a.as_of AND {_since(365)}
+    FROM f_prot AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
 FAMILIES = {
@@ -293,126 +247,6 @@ FAMILIES = {
     "ins": INSURANCE,
     "vi": VISITS,
     "pr": PROTECTION,
-}
-
-
-def _days_since(col: str) -> str:
-    return f"CAST(LEAST({DAYS_SINCE_CAP}, COALESCE(date_diff('day', {col}, k.as_of), {DAYS_SINCE_CAP})) AS DOUBLE)"
-
-
-def _rate(numerator: str, school_days: str) -> str:
-    # Capped at 1: overlapping records (a sick half day and an unexcused day) can share a day.
-    return f"CASE WHEN in_school AND {school_days} > 0 THEN LEAST(1.0, COALESCE({numerator}, 0) / {school_days}) END"
-
-
-def _count0(col: str) -> str:
-    return f"CAST(COALESCE({col}, 0) AS DOUBLE)"
-
-
-ENROLLMENT_STATUS = _decode_case(
-    "en.enroll_key % 10",
-    {1: "dropped_out", 2: "suspended", 3: "graduated", 4: "enrolled", 5: "enrolled", 6: "enrolled"},
-    "no_record",
-)
-
-BIRTH_LATE = "CASE WHEN EXTRACT(MONTH FROM c.birth_date) > 9 OR (EXTRACT(MONTH FROM c.birth_date) = 9 AND EXTRACT(DAY FROM c.birth_date) > 1) THEN 1 ELSE 0 END"
-
-# Columns computed from the family aggregates; names are the catalogue's.
-SELECT_FEATURES = {
-    # Without a status event, payments in the last year show a benefit that began before the data.
-    "benefit_status": "CASE WHEN wf.status_key IS NULL AND pg.last_payment IS NOT NULL THEN 'active' ELSE "
-    + _decode_case(
-        "wf.status_key % 10", {1: "suspended", 2: "terminated", 3: "active", 4: "active"}, "never"
-    )
-    + " END",
-    "payment_ratio_180d": "CASE WHEN ws.first_d IS NOT NULL THEN LEAST(1.0, COALESCE(pg.paid_months_180, 0) "
-    "/ LEAST(6.0, GREATEST(1.0, CEIL(date_diff('day', ws.first_d, k.as_of) / 30.44)))) END",
-    "days_since_last_payment": _days_since("pg.last_payment"),
-    "payment_gap_max_365d": f"CASE WHEN ws.first_d IS NOT NULL THEN CAST(LEAST({DAYS_SINCE_CAP}, "
-    f"GREATEST(COALESCE(pg.gap_max, 0), COALESCE(date_diff('day', pg.last_payment, k.as_of), {DAYS_SINCE_CAP}))) "
-    "AS DOUBLE) END",
-    "recert_overdue": "CASE WHEN wf.last_due IS NOT NULL AND (wf.last_done IS NULL OR wf.last_done < wf.last_due) "
-    "THEN 1.0 ELSE 0.0 END",
-    "days_since_recert": _days_since("wf.last_recert"),
-    "suspensions_365d": _count0("wf.susp_365"),
-    "last_suspension_reason": _decode_case(
-        "wf.reason_key % 10", {rank: reason for reason, rank in REASON_RANK.items()}, "none"
-    ),
-    # Means of whole-fen sums: integer sums are exact, so the result never depends on thread order.
-    "payment_amount_change_90d": "CASE WHEN pg.amount_prev_90 > 0 AND pg.n_amount_90 > 0 THEN "
-    "(CAST(pg.amount_90 AS DOUBLE) / pg.n_amount_90) / (CAST(pg.amount_prev_90 AS DOUBLE) / pg.n_amount_prev_90) "
-    "- 1 END",
-    "visit_concern_basic_needs_180d": _count0("vi.c_basic_needs_180"),
-    "enrollment_status": ENROLLMENT_STATUS,
-    "school_type": _decode_case(
-        "en.school_type_key % 10",
-        {rank: code for code, rank in SCHOOL_TYPE_RANK.items()},
-        "unknown",
-    ),
-    "grade_gap": f"CAST(en.grade_key % 10000 - 5000 + EXTRACT(YEAR FROM c.birth_date) + {BIRTH_LATE} + 5 AS DOUBLE)",
-    "absence_rate_all_30d": _rate("ab.all_30", "a.sd_30"),
-    "absence_rate_all_90d": _rate("ab.all_90", "a.sd_90"),
-    "absence_rate_all_365d": _rate("ab.all_365", "a.sd_365"),
-    "absence_rate_unexcused_90d": _rate("ab.unexcused_90", "a.sd_90"),
-    "absence_rate_excused_90d": _rate("ab.excused_90", "a.sd_90"),
-    "absence_rate_sick_90d": _rate("ab.sick_90", "a.sd_90"),
-    "unexcused_days_90d": "CASE WHEN in_school AND a.sd_90 > 0 THEN COALESCE(ab.unexcused_90, 0) END",
-    "absence_trend_90d": f"{_rate('ab.all_90', 'a.sd_90')} - {_rate('ab.all_prev_90', 'a.sd_prev_90')}",
-    "longest_unexcused_streak_90d": "CASE WHEN in_school AND a.sd_90 > 0 THEN CAST(COALESCE(st.streak_90, 0) "
-    "AS DOUBLE) END",
-    "days_since_last_absence": _days_since("ab.last_absence"),
-    "school_transfers_365d": _count0("en.transfers_365"),
-    "school_suspensions_365d": _count0("en.school_susp_365"),
-    "visit_concern_education_180d": _count0("vi.c_education_180"),
-    "outpatient_visits_180d": _count0("md.outpatient_180"),
-    "emergency_visits_180d": _count0("md.emergency_180"),
-    "inpatient_stays_365d": _count0("md.inpatient_365"),
-    "rehab_missed_180d": _count0("md.rehab_missed_180"),
-    "rehab_attendance_ratio_180d": "CASE WHEN md.rehab_attended_180 + md.rehab_missed_180 > 0 THEN "
-    "CAST(md.rehab_attended_180 AS DOUBLE) / (md.rehab_attended_180 + md.rehab_missed_180) END",
-    # The run of the latest rehab session, bounded by the missed sessions still in the window.
-    "rehab_missed_streak": "CAST(COALESCE(LEAST(rh.rehab_key % 1000, rh.missed_sessions_365), 0) AS DOUBLE)",
-    "insurance_status": _decode_case(
-        "ins.insurance_key % 10", {1: "lapsed", 2: "insured"}, "no_record"
-    ),
-    "days_since_insurance_lapse": _days_since("md.last_lapse"),
-    "out_of_pocket_cny_365d": "COALESCE(md.oop_365, 0) / 100.0",
-    "out_of_pocket_share_365d": "CASE WHEN md.cost_365 > 0 THEN "
-    "LEAST(1.0, CAST(md.oop_costed_365 AS DOUBLE) / md.cost_365) END",
-    "visit_concern_health_180d": _count0("vi.c_health_180"),
-    "mental_health_contacts_180d": _count0("md.mh_180"),
-    "days_since_mental_health_contact": _days_since("md.last_mh"),
-    "mental_diagnosis_events_365d": _count0("md.mental_dx_365"),
-    "visit_concern_mental_health_180d": _count0("vi.c_mental_health_180"),
-    "abuse_reports_365d": _count0("pr.abuse_365"),
-    "neglect_reports_365d": _count0("pr.neglect_365"),
-    "runaways_365d": _count0("pr.runaway_365"),
-    "police_contacts_365d": _count0("pr.police_365"),
-    "days_since_protection_event": _days_since("pr.last_protection"),
-    "visit_concern_safety_180d": _count0("vi.c_safety_180"),
-    "guardian_type": "c.guardian_type",
-    "guardian_lost_365d": _count0("pr.guardian_lost_365"),
-    "emergency_placements_365d": _count0("pr.placement_365"),
-    "visit_concerns_90d": _count0("vi.concerns_90"),
-    "visit_concern_guardianship_180d": _count0("vi.c_guardianship_180"),
-    "visits_180d": _count0("vi.visits_180"),
-    "days_since_last_visit": _days_since("vi.last_visit"),
-    "age_years": "date_diff('day', c.birth_date, k.as_of) / 365.25",
-    "category": "c.category",
-    "disability_level": "c.disability_level",
-    "months_in_registry": "CAST((EXTRACT(YEAR FROM k.as_of) - EXTRACT(YEAR FROM c.registered_date)) * 12 "
-    "+ EXTRACT(MONTH FROM k.as_of) - EXTRACT(MONTH FROM c.registered_date) AS DOUBLE)",
-    "sex": "c.sex",
-    "ethnicity": "c.ethnicity",
-    "hukou": "c.hukou",
-}
-
-AUDIT_SELECT = {
-    "county_code": "c.county_code",
-    "community_code": "c.community_code",
-    "age_band": "CASE WHEN k.age < 6 THEN '0-5' WHEN k.age < 12 THEN '6-11' WHEN k.age < 15 THEN '12-14' "
-    "ELSE '15-17' END",
-    "disability": "CASE WHEN c.disability_level > 0 THEN 'disabled' ELSE 'none' END",
 }
 
 

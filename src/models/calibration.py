@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 
 from src.errors import SafetynetError
 
@@ -77,7 +79,6 @@ def fit_calibrator(
             "cannot be fitted; use more validation months (train.val_months)"
         )
     if method == "isotonic":
-        from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)
         return Calibrator(
@@ -87,8 +88,6 @@ def fit_calibrator(
             y=tuple(iso.y_thresholds_.tolist()),
         )
     if method == "platt":
-        from sklearn.linear_model import LogisticRegression
-
         # C=inf: plain maximum likelihood; two parameters need no regularisation.
         fit = LogisticRegression(C=np.inf).fit(scores.reshape(-1, 1), y)
         return Calibrator("platt", offset, a=float(fit.coef_[0, 0]), b=float(fit.intercept_[0]))

@@ -58,11 +58,6 @@ def make_split(
     test_months: int,
 ) -> Split:
     """Split the as-of dates into train, validation and test with a one-horizon gap between them."""
-    if val_months < 1 or test_months < 1:
-        raise SafetynetError(
-            f"params.yaml: train.val_months ({val_months}) and train.test_months ({test_months}) "
-            "must both be at least 1"
-        )
     dates = _as_dates(as_of_dates)
     horizon = dt.timedelta(days=horizon_days)
     observed = [d for d in dates if d + horizon <= export_date]

@@ -159,10 +159,6 @@ def train_model(
     """Pure core: a features frame -> calibrated booster, metrics and per-period counts."""
     tp = params.train
     rate = tp.negative_sample_rate
-    if not 0.0 < rate <= 1.0:
-        raise SafetynetError(
-            f"params.yaml: train.negative_sample_rate must be in (0, 1], got {rate}"
-        )
     frame = frame.loc[keep_for_training(frame, split, rate, params.base.seed)]
     frame = frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
     period = split.period_of(frame["as_of"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from types import SimpleNamespace
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,16 +13,15 @@ import pytest
 from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from src.audit import fairness
-from src.audit.fairness import (
-    AuditSettings,
-    GroupRows,
-    audit_fairness,
-    bootstrap_group,
-    point_estimates,
-)
+from src.audit import fairness, fairness_audit, fairness_metrics
+from src.audit.fairness_audit import audit_fairness
+from src.audit.fairness_metrics import GroupRows, bootstrap_group, point_estimates
+from src.audit.fairness_report import render_html
+from src.config import Evaluate, Fairness, Params, load_params
 from src.errors import SafetynetError
 from src.models import metrics
+
+PARAMS = load_params(Path(__file__).parents[2] / "params.yaml")
 
 
 def tiny_frame() -> pd.DataFrame:
@@ -38,16 +38,22 @@ def tiny_frame() -> pd.DataFrame:
     )
 
 
-def settings(**overrides) -> AuditSettings:
+def settings(top_pcts=(50.0,), ece_bins=10, **overrides) -> tuple[Fairness, Evaluate]:
+    """params.fairness and params.evaluate for the small frames: every knob pinned here."""
     base = dict(
         attributes=("sex",),
-        replicates=50,
-        seed=3,
+        intersections=(),
+        reference_groups={},
+        tolerance=(0.8, 1.25),
+        bootstrap_replicates=50,
+        bootstrap_seed=3,
         min_group_size=1,
         min_positives=1,
-        top_pcts=(50.0,),
     )
-    return AuditSettings(**{**base, **overrides})
+    return (
+        replace(PARAMS.fairness, **{**base, **overrides}),
+        replace(PARAMS.evaluate, top_pcts=top_pcts, ece_bins=ece_bins),
+    )
 
 
 def value(audit, group, point, metric) -> float:
@@ -58,7 +64,7 @@ def value(audit, group, point, metric) -> float:
 
 def test_group_metrics_match_hand_computation_and_fairlearn():
     frame = tiny_frame()
-    audit = audit_fairness(frame, settings())
+    audit = audit_fairness(frame, *settings())
     # group a at the watchlist point: selected rows 0,1,2; labels 1,0,1,1,0,0
     # TP=2 FP=1 FN=1 TN=2 -> precision 2/3, recall 2/3, FPR 1/3, FNR 1/3, FOR 1/3, selection 1/2
     hand = {
@@ -100,24 +106,24 @@ def test_group_metrics_match_hand_computation_and_fairlearn():
 
 
 def test_ratio_to_reference_is_largest_group_by_default():
-    audit = audit_fairness(tiny_frame(), settings())
+    audit = audit_fairness(tiny_frame(), *settings())
     assert audit.references["sex"] == {"group": "a", "source": "largest group"}
     recall = audit.disparities.query("operating_point == 'capacity' and metric == 'recall'")
     assert recall["ratio"].iloc[0] == pytest.approx(0.5 / (2 / 3))
-    configured = audit_fairness(tiny_frame(), settings(reference_groups={"sex": "b"}))
+    configured = audit_fairness(tiny_frame(), *settings(reference_groups={"sex": "b"}))
     assert configured.references["sex"]["group"] == "b"
 
 
 def test_top_pct_selection_shares_tied_places():
     as_of = pd.to_datetime(["2025-01-01"] * 4).to_numpy()
-    weights = fairness.selection_weights(as_of, np.array([0.9, 0.5, 0.5, 0.1]), 50.0)
+    weights = fairness_metrics.selection_weights(as_of, np.array([0.9, 0.5, 0.5, 0.1]), 50.0)
     assert weights.tolist() == [1.0, 0.5, 0.5, 0.0]
 
 
 def test_missing_attribute_values_become_an_unknown_group():
     frame = tiny_frame()
     frame.loc[[8, 9], "sex"] = None
-    audit = audit_fairness(frame, settings())
+    audit = audit_fairness(frame, *settings())
     assert "unknown" in set(audit.groups["group"])
 
 
@@ -142,8 +148,10 @@ def test_bootstrap_is_reproducible_with_a_seed_and_varies_without():
     assert not np.array_equal(first["recall"], other["recall"])
     assert first["recall"].shape == (40, 1)
     frame = tiny_frame()
-    a = fairness.audit_to_dict(audit_fairness(frame, settings()))
-    b = fairness.audit_to_dict(audit_fairness(frame.sample(frac=1, random_state=2), settings()))
+    a = fairness_audit.audit_to_dict(audit_fairness(frame, *settings()))
+    b = fairness_audit.audit_to_dict(
+        audit_fairness(frame.sample(frac=1, random_state=2), *settings())
+    )
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
@@ -172,17 +180,17 @@ def primary_verdicts(audit) -> dict:
 
 
 def test_injected_recall_disparity_is_outside_and_equal_groups_are_within():
-    s = settings(replicates=200, min_group_size=30, min_positives=5)
-    biased = audit_fairness(disparity_frame(2000, recall_b=0.3), s)
+    s = settings(bootstrap_replicates=200, min_group_size=30, min_positives=5)
+    biased = audit_fairness(disparity_frame(2000, recall_b=0.3), *s)
     assert primary_verdicts(biased)["recall"] == "outside"
     assert biased.headline()["primary_outside"] >= 1
-    fair = audit_fairness(disparity_frame(2000, recall_b=0.6), s)
+    fair = audit_fairness(disparity_frame(2000, recall_b=0.6), *s)
     assert primary_verdicts(fair)["recall"] == "within"
     assert fair.headline()["primary_outside"] == 0
 
 
 def test_small_noisy_groups_are_inconclusive():
-    audit = audit_fairness(disparity_frame(80, recall_b=0.45), settings(replicates=200))
+    audit = audit_fairness(disparity_frame(80, recall_b=0.45), *settings(bootstrap_replicates=200))
     assert primary_verdicts(audit)["recall"] == "inconclusive"
 
 
@@ -192,31 +200,29 @@ def test_small_cells_are_suppressed_everywhere_and_listed():
     frame.loc[frame.index[300:340], "sex"] = "d"  # 40 children
     frame.loc[frame.index[300:340], "label"] = 0
     frame.loc[frame.index[300:302], "label"] = 1  # 2 positives: below min_positives
-    audit = audit_fairness(frame, settings(min_group_size=30, min_positives=5))
+    audit = audit_fairness(frame, *settings(min_group_size=30, min_positives=5))
     assert audit.suppressed.set_index("group")["reason"].to_dict() == {
         "c": "fewer than 30 children",
         "d": "fewer than 5 positives",
     }
     assert not {"c", "d"} & (set(audit.groups["group"]) | set(audit.disparities["group"]))
-    report = fairness.audit_to_dict(audit)
+    report = fairness_audit.audit_to_dict(audit)
     assert report["headline"]["suppressed_cells"] == 2
     numbers = [r for r in report["groups"] + report["disparities"] if r["group"] in ("c", "d")]
     assert numbers == []
 
 
 def test_one_small_group_also_suppresses_the_next_smallest_everywhere():
-    from src.audit.fairness_report import render_html
-
     frame = disparity_frame(200, recall_b=0.6)
     frame.loc[frame.index[:20], "sex"] = "d"  # 20 children: below min_group_size
     frame.loc[frame.index[300:340], "sex"] = "c"  # 40 children, 10 positives: reportable
-    audit = audit_fairness(frame, settings(min_group_size=30, min_positives=5))
+    audit = audit_fairness(frame, *settings(min_group_size=30, min_positives=5))
     # else d = overall - (a + b + c), for n and positives alike
     assert audit.suppressed.set_index("group")["reason"].to_dict() == {
         "c": "complementary",
         "d": "fewer than 30 children",
     }
-    report = fairness.audit_to_dict(audit)
+    report = fairness_audit.audit_to_dict(audit)
     assert report["headline"]["suppressed_cells"] == 2
     assert {r["group"] for r in report["groups"] + report["disparities"]} == {"a", "b"}
     n = {r["group"]: r["value"] for r in report["groups"] if r["metric"] == "n"}
@@ -226,17 +232,15 @@ def test_one_small_group_also_suppresses_the_next_smallest_everywhere():
 
 
 def test_two_groups_with_one_small_are_both_suppressed():
-    from src.audit.fairness_report import render_html
-
     frame = disparity_frame(200, recall_b=0.6)
     frame = frame.iloc[180:].reset_index(drop=True)  # a: 20 children, b: 200
-    audit = audit_fairness(frame, settings(min_group_size=30, min_positives=5))
+    audit = audit_fairness(frame, *settings(min_group_size=30, min_positives=5))
     assert audit.suppressed.set_index("group")["reason"].to_dict() == {
         "a": "fewer than 30 children",
         "b": "complementary",
     }
     assert audit.groups.empty and audit.references["sex"]["group"] is None
-    report = fairness.audit_to_dict(audit)  # every output still renders with nothing reported
+    report = fairness_audit.audit_to_dict(audit)  # every output still renders with nothing reported
     assert report["headline"]["suppressed_cells"] == 2
     assert report["headline"]["primary_comparisons"] == 0
     assert "complementary" in render_html(report, {})
@@ -246,27 +250,26 @@ def test_intersections_are_audited():
     frame = disparity_frame(400, recall_b=0.6)
     frame["hukou"] = np.where(np.arange(len(frame)) % 3 == 0, "rural", "urban")
     audit = audit_fairness(
-        frame, settings(attributes=("sex", "hukou"), intersections=(("hukou", "sex"),))
+        frame, *settings(attributes=("sex", "hukou"), intersections=(("hukou", "sex"),))
     )
     assert {"rural|a", "urban|b"} <= set(audit.groups.query("attribute == 'hukou|sex'")["group"])
 
 
 def test_bad_input_is_one_clear_error():
     with pytest.raises(SafetynetError, match="missing column.*sex"):
-        audit_fairness(tiny_frame().drop(columns="sex"), settings())
+        audit_fairness(tiny_frame().drop(columns="sex"), *settings())
     bad = tiny_frame()
     bad.loc[0, "score"] = 1.5
     with pytest.raises(SafetynetError, match="score"):
-        audit_fairness(bad, settings())
+        audit_fairness(bad, *settings())
 
 
-def fake_params(tmp_path, fail_on_violation: bool):
-    fair = SimpleNamespace(
-        attributes=("sex",), intersections=(), reference_groups={}, tolerance=(0.8, 1.25),
-        bootstrap_replicates=100, bootstrap_seed=7, min_group_size=30, min_positives=5,
-        fail_on_violation=fail_on_violation,
+def fake_params(tmp_path, fail_on_violation: bool) -> Params:
+    fair, evaluate = settings(
+        top_pcts=(5.0,), bootstrap_replicates=100, bootstrap_seed=7, min_group_size=30,
+        min_positives=5, fail_on_violation=fail_on_violation,
     )  # fmt: skip
-    return SimpleNamespace(fairness=fair, evaluate=SimpleNamespace(top_pcts=(5.0,), ece_bins=10))
+    return replace(PARAMS, fairness=fair, evaluate=evaluate)
 
 
 def write_predictions(tmp_path, recall_b: float):
@@ -306,8 +309,6 @@ def test_report_is_byte_identical_on_rerun(tmp_path):
 def test_html_escapes_group_values():
     frame = tiny_frame()
     frame["sex"] = ["<script>alert(1)</script>"] * 6 + ["b"] * 4
-    report = fairness.audit_to_dict(audit_fairness(frame, settings()))
-    from src.audit.fairness_report import render_html
-
+    report = fairness_audit.audit_to_dict(audit_fairness(frame, *settings()))
     html = render_html(report, {})
     assert "<script>alert" not in html and "&lt;script&gt;" in html

@@ -60,7 +60,7 @@ def fairness_report(work: Path, biased: bool) -> dict:
     generate.run(work / "synthetic", params)
     ingest.run(work / "synthetic", work / "interim", work / "data_quality.json", params)
     features.run(work / "interim", work / "features.parquet", work / "features.json", params)
-    train.run(work / "features.parquet", work / "models", params)
+    train.run(work / "features.parquet", work / "features.json", work / "models", params)
     evaluate.run(
         *(work / "features.parquet", work / "interim", work / "models", work / "metrics.json"),
         work / "metrics_by_month.json",

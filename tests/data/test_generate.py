@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from src.config import load_params
 from src.data import contract as c
@@ -163,8 +164,6 @@ def test_generator_outcomes_are_frequent_and_predictable_by_p_true():
     )
     labels = generate.realised_labels(truth, outcomes, 180)
     observed = (truth["as_of"] + pd.Timedelta(days=180) <= pd.Timestamp("2024-12-31")).to_numpy()
-    from sklearn.metrics import roc_auc_score
-
     assert 0.06 < labels[observed].mean() < 0.18
     assert abs(truth["p_true"][observed].mean() - labels[observed].mean()) < 0.02
     assert 0.78 < roc_auc_score(labels[observed], truth["p_true"][observed]) < 0.93

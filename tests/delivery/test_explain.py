@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src.atomic import write_json
 from src.delivery import explain
 from src.errors import SafetynetError
 from src.features import catalogue
+from src.run_facts import features_facts
 from tests.delivery import explain_fixtures as fx
 
 AS_OF = ["2024-04-01", "2024-05-01", "2024-06-01"]
@@ -144,13 +146,15 @@ def test_run_writes_explanations_and_identity_free_reports(
     features_path = tmp_path / "features.parquet"
     frame.drop(columns=["label"]).to_parquet(features_path, index=False)
     logged = []
-    monkeypatch.setattr(explain, "load_champion_model", lambda: model)
-    monkeypatch.setattr(explain, "log_to_champion_run", lambda path: logged.append(path) or "run-1")
+    monkeypatch.setattr(explain.CalibratedModel, "from_dir", lambda path: model)
+    monkeypatch.setattr(explain, "log_to_model_run", lambda models, path: logged.append(path) or "run-1")
+    facts = tmp_path / "features_summary.json"
+    write_json(facts, features_facts(dt.date(2024, 6, 30), 180, sorted(frame["as_of"].dt.date.unique())))
     params = fx.params()
     outputs = []
     for attempt in range(2):
         out_path, reports = tmp_path / f"out{attempt}" / "expl.parquet", tmp_path / f"rep{attempt}"
-        summary = explain.run(features_path, tmp_path / "models", out_path, reports, params)
+        summary = explain.run(features_path, facts, tmp_path / "models", out_path, reports, params)
         outputs.append((out_path.read_bytes(), (reports / "importance.json").read_bytes(),
                         (reports / "importance.png").read_bytes()))  # fmt: skip
     assert outputs[0] == outputs[1], "same data + params must give identical bytes"

@@ -46,8 +46,6 @@ def explanation_rows(pids, scores, as_of, already_out=None, top_n=1) -> pd.DataF
 def test_risk_band_boundaries():
     bands = watchlist.risk_band(pd.Series([0.0, 0.0999, 0.1, 0.2499, 0.25, 1.0]), (0.1, 0.25))
     assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]
-    with pytest.raises(SafetynetError, match="risk_bands"):
-        watchlist.risk_band(pd.Series([0.5]), (0.3, 0.2))
 
 
 def test_change_markers_against_previous_scores():
@@ -154,10 +152,11 @@ def written(tmp_path, monkeypatch):
     """run() on 60 children in 3 counties with hostile names; returns (write, identity, children)."""
     fx.use_small_catalogue(monkeypatch)
     expl_path, interim, identity, children = fx.write_inputs(tmp_path)
+    monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok"})
 
     def write(language="zh", name="watchlists"):
         out = tmp_path / name
-        watchlist.run(expl_path, interim, out, fx.params(watchlist__language=language))
+        watchlist.run(expl_path, tmp_path / "models", interim, out, fx.params(watchlist__language=language))
         return out
 
     return write, identity, children
@@ -216,3 +215,16 @@ def test_header_states_the_list_decides_nothing(written):
             and "<script" not in page
             and "http" not in page.split("</style>")[0]
         )
+
+
+def test_a_model_that_failed_the_gate_gets_no_list(tmp_path, monkeypatch):
+    fx.use_small_catalogue(monkeypatch)
+    expl_path, interim, _, _ = fx.write_inputs(tmp_path)
+    failed = {"passed": False, "reason": "model precision_at_k 0.2 does not beat the rule baseline's 0.3"}
+    monkeypatch.setattr(watchlist, "read_promotion", lambda models: failed)
+    out = tmp_path / "watchlists"
+    with pytest.raises(SafetynetError, match="failed the evaluation gate .*allow_failed_gate"):
+        watchlist.run(expl_path, tmp_path / "models", interim, out, fx.params())
+    assert not out.exists()
+    watchlist.run(expl_path, tmp_path / "models", interim, out, fx.params(watchlist__allow_failed_gate=True))
+    assert (out / "index.html").exists()  # the explicit override

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from src.config import Evaluate
 from src.errors import SafetynetError
-from src.models import evaluate, metrics
+from src.models import evaluate, metrics, promotion, tracking
 
 SETTINGS = Evaluate(
     top_pcts=(1.0, 5.0, 10.0), ece_bins=10, gate_metric="precision_at_k", community_prior_strength=20.0,
@@ -235,20 +234,6 @@ def test_a_partial_oracle_is_compared_with_the_model_on_the_same_rows():
     assert "coverage" not in result["test"]
 
 
-def test_gate_passes_only_when_the_model_beats_the_rules():
-    assert evaluate.gate_result({"precision_at_k": 0.4}, {"precision_at_k": 0.3}, "precision_at_k")[
-        "passed"
-    ]
-    assert not evaluate.gate_result(
-        {"precision_at_k": 0.3}, {"precision_at_k": 0.3}, "precision_at_k"
-    )["passed"]
-    assert not evaluate.gate_result(
-        {"precision_at_k": None}, {"precision_at_k": 0.3}, "precision_at_k"
-    )["passed"]
-    with pytest.raises(SafetynetError, match="gate_metric"):
-        evaluate.gate_result({"auc_roc": 0.7}, {"auc_roc": 0.6}, "f1")
-
-
 def test_predictions_select_k_per_county_list_with_a_fixed_tie_break():
     test, capacity, scores = _core_inputs()
     predictions = evaluate.build_predictions(test, scores["model"], capacity)
@@ -282,7 +267,7 @@ def test_plot_tables_have_the_dvc_fields_and_a_model_per_curve():
 def test_mlflow_metric_names_are_valid():
     test, capacity, scores = _core_inputs()
     result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, capacity, SETTINGS)
-    names = evaluate.mlflow_metrics(result)
+    names = promotion.mlflow_metrics(result)
     assert "test.precision_at_5_pct" in names and "baseline.rules.precision_at_k" in names
     assert all(re.fullmatch(r"[\w./\- :]+", name) for name in names)
 
@@ -326,7 +311,9 @@ def _run(root, features_path, interim, models, out):
 
 def test_run_writes_every_output_deterministically(tmp_path, monkeypatch):
     _write_inputs(tmp_path)
-    monkeypatch.setattr(evaluate, "load_model", lambda models_dir: StubModel())
+    monkeypatch.setattr(evaluate.CalibratedModel, "from_dir", lambda models_dir: StubModel())
+    monkeypatch.setattr(promotion, "model_digest", lambda models_dir: "digest-of-the-stub")
+    monkeypatch.setattr(tracking, "find_model_run", lambda models_dir: None)  # MLflow never saw it
     outputs = []
     for attempt in ("a", "b"):
         out = tmp_path / attempt
@@ -337,7 +324,10 @@ def test_run_writes_every_output_deterministically(tmp_path, monkeypatch):
             tmp_path / "models",
             out,
         )
-        assert summary["champion_set"] is False  # no run_id in the summary: nothing logged
+        assert summary["champion"] == "unchanged"  # MLflow does not know the model: alias stays
+        assert json.loads((tmp_path / "models" / "promotion.json").read_text())["model_digest"] == (
+            "digest-of-the-stub"
+        )
         outputs.append(
             {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
         )
@@ -360,60 +350,6 @@ def test_run_writes_every_output_deterministically(tmp_path, monkeypatch):
     assert predictions["score"].equals(pd.Series(StubModel().predict_proba(predictions.merge(
         make_features(), on=["child_pid", "as_of"], suffixes=("", "_f")).rename(
         columns=lambda c: c.removesuffix("_f"))), name="score"))  # fmt: skip
-
-
-class FakeMlflow:
-    """Records what evaluate logs (a fresh MLflow SQLite store costs ~15 s of migrations)."""
-
-    def __init__(self):
-        self.calls = []
-        self.champion = "1"
-
-    @contextlib.contextmanager
-    def start_run(self, run_id=None):
-        self.calls.append(("start_run", run_id))
-        yield
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: self.calls.append((name, *args))
-
-    def promote(self, version):
-        self.champion = version
-
-
-def test_gate_moves_the_champion_only_when_passed(tmp_path, monkeypatch):
-    import mlflow
-
-    from src.models import tracking
-
-    fake = FakeMlflow()
-    for name in ("start_run", "log_metrics", "set_tag", "log_artifact", "log_artifacts"):
-        monkeypatch.setattr(mlflow, name, getattr(fake, name))
-    monkeypatch.setattr(tracking, "configure_tracking", lambda *a: "sqlite:///fake.db")
-    monkeypatch.setattr(tracking, "promote_champion", fake.promote)
-    paths = {
-        "metrics": tmp_path / "metrics.json",
-        "metrics_by_month": tmp_path / "metrics_by_month.json",
-        "plots": tmp_path / "plots",
-        "figures": tmp_path / "figures",
-    }
-    test, capacity, scores = _core_inputs()
-    result = evaluate.evaluate_scores(test, scores, {"model", "oracle"}, capacity, SETTINGS)
-    summary = {"run_id": "abc123", "model_version": "2"}
-    failed = {**result, "gate": {**result["gate"], "passed": False}}
-    assert evaluate.log_and_gate(summary, failed, paths) is False
-    assert fake.champion == "1"  # the previous champion stays
-    assert ("start_run", "abc123") in fake.calls  # logged to the training run all the same
-    assert ("set_tag", "gate_passed", "false") in fake.calls
-    passed = {**result, "gate": {**result["gate"], "passed": True}}
-    assert evaluate.log_and_gate(summary, passed, paths) is True
-    assert fake.champion == "2"
-    logged = next(call[1] for call in fake.calls if call[0] == "log_metrics")
-    assert logged["test.precision_at_k"] == result["test"]["precision_at_k"]
-    assert (
-        evaluate.log_and_gate({"model_version": "3"}, passed, paths) is False
-    )  # no run: no promotion
-    assert fake.champion == "2"
 
 
 def test_per_month_blocks_go_to_their_own_file():

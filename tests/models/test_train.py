@@ -99,7 +99,7 @@ def test_missing_feature_column_names_file_and_column(small_catalogue, tmp_path)
     path = tmp_path / "features.parquet"
     fx.synthetic_features(n_children=5).drop(columns=["noise"]).to_parquet(path, index=False)
     with pytest.raises(SafetynetError, match=r"features.parquet: missing column\(s\) noise"):
-        train.run(path, tmp_path / "models", fx.small_params())
+        train.run(path, fx.write_facts(path), tmp_path / "models", fx.small_params())
 
 
 # --- the whole stage with a throw-away MLflow store (one store for all tests: ~10 s of migrations)
@@ -115,8 +115,9 @@ def trained():
         mp.setattr(catalogue, "CATALOGUE", fx.SMALL_CATALOGUE)
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         params = fx.small_params()
-        first = train.run(root / "features.parquet", root / "models", params)
-        second = train.run(root / "features.parquet", root / "models_again", params)
+        facts = fx.write_facts(root / "features.parquet")
+        first = train.run(root / "features.parquet", facts, root / "models", params)
+        second = train.run(root / "features.parquet", facts, root / "models_again", params)
         yield {"root": root, "frame": frame, "first": first, "second": second}
     import shutil
 
@@ -137,7 +138,8 @@ def test_stage_writes_the_model_folder(trained):
         summary["features_sha256"]
         == hashlib.sha256((root / "features.parquet").read_bytes()).hexdigest()
     )
-    assert summary["run_id"] == trained["first"]["run_id"] and summary["model_version"] == "1"
+    assert "run_id" not in summary and "model_version" not in summary  # MLflow ids stay out of models/
+    assert trained["first"]["model_version"] == "1"
     eligible = frame.loc[frame["label_observed"] & frame["already_out"].eq(0)]
     for period in ("train", "val", "test"):
         rows = eligible.loc[eligible["as_of"].dt.date.astype(str).isin(summary["split"][period])]
@@ -157,8 +159,13 @@ def test_retraining_is_byte_identical_and_reuses_the_registered_version(trained)
 def test_registered_model_loads_through_pyfunc_with_the_stage_scores(trained):
     import mlflow
 
-    from src.models.scoring import CalibratedModel, load_champion
-    from src.models.tracking import champion_version, promote_champion
+    from src.models.scoring import CalibratedModel
+    from src.models.tracking import (
+        champion_version,
+        find_model_run,
+        load_champion,
+        promote_champion,
+    )
 
     frame = trained["frame"].tail(200)
     expected = CalibratedModel.from_dir(trained["root"] / "models").predict_proba(frame)
@@ -169,7 +176,12 @@ def test_registered_model_loads_through_pyfunc_with_the_stage_scores(trained):
     assert champion_version() is None  # train never promotes; evaluate's gate does
     promote_champion(version)
     assert champion_version() == version
-    assert np.array_equal(load_champion().predict_proba(frame), expected)
+    champion_version_, champion = load_champion()
+    assert champion_version_ == version
+    assert np.array_equal(champion.predict_proba(frame), expected)
+    assert find_model_run(trained["root"] / "models") == {
+        key: trained["first"][key] for key in ("run_id", "model_version", "model_uri")
+    }  # the model in models/ is found in MLflow by its digest
 
 
 def test_nothing_keyed_by_child_reaches_mlflow(trained):

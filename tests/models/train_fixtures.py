@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.atomic import write_json
 from src.config import load_params
 from src.features.catalogue import FeatureSpec
+from src.run_facts import features_facts
 
 KINDS = ("low", "mid", "high")
 EXPORT_DATE = dt.date(2024, 6, 30)
@@ -97,3 +99,11 @@ def small_params(**train_overrides):
         Path(__file__).parents[2] / "params.yaml",
         {"train": train, "base": {"export_date": EXPORT_DATE}},
     )
+
+
+def write_facts(features_path: Path, horizon_days: int = 180, export_date=EXPORT_DATE) -> Path:
+    """The features stage's run facts for a features file: features_summary.json beside it."""
+    dates = sorted(pd.to_datetime(pd.read_parquet(features_path, columns=["as_of"])["as_of"]).dt.date.unique())
+    path = Path(features_path).with_name("features_summary.json")
+    write_json(path, features_facts(export_date, horizon_days, dates))
+    return path

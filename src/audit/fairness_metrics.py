@@ -1,0 +1,262 @@
+"""The pure core of the fairness audit: input checks, operating points, group metrics, bootstrap, verdicts.
+
+Everything here works on arrays and frames; the knobs come from `params.fairness` and
+`params.evaluate` (`src.config.Fairness`, `src.config.Evaluate`). The audit itself (groups,
+suppression, reference groups, ratios) is `src.audit.fairness_audit`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from src.config import Fairness
+from src.errors import SafetynetError
+from src.models import metrics
+
+CAPACITY = "capacity"  # the operating point the watchlists use: top k = caseworker capacity
+PRIMARY_METRICS = ("recall", "fnr")
+RATE_METRICS = ("selection_rate", "precision", "recall", "fpr", "fnr", "fdr", "for")
+RATIO_METRICS = (*RATE_METRICS, "auc_roc")
+CI_LEVEL = 0.95
+REQUIRED_COLUMNS = ("as_of", "score", "label", "selected")
+UNKNOWN = "unknown"
+COMPLEMENTARY = "complementary"  # suppressed only to protect another suppressed group
+JOIN = "|"  # joins the attributes (and values) of an intersection: "hukou|sex", "rural|f"
+
+
+def audited_attributes(fairness: Fairness) -> list[str]:
+    """The single attributes, then each intersection as "a|b"."""
+    return [*fairness.attributes, *(JOIN.join(pair) for pair in fairness.intersections)]
+
+
+# ---------------------------------------------------------------------------- preparation
+
+
+def prepare_audit_frame(
+    predictions: pd.DataFrame, fairness: Fairness, source: str = "predictions"
+) -> pd.DataFrame:
+    """Validate the predictions and add one string column per audited attribute (missing -> 'unknown')."""
+    needed = [
+        *REQUIRED_COLUMNS,
+        *fairness.attributes,
+        *(a for p in fairness.intersections for a in p),
+    ]
+    missing = sorted(set(needed) - set(predictions.columns))
+    if missing:
+        raise SafetynetError(
+            f"{source}: missing column(s) {', '.join(missing)}; the evaluate stage writes them "
+            "(or remove them from fairness.attributes / fairness.intersections in params.yaml)"
+        )
+    if predictions.empty:
+        raise SafetynetError(f"{source}: no rows; the test period has no observed labels")
+    score = pd.to_numeric(predictions["score"], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(score).any() or (score < 0).any() or (score > 1).any():
+        raise SafetynetError(
+            f"{source}: column score must be probabilities in [0, 1] with no missing values"
+        )
+    label = pd.to_numeric(predictions["label"], errors="coerce")
+    if not label.isin([0, 1]).all():
+        raise SafetynetError(f"{source}: column label must be 0 or 1 on every row")
+    selected = pd.to_numeric(predictions["selected"].astype("float64"), errors="coerce")
+    if not selected.isin([0, 1]).all():
+        raise SafetynetError(f"{source}: column selected must be true/false on every row")
+    frame = pd.DataFrame(
+        {
+            "as_of": pd.to_datetime(predictions["as_of"]).to_numpy(),
+            "score": score,
+            "label": label.to_numpy(dtype="int8"),
+            "selected": selected.to_numpy(dtype=float),
+        }
+    )
+    for attribute in dict.fromkeys(needed[len(REQUIRED_COLUMNS) :]):
+        frame[attribute] = _as_group_labels(predictions[attribute])
+    for pair in fairness.intersections:
+        frame[JOIN.join(pair)] = frame[pair[0]].str.cat(frame[pair[1]], sep=JOIN)
+    return frame
+
+
+def _as_group_labels(column: pd.Series) -> np.ndarray:
+    text = column.astype("string").str.strip()
+    return text.mask(text.isna() | (text == ""), UNKNOWN).astype(str).to_numpy()
+
+
+def selection_weights(as_of: np.ndarray, score: np.ndarray, pct: float) -> np.ndarray:
+    """Chance of being in the top pct% of its as-of month, under uniform random tie-breaking.
+
+    k = ceil(pct / 100 x month size), as in the metric registry's `precision@P_pct`. Rows tied
+    at the cut-off share the remaining places, so no group's expected count depends on row order.
+    """
+    k = metrics.group_list_sizes(as_of, len(as_of), metrics.pct_rule(pct))
+    return metrics.selection_probability(score, k=k, groups=as_of)
+
+
+def operating_points(frame: pd.DataFrame, top_pcts: tuple[float, ...]) -> dict[str, np.ndarray]:
+    """Selection weights per operating point: the watchlist's own, then each fixed percentage."""
+    points = {CAPACITY: frame["selected"].to_numpy(dtype=float)}
+    for pct in top_pcts:
+        points[f"top_{pct:g}_pct"] = selection_weights(
+            frame["as_of"].to_numpy(), frame["score"].to_numpy(), pct
+        )
+    return points
+
+
+# ---------------------------------------------------------------------------- metric formulas
+
+
+def rates_from_sums(n, positives, selected, true_pos) -> dict:
+    """Confusion-matrix rates from four sums; works on scalars and on bootstrap arrays alike.
+
+    `selected` and `true_pos` may be fractional (expected counts under random tie-breaking).
+    Undefined rates (0 / 0) are NaN.
+    """
+    n, positives, selected, true_pos = (
+        np.asarray(v, dtype=float) for v in (n, positives, selected, true_pos)
+    )
+    false_pos = selected - true_pos
+    false_neg = positives - true_pos
+    negatives = n - positives
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "selection_rate": selected / n,
+            "precision": true_pos / selected,
+            "recall": true_pos / positives,
+            "fpr": false_pos / negatives,
+            "fnr": false_neg / positives,
+            "fdr": false_pos / selected,
+            "for": false_neg / (n - selected),
+        }
+
+
+def _bin_index(score: np.ndarray, bins: int) -> np.ndarray:
+    return np.minimum((np.asarray(score) * bins).astype(np.int64), bins - 1)
+
+
+# ---------------------------------------------------------------------------- group statistics
+
+
+@dataclass(frozen=True)
+class GroupRows:
+    """One group's rows sorted by score, and the per-row values that every metric sums."""
+
+    label: np.ndarray
+    values: (
+        np.ndarray
+    )  # (n, c): label, score, m weights, m weights*label, bins onehot*label, bins onehot*score
+    tie_starts: np.ndarray  # first row of each run of equal scores (for the AUC)
+    operating_points: int
+    ece_bins: int
+
+    @classmethod
+    def build(
+        cls, label: np.ndarray, score: np.ndarray, weights: np.ndarray, ece_bins: int
+    ) -> GroupRows:
+        order = np.argsort(score, kind="stable")
+        label, score, weights = label[order].astype(float), score[order], weights[order]
+        onehot = np.eye(ece_bins)[_bin_index(score, ece_bins)]
+        values = np.column_stack(
+            [
+                label,
+                score,
+                weights,
+                weights * label[:, None],
+                onehot * label[:, None],
+                onehot * score[:, None],
+            ]
+        )
+        starts = np.flatnonzero(np.r_[True, np.diff(score) != 0])
+        return cls(label, values, starts, weights.shape[1], ece_bins)
+
+    @property
+    def size(self) -> int:
+        return len(self.label)
+
+
+def group_statistics(rows: GroupRows, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Every metric for each row of `counts` (how often each child is drawn; all ones = the group).
+
+    Threshold-free metrics have shape (b,), rate metrics (b, m) for m operating points. AUC counts
+    ties one half; ECE uses equal-width bins on [0, 1]: sum of |observed - predicted| per bin / n.
+    """
+    m, bins = rows.operating_points, rows.ece_bins
+    sums = counts @ rows.values
+    n, pos, pred = counts.sum(axis=1), sums[:, 0], sums[:, 1]
+    observed_bins = sums[:, 2 + 2 * m : 2 + 2 * m + bins]
+    predicted_bins = sums[:, 2 + 2 * m + bins :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stats = {
+            "n": n,
+            "positives": pos,
+            "prevalence": pos / n,
+            "observed_rate": pos / n,
+            "mean_predicted": pred / n,
+            "calibration_ratio": pos / pred,
+            "ece": np.abs(observed_bins - predicted_bins).sum(axis=1) / n,
+            "auc_roc": _weighted_auc(counts, rows.label, rows.tie_starts),
+        }
+    rates = rates_from_sums(
+        n[:, None], pos[:, None], sums[:, 2 : 2 + m], sums[:, 2 + m : 2 + 2 * m]
+    )
+    stats.update({name: rates[name] for name in RATE_METRICS})
+    return stats
+
+
+def _weighted_auc(counts: np.ndarray, label: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """AUC of each row of `counts` over score-sorted children, ties counted one half."""
+    pos = np.add.reduceat(counts * label, starts, axis=1)
+    neg = np.add.reduceat(counts * (1 - label), starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def point_estimates(rows: GroupRows) -> dict[str, np.ndarray]:
+    """The group's own metrics: scalars for threshold-free ones, (m,) arrays for rates."""
+    return {
+        name: value[0] for name, value in group_statistics(rows, np.ones((1, rows.size))).items()
+    }
+
+
+def bootstrap_group(
+    rows: GroupRows, replicates: int, rng: np.random.Generator, max_cells: int = 4_000_000
+) -> dict[str, np.ndarray]:
+    """Resample the group's children with replacement `replicates` times; all metrics at once.
+
+    Vectorised: each chunk of replicates is a count matrix (draws per child) multiplied by the
+    per-row value matrix; chunks bound memory to about `max_cells` counts.
+    """
+    n = rows.size
+    chunk = max(1, max_cells // max(n, 1))
+    parts = []
+    for begin in range(0, replicates, chunk):
+        size = min(chunk, replicates - begin)
+        draws = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(float)
+        parts.append(group_statistics(rows, counts))
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def confidence_interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval along axis 0, ignoring undefined (NaN) replicates; infinities are capped."""
+    tail = (1 - CI_LEVEL) / 2 * 100
+    samples = np.clip(samples, -1e9, 1e9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN slice is an undefined interval
+        return np.nanpercentile(samples, tail, axis=0), np.nanpercentile(
+            samples, 100 - tail, axis=0
+        )
+
+
+def verdict(ratio: float, low: float, high: float, tolerance: tuple[float, float]) -> str:
+    """within / outside / inconclusive (the interval spans an edge of the band) / undefined."""
+    if not np.isfinite(ratio) or not (np.isfinite(low) and np.isfinite(high)):
+        return "undefined"
+    lo_edge, hi_edge = tolerance
+    if low >= lo_edge and high <= hi_edge:
+        return "within"
+    if high < lo_edge or low > hi_edge:
+        return "outside"
+    return "inconclusive"

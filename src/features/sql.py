@@ -1,0 +1,103 @@
+"""Building blocks of the feature SQL (``src/features/queries.py``): small functions that return
+SQL fragments, and the code ranks of the "latest event" keys.
+
+Conventions shared by every fragment: an event table is aliased ``e`` with its date in ``e.d``,
+the as-of table ``a`` (``a.as_of``), and in the final select the row key ``k`` (``k.as_of``).
+"Latest event" keys are ``days_since_1970 * 10 + rank``: ``MAX`` of the key finds the latest
+event and, on the same day, the highest rank (``rank_case``); ``key % 10`` gives the rank back
+(``decode_case``).
+"""
+
+from __future__ import annotations
+
+from src.data.contract import EXIT_REASON
+from src.features.catalogue import DAYS_SINCE_CAP
+
+EPOCH_DAYS = "date_diff('day', DATE '1970-01-01', {col})"
+
+# Event codes -> rank in a latest-event key (higher wins a same-day tie: the restoring event).
+BENEFIT_STATUS_RANK = {"suspended": 1, "terminated": 2, "enrolled": 3, "reinstated": 4}
+ENROLLMENT_RANK = {
+    "dropped_out": 1,
+    "suspended": 2,
+    "graduated": 3,
+    "transferred": 4,
+    "enrolled": 5,
+    "returned": 6,
+}
+INSURANCE_RANK = {"insurance_lapsed": 1, "insurance_enrolled": 2}
+SCHOOL_TYPE_RANK = {"regular": 1, "special_education": 2, "home_delivery": 3}
+REASON_RANK = {reason: i + 1 for i, reason in enumerate(EXIT_REASON)}
+
+
+# ---------------------------------------------------------------------------- dates and windows
+
+
+def epoch_days(col: str) -> str:
+    return EPOCH_DAYS.format(col=col)
+
+
+def before(days: int) -> str:
+    return f"a.as_of - INTERVAL '{days}' DAY"
+
+
+def since(days: int) -> str:
+    return f"e.d > {before(days)}"
+
+
+def school_year(col: str) -> str:
+    """The school year (starting 1 September) a date falls in."""
+    return f"(EXTRACT(YEAR FROM {col}) - CASE WHEN EXTRACT(MONTH FROM {col}) < 9 THEN 1 ELSE 0 END)"
+
+
+# ---------------------------------------------------------------------------- codes
+
+
+def in_codes(col: str, codes) -> str:
+    return f"{col} IN ({', '.join(repr(c) for c in codes)})"
+
+
+def rank_case(column: str, ranks: dict[str, int]) -> str:
+    whens = " ".join(f"WHEN '{code}' THEN {rank}" for code, rank in ranks.items())
+    return f"CASE {column} {whens} END"
+
+
+def decode_case(expr: str, codes: dict[int, str], default: str) -> str:
+    whens = " ".join(f"WHEN {rank} THEN '{code}'" for rank, code in codes.items())
+    return f"COALESCE(CASE {expr} {whens} END, '{default}')"
+
+
+# ---------------------------------------------------------------------------- family aggregates
+
+
+def absent(days: int, kind: str | None = None, until: int | None = None) -> str:
+    cond = [since(days)]
+    if kind:
+        cond.append(f"e.absence_type = '{kind}'")
+    if until:
+        cond.append(f"e.d <= {before(until)}")
+    return f"SUM(e.days) FILTER (WHERE {' AND '.join(cond)})"
+
+
+def n_events(event: str, days: int) -> str:
+    return f"COUNT(*) FILTER (WHERE e.event_type = '{event}' AND {since(days)})"
+
+
+def concerns(col: str, days: int) -> str:
+    return f"COUNT(*) FILTER (WHERE e.{col} = 1 AND {since(days)})"
+
+
+# ---------------------------------------------------------------------------- feature columns
+
+
+def days_since(col: str) -> str:
+    return f"CAST(LEAST({DAYS_SINCE_CAP}, COALESCE(date_diff('day', {col}, k.as_of), {DAYS_SINCE_CAP})) AS DOUBLE)"
+
+
+def rate(numerator: str, school_days: str) -> str:
+    # Capped at 1: overlapping records (a sick half day and an unexcused day) can share a day.
+    return f"CASE WHEN in_school AND {school_days} > 0 THEN LEAST(1.0, COALESCE({numerator}, 0) / {school_days}) END"
+
+
+def count0(col: str) -> str:
+    return f"CAST(COALESCE({col}, 0) AS DOUBLE)"
