@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: pipeline test install install-test lint clean-venv
+.PHONY: pipeline test test-all install install-test lint clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ install-test: $(BIN)/python
 pipeline: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-## Install with test extras, then run lint and the test suite.
+## Install with test extras, then run lint and the fast tests (under 5 minutes on 2 cores).
 test: install-test
 	$(BIN)/ruff check src tests benchmarks
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m "not e2e and not slow"
+
+## Every test: also the real `dvc repro` in a copy, `dvc exp run`, the notebook, the
+## measurement-bias study and the browser test. CI runs this too.
+test-all: install-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q

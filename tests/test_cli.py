@@ -7,10 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from src.cli import app
+from tests.params import PARAMS_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFORMANCE = ROOT / "tests/fixtures/conformance/raw"
-PARAMS = str(ROOT / "params.yaml")
+PARAMS = str(PARAMS_FILE)
 runner = CliRunner()
 
 
@@ -64,7 +65,7 @@ def test_debug_shows_the_traceback(export):
 
 def test_bad_params_are_one_line(tmp_path):
     bad = tmp_path / "params.yaml"
-    bad.write_text((ROOT / "params.yaml").read_text(encoding="utf-8").replace("val_months", "val_monts"))
+    bad.write_text((PARAMS_FILE).read_text(encoding="utf-8").replace("val_months", "val_monts"))
     result = runner.invoke(app, ["--params", str(bad), "validate", str(CONFORMANCE)])
     assert result.exit_code == 2
     assert "unknown key 'train.val_monts'" in result.output

@@ -107,3 +107,14 @@ def test_overrides_merge_into_nested_sections():
     params = load_params(ROOT / "params.yaml", overrides={"synthetic": {"n_children": 50}})
     assert params.synthetic.n_children == 50
     assert params.synthetic.months == 36
+
+
+def test_the_tests_params_file_has_exactly_the_projects_keys(raw):
+    from tests.params import PARAMS_FILE
+
+    def keys(tree, prefix=""):
+        if not isinstance(tree, dict):
+            return {prefix}
+        return set().union(*(keys(v, f"{prefix}.{k}") for k, v in tree.items()))
+
+    assert keys(yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))) == keys(raw)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,8 +19,9 @@ from src.audit.fairness_report import render_html
 from src.config import Evaluate, Fairness, Params, load_params
 from src.errors import SafetynetError
 from src.models import metrics
+from tests.params import PARAMS_FILE
 
-PARAMS = load_params(Path(__file__).parents[2] / "params.yaml")
+PARAMS = load_params(PARAMS_FILE)
 
 
 def tiny_frame() -> pd.DataFrame:

@@ -22,11 +22,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from src.audit import fairness
 from src.config import load_params
 from src.data import generate, ingest
 from src.features import features
 from src.models import evaluate, train
+from tests.params import PARAMS_FILE
 
 SEED = 20251128
 SCALE = {
@@ -40,7 +43,7 @@ SCALE = {
 def small_params(biased: bool):
     bias = {"enabled": biased, "hukou": "rural", "mode": "omit", "share": 0.8}
     return load_params(
-        "params.yaml",
+        PARAMS_FILE,
         {
             "base": {"seed": SEED},
             "synthetic": {**SCALE, "measurement_bias": bias},
@@ -85,6 +88,7 @@ def primary_recall(report: dict, group: str) -> dict:
     return primary[0]
 
 
+@pytest.mark.slow
 def test_report_flags_the_group_whose_absences_go_unrecorded(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     biased = primary_recall(fairness_report(tmp_path / "biased", True), "rural")

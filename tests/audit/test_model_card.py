@@ -10,6 +10,7 @@ import pytest
 from src.audit import model_card
 from src.config import load_params
 from src.errors import SafetynetError
+from tests.params import PARAMS_FILE
 
 SECTIONS = (
     "## Intended use and users",
@@ -87,7 +88,7 @@ def write_inputs(tmp_path, owner_hint: str = "") -> dict:
 
 def render(tmp_path, **kwargs):
     paths = write_inputs(tmp_path, **kwargs)
-    params = load_params("params.yaml")
+    params = load_params(PARAMS_FILE)
     model_card.run(
         paths["metrics"],
         paths["fairness"],
@@ -147,5 +148,5 @@ def test_missing_input_is_one_clear_error(tmp_path):
             paths["models"],
             paths["md"],
             paths["html"],
-            load_params("params.yaml"),
+            load_params(PARAMS_FILE),
         )

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from src.config import load_params
+from tests.params import PARAMS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFORMANCE_RAW = ROOT / "tests" / "fixtures" / "conformance" / "raw"
@@ -111,7 +112,7 @@ def write_export(
 @pytest.fixture
 def params():
     return load_params(
-        ROOT / "params.yaml",
+        PARAMS_FILE,
         overrides={"base": {"export_date": "2024-12-31"}, "ingest": {"chunk_rows": 1000}},
     )
 
@@ -119,6 +120,6 @@ def params():
 @pytest.fixture
 def make_params():
     def make(**sections):
-        return load_params(ROOT / "params.yaml", overrides=sections)
+        return load_params(PARAMS_FILE, overrides=sections)
 
     return make

@@ -14,13 +14,14 @@ from src.config import load_params
 from src.data import contract as c
 from src.data import generate
 from src.data.synthetic.latent import horizon_weights, month_starts, p_true, transition_matrices
+from tests.params import PARAMS_FILE
 
 N, MONTHS = 600, 18
 
 
 def small_params(**synthetic):
     return load_params(
-        "params.yaml", {"synthetic": {"n_children": N, "months": MONTHS, **synthetic}}
+        PARAMS_FILE, {"synthetic": {"n_children": N, "months": MONTHS, **synthetic}}
     )
 
 

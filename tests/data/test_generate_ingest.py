@@ -14,6 +14,7 @@ from src.data import contract as c
 from src.data import generate, ingest
 from src.data.row_checks import parse_dates
 from src.data.synthetic.export import DEFECT_COLUMNS
+from tests.params import PARAMS_FILE
 
 RATES = {  # raised so that every kind hits every table, even protection_events
     "duplicate": 0.04,
@@ -31,7 +32,7 @@ def export(tmp_path_factory):
     """(injected manifest, data-quality report, quarantine folder) of a small export."""
     root = tmp_path_factory.mktemp("agree")
     params = load_params(
-        "params.yaml",
+        PARAMS_FILE,
         {"synthetic": {"n_children": 400, "months": 15, "defects": RATES}},
     )
     generate.run(root / "synthetic", params)

@@ -17,9 +17,10 @@ import pandas as pd
 from src.config import load_params
 from src.features import catalogue
 from src.features.catalogue import FeatureSpec
+from tests.params import PARAMS_FILE
 
 GUARDIANS = ("both_parents", "single_parent", "grandparents", "other_relatives", "none")
-PARAMS_YAML = Path(__file__).resolve().parents[2] / "params.yaml"
+PARAMS_YAML = PARAMS_FILE
 CATEGORIES = ("orphan", "left_behind", "low_income", "disabled")
 
 SMALL_CATALOGUE = (
@@ -175,7 +176,7 @@ def people(
 
 
 def params(**overrides):
-    """The project's params.yaml with overrides like `watchlist__language="en"`."""
+    """The tests' params with overrides like `watchlist__language="en"`."""
     nested: dict = {}
     for dotted, value in overrides.items():
         section, key = dotted.split("__")

@@ -17,6 +17,7 @@ from src.config import load_params
 from src.data import ingest
 from src.features.features import open_interim
 from src.features.labels import RULES, build_labels
+from tests.params import PARAMS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,7 @@ AS_OF_DATES = [dt.date(2024, m, 1) for m in (1, 3, 4, 7, 8)]
 def actual(tmp_path_factory) -> pd.DataFrame:
     """The project's own path: ingest the raw export, then build labels over the interim tables."""
     params = load_params(
-        ROOT / "params.yaml",
+        PARAMS_FILE,
         overrides={"base": {"export_date": EXPORT_DATE.isoformat()}, "data": {"encoding": "auto"}},
     )
     interim = tmp_path_factory.mktemp("conformance") / "interim"

@@ -14,6 +14,7 @@ from src.data.contract import default_school_calendar
 from src.errors import SafetynetError
 from src.features import catalogue, features
 from tests.features.feature_frames import child, features_at, tables, visit
+from tests.params import PARAMS_FILE
 
 AS_OF = "2024-07-01"
 
@@ -319,7 +320,7 @@ def test_run_writes_features_and_summary(tmp_path):
     )
     truth.to_parquet(interim / "truth.parquet", index=False)
     (interim / "manifest.json").write_text(json.dumps({"export_date": "2024-09-30"}))
-    params = load_params("params.yaml", {"features": {"dates_per_batch": 4}})
+    params = load_params(PARAMS_FILE, {"features": {"dates_per_batch": 4}})
     out, summary_path = tmp_path / "features.parquet", tmp_path / "summary.json"
     summary = features.run(interim, out, summary_path, params)
     frame = pd.read_parquet(out)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ import pytest
 from src.config import Evaluate
 from src.errors import SafetynetError
 from src.models import evaluate, metrics, promotion, tracking
+from tests.params import PARAMS_FILE
 
 SETTINGS = Evaluate(
     top_pcts=(1.0, 5.0, 10.0), ece_bins=10, gate_metric="precision_at_k", community_prior_strength=20.0,
@@ -299,7 +299,7 @@ def _run(root, features_path, interim, models, out):
     from src.config import load_params
 
     params = load_params(
-        Path(__file__).parents[2] / "params.yaml",
+        PARAMS_FILE,
         {"evaluate": {"community_prior_strength": 20.0}, "label": {"horizon_days": 60}},
     )
     return evaluate.run(

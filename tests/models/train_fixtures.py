@@ -17,6 +17,7 @@ from src.atomic import write_json
 from src.config import load_params
 from src.features.catalogue import FeatureSpec
 from src.run_facts import features_facts
+from tests.params import PARAMS_FILE
 
 KINDS = ("low", "mid", "high")
 EXPORT_DATE = dt.date(2024, 6, 30)
@@ -85,7 +86,7 @@ def synthetic_features(n_children: int = 150, n_dates: int = 30, seed: int = 0) 
 
 
 def small_params(**train_overrides):
-    """params.yaml with a fast LightGBM (few rounds, small trees) plus `train` overrides."""
+    """The tests' params with a fast LightGBM (few rounds, small trees) plus `train` overrides."""
     lightgbm = {
         "max_rounds": 80,
         "early_stopping_rounds": 20,
@@ -96,7 +97,7 @@ def small_params(**train_overrides):
     lightgbm.update(train_overrides.pop("lightgbm", {}))
     train = {"num_threads": 2, "lightgbm": lightgbm, **train_overrides}
     return load_params(
-        Path(__file__).parents[2] / "params.yaml",
+        PARAMS_FILE,
         {"train": train, "base": {"export_date": EXPORT_DATE}},
     )
 
