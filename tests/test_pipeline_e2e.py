@@ -188,3 +188,57 @@ def test_dvc_exp_run_makes_a_comparable_experiment(project):
     with sqlite3.connect(project / "mlflow.db") as db:
         runs = db.execute("select count(*) from runs").fetchone()[0]
     assert runs >= 2
+
+
+def _scored_snapshot(project: Path) -> tuple[bytes, pd.DataFrame]:
+    """The served model's bytes, and explain's scores next to a rescoring with models/."""
+    from src.models.scoring import CalibratedModel
+
+    model = CalibratedModel.from_dir(project / "models")
+    explained = pd.read_parquet(project / "data/processed/explanations.parquet")
+    as_of = explained["as_of"].max()
+    features = pd.read_parquet(project / "data/processed/features.parquet", filters=[("as_of", "==", as_of)])
+    rows = explained[(explained["as_of"] == as_of) & explained["score"].notna()]
+    rescored = features.set_index("child_pid").loc[rows["child_pid"]]
+    rows = rows.assign(rescored=model.predict_proba(rescored.reset_index()))
+    return (project / "models/booster.txt").read_bytes(), rows
+
+
+def test_an_experiment_never_changes_what_a_later_repro_scores(project):
+    """Issue 10's sequence: exp run moves `champion`; restore the workspace; plain repro."""
+    booster, rows = _scored_snapshot(project)
+    assert (rows["score"] - rows["rescored"]).abs().max() < 1e-12  # explain scored with models/
+    run(["dvc", "exp", "run", "-S", "train.lightgbm.num_leaves=7", "--name", "leaves7"], project)
+    assert (project / "models/booster.txt").read_bytes() != booster  # the experiment's model
+    run(["git", "checkout", "--", "params.yaml", "dvc.lock"], project)
+    run(["dvc", "checkout"], project)
+    run(["dvc", "repro"], project)
+    after_booster, after = _scored_snapshot(project)
+    assert after_booster == booster
+    assert after["score"].to_numpy().tolist() == rows["score"].to_numpy().tolist()
+    decision = json.loads((project / "models/promotion.json").read_text())
+    from src.models.promotion import model_digest
+
+    assert decision["model_digest"] == model_digest(project / "models")
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert decision["model"] == metrics["test"][decision["metric"]]
+
+
+def test_a_killed_stage_leaves_no_debris(project):
+    import signal
+    import time
+
+    proc = subprocess.Popen(["dvc", "repro", "-s", "-f", "features"], cwd=project, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list((project / "data/processed").glob(".features.parquet.*.tmp")):
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run(["dvc", "repro"], project)
+    debris = [p for p in project.rglob(".*.tmp") if ".dvc" not in p.parts and ".git" not in p.parts]
+    assert debris == []
+    assert not any((project / ".tmp").iterdir()) if (project / ".tmp").exists() else True
+    assert "Running stage" not in run(["dvc", "repro"], project).stdout
