@@ -38,11 +38,12 @@ class RunFacts:
         return tuple(d for d in self.as_of_dates if d + horizon <= self.export_date)
 
 
-def _read_json(path: Path, stage: str) -> dict:
+def read_stage_json(path: Path, stage: str) -> dict:
+    """A JSON file another stage wrote; a missing or broken one names the stage to rerun."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SafetynetError(f"{path}: not found; run the {stage} stage (dvc repro {stage})") from None
+        raise SafetynetError(f"{path}: not found; run the {stage} stage first (dvc repro {stage})") from None
     except json.JSONDecodeError as exc:
         raise SafetynetError(f"{path}: not valid JSON ({exc}); rerun dvc repro {stage}") from None
 
@@ -57,7 +58,7 @@ def _date(raw, path: Path, key: str) -> dt.date:
 def read_export_date(interim_dir: Path) -> dt.date:
     """The export date ingest decided."""
     path = Path(interim_dir) / MANIFEST
-    manifest = _read_json(path, "ingest")
+    manifest = read_stage_json(path, "ingest")
     if "export_date" not in manifest:
         raise SafetynetError(f"{path}: no 'export_date'; rerun `dvc repro ingest`")
     return _date(manifest["export_date"], path, "export_date")
@@ -75,7 +76,7 @@ def features_facts(export_date: dt.date, horizon_days: int, as_of_dates) -> dict
 def read_train_summary(models_dir: Path) -> dict:
     """models/train_summary.json, checked for the entries every reader relies on."""
     path = Path(models_dir) / TRAIN_SUMMARY
-    summary = _read_json(path, "train")
+    summary = read_stage_json(path, "train")
     missing = [key for key in _TRAIN_KEYS if key not in summary]
     if missing:
         raise SafetynetError(f"{path}: no '{missing[0]}' entry; retrain (dvc repro train)")
@@ -85,7 +86,7 @@ def read_train_summary(models_dir: Path) -> dict:
 def read_facts(features_summary: Path, models_dir: Path | None = None) -> RunFacts:
     """The run facts from features_summary.json, plus the split when `models_dir` is given."""
     path = Path(features_summary)
-    summary = _read_json(path, "features")
+    summary = read_stage_json(path, "features")
     missing = [k for k in ("export_date", "horizon_days", "as_of_dates") if k not in summary]
     if missing:
         raise SafetynetError(f"{path}: no '{missing[0]}' entry; rerun `dvc repro features`")

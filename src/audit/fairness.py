@@ -19,7 +19,7 @@ from src.atomic import atomic_dir, write_json
 from src.audit.fairness_audit import audit_fairness, audit_to_dict, primary_violations
 from src.audit.fairness_report import render_report
 from src.errors import SafetynetError
-from src.models.tracking import configure_tracking
+from src.models.tracking import find_model_run
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,15 @@ def _log_summary(headline: dict) -> None:
 
 
 def log_to_mlflow(models_dir: Path, out_dir: Path, headline: dict) -> bool:
-    """Attach the report to the model's training run; warn and skip when there is no such run."""
-    summary_path = models_dir / "train_summary.json"
-    run_id = None
-    if summary_path.exists():
-        run_id = json.loads(summary_path.read_text(encoding="utf-8")).get("run_id")
-    if not run_id:
-        log.warning("fairness: no MLflow run_id in %s; report not logged to MLflow", summary_path)
+    """Attach the report to the MLflow run of the model in models/ (found by its digest);
+    warn and skip when this MLflow store has no such run."""
+    run = find_model_run(Path(models_dir))
+    if run is None:
+        log.warning("fairness: this MLflow store has no run for the model in %s; report not "
+                    "logged to MLflow", models_dir)  # fmt: skip
         return False
+    run_id = run["run_id"]
     try:
-        configure_tracking()
         with mlflow.start_run(run_id=run_id):
             mlflow.log_metrics(
                 {f"fairness_{k}": float(v) for k, v in headline.items() if v is not None}

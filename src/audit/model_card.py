@@ -7,7 +7,6 @@ Markdown (markdown-it, raw HTML disabled, so any value a person typed is shown a
 from __future__ import annotations
 
 import html
-import json
 import logging
 import math
 import os
@@ -17,8 +16,9 @@ import jinja2
 from markdown_it import MarkdownIt
 
 from src.atomic import write_text
-from src.errors import SafetynetError
 from src.features import catalogue
+from src.models.promotion import read_promotion
+from src.run_facts import read_stage_json, read_train_summary
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +50,6 @@ METRIC_ROWS = (
     ("brier", "Brier score (lower is better)"),
     ("ece", "Expected calibration error (lower is better)"),
 )
-
-
-def _read_json(path: Path, stage: str) -> dict:
-    if not path.exists():
-        raise SafetynetError(f"{path}: not found; run the {stage} stage first (dvc repro {stage})")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise SafetynetError(f"{path}: not valid JSON; rerun the {stage} stage") from None
-
-
-# ---------------------------------------------------------------------------- context
 
 
 def features_by_system(protected_as_features: bool) -> list[dict]:
@@ -255,14 +243,15 @@ def run(
 ) -> dict:
     """Read the stage outputs, write reports/model_card.md and .html atomically."""
     out_md, out_html, fairness_dir = Path(out_md), Path(out_html), Path(fairness_dir)
-    metrics = _read_json(Path(metrics_path), "evaluate")
-    fairness = _read_json(fairness_dir / "fairness.json", "fairness")
-    features_summary = _read_json(Path(features_summary_path), "features")
-    train_summary = _read_json(Path(models_dir) / "train_summary.json", "train")
+    metrics = read_stage_json(Path(metrics_path), "evaluate")
+    fairness = read_stage_json(fairness_dir / "fairness.json", "fairness")
+    features_summary = read_stage_json(Path(features_summary_path), "features")
+    train_summary = read_train_summary(models_dir)
     link = Path(os.path.relpath(fairness_dir / "index.html", out_html.parent)).as_posix()
     context = build_context(metrics, fairness, features_summary, train_summary, params, link)
+    context["gate"] = read_promotion(Path(models_dir))
     markdown = render_markdown(context)
     write_text(out_md, markdown)
     write_text(out_html, render_html(markdown))
     log.info("model card: %s and %s", out_md, out_html)
-    return {"model_card": str(out_md), "html": str(out_html), "run_id": train_summary.get("run_id")}
+    return {"model_card": str(out_md), "html": str(out_html), "gate_passed": context["gate"]["passed"]}

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
+from sklearn.metrics import roc_auc_score
 
 from src.atomic import atomic_path, scratch_dir, write_json
 from src.config import Features, Params, check_split
@@ -239,8 +240,6 @@ def truth_auc(con: duckdb.DuckDBPyConnection, features_path: Path) -> float | No
 
     A check that generator and label rules agree; None without ``truth`` or with one class only.
     """
-    from sklearn.metrics import roc_auc_score
-
     tables = {
         row[0] for row in con.sql("SELECT table_name FROM information_schema.tables").fetchall()
     }

@@ -278,7 +278,13 @@ def write_predictions(tmp_path, recall_b: float):
     return path
 
 
-def test_run_writes_report_and_fail_on_violation_raises(tmp_path, caplog):
+@pytest.fixture
+def no_mlflow_run(monkeypatch):
+    """The models/ folder is unknown to this MLflow store: the report is not logged."""
+    monkeypatch.setattr(fairness, "find_model_run", lambda models_dir: None)
+
+
+def test_run_writes_report_and_fail_on_violation_raises(tmp_path, caplog, no_mlflow_run):
     predictions = write_predictions(tmp_path, recall_b=0.3)
     out, headline = tmp_path / "fairness", tmp_path / "fairness_metrics.json"
     with pytest.raises(SafetynetError, match="outside tolerance.*recall"):
@@ -297,7 +303,7 @@ def test_run_writes_report_and_fail_on_violation_raises(tmp_path, caplog):
     assert "<script" not in html.lower()
 
 
-def test_report_is_byte_identical_on_rerun(tmp_path):
+def test_report_is_byte_identical_on_rerun(tmp_path, no_mlflow_run):
     predictions = write_predictions(tmp_path, recall_b=0.5)
     params = fake_params(tmp_path, False)
     fairness.run(predictions, tmp_path / "m", tmp_path / "one", tmp_path / "h1.json", params)

@@ -67,7 +67,7 @@ def write_inputs(tmp_path, owner_hint: str = "") -> dict:
         "export_date": "2025-12-31",
         "label_rates_observed": {"label": 0.08, "benefit_lapse": 0.03},
     }
-    train = {"run_id": "0123abcd", "model_version": "2", "features_sha256": "e" * 64, "best_iteration": 88,
+    train = {"features_sha256": "e" * 64, "best_iteration": 88, "features": ["age_years"], "categorical_features": {},
              "calibration": "isotonic", "export_date": "2025-12-31",
              "split": {"train": ["2024-01-01", "2024-09-01"], "val": ["2024-10-01"], "test": ["2025-01-01", "2025-03-01"]},
              "periods": {"train": {"rows": 9000, "prevalence": 0.09}}}  # fmt: skip
@@ -84,6 +84,21 @@ def write_inputs(tmp_path, owner_hint: str = "") -> dict:
     paths["summary"].write_text(json.dumps(summary))
     (models / "train_summary.json").write_text(json.dumps(train))
     return paths
+
+
+GATE = {"passed": True, "reason": "model precision_at_k 0.42 beats the rule baseline's 0.31",
+        "model_digest": "d" * 64, "metric": "precision_at_k"}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def gate_decision(monkeypatch):
+    monkeypatch.setattr(model_card, "read_promotion", lambda models_dir: GATE)
+
+
+def test_the_card_names_the_model_by_content_and_shows_the_gate(tmp_path):
+    markdown, _ = render(tmp_path)
+    assert "d" * 64 in markdown and "beats the rule baseline" in markdown
+    assert "MLflow run id" not in markdown  # one machine's store never reaches a tracked report
 
 
 def render(tmp_path, **kwargs):
@@ -107,7 +122,7 @@ def test_card_renders_every_required_section(tmp_path):
         assert section in md
     assert "PIPL art. 24" in md and "automated denial" in md
     assert "Selective labels" in md and "Measurement bias" in md and "Synthetic versus real" in md
-    assert "0123abcd" in md and "e" * 64 in md  # MLflow run id and data digest
+    assert "e" * 64 in md  # data digest
     assert "2024-01-01" in md and "2025-03-01" in md  # split dates
     assert "| AUC (ROC) | **0.810** | 0.640 | 0.770 | 0.600 | 0.900 |" in md
     assert "[fairness report](fairness/index.html)" in md

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -15,7 +14,6 @@ from src.data.contract import (
     PROCEDURAL_EXIT_REASONS,
     default_school_calendar,
 )
-from src.errors import SafetynetError
 from src.features import catalogue
 from src.features.cohort import month_starts
 from src.features.labels import RULES, build_labels
@@ -214,13 +212,6 @@ def test_labels_do_not_depend_on_which_as_of_dates_are_asked_together():
     )
     pd.testing.assert_frame_equal(together, alone.reset_index(drop=True))
     assert together["school_dropout"].tolist() == [1] * 5 + [0] * 10  # up to 3 Mar
-
-
-@pytest.mark.parametrize("key", ["horizon_days", "dropout_streak_days"])
-def test_non_positive_horizon_or_streak_is_a_clear_error(key):
-    label = dataclasses.replace(LABEL, **{key: 0})
-    with pytest.raises(SafetynetError, match=f"label.{key}"):
-        build_labels(history([child("X")]), [T], EXPORT, label)
 
 
 # --- medical_lapse ----------------------------------------------------------------------------
