@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from src.config import load_params
+from src.data.contract import TABLES
 from src.errors import SafetynetError
 
 PACKAGES = (
@@ -67,9 +69,6 @@ def check_key(report: DoctorReport) -> None:
 
 
 def check_params_and_data(report: DoctorReport, params_path: Path) -> None:
-    from src.config import load_params
-    from src.data.contract import TABLES
-
     try:
         params = load_params(params_path)
     except SafetynetError as exc:

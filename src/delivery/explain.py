@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from rich.console import Console
+from rich.progress import Progress
 
 from src.atomic import atomic_dir, write_json, write_parquet
 from src.delivery.importance import global_importance, plot_importance, system_matrix
@@ -91,9 +93,6 @@ def shap_contributions(
     booster, X: pd.DataFrame, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature TreeSHAP contributions (n x F, log-odds) and the base value (n,), in chunks."""
-    from rich.console import Console
-    from rich.progress import Progress
-
     n = len(X)
     out = np.empty((n, X.shape[1] + 1), dtype=np.float64)
     if n == 0:
