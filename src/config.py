@@ -258,6 +258,10 @@ def _check(p: Params) -> None:
     tolerance = p.fairness.tolerance
     _require(len(tolerance) == 2 and 0 < tolerance[0] < 1 < tolerance[1],
              f"fairness.tolerance must be [low, high] with 0 < low < 1 < high, got {list(tolerance)}")  # fmt: skip
+    unknown = [a for a in (*p.fairness.attributes, *sum(p.fairness.intersections, ()))
+               if a not in catalogue.AUDIT_ATTRIBUTES]  # fmt: skip
+    _require(not unknown, f"fairness: '{unknown[0] if unknown else ''}' is not an audited attribute "
+                          f"(use {', '.join(catalogue.AUDIT_ATTRIBUTES)})")  # fmt: skip
     for pair in p.fairness.intersections:
         _require(len(pair) == 2 and len(set(pair)) == 2,
                  f"fairness.intersections entries must name two attributes, got {list(pair)}")  # fmt: skip

@@ -50,6 +50,7 @@ def test_every_params_section_is_a_stage_or_shared(raw):
         (("watchlist", "risk_bands"), [0.3, 0.2], "watchlist.risk_bands: expected two increasing"),
         (("fairness", "tolerance"), [1.1, 1.25], "fairness.tolerance must be [low, high]"),
         (("fairness", "intersections"), [["hukou"]], "fairness.intersections entries must name two"),
+        (("fairness", "attributes"), ["sex", "income"], "fairness: 'income' is not an audited attribute"),
         (("explain", "reasons_top_share"), 0.0, "explain.reasons_top_share must be in (0, 1]"),
     ],
 )

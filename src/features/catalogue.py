@@ -38,6 +38,8 @@ LABEL_COLUMNS = (*RULE_COLUMNS, "label", "label_observed", "already_out", "alrea
 # Travel beside the features for auditing and routing; never model inputs.
 AUDIT_COLUMNS = ("county_code", "community_code", "age_band", "disability")
 PROTECTED = ("sex", "ethnicity", "hukou")
+# What each test prediction carries for the fairness audit (fairness.attributes must be among them)
+AUDIT_ATTRIBUTES = ("sex", "hukou", "ethnicity", "disability", "category", "county_code", "age_band")
 
 KINDS = ("numeric", "indicator", "categorical")
 FORMATS = ("int", "float1", "pct", "code", "none")

@@ -27,6 +27,7 @@ from src.atomic import atomic_dir, json_numbers, write_json, write_parquet
 from src.config import Evaluate, Params
 from src.delivery.capacity import LIST_KEYS, list_capacity, list_ids
 from src.errors import SafetynetError
+from src.features import catalogue
 from src.models import baselines, metrics, promotion
 from src.models.curves import plot_tables, render_figures, rows_with_score
 from src.models.scoring import CalibratedModel
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 MODEL = "model"
 PLOT_SCORERS = (MODEL, "logistic", "rules", "community", "oracle")  # as named in dvc.yaml plots
 ORACLE = "oracle"
-ATTRIBUTES = ("sex", "hukou", "ethnicity", "disability", "category", "county_code", "age_band")
+ATTRIBUTES = catalogue.AUDIT_ATTRIBUTES
 PREDICTION_COLUMNS = ("child_pid", "as_of", "score", "label", "selected", *ATTRIBUTES)
 COHORT_COLUMNS = ("child_pid", "as_of", "label", "label_observed", "already_out")
 RATIO_METRICS = ("auc_roc", "precision@5_pct", "precision_at_k")
