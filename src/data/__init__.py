@@ -1,0 +1,1 @@
+"""Data in: the contract, ingest and validation, pseudonymisation, and the synthetic generator."""

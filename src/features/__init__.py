@@ -1,0 +1,1 @@
+"""As-of features and outcome labels, computed in DuckDB, described by one feature catalogue."""
