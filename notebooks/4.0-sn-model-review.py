@@ -65,7 +65,7 @@ pd.Series(summary["label_rates_observed"]).round(3)
 # ## 2. Explanations for a few children
 #
 # The explain stage scores every child in the cohort at the snapshot date with the
-# `champion` model and keeps the strongest risk-raising reasons (SHAP), actionable
+# model in `models/` (the one this run trained and evaluated) and keeps the strongest risk-raising reasons (SHAP), actionable
 # reasons first, plus the protection system that dominates and the service to bring.
 
 # %%
