@@ -117,13 +117,16 @@ def ingest(raw: PathOpt = None, interim: PathOpt = None, quality: PathOpt = None
 
 @command
 def validate(path: Annotated[Path, typer.Argument(help="A raw export folder.")]) -> None:
-    """Check an export folder against the data contract without running the pipeline."""
+    """Check an export folder against the data contract without running the pipeline.
+
+    Exit codes: 0 = the export conforms to the data contract; 1 = ingestible, but some rows
+    would be quarantined; 2 = not ingestible (a missing or unreadable folder, file or column).
+    """
     from src.data import ingest as stage
 
     report = stage.validate_export(path, _params())
     typer.echo(report.render())
-    if not report.ok:
-        raise typer.Exit(code=1)
+    raise typer.Exit(code=report.exit_code)
 
 
 @command

@@ -85,3 +85,14 @@ def test_every_stage_has_a_subcommand():
     result = runner.invoke(app, ["--help"])
     for stage in stages:
         assert stage.replace("_", "-") in result.output
+
+
+def test_validate_documents_its_exit_codes_and_names_a_missing_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from src.cli import app
+
+    runner = CliRunner()
+    assert "2 = not ingestible" in " ".join(runner.invoke(app, ["validate", "--help"]).output.split())
+    result = runner.invoke(app, ["--params", PARAMS, "validate", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "does not exist" in result.output

@@ -133,6 +133,7 @@ def test_no_identity_in_reports_or_mlflow(project):
     haystacks = [p for p in (project / "reports").rglob("*") if p.is_file()]
     haystacks += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
     haystacks += [project / "mlflow.db", project / "data/processed/features.parquet"]
+    haystacks += list((project / "data/interim/quarantine").glob("*.csv"))
     for path in haystacks:
         if path.suffix == ".parquet":
             text = pd.read_parquet(path).astype(str).to_csv()

@@ -17,6 +17,10 @@ import pandas as pd
 import pandera.pandas as pa
 
 MIN_DATE = dt.date(1990, 1, 1)
+# Plausibility bounds (quarantine reason `implausible_amount:<column>`): the most one record
+# of the table can plausibly amount to, in CNY. A value above is a typing or unit error.
+MAX_WELFARE_AMOUNT_CNY = 100_000  # one benefit payment
+MAX_MEDICAL_COST_CNY = 10_000_000  # one medical event, cost or out of pocket
 CHILD_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 COUNTY_CODE_PATTERN = r"^[0-9]{6}$"
 
@@ -95,6 +99,7 @@ class ColumnSpec:
     min_value: float | None = None
     max_value: float | None = None
     pattern: str | None = None
+    plausible_max: float | None = None  # above: implausible_amount (bounds above)
     personal: bool = False  # personal data: kept only in identity.parquet and watchlists
 
 
@@ -153,7 +158,9 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("event_date", DATE, True),
                 ColumnSpec("event_type", CODE, True, WELFARE_EVENT),
                 ColumnSpec("benefit", CODE, True, BENEFIT),
-                ColumnSpec("amount_cny", NUMBER, False, min_value=0),
+                ColumnSpec(
+                    "amount_cny", NUMBER, False, min_value=0, plausible_max=MAX_WELFARE_AMOUNT_CNY
+                ),
                 ColumnSpec("reason", CODE, False, EXIT_REASON),
             ),
             "event_date",
@@ -192,8 +199,16 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("event_date", DATE, True),
                 ColumnSpec("event_type", CODE, True, MEDICAL_EVENT),
                 ColumnSpec("diagnosis_group", CODE, False, DIAGNOSIS_GROUP),
-                ColumnSpec("cost_cny", NUMBER, False, min_value=0),
-                ColumnSpec("out_of_pocket_cny", NUMBER, False, min_value=0),
+                ColumnSpec(
+                    "cost_cny", NUMBER, False, min_value=0, plausible_max=MAX_MEDICAL_COST_CNY
+                ),
+                ColumnSpec(
+                    "out_of_pocket_cny",
+                    NUMBER,
+                    False,
+                    min_value=0,
+                    plausible_max=MAX_MEDICAL_COST_CNY,
+                ),
             ),
             "event_date",
         ),
@@ -223,7 +238,17 @@ TABLES: dict[str, TableSpec] = {
 }
 
 # Whole-row rules beyond single columns: name -> (columns it concerns, predicate that is True when valid).
+# An event dated before the child's birth is the cross-table reason `before_birth:<date column>`
+# (src.data.row_checks); within the registry it is this table's row rule.
 ROW_RULES: dict[str, dict[str, tuple[str, callable]]] = {
+    "children": {
+        "before_birth": (
+            "registered_date",
+            lambda df: df["registered_date"].isna()
+            | df["birth_date"].isna()
+            | (df["registered_date"] >= df["birth_date"]),
+        ),
+    },
     "welfare_events": {
         "amount_required": ("amount_cny", lambda df: (df["event_type"] != "payment") | df["amount_cny"].notna()),
         "amount_not_allowed": ("amount_cny", lambda df: (df["event_type"] == "payment") | df["amount_cny"].isna()),
@@ -269,6 +294,10 @@ def build_schema(table: str, export_date: dt.date) -> pa.DataFrameSchema:
             checks.append(pa.Check(lambda s, lo=col.min_value: s >= lo, name="out_of_range"))
         if col.max_value is not None:
             checks.append(pa.Check(lambda s, hi=col.max_value: s <= hi, name="out_of_range"))
+        if col.plausible_max is not None:
+            checks.append(
+                pa.Check(lambda s, hi=col.plausible_max: s <= hi, name="implausible_amount")
+            )
         if col.kind == DATE:
             checks.append(pa.Check(lambda s: s <= export_ts, name="future_date"))
             checks.append(pa.Check(lambda s: s >= pd.Timestamp(MIN_DATE), name="date_before_1990"))

@@ -3,10 +3,13 @@
 A sink receives each chunk's accepted and quarantined rows: `InterimSink` writes them to
 data/interim/, `ExampleSink` (validate) writes nothing and keeps a few source rows per reason.
 
-Quarantine files hold the raw row as typed (formula-neutralised, src.spreadsheet) so that an
-analyst can fix the export, with one exception: a non-empty ``name`` or ``id_number`` is
-replaced by ``<withheld: personal data>`` (an empty one stays empty). ``child_id`` and
-``source_row`` locate the row in the export, where the original values still are.
+A quarantine file row says where the row is and why it failed: ``source_file``, ``source_row``
+(1-based record after the header), ``child_pid`` (tables keyed by child; the keyed hash of the
+child_id as typed, empty when it is empty), ``reason``, then the row's other contract columns as
+typed so that an analyst can see what to fix. Raw identity (``child_id``, ``name``,
+``id_number``) and the values of extra columns are never written; every cell, header cells
+included, is formula-neutralised (src.spreadsheet). A raw column named like one of the first
+four (welfare_events has ``reason``) is written as ``raw_<name>``.
 """
 
 from __future__ import annotations
@@ -32,8 +35,7 @@ from src.errors import SafetynetError
 from src.spreadsheet import neutralise_formulas
 
 IDENTITY_COLUMNS = ("child_id", "name", "id_number")
-PERSONAL_COLUMNS = ("name", "id_number")  # withheld from quarantine files
-WITHHELD = "<withheld: personal data>"
+QUARANTINE_KEYS = ("source_file", "source_row", "child_pid", "reason")
 EXAMPLES_PER_REASON = 5
 
 
@@ -89,30 +91,48 @@ def interim_table(
     ).replace_schema_metadata(schema.metadata)
 
 
-def withhold_personal(raw: pd.DataFrame) -> pd.DataFrame:
-    """`raw` with each non-empty name / id_number replaced by WITHHELD (empty stays empty)."""
-    out = raw.copy()
-    for col in PERSONAL_COLUMNS:
-        if col in out:
-            typed = out[col].notna() & out[col].astype("string").str.strip().ne("")
-            out[col] = out[col].mask(typed.fillna(False).astype(bool), WITHHELD)
-    return out
+def quarantine_columns(table: str, raw_columns: Iterable[str]) -> list[str]:
+    """The header of quarantine/<table>.csv for a file with `raw_columns`."""
+    keys = [k for k in QUARANTINE_KEYS if k != "child_pid" or _keyed_by_child(table)]
+    return keys + [_raw_name(c) for c in _kept_columns(table, raw_columns)]
 
 
-def quarantine_frame(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
-    """The raw text row (personal data withheld, formulas neutralised) + `reason` + `source_row`.
-
-    A raw column that is itself named `reason` or `source_row` (welfare_events has
-    `reason`) is kept as `raw_<name>`.
-    """
-    out = (
-        withhold_personal(raw)
-        .apply(neutralise_formulas)
-        .rename(columns=lambda c: f"raw_{c}" if c in ("reason", "source_row") else c)
-    )
-    out["reason"] = reasons.to_numpy()
+def quarantine_frame(
+    raw: pd.DataFrame, reasons: pd.Series, table: str, source_file: str, key: PidKey
+) -> pd.DataFrame:
+    """Quarantined raw text rows as written to quarantine/<table>.csv (module docstring)."""
+    out = {"source_file": np.full(len(raw), source_file, dtype=object)}
     out["source_row"] = raw.index.to_numpy()
-    return out.reset_index(drop=True)
+    if _keyed_by_child(table):
+        out["child_pid"] = quarantine_pids(raw["child_id"], key)
+    out["reason"] = reasons.to_numpy()
+    for col in _kept_columns(table, raw.columns):
+        out[_raw_name(col)] = raw[col].to_numpy()
+    frame = pd.DataFrame(out).apply(neutralise_formulas)
+    frame.columns = neutralise_formulas(pd.Series(frame.columns, dtype=str)).tolist()
+    return frame
+
+
+def quarantine_pids(child_ids: pd.Series, key: PidKey) -> np.ndarray:
+    """child_pid of each id as typed; "" for an empty id."""
+    pids = np.full(len(child_ids), "", dtype=object)
+    typed = child_ids.fillna("").astype(str).ne("").to_numpy()
+    if typed.any():
+        pids[typed] = child_pids(child_ids[typed].astype(str), key.key)
+    return pids
+
+
+def _keyed_by_child(table: str) -> bool:
+    return "child_id" in TABLES[table].column_names
+
+
+def _kept_columns(table: str, raw_columns: Iterable[str]) -> list[str]:
+    known = set(TABLES[table].column_names) - set(IDENTITY_COLUMNS)
+    return [c for c in raw_columns if c in known]
+
+
+def _raw_name(column: str) -> str:
+    return f"raw_{column}" if column in QUARANTINE_KEYS else column
 
 
 # --------------------------------------------------------------------------- counting
@@ -159,8 +179,10 @@ class TableCounts:
 class InterimSink:
     """Writes accepted rows to parquet and quarantined rows to CSV, chunk by chunk."""
 
-    def __init__(self, out_dir: Path, table: str, raw_columns: Iterable[str]) -> None:
-        self.table = table
+    def __init__(
+        self, out_dir: Path, table: str, raw_columns: Iterable[str], source_file: str, key: PidKey
+    ) -> None:
+        self.table, self.source_file, self.key = table, source_file, key
         self.path = out_dir / f"{table}.parquet"
         self.writer = pq.ParquetWriter(self.path, interim_schema(table), compression="zstd")
         quarantine_dir = out_dir / "quarantine"
@@ -168,17 +190,17 @@ class InterimSink:
         self.quarantine = (quarantine_dir / f"{table}.csv").open(
             "w", encoding="utf-8-sig", newline=""
         )
-        header = quarantine_frame(
-            pd.DataFrame(columns=list(raw_columns), dtype=str), pd.Series([], dtype=str)
+        header = quarantine_columns(table, raw_columns)
+        pd.DataFrame(columns=neutralise_formulas(pd.Series(header, dtype=str)).tolist()).to_csv(
+            self.quarantine, index=False, lineterminator="\n"
         )
-        header.to_csv(self.quarantine, index=False, lineterminator="\n")
 
-    def accept(self, table: pa_arrow.Table) -> None:
-        self.writer.write_table(table)
+    def accept(self, accepted: pd.DataFrame, pids: pa_arrow.Array | None) -> None:
+        self.writer.write_table(interim_table(accepted, self.table, pids))
 
     def reject(self, raw: pd.DataFrame, reasons: pd.Series) -> None:
         if len(raw):
-            quarantine_frame(raw, reasons).to_csv(
+            quarantine_frame(raw, reasons, self.table, self.source_file, self.key).to_csv(
                 self.quarantine, index=False, header=False, lineterminator="\n"
             )
 
@@ -193,7 +215,7 @@ class ExampleSink:
     def __init__(self) -> None:
         self.examples: dict[str, list[int]] = {}
 
-    def accept(self, table: pa_arrow.Table) -> None:
+    def accept(self, accepted: pd.DataFrame, pids: pa_arrow.Array | None) -> None:
         pass
 
     def reject(self, raw: pd.DataFrame, reasons: pd.Series) -> None:

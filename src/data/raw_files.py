@@ -2,7 +2,9 @@
 and stream it as chunks of text columns (CSV or Parquet alike).
 
 Every structural problem (missing table, unreadable file, missing column, wrong table)
-raises a one-line SafetynetError that names the file, the column and the fix.
+raises a one-line SafetynetError that names the file, the column and the fix. Only the
+contract's columns are read: values of extra columns are never loaded (their names are
+reported). Header matching is in `src.data.headers`, read failures in `src.data.read_errors`.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
+import os
+import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -21,35 +24,55 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from src.data.contract import TABLES
+from src.data.headers import check_delimiter, normalise_header, printable
+from src.data.read_errors import ENCODING_FIX, read_error, unsupported_column
 from src.errors import SafetynetError
 
 ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
 SAMPLE_BYTES = 4 << 20  # enough to see a few thousand rows, names included
 CSV_BLOCK_BYTES = 16 << 20
-ENCODING_FIX = (
-    "set data.encoding in params.yaml (utf-8, utf-8-sig or gb18030) or export again as UTF-8"
-)
 
 
 @dataclass(frozen=True)
 class RawFile:
-    """One table's raw file, checked for readability and header."""
+    """One table's raw file, checked for readability and header.
+
+    `columns` are the header's names with contract columns matched (see src.data.headers);
+    `source_columns` the cells as typed; `renamed` maps each cell read under another name.
+    """
 
     table: str
     path: Path
     format: str  # "csv" or "parquet"
     encoding: str  # "utf-8", "utf-8-sig", "gb18030", or "parquet"
     columns: tuple[str, ...]
+    source_columns: tuple[str, ...] = ()
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def contract_columns(self) -> list[str]:
+        known = set(TABLES[self.table].column_names)
+        return [c for c in self.columns if c in known]
 
     @property
     def extra_columns(self) -> list[str]:
+        """Names of the columns outside the contract, control characters escaped."""
         known = set(TABLES[self.table].column_names)
-        return [c for c in self.columns if c not in known]
+        return [printable(c) for c in self.columns if c not in known]
+
+    def source_name(self, column: str) -> str:
+        return dict(zip(self.columns, self.source_columns or self.columns, strict=True))[column]
 
 
 def find_table_file(raw_dir: Path, table: str) -> Path | None:
-    """`<table>.csv` or `<table>.parquet`; both present is an error (which one is the truth?)."""
-    found = [p for p in (raw_dir / f"{table}.csv", raw_dir / f"{table}.parquet") if p.is_file()]
+    """`<table>.csv` or `<table>.parquet`; both present is an error (which one is the truth?).
+
+    A name that exists but is no regular readable file (a directory, a FIFO, a dangling or
+    looping symlink) is an error too, also for an optional table: it was found, not absent.
+    """
+    found = [
+        p for p in (raw_dir / f"{table}.csv", raw_dir / f"{table}.parquet") if os.path.lexists(p)
+    ]
     if len(found) == 2:
         raise SafetynetError(
             f"{found[0]} and {found[1]}: both exist for table '{table}'; fix: keep only one of them"
@@ -59,7 +82,29 @@ def find_table_file(raw_dir: Path, table: str) -> Path | None:
             f"{raw_dir / (table + '.csv')}: required table '{table}' is missing; fix: export it as "
             f"{table}.csv or {table}.parquet into {raw_dir} (columns: {', '.join(TABLES[table].required_columns)})"
         )
+    if found:
+        _check_regular_file(found[0], table)
     return found[0] if found else None
+
+
+def _check_regular_file(path: Path, table: str) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:  # dangling symlink, symlink loop, no permission on a parent
+        kind = "a symlink loop" if exc.errno == 40 else f"{type(exc).__name__}: {exc.strerror}"
+        raise SafetynetError(
+            f"{path}: table '{table}' was found but could not be read ({kind}); "
+            f"fix: replace it with the exported file, or remove it"
+        ) from None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+            "not a regular file"
+        )  # fmt: skip
+        raise SafetynetError(
+            f"{path}: table '{table}' was found but could not be read (it is {kind}); "
+            f"fix: replace it with the exported file, or remove it"
+        )
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -85,11 +130,20 @@ def read_csv_header(path: Path, sample: bytes, encoding: str) -> list[str]:
         raise SafetynetError(
             f"{path}: cannot be decoded as {encoding}; fix: {ENCODING_FIX}"
         ) from None
-    header = next(csv.reader(io.StringIO(text)), None)
+    try:  # newline="": a header ended by CR alone is a header, not a broken field
+        header = next(csv.reader(io.StringIO(text, newline="")), None)
+    except csv.Error as exc:
+        raise SafetynetError(
+            f"{path}: the header row is not readable as CSV ({printable(exc)}); "
+            f"fix: export it again as CSV with a plain header row"
+        ) from None
     if not header:
         raise SafetynetError(
             f"{path}: empty file, no header row; fix: export it again with a header row"
         )
+    check_delimiter(header, str(path))
+    if header[0].startswith("\ufeff"):  # a BOM under a forced utf-8: pyarrow drops it too
+        header[0] = header[0][1:]
     return header
 
 
@@ -97,72 +151,50 @@ def open_raw_file(table: str, path: Path, encoding_setting: str = "auto") -> Raw
     """Check that `path` is a readable file of `table` and return its description."""
     if path.suffix == ".parquet":
         try:
-            columns = pq.ParquetFile(path).schema_arrow.names
+            source = pq.ParquetFile(path).schema_arrow
         except (pa.ArrowException, OSError) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException):
+                raise read_error(path, "parquet", exc) from None
             raise SafetynetError(
                 f"{path}: not a readable Parquet file ({type(exc).__name__}); fix: export it again"
             ) from None
-        raw = RawFile(table, path, "parquet", "parquet", tuple(columns))
+        header, fmt, encoding = source.names, "parquet", "parquet"
     else:
-        with path.open("rb") as fh:
-            sample = fh.read(SAMPLE_BYTES)
+        try:
+            with path.open("rb") as fh:
+                sample = fh.read(SAMPLE_BYTES)
+        except OSError as exc:
+            raise read_error(path, "", exc) from None
         encoding = encoding_setting if encoding_setting != "auto" else detect_encoding(sample)
         if not encoding:
             raise SafetynetError(f"{path}: neither UTF-8 nor GB18030 text; fix: {ENCODING_FIX}")
-        raw = RawFile(table, path, "csv", encoding, tuple(read_csv_header(path, sample, encoding)))
-    check_header(raw.table, list(raw.columns), str(path))
-    return raw
+        header, fmt = read_csv_header(path, sample, encoding), "csv"
+    columns, renamed = normalise_header(table, list(header), str(path))
+    if fmt == "parquet":
+        _check_parquet_types(path, source, columns, table)
+    return RawFile(table, path, fmt, encoding, columns, tuple(header), renamed)
 
 
-def check_header(table: str, columns: list[str], file_name: str) -> None:
-    """Raise when the header cannot be the table's: duplicates, another table, a missing column."""
-    duplicated = pd.Index(columns)[pd.Index(columns).duplicated()].tolist()
-    if duplicated:
-        raise SafetynetError(
-            f"{file_name}: column '{duplicated[0]}' appears twice in the header; fix: rename or drop one"
-        )
-    spec = TABLES[table]
-    present = set(columns)
-    missing = [c for c in spec.required_columns if c not in present]
-    identifying = [c for c in spec.required_columns if c != "child_id"]
-    other = resembled_table(table, columns)
-    if other or (missing and not present & set(identifying)):
-        looks = f" (its columns look like the '{other}' table)" if other else ""
-        raise SafetynetError(
-            f"{file_name}: column '{missing[0] if missing else identifying[0]}' missing: this file is not the "
-            f"'{table}' table{looks}; fix: put the {table} export under this name"
-            f"{f' and name this file {other}' if other else ''}"
-        )
-    if missing:
-        raise SafetynetError(
-            f"{file_name}: required column '{missing[0]}' is missing; fix: add it to the header "
-            f"(required for {table}: {', '.join(spec.required_columns)})"
-        )
-
-
-def resembled_table(table: str, columns: list[str]) -> str | None:
-    """Another table whose required columns are all present and which matches more columns."""
-    present = set(columns)
-    own = len(present & set(TABLES[table].column_names))
-    for name, spec in TABLES.items():
-        if name == table or not set(spec.required_columns) <= present:
-            continue
-        if len(present & set(spec.column_names)) > own:
-            return name
-    return None
+def _check_parquet_types(path: Path, schema: pa.Schema, columns: tuple, table: str) -> None:
+    known = set(TABLES[table].column_names)
+    for name, arrow_field in zip(columns, schema, strict=True):
+        kind = arrow_field.type
+        if name in known and (pa.types.is_nested(kind) or pa.types.is_dictionary(kind)):
+            if pa.types.is_dictionary(kind) and not pa.types.is_nested(kind.value_type):
+                continue
+            raise unsupported_column(path, arrow_field.name, str(kind))
 
 
 def iter_text_chunks(
     raw: RawFile, chunk_rows: int, columns: list[str] | None = None
 ) -> Iterator[pd.DataFrame]:
-    """The file as text frames of at most `chunk_rows` rows ("" for empty values).
-
-    The index is `source_row`: the 1-based record number after the header.
+    """The file's contract columns (or `columns`) as text frames of at most `chunk_rows` rows
+    ("" for empty values). The index is `source_row`: the 1-based record number after the header.
     """
     start = 1
     pending: list[pa.RecordBatch] = []
     n_pending = 0
-    for batch in _record_batches(raw, columns):
+    for batch in _record_batches(raw, columns if columns is not None else raw.contract_columns):
         pending.append(batch)
         n_pending += batch.num_rows
         while n_pending >= chunk_rows:
@@ -187,18 +219,22 @@ def _text_frame(table: pa.Table, start: int) -> pd.DataFrame:
     return frame
 
 
-def _record_batches(raw: RawFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+def _record_batches(raw: RawFile, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """Batches of `columns` (contract names) as text, whatever the file calls them."""
+    source = [raw.source_name(c) for c in columns]
     try:
         if raw.format == "parquet":
-            for batch in pq.ParquetFile(raw.path).iter_batches(batch_size=1 << 20, columns=columns):
-                yield _parquet_batch_as_text(batch)
+            batches = pq.ParquetFile(raw.path).iter_batches(batch_size=1 << 20, columns=source)
+            for batch in batches:
+                yield _parquet_batch_as_text(batch, columns)
         else:
-            yield from _csv_reader(raw, columns)
-    except pa.ArrowInvalid as exc:
-        raise SafetynetError(f"{raw.path}: {_describe_arrow_error(str(exc))}") from None
+            for batch in _csv_reader(raw, source):
+                yield pa.RecordBatch.from_arrays(batch.columns, names=columns)
+    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise read_error(raw.path, raw.encoding, exc) from None
 
 
-def _csv_reader(raw: RawFile, columns: list[str] | None) -> pa_csv.CSVStreamingReader:
+def _csv_reader(raw: RawFile, source: list[str]) -> pa_csv.CSVStreamingReader:
     # pyarrow skips a UTF-8 BOM itself; other encodings are transcoded through Python codecs.
     encoding = "utf8" if raw.encoding in ("utf-8", "utf-8-sig") else raw.encoding
     return pa_csv.open_csv(
@@ -206,32 +242,19 @@ def _csv_reader(raw: RawFile, columns: list[str] | None) -> pa_csv.CSVStreamingR
         read_options=pa_csv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
-            column_types={c: pa.string() for c in raw.columns},
+            column_types={c: pa.string() for c in source},
             strings_can_be_null=False,
-            include_columns=columns,
+            include_columns=source,
         ),
     )
 
 
-def _parquet_batch_as_text(batch: pa.RecordBatch) -> pa.RecordBatch:
+def _parquet_batch_as_text(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
     arrays = []
     for array in batch.columns:
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
         if pa.types.is_timestamp(array.type):
             array = array.cast(pa.date32(), safe=False)
         arrays.append(array.cast(pa.string()))
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-
-
-def _describe_arrow_error(message: str) -> str:
-    """A one-line cause and fix, without echoing the row (it may hold personal data)."""
-    fields = re.search(r"Expected (\d+) columns, got (\d+)", message)
-    if fields:
-        return (
-            f"not readable as CSV: a row has {fields.group(2)} fields where the header has "
-            f"{fields.group(1)}; fix: quote values that contain commas and export again"
-        )
-    if "invalid UTF8" in message or "decode" in message.lower():
-        column = re.search(r"CSV column #(\d+)", message)
-        where = f" (column #{column.group(1)})" if column else ""
-        return f"not valid text in the chosen encoding{where}; fix: {ENCODING_FIX}"
-    return f"not readable ({message.splitlines()[0][:120]}); fix: export the file again"
+    return pa.RecordBatch.from_arrays(arrays, names=names)

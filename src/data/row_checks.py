@@ -5,10 +5,12 @@ A quarantined row gets the FIRST reason that applies, in this fixed order
 
 1. parse failures, by column in contract order: ``malformed_date:<col>``, ``malformed_number:<col>``
 2. column checks, by column in contract order, each column's checks in the order
-   ``missing_required, unknown_code, invalid_format, out_of_range, future_date, date_before_1990``
-3. row rules of the contract (``ROW_RULES`` order), e.g. ``amount_required:amount_cny``
-4. cross-table checks: ``duplicate_child_id`` (children), then ``unknown_child`` and
-   ``child_quarantined`` (event tables)
+   ``missing_required, unknown_code, invalid_format, out_of_range, implausible_amount,
+   future_date, date_before_1990``
+3. row rules of the contract (``ROW_RULES`` order), e.g. ``amount_required:amount_cny``,
+   ``before_birth:registered_date``
+4. cross-table checks: ``duplicate_child_id`` (children), then ``unknown_child``,
+   ``child_quarantined`` and ``before_birth:<date column>`` (event tables)
 
 Values are read as text first. Empty (or all-blank) values are missing. Codes, dates and
 numbers are stripped of surrounding blanks; ids and free text are kept as typed.
@@ -35,6 +37,7 @@ COLUMN_CHECKS = (
     "unknown_code",
     "invalid_format",
     "out_of_range",
+    "implausible_amount",
     "future_date",
     "date_before_1990",
 )
@@ -61,7 +64,7 @@ def reason_order(table: str) -> list[str]:
     if table == "children":
         order.append("duplicate_child_id")
     elif "child_id" in spec.column_names:
-        order += ["unknown_child", "child_quarantined"]
+        order += ["unknown_child", "child_quarantined", f"before_birth:{spec.date_column}"]
     return order
 
 
@@ -141,16 +144,19 @@ class Registry:
     ids: pa_arrow.Array
     pids: pa_arrow.Array
     quarantined: pa_arrow.Array
+    birth_dates: np.ndarray | None = None  # datetime64[us] by position, for before_birth
 
     @classmethod
-    def build(cls, ids, pids, quarantined=()) -> Registry:
+    def build(cls, ids, pids, quarantined=(), birth_dates=None) -> Registry:
         def as_text(v):
             return pa_arrow.array(np.asarray(v, dtype=object), type=pa_arrow.large_string())  # noqa: E731
 
+        births = None if birth_dates is None else np.asarray(birth_dates, dtype="datetime64[us]")
         return cls(
             as_text(ids),
             pa_arrow.array(np.asarray(pids, dtype=object), type=pa_arrow.string()),
             as_text(quarantined),
+            births,
         )
 
     def positions(self, child_ids: pd.Series) -> np.ndarray:
@@ -192,12 +198,19 @@ def cross_table_failures(parsed: pd.DataFrame, table: str, registry: Registry | 
         return {"duplicate_child_id": ids.notna() & ids.duplicated(keep=False)}
     if registry is None or "child_id" not in parsed:
         return {}
-    known = registry.positions(ids) >= 0
+    positions = registry.positions(ids)
+    known = positions >= 0
     quarantined = registry.is_quarantined(ids)
-    return {
+    failures = {
         "unknown_child": ids.notna() & ~known & ~quarantined,
         "child_quarantined": ids.notna() & quarantined,
     }
+    if registry.birth_dates is not None and len(registry.birth_dates):
+        date_column = TABLES[table].date_column
+        births = registry.birth_dates[np.where(known, positions, 0)]
+        before = known & (parsed[date_column].to_numpy() < births)  # NaT compares False
+        failures[f"before_birth:{date_column}"] = pd.Series(before, index=parsed.index)
+    return failures
 
 
 def first_reasons(index: pd.Index, failures: dict, order: list[str]) -> pd.Series:

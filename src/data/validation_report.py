@@ -1,10 +1,26 @@
-"""What `validate_export` reports about an export folder: per-table checks and their rendering."""
+"""What `validate_export` reports about an export folder: per-table checks, verdict, exit code.
+
+`safetynet validate` exits with `ValidationReport.exit_code` (documented in `EXIT_CODES_HELP`):
+0 when the export conforms, 1 when ingest would run but quarantine rows, 2 when ingest would
+stop on a folder or file problem. Everything printed passes through `printable`, so a column
+name holding a terminal escape sequence is shown escaped, never interpreted.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from src.data.headers import printable
 from src.data.interim import TableCounts
+
+EXIT_CLEAN = 0
+EXIT_QUARANTINE = 1
+EXIT_NOT_INGESTIBLE = 2
+EXIT_CODES_HELP = (
+    "Exit codes: 0 = the export conforms to the data contract; "
+    "1 = ingestible, but some rows would be quarantined; "
+    "2 = not ingestible (a missing or unreadable folder, file or column)."
+)
 
 
 @dataclass
@@ -19,6 +35,7 @@ class TableCheck:
     counts: TableCounts = field(default_factory=TableCounts)
     examples: dict[str, list[int]] = field(default_factory=dict)
     extra_columns: list[str] = field(default_factory=list)
+    columns_renamed: dict[str, str] = field(default_factory=dict)
     problem: str | None = None
 
 
@@ -30,10 +47,12 @@ class ValidationReport:
     export_date: str | None
     tables: list[TableCheck]
     notes: list[str] = field(default_factory=list)
+    folder_problem: str | None = None
 
     @property
     def problems(self) -> list[str]:
-        return [t.problem for t in self.tables if t.problem]
+        found = [self.folder_problem] if self.folder_problem else []
+        return found + [t.problem for t in self.tables if t.problem]
 
     @property
     def ingestible(self) -> bool:
@@ -45,21 +64,30 @@ class ValidationReport:
         """The export conforms: ingestible and not a single row would be quarantined."""
         return self.ingestible and all(t.counts.rows_quarantined == 0 for t in self.tables)
 
+    @property
+    def exit_code(self) -> int:
+        if not self.ingestible:
+            return EXIT_NOT_INGESTIBLE
+        return EXIT_CLEAN if self.ok else EXIT_QUARANTINE
+
+    @property
+    def verdict(self) -> str:
+        if self.ok:
+            return "OK: conforms to the data contract"
+        if self.ingestible:
+            return "INGESTIBLE, with rows to quarantine"
+        return "NOT INGESTIBLE: fix the problems above"
+
     def render(self) -> str:
         lines = [f"Export {self.raw_dir}  (export date {self.export_date or 'unknown'})", ""]
-        for t in self.tables:
-            lines += _render_table(t)
+        if self.folder_problem:
+            lines.append(f"[problem] {self.folder_problem}")
+        else:
+            for t in self.tables:
+                lines += _render_table(t)
         lines += [f"note: {n}" for n in self.notes]
-        verdict = (
-            "OK: conforms to the data contract"
-            if self.ok
-            else (
-                "INGESTIBLE, with rows to quarantine"
-                if self.ingestible
-                else "NOT INGESTIBLE: fix the problems above"
-            )
-        )
-        return "\n".join([*lines, "", verdict])
+        lines += ["", f"{self.verdict} (exit code {self.exit_code})"]
+        return "\n".join(printable(line) for line in lines)
 
 
 def _render_table(t: TableCheck) -> list[str]:
@@ -77,6 +105,9 @@ def _render_table(t: TableCheck) -> list[str]:
     for reason, n in sorted(c.by_reason.items()):
         rows = ", ".join(map(str, t.examples.get(reason, [])))
         lines.append(f"            {reason}: {n} (e.g. source rows {rows})")
+    for cell, name in t.columns_renamed.items():
+        lines.append(f"            column '{cell}' read as '{name}'")
     if t.extra_columns:
-        lines.append(f"            extra columns (ignored): {', '.join(t.extra_columns)}")
+        names = ", ".join(printable(c) for c in t.extra_columns)
+        lines.append(f"            extra columns (ignored, values not read): {names}")
     return lines

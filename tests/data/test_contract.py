@@ -12,7 +12,7 @@ from src.data.row_checks import Registry, reason_order, validate_rows
 from tests.data.conftest import VALID_ROWS, text_frame
 
 EXPORT = dt.date(2024, 12, 31)
-REGISTRY = Registry.build(["C1"], ["p" * 64], ["CQ"])
+REGISTRY = Registry.build(["C1"], ["p" * 64], ["CQ"], pd.to_datetime(["2012-05-05"]))
 
 
 def reasons_for(table: str, **changes) -> list:
@@ -43,6 +43,11 @@ def test_valid_example_of_every_table_is_accepted(table):
         ("welfare_events", {"child_id": "CQ"}, "child_quarantined"),
         ("welfare_events", {"amount_cny": "-5"}, "out_of_range:amount_cny"),
         ("welfare_events", {"amount_cny": "lots"}, "malformed_number:amount_cny"),
+        ("welfare_events", {"amount_cny": "1e12"}, "implausible_amount:amount_cny"),
+        ("medical_events", {"cost_cny": "2e7"}, "implausible_amount:cost_cny"),
+        ("welfare_events", {"event_date": "2012-05-04"}, "before_birth:event_date"),
+        ("casework_visits", {"visit_date": "2001-01-01"}, "before_birth:visit_date"),
+        ("children", {"registered_date": "2012-05-04"}, "before_birth:registered_date"),
         ("children", {"hukou": ""}, "missing_required:hukou"),
         ("casework_visits", {"mode": "  "}, "missing_required:mode"),
         ("welfare_events", {"event_type": "enrolled"}, "amount_not_allowed:amount_cny"),
@@ -96,7 +101,7 @@ def test_first_reason_wins_in_the_documented_order():
     ]
     order = reason_order("welfare_events")
     assert order.index("malformed_date:event_date") < order.index("missing_required:child_id")
-    assert order[-2:] == ["unknown_child", "child_quarantined"]
+    assert order[-3:] == ["unknown_child", "child_quarantined", "before_birth:event_date"]
 
 
 def test_duplicate_child_ids_with_different_rows_are_all_quarantined():

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from src.data import ingest
-from src.data.ingest import process_chunk, validate_export
-from src.data.interim import WITHHELD, ExampleSink, TableCounts
+from src.data.export_check import infer_export_date, open_export, process_chunk
+from src.data.ingest import validate_export
+from src.data.interim import ExampleSink, TableCounts
 from src.data.pseudonymise import KEY_ENV_VAR
 from src.data.raw_files import detect_encoding, iter_text_chunks, open_raw_file
 from src.data.row_checks import DuplicateFilter, Registry, reason_order
@@ -136,9 +137,14 @@ def test_bad_rows_are_quarantined_with_raw_text_and_reason(tmp_path, params):
     path = tmp_path / "interim" / "quarantine" / "welfare_events.csv"
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     bad = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    assert list(bad.columns[-3:]) == ["raw_reason", "reason", "source_row"]
+    assert list(bad.columns[:4]) == ["source_file", "source_row", "child_pid", "reason"]
+    assert "raw_reason" in bad.columns and "child_id" not in bad.columns
     assert bad["raw_reason"].tolist() == ["'=cmd|x", ""]  # formula defused
     assert bad["source_row"].tolist() == ["2", "3"]
+    assert (
+        bad["source_file"].eq("welfare_events.csv").all()
+        and bad["child_pid"].str.len().eq(64).all()
+    )
 
 
 def test_children_quarantine_cascades_to_their_events(tmp_path, params):
@@ -152,20 +158,26 @@ def test_children_quarantine_cascades_to_their_events(tmp_path, params):
     }
 
 
-def test_quarantine_withholds_name_and_id_number_but_keeps_child_id(tmp_path, params):
+def test_quarantine_holds_no_raw_identity(tmp_path, params):
     children = [
         {**VALID_ROWS["children"], "child_id": "C7", "name": "=王小明", "sex": "x"},
-        {**VALID_ROWS["children"], "child_id": "C8", "name": "", "id_number": "", "sex": "x"},
+        {**VALID_ROWS["children"], "child_id": "", "name": "", "id_number": "", "sex": "x"},
     ]
     raw = write_export(tmp_path / "raw", {"children": children})
     run_ingest(tmp_path, raw, params)
     path = tmp_path / "interim" / "quarantine" / "children.csv"
     bad = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    assert bad["child_id"].tolist() == ["C7", "C8"] and bad["source_row"].str.isdigit().all()
-    assert bad["name"].tolist() == [WITHHELD, ""]  # only a typed value is withheld
-    assert bad["id_number"].tolist() == [WITHHELD, ""]
+    assert not {"child_id", "name", "id_number"} & set(bad.columns)
+    assert bad["source_row"].tolist() == ["1", "2"] and bad["child_pid"].str.len().tolist() == [
+        64,
+        0,
+    ]
     text = path.read_text(encoding="utf-8-sig")
-    assert "王小明" not in text and VALID_ROWS["children"]["id_number"] not in text
+    assert (
+        "王小明" not in text
+        and "C7" not in text
+        and VALID_ROWS["children"]["id_number"] not in text
+    )
 
 
 DEFECTS = {
@@ -260,8 +272,8 @@ def test_export_date_ignores_dates_after_today(tmp_path, make_params):
         {**VALID_ROWS["welfare_events"], "event_date": "2031-01-01"},
     ]
     raw = write_export(tmp_path / "raw", {"welfare_events": welfare})
-    raw_files = ingest.locate_export(raw, "auto")
-    assert ingest.infer_export_date(raw_files, 100, dt.date(2025, 6, 1)) == dt.date(2024, 3, 4)
+    raw_files = open_export(raw, make_params(), strict=True).raw_files
+    assert infer_export_date(raw_files, 100, dt.date(2025, 6, 1)) == dt.date(2024, 3, 4)
     _, quality = run_ingest(tmp_path, raw, make_params(ingest={"chunk_rows": 7}))
     assert quality["tables"]["welfare_events"]["rows_quarantined"]["by_reason"] == {
         "future_date:event_date": 1
@@ -364,7 +376,7 @@ def test_validate_export_lists_problems_without_writing(tmp_path, params):
     assert not report.ok and not report.ingestible
     text = report.render()
     assert "school_absences.csv" in text and "unknown_code:benefit: 1 (e.g. source rows 2)" in text
-    assert "extra columns (ignored): extra" in text and "NOT INGESTIBLE" in text
+    assert "extra columns (ignored, values not read): extra" in text and "NOT INGESTIBLE" in text
 
 
 def test_validate_export_on_conforming_export(params):
