@@ -120,7 +120,8 @@ def validate(path: Annotated[Path, typer.Argument(help="A raw export folder.")])
     """Check an export folder against the data contract without running the pipeline.
 
     Exit codes: 0 = the export conforms to the data contract; 1 = ingestible, but some rows
-    would be quarantined; 2 = not ingestible (a missing or unreadable folder, file or column).
+    would be quarantined; 2 = not ingestible (a missing or unreadable folder, file or column,
+    or tables that end on different dates).
     """
     from src.data import ingest as stage
 
@@ -167,6 +168,7 @@ def evaluate(
     plots: PathOpt = None,
     figures: PathOpt = None,
     predictions: PathOpt = None,
+    headline: PathOpt = None,
 ) -> None:
     """Evaluate the model and the baselines on the test period; gate the champion alias."""
     from src.models import evaluate as stage
@@ -180,6 +182,26 @@ def evaluate(
         _path(plots, "plots"),
         _path(figures, "figures"),
         _path(predictions, "predictions"),
+        _path(headline, "headline"),
+        _params(),
+    )
+
+
+@command
+def refit(
+    features: PathOpt = None,
+    features_summary: PathOpt = None,
+    models: PathOpt = None,
+    served: PathOpt = None,
+) -> None:
+    """Refit the evaluated model's settings on all labelled history: the model that is served."""
+    from src.models import refit as stage
+
+    stage.run(
+        _path(features, "features"),
+        _path(features_summary, "features_summary"),
+        _path(models, "models"),
+        _path(served, "served"),
         _params(),
     )
 
@@ -192,13 +214,13 @@ def explain(
     out: PathOpt = None,
     reports: PathOpt = None,
 ) -> None:
-    """Score the snapshot with the model in models/ and explain every score with SHAP."""
+    """Score the snapshot with the served model (models/served) and explain every score with SHAP."""
     from src.delivery import explain as stage
 
     stage.run(
         _path(features, "features"),
         _path(features_summary, "features_summary"),
-        _path(models, "models"),
+        _path(models, "served"),
         _path(out, "explanations"),
         _path(reports, "explain_reports"),
         _params(),
@@ -209,6 +231,7 @@ def explain(
 def watchlist(
     explanations: PathOpt = None,
     models: PathOpt = None,
+    served: PathOpt = None,
     interim: PathOpt = None,
     out: PathOpt = None,
 ) -> None:
@@ -218,6 +241,7 @@ def watchlist(
     stage.run(
         _path(explanations, "explanations"),
         _path(models, "models"),
+        _path(served, "served"),
         _path(interim, "interim"),
         _path(out, "watchlists"),
         _params(),
@@ -249,6 +273,7 @@ def model_card(
     fairness: PathOpt = None,
     features_summary: PathOpt = None,
     models: PathOpt = None,
+    served: PathOpt = None,
     out: PathOpt = None,
     html: PathOpt = None,
 ) -> None:
@@ -260,6 +285,7 @@ def model_card(
         _path(fairness, "fairness"),
         _path(features_summary, "features_summary"),
         _path(models, "models"),
+        _path(served, "served"),
         _path(out, "model_card"),
         _path(html, "model_card_html"),
         _params(),

@@ -86,11 +86,35 @@ class Synthetic:
     hostile_name_rate: float
     defects: Defects
     measurement_bias: MeasurementBias
+    prevalence_drift: float  # sd of the monthly step of the random walk on the log hazard; 0 = off
+    recert_hazard_ratio: float  # outcome hazard x this in the recertification window; 1 = off
+
+    def __post_init__(self):
+        if not 0 <= self.prevalence_drift <= 1:
+            raise SafetynetError(
+                f"synthetic.prevalence_drift must be in [0, 1], got {self.prevalence_drift}"
+            )
+        if not self.recert_hazard_ratio > 0:
+            raise SafetynetError(
+                f"synthetic.recert_hazard_ratio must be > 0, got {self.recert_hazard_ratio}"
+            )
 
 
 @dataclass(frozen=True)
 class Ingest:
     chunk_rows: int
+    export_date_normal_share: float  # a month is complete at this share of its usual rows
+    export_date_min_month_rows: int  # tables with fewer rows a month do not vote on the date
+    export_date_tolerance_days: int  # voting tables ending further apart stop ingest
+
+    def __post_init__(self) -> None:
+        _require(self.chunk_rows >= 1, "ingest.chunk_rows must be at least 1")
+        _require(0 < self.export_date_normal_share <= 1,
+                 f"ingest.export_date_normal_share must be in (0, 1], got {self.export_date_normal_share}")  # fmt: skip
+        _require(self.export_date_min_month_rows >= 1,
+                 "ingest.export_date_min_month_rows must be at least 1")  # fmt: skip
+        _require(self.export_date_tolerance_days >= 0,
+                 "ingest.export_date_tolerance_days must be at least 0")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -117,12 +141,20 @@ class LightGBMParams:
 
 
 @dataclass(frozen=True)
+class Backtest:
+    folds: int  # rolling-origin folds inside the labelled history
+    fold_months: int  # as-of months per fold window
+    calibration_folds: int  # the latest folds whose out-of-fold scores fit the calibrator
+    search_trials: int  # hyperparameter candidates tried on the folds (1 = lightgbm as given)
+
+
+@dataclass(frozen=True)
 class Train:
-    val_months: int
     test_months: int
+    backtest: Backtest
     objective_weighting: typing.Literal["balanced", "none"]
     negative_sample_rate: float
-    calibration: typing.Literal["isotonic", "platt"]
+    calibration: typing.Literal["isotonic", "platt", "beta"]
     num_threads: int
     lightgbm: LightGBMParams
     logistic_c: float
@@ -133,6 +165,7 @@ class Evaluate:
     top_pcts: tuple[float, ...]
     ece_bins: int
     gate_metric: str
+    peer_margin: float  # the gate allows the model this far below the plain LightGBM peer
     community_prior_strength: float
     logistic_max_rows: int
 
@@ -241,8 +274,12 @@ def _check(p: Params) -> None:
     _require(first is None or last is None or first <= last,
              f"features.first_as_of {first} is after features.last_as_of {last}")  # fmt: skip
     _require(p.features.dates_per_batch >= 1, "features.dates_per_batch must be >= 1")
-    _require(p.train.val_months >= 1 and p.train.test_months >= 1,
-             "train.val_months and train.test_months must both be at least 1")  # fmt: skip
+    bt = p.train.backtest
+    _require(p.train.test_months >= 1, "train.test_months must be at least 1")
+    _require(bt.folds >= 2 and bt.fold_months >= 1 and bt.search_trials >= 1,
+             "train.backtest: folds must be >= 2, fold_months and search_trials >= 1")  # fmt: skip
+    _require(1 <= bt.calibration_folds <= bt.folds,
+             "train.backtest.calibration_folds must be between 1 and train.backtest.folds")  # fmt: skip
     _require(0 < p.train.negative_sample_rate <= 1,
              f"train.negative_sample_rate must be in (0, 1], got {p.train.negative_sample_rate}")  # fmt: skip
     gate_metrics = [*metrics.standard_names(p.evaluate.top_pcts), "list_stability"]
@@ -250,6 +287,7 @@ def _check(p: Params) -> None:
              f"evaluate.gate_metric '{p.evaluate.gate_metric}' is not an evaluated metric "
              f"(use one of {', '.join(gate_metrics)})")  # fmt: skip
     _require(p.evaluate.ece_bins >= 2, "evaluate.ece_bins must be at least 2")
+    _require(0 <= p.evaluate.peer_margin < 0.2, "evaluate.peer_margin must be in [0, 0.2)")
     _require(p.explain.top_n_reasons >= 1, "explain.top_n_reasons must be at least 1")
     _require(0 < p.explain.reasons_top_share <= 1, "explain.reasons_top_share must be in (0, 1]")
     bands = p.watchlist.risk_bands
@@ -269,8 +307,9 @@ def _check(p: Params) -> None:
 
 def check_split(p: Params, as_of_dates, export_date: dt.date) -> None:
     """Fail now, not after the features are built, when the data span cannot hold the split."""
-    make_split(as_of_dates, export_date, p.label.horizon_days, p.train.val_months,
-               p.train.test_months)  # fmt: skip
+    bt = p.train.backtest
+    make_split(as_of_dates, export_date, p.label.horizon_days, p.train.test_months, bt.folds,
+               bt.fold_months)  # fmt: skip
 
 
 def _merge(base: dict, extra: dict) -> dict:

@@ -1,4 +1,10 @@
-"""Cells that are safe to open in a spreadsheet: CSV formula-injection neutralising.
+"""Cells that are safe to open in a spreadsheet or print to a terminal.
+
+`printable` / `escape_controls`: control and format characters (NUL, CR, ESC, bidi
+overrides...) are shown as escapes (`\x1b`), so a value can neither break a CSV row, nor
+drive a terminal, nor reorder text on screen.
+
+CSV formula-injection neutralising:
 
 Excel, LibreOffice and WPS read a cell that starts with = + - @ (or a tab / carriage return
 before one) as a formula, so a value a person typed could run as one when an analyst opens
@@ -7,6 +13,9 @@ as typed and evaluates nothing. Every CSV the project writes for people goes thr
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 import pandas as pd
 
@@ -28,3 +37,25 @@ def neutralise_formulas(values: pd.Series) -> pd.Series:
     text = values.astype("string")
     risky = text.str.match(FORMULA_START) & ~text.str.fullmatch(PLAIN_NUMBER)
     return values.mask(risky.fillna(False).astype(bool), "'" + text)
+
+
+# Cc (controls) and the Cf (format) characters that change how text displays
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def printable(text: object) -> str:
+    """`text` with control and format characters (ESC, CR, bidi overrides...) escaped."""
+    return "".join(
+        ch if unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in str(text)
+    )
+
+
+def escape_controls(values: pd.Series) -> pd.Series:
+    """`printable` on every text cell that holds a control or format character."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values
+    text = values.astype("string")
+    risky = text.str.contains(CONTROL).fillna(False).astype(bool)
+    if not risky.any():
+        return values
+    return values.mask(risky, text[risky].map(printable))

@@ -65,10 +65,10 @@ def test_debug_shows_the_traceback(export):
 
 def test_bad_params_are_one_line(tmp_path):
     bad = tmp_path / "params.yaml"
-    bad.write_text((PARAMS_FILE).read_text(encoding="utf-8").replace("val_months", "val_monts"))
+    bad.write_text((PARAMS_FILE).read_text(encoding="utf-8").replace("test_months", "test_monts"))
     result = runner.invoke(app, ["--params", str(bad), "validate", str(CONFORMANCE)])
     assert result.exit_code == 2
-    assert "unknown key 'train.val_monts'" in result.output
+    assert "unknown key 'train.test_monts'" in result.output
 
 
 def test_doctor_reports_every_check():

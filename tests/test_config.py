@@ -44,7 +44,9 @@ def test_every_params_section_is_a_stage_or_shared(raw):
         # checks across fields, at load rather than inside a stage
         (("evaluate", "gate_metric"), "f1", "evaluate.gate_metric 'f1' is not an evaluated metric"),
         (("features", "windows_days"), [30, 60], "features.windows_days [30, 60] differs from the catalogue"),
-        (("train", "val_months"), 0, "train.val_months and train.test_months must both be at least 1"),
+        (("train", "test_months"), 0, "train.test_months must be at least 1"),
+        (("train", "backtest", "folds"), 1, "train.backtest: folds must be >= 2"),
+        (("train", "backtest", "calibration_folds"), 9, "train.backtest.calibration_folds must be between"),
         (("train", "negative_sample_rate"), 0, "train.negative_sample_rate must be in (0, 1]"),
         (("label", "horizon_days"), 0, "label.horizon_days must be a whole number >= 1"),
         (("watchlist", "risk_bands"), [0.3, 0.2], "watchlist.risk_bands: expected two increasing"),
@@ -93,14 +95,14 @@ def test_the_data_span_must_hold_the_split():
 
     params = load_params(ROOT / "params.yaml")
     months = [dt.date(2024, m, 1) for m in range(1, 13)]
-    with pytest.raises(SafetynetError, match="nothing to train on|train.val_months"):
+    with pytest.raises(SafetynetError, match="cannot hold 4 backtest folds"):
         check_split(params, months, dt.date(2024, 12, 31))
 
 
 def test_missing_key_is_named(raw):
     bad = copy.deepcopy(raw)
-    del bad["train"]["val_months"]
-    with pytest.raises(SafetynetError, match="train.val_months: missing key"):
+    del bad["train"]["test_months"]
+    with pytest.raises(SafetynetError, match="train.test_months: missing key"):
         parse_params(bad)
 
 

@@ -24,6 +24,10 @@ BIN = Path(sys.executable).parent
 SMALL = {
     "synthetic": {"n_children": 3000, "months": 30, "n_counties": 2, "communities_per_county": 8},
     "fairness": {"bootstrap_replicates": 50},
+    # 3,000 children give lists of a few hundred: the model and the plain LightGBM peer tie
+    # within noise, so this tiny export may not pass the gate; the lineage checked here does
+    # not depend on it (the gate itself is tested in tests/models/test_promotion.py)
+    "watchlist": {"allow_failed_gate": True},
 }
 
 pytestmark = pytest.mark.e2e
@@ -163,10 +167,12 @@ def test_cli_validate_reports_defects(project):
 
 
 def test_cli_errors_are_one_line(project):
-    proc = run([str(BIN / "safetynet"), "validate", "does/not/exist"], project, check=False)
+    proc = run([str(BIN / "safetynet"), "ingest", "--raw", "does/not/exist"], project, check=False)
     assert proc.returncode != 0
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and "does/not/exist" in proc.stderr
+    proc = run([str(BIN / "safetynet"), "validate", "does/not/exist"], project, check=False)
+    assert proc.returncode == 2 and "does not exist" in proc.stdout and "Traceback" not in proc.stderr
 
 
 def test_notebooks_execute(project):

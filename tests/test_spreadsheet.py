@@ -51,3 +51,13 @@ def test_neutralised_csv_round_trips_the_typed_text():
     frame = pd.DataFrame({"v": neutralise_formulas(typed)})
     text = frame.to_csv(index=False)
     assert text.splitlines()[1:] == ["'=1+1", "-5", "ok"]
+
+
+def test_control_characters_in_cells_are_escaped_not_written():
+    from src.spreadsheet import escape_controls
+
+    cells = pd.Series(["pay\rment", "\x1b[31mred\x1b[0m", "pay\x00ment", "P52\n24", "\t=1+1", "plain", None])
+    out = escape_controls(cells)
+    assert out.tolist()[:5] == ["pay\\rment", "\\x1b[31mred\\x1b[0m", "pay\\x00ment", "P52\\n24", "\\t=1+1"]
+    assert out.iloc[5] == "plain" and pd.isna(out.iloc[6])
+    assert escape_controls(pd.Series([1.5, 2.0])).tolist() == [1.5, 2.0]

@@ -120,7 +120,7 @@ def period_table(train_summary: dict) -> list[dict]:
     split = train_summary.get("split", {})
     counts = train_summary.get("periods", {})
     rows = []
-    for name in ("train", "val", "test"):
+    for name in ("train", "test"):
         dates = split.get(name) or []
         period = counts.get(name, {})
         rows.append({
@@ -239,7 +239,8 @@ blockquote {{ border-left: 4px solid #b2182b; margin: 1em 0; padding: 0.3em 1em;
 
 
 def run(
-    metrics_path, fairness_dir, features_summary_path, models_dir, out_md, out_html, params
+    metrics_path, fairness_dir, features_summary_path, models_dir, served_dir, out_md, out_html,
+    params,
 ) -> dict:
     """Read the stage outputs, write reports/model_card.md and .html atomically."""
     out_md, out_html, fairness_dir = Path(out_md), Path(out_html), Path(fairness_dir)
@@ -250,6 +251,7 @@ def run(
     link = Path(os.path.relpath(fairness_dir / "index.html", out_html.parent)).as_posix()
     context = build_context(metrics, fairness, features_summary, train_summary, params, link)
     context["gate"] = read_promotion(Path(models_dir))
+    context["served"] = read_stage_json(Path(served_dir) / "train_summary.json", "refit")
     markdown = render_markdown(context)
     write_text(out_md, markdown)
     write_text(out_html, render_html(markdown))

@@ -4,7 +4,9 @@ This module is the single source of truth: ingest validates against it, the gene
 draws its codes from it, and the tests build their examples from it.
 
 A row rule that fails gives a machine-readable quarantine reason ``<check>:<column>``,
-for example ``unknown_code:event_type`` or ``future_date:visit_date``.
+for example ``unknown_code:event_type`` or ``beyond_export_date:visit_date`` (a date after the
+export date, which `src.data.export_date` infers or `base.export_date` sets; a date after the
+day the pipeline runs is beyond it too, so there is no separate "future date" reason).
 """
 
 from __future__ import annotations
@@ -299,7 +301,7 @@ def build_schema(table: str, export_date: dt.date) -> pa.DataFrameSchema:
                 pa.Check(lambda s, hi=col.plausible_max: s <= hi, name="implausible_amount")
             )
         if col.kind == DATE:
-            checks.append(pa.Check(lambda s: s <= export_ts, name="future_date"))
+            checks.append(pa.Check(lambda s: s <= export_ts, name="beyond_export_date"))
             checks.append(pa.Check(lambda s: s >= pd.Timestamp(MIN_DATE), name="date_before_1990"))
         columns[col.name] = pa.Column(PANDAS_DTYPE[col.kind], checks=checks, nullable=True, required=col.required)
     frame_checks = [

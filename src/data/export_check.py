@@ -1,34 +1,33 @@
 """The one path that reads and checks a raw export, shared by ingest and validate.
 
 `open_export` checks the folder, opens and header-checks every table's file and fixes the
-export date; `read_tables` streams the registry, then every other table, through the row
-checks into a sink per table. Ingest runs both with ``strict=True`` (the first problem
-raises) and `InterimSink`s; validate with ``strict=False`` (problems are recorded in the
-`ValidationReport` and the other tables are still checked) and `ExampleSink`s. The verdict
-is therefore the same by construction: validate reports a problem exactly where ingest stops.
+export date (`base.export_date`, else inferred by `src.data.export_date`); `read_tables`
+streams the registry, then every other table, through the row checks into a sink per table.
+Ingest runs both with ``strict=True`` (the first problem raises) and `InterimSink`s; validate
+with ``strict=False`` (problems are recorded in the `ValidationReport` and the other tables
+are still checked) and `ExampleSink`s. The verdict is therefore the same by construction:
+validate reports a problem exactly where ingest stops. Tables that disagree on where the
+export ends are such a problem.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from src.data import contract
-from src.data.contract import DATE, TABLES
-from src.data.headers import printable
+from src.data.contract import TABLES
+from src.data.export_date import ExportDateInference, given, infer_export_date
 from src.data.interim import IDENTITY_COLUMNS, TableCounts
 from src.data.pseudonymise import PidKey, child_pids
 from src.data.raw_files import RawFile, find_table_file, iter_text_chunks, open_raw_file
-from src.data.row_checks import DuplicateFilter, Registry, parse_dates, validate_rows
+from src.data.row_checks import DuplicateFilter, Registry, validate_rows
 from src.data.validation_report import TableCheck, ValidationReport
 from src.errors import SafetynetError
-
-log = logging.getLogger(__name__)
+from src.spreadsheet import printable
 
 CHILDREN_UNUSABLE = (
     "children unusable: unknown_child, child_quarantined and before_birth were not checked"
@@ -43,6 +42,7 @@ class OpenExport:
     report: ValidationReport
     raw_files: dict[str, RawFile]
     export_date: dt.date | None
+    inference: ExportDateInference | None = None
 
     @property
     def checks(self) -> dict[str, TableCheck]:
@@ -81,11 +81,24 @@ def open_export(raw_dir, params, strict: bool, today: dt.date | None = None) -> 
         check.found, check.file, check.encoding = True, path.name, raw_file.encoding
         check.extra_columns = raw_file.extra_columns
         check.columns_renamed = {printable(k): v for k, v in raw_file.renamed.items()}
-    opened.export_date = params.base.export_date or infer_export_date(
-        opened.raw_files, params.ingest.chunk_rows, today or dt.date.today()
-    )
-    report.export_date = opened.export_date.isoformat()
+    fix_export_date(opened, params, strict, today or dt.date.today())
     return opened
+
+
+def fix_export_date(opened: OpenExport, params, strict: bool, today: dt.date) -> None:
+    """`base.export_date`, else the date inferred from the tables' monthly volumes
+    (src.data.export_date). Tables that disagree are a problem: strict raises it."""
+    if params.base.export_date is not None:
+        inference = given(params.base.export_date)
+    else:
+        inference = infer_export_date(opened.raw_files, params.ingest, today)
+    opened.inference, opened.export_date = inference, inference.export_date
+    opened.report.export_date = inference.export_date.isoformat()
+    opened.report.export_date_inference = inference
+    if inference.problem:
+        if strict:
+            raise SafetynetError(inference.problem)
+        opened.report.export_date_problem = inference.problem
 
 
 def folder_problem(raw_dir: Path) -> str | None:
@@ -96,35 +109,6 @@ def folder_problem(raw_dir: Path) -> str | None:
         f"{raw_dir}: the export folder {what}; fix: pass the folder holding the exported tables "
         f"(for ingest, set data.raw_dir in params.yaml)"
     )
-
-
-def infer_export_date(raw_files: dict[str, RawFile], chunk_rows: int, today: dt.date) -> dt.date:
-    """The latest valid record date not after `today` (the calendar file is not a record).
-
-    A table that cannot be read is skipped here: reading it again reports the problem.
-    """
-    latest = None
-    for table, raw_file in raw_files.items():
-        if table == "school_calendar":
-            continue
-        columns = [c.name for c in TABLES[table].columns if c.kind == DATE]
-        columns = [c for c in columns if c in raw_file.columns]
-        try:
-            for chunk in iter_text_chunks(raw_file, chunk_rows, columns=columns):
-                for col in columns:
-                    values, _ = parse_dates(chunk[col].str.strip())
-                    values = values[
-                        (values >= pd.Timestamp(contract.MIN_DATE))
-                        & (values <= pd.Timestamp(today))
-                    ]
-                    if len(values) and (latest is None or values.max() > latest):
-                        latest = values.max()
-        except SafetynetError:
-            continue
-    if latest is None:
-        log.warning("no valid record date in the export; export date = today (%s)", today)
-        return today
-    return latest.date()
 
 
 # --------------------------------------------------------------------------- reading

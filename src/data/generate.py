@@ -20,6 +20,12 @@ horizon | state at t). Outcome dates are uniform over the month's days, so the f
 (day t excluded) and the last partial month are prorated exactly; legitimate exits and the
 18th birthday end the record. It uses the state at t and the model, never the realised future.
 
+Seasons (`synthetic/latent.py`): recertification falls due in each child's anniversary month,
+where `synthetic.recert_hazard_ratio` raises the hazard (and the share of benefit lapses);
+absences fall on the default calendar's school days only (none in the breaks); and
+`synthetic.prevalence_drift` moves every log hazard by one seeded random walk, so the outcome
+rate drifts month to month. All are known from the month and the registry: p_true stays exact.
+
 Measurement bias (`synthetic.measurement_bias`): one source system, the school attendance
 register, under-records for one group, the children with the given hukou, as schools do when
 a recorded absence pattern counts against their dropout-control figures. `mode: omit` (the
@@ -56,13 +62,14 @@ from src.config import Params
 from src.data import contract as c
 from src.data.synthetic import export as ex
 from src.data.synthetic.events import Simulation
-from src.data.synthetic.latent import RiskModel, horizon_weights, month_starts, p_true
+from src.data.synthetic.latent import RiskModel, drift_path, horizon_weights, month_starts, p_true
 from src.data.synthetic.registry import Registry, draw_registry
 from src.data.synthetic.school import RecordingBias
 
 log = logging.getLogger(__name__)
 HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmless (weight 0)
-STREAMS = ("registry", "model", "simulation", "decoys", "defects", "recording_bias")
+# New streams go last: a stream's seed is its position, so existing streams never shift.
+STREAMS = ("registry", "model", "simulation", "decoys", "defects", "recording_bias", "drift")
 # Every enrolment row changes a school status, so its defects are spoiled extra copies.
 SPOILED_COPIES = ("school_enrollment",)
 
@@ -85,7 +92,10 @@ def simulate(params: Params, progress: bool = False) -> tuple[Registry, RiskMode
         syn.hostile_name_rate,
         rng["registry"],
     )
-    model = RiskModel(registry, rng["model"])
+    # the walk covers the span and the horizon after it, which p_true reads
+    drift = drift_path(syn.months + HORIZON_MONTHS + 1, syn.prevalence_drift, rng["drift"])
+    first = np.datetime64(syn.start_date, "M")
+    model = RiskModel(registry, rng["model"], first, drift, syn.recert_hazard_ratio)
     starts = month_starts(np.datetime64(syn.start_date, "D"), syn.months + 1)
     calendar = c.default_school_calendar(syn.start_date, (starts[-1] - 1).astype(object))["date"]
     bias = syn.measurement_bias

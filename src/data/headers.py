@@ -14,23 +14,16 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 
 import pandas as pd
 
 from src.data.contract import TABLES
 from src.errors import SafetynetError
+from src.spreadsheet import printable
 
 NEAR_MISS_RATIO = 0.8  # difflib similarity at which an unknown header cell is a misspelt column
 DELIMITERS = {"\t": "tab", ";": "semicolon", "|": "pipe"}
 INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"  # BOM and zero-width characters
-
-
-def printable(text: object) -> str:
-    """`text` with control and format characters (ESC, CR, bidi overrides...) escaped."""
-    return "".join(
-        ch if unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in str(text)
-    )
 
 
 def header_key(cell: str) -> str:

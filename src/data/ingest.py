@@ -53,8 +53,13 @@ def run(raw_dir, interim_dir, quality_path, params) -> dict:
     key = load_pid_key()
     opened = open_export(raw_dir, params, strict=True)
     export_date = opened.export_date
-    log.info("ingest %s: export date %s, pid key %s", raw_dir, export_date, key.status)
-    quality = {"export_date": export_date.isoformat(), "pid_key": key.status, "tables": {}}
+    log.info("ingest %s: %s; pid key %s", raw_dir, opened.inference.headline(), key.status)
+    quality = {
+        "export_date": export_date.isoformat(),
+        "export_date_inference": opened.inference.as_dict(),
+        "pid_key": key.status,
+        "tables": {},
+    }
     with atomic_dir(interim_dir) as out, _progress() as progress:
         registry = _write_tables(opened, out, params.ingest.chunk_rows, key, progress)
         quality["tables"] = {c.table: _table_quality(c) for c in opened.report.tables}

@@ -32,7 +32,7 @@ from src.data.contract import DATE, INT, NUMBER, TABLES
 from src.data.pseudonymise import PidKey, child_pids
 from src.data.row_checks import Registry
 from src.errors import SafetynetError
-from src.spreadsheet import neutralise_formulas
+from src.spreadsheet import escape_controls, neutralise_formulas
 
 IDENTITY_COLUMNS = ("child_id", "name", "id_number")
 QUARANTINE_KEYS = ("source_file", "source_row", "child_pid", "reason")
@@ -108,7 +108,7 @@ def quarantine_frame(
     out["reason"] = reasons.to_numpy()
     for col in _kept_columns(table, raw.columns):
         out[_raw_name(col)] = raw[col].to_numpy()
-    frame = pd.DataFrame(out).apply(neutralise_formulas)
+    frame = pd.DataFrame(out).apply(escape_controls).apply(neutralise_formulas)
     frame.columns = neutralise_formulas(pd.Series(frame.columns, dtype=str)).tolist()
     return frame
 

@@ -24,9 +24,10 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from src.data.contract import TABLES
-from src.data.headers import check_delimiter, normalise_header, printable
+from src.data.headers import check_delimiter, normalise_header
 from src.data.read_errors import ENCODING_FIX, read_error, unsupported_column
 from src.errors import SafetynetError
+from src.spreadsheet import printable
 
 ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
 SAMPLE_BYTES = 4 << 20  # enough to see a few thousand rows, names included

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from src.data.headers import printable
 from src.errors import SafetynetError
+from src.spreadsheet import printable
 
 LOCATE_MAX_BYTES = 1 << 30
 ENCODING_FIX = (

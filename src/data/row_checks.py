@@ -6,7 +6,7 @@ A quarantined row gets the FIRST reason that applies, in this fixed order
 1. parse failures, by column in contract order: ``malformed_date:<col>``, ``malformed_number:<col>``
 2. column checks, by column in contract order, each column's checks in the order
    ``missing_required, unknown_code, invalid_format, out_of_range, implausible_amount,
-   future_date, date_before_1990``
+   beyond_export_date, date_before_1990``
 3. row rules of the contract (``ROW_RULES`` order), e.g. ``amount_required:amount_cny``,
    ``before_birth:registered_date``
 4. cross-table checks: ``duplicate_child_id`` (children), then ``unknown_child``,
@@ -38,7 +38,7 @@ COLUMN_CHECKS = (
     "invalid_format",
     "out_of_range",
     "implausible_amount",
-    "future_date",
+    "beyond_export_date",
     "date_before_1990",
 )
 EVENT_TABLES = tuple(

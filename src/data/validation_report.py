@@ -2,14 +2,16 @@
 
 `safetynet validate` exits with `ValidationReport.exit_code` (documented in `EXIT_CODES_HELP`):
 0 when the export conforms, 1 when ingest would run but quarantine rows, 2 when ingest would
-stop on a folder or file problem. Everything printed passes through `printable`, so a column
-name holding a terminal escape sequence is shown escaped, never interpreted.
+stop on a folder or file problem, or on tables that end on different dates
+(src.data.export_date). Everything printed passes through `printable`, so a column name
+holding a terminal escape sequence is shown escaped, never interpreted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from src.data.export_date import ExportDateInference
 from src.data.headers import printable
 from src.data.interim import TableCounts
 
@@ -19,7 +21,8 @@ EXIT_NOT_INGESTIBLE = 2
 EXIT_CODES_HELP = (
     "Exit codes: 0 = the export conforms to the data contract; "
     "1 = ingestible, but some rows would be quarantined; "
-    "2 = not ingestible (a missing or unreadable folder, file or column)."
+    "2 = not ingestible (a missing or unreadable folder, file or column, or tables that end "
+    "on different dates)."
 )
 
 
@@ -48,10 +51,13 @@ class ValidationReport:
     tables: list[TableCheck]
     notes: list[str] = field(default_factory=list)
     folder_problem: str | None = None
+    export_date_inference: ExportDateInference | None = None
+    export_date_problem: str | None = None  # tables that disagree on where the export ends
 
     @property
     def problems(self) -> list[str]:
         found = [self.folder_problem] if self.folder_problem else []
+        found += [self.export_date_problem] if self.export_date_problem else []
         return found + [t.problem for t in self.tables if t.problem]
 
     @property
@@ -83,6 +89,10 @@ class ValidationReport:
         if self.folder_problem:
             lines.append(f"[problem] {self.folder_problem}")
         else:
+            if self.export_date_inference is not None:
+                lines += [*self.export_date_inference.lines(), ""]
+            if self.export_date_problem:
+                lines.append(f"[problem] {self.export_date_problem}")
             for t in self.tables:
                 lines += _render_table(t)
         lines += [f"note: {n}" for n in self.notes]

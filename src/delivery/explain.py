@@ -38,7 +38,7 @@ from src.errors import SafetynetError
 from src.features import catalogue
 from src.models import tracking
 from src.models.scoring import CalibratedModel
-from src.run_facts import read_facts
+from src.run_facts import read_facts, read_stage_json
 
 log = logging.getLogger(__name__)
 
@@ -280,8 +280,9 @@ def score_previous(frame: pd.DataFrame, model, top_n: int) -> pd.DataFrame:
 
 
 def log_to_model_run(models_dir: Path, reports_dir: Path) -> str | None:
-    """Attach reports/explain/ to the MLflow run of the model in models/ (when MLflow knows it)."""
-    run = tracking.find_model_run(models_dir)
+    """Attach reports/explain/ to the MLflow run of the model the served one was refitted from."""
+    served = read_stage_json(Path(models_dir) / "train_summary.json", "refit")
+    run = tracking.find_run_by_digest(served.get("evaluated_model_digest", ""))
     if run is None:
         log.warning("this MLflow store has no run for the model in %s; explain reports not logged",
                     models_dir)  # fmt: skip
@@ -301,8 +302,9 @@ def read_month(features_path: Path, as_of: pd.Timestamp, features: list[str]) ->
 
 
 def run(features_path, features_summary_path, models_dir, out_path, reports_dir, params) -> dict:
-    """Score and explain the snapshot with the model in models/ (the one this run trained and
-    evaluated); write explanations.parquet and reports/explain/."""
+    """Score and explain the snapshot with the served model (`models_dir` = models/served: the
+    evaluated model's settings refitted on all labelled history); write explanations.parquet
+    and reports/explain/."""
     features_path, out_path, reports_dir = Path(features_path), Path(out_path), Path(reports_dir)
     if not features_path.exists():
         raise SafetynetError(f"{features_path}: not found; run `dvc repro features` first")

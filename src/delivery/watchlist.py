@@ -34,6 +34,7 @@ from src.delivery.wording import CSV_COLUMNS, TEXT
 from src.errors import SafetynetError
 from src.features import catalogue
 from src.models.promotion import read_promotion, require_passed
+from src.run_facts import read_stage_json
 from src.spreadsheet import neutralise_formulas
 
 log = logging.getLogger(__name__)
@@ -291,7 +292,7 @@ def read_interim(interim_dir: Path, name: str, columns: list[str]) -> pd.DataFra
         ) from None
 
 
-def run(explanations_path, models_dir, interim_dir, out_dir, params) -> dict:
+def run(explanations_path, models_dir, served_dir, interim_dir, out_dir, params) -> dict:
     """Write every county's watchlist (CSV + HTML) and the index, replacing out_dir whole.
 
     Refuses (one line, nothing written) when the model in models/ failed evaluate's gate,
@@ -301,7 +302,14 @@ def run(explanations_path, models_dir, interim_dir, out_dir, params) -> dict:
         Path(interim_dir),
         Path(out_dir),
     )
-    require_passed(read_promotion(Path(models_dir)), params.watchlist.allow_failed_gate)
+    decision = read_promotion(Path(models_dir))
+    served = read_stage_json(Path(served_dir) / "train_summary.json", "refit")
+    if served.get("evaluated_model_digest") != decision["model_digest"]:
+        raise SafetynetError(
+            f"{served_dir}: the served model was not refitted from the evaluated model in "
+            f"{models_dir}; rerun `dvc repro refit`"
+        )
+    require_passed(decision, params.watchlist.allow_failed_gate)
     if not explanations_path.exists():
         raise SafetynetError(f"{explanations_path}: not found; run `dvc repro explain` first")
     explanations = pd.read_parquet(explanations_path)

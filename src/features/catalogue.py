@@ -12,6 +12,23 @@ features are capped at 365 days (older than a year or never reads as 365); statu
 Nothing marks a child forever. Unknown values are explicit: NaN where documented in
 ``FeatureSpec.missing`` (e.g. absence rates for a child not in school), or an explicit
 category ('no_record', 'unknown', 'never'), never a silent zero.
+
+History. As-of dates start one month after the export's history start (``features.first_as_of``
+overrides), so early as-of dates have less history behind them than a 365-day window needs.
+The history start at t is the first day of the month of the latest first record among the
+tables that an export fills month by month (``HISTORY_TABLES``), counting only tables with a
+record on or before t. It is the export's, not the child's: a child with no record in a month
+was observed to have none, while a status record carried over from before the export (a
+school enrolment from years back) says nothing about when recording began. A feature with a
+look-back window (``FeatureSpec.window_days``) is unknown, never zero, when the window reaches
+before the history start: NaN for numbers and indicators, 'unknown' for the one windowed
+category. "Days since" features stay known when the event itself was observed.
+``months_of_history`` tells the model how much history there is.
+
+Schedules. ``month_of_year``, ``school_period`` and ``days_until_recert_due`` read the
+calendar, the school calendar (a published schedule, not a record about the child: it is read
+for the week from t) and the child's annual recertification schedule (from the registration
+date and the latest ``recert_due`` on or before t).
 """
 
 from __future__ import annotations
@@ -58,6 +75,7 @@ class FeatureSpec:
     missing: str = "never missing"  # how an unknown value is represented (NaN, indicator, ...)
     categories: tuple[str, ...] = ()  # fixed category order for categorical features
     protected: bool = False  # model input only when features.protected_as_features is true
+    window_days: int | None = None  # look-back that must lie after the history start, else unknown
 
 
 # Windows (days) that the catalogue's feature names use. params.features.windows_days must
@@ -66,11 +84,26 @@ class FeatureSpec:
 WINDOWS_DAYS: tuple[int, ...] = (30, 90, 180, 365)
 
 # "Days since" features are capped at this many days: an event older than the longest
-# window, or no event at all, reads as the cap. So no event marks a child forever, and
-# the value is known for every row (the first as-of date has 12 months of history).
+# window, or no event at all, reads as the cap. So no event marks a child forever; with less
+# than a year of history and no event observed, the value is unknown (NaN).
 DAYS_SINCE_CAP = 365
 
-_DAYS_SINCE = f"capped at {DAYS_SINCE_CAP}: no such record in the last {DAYS_SINCE_CAP} days (or never) reads as {DAYS_SINCE_CAP}"
+# Tables an export fills month by month: the latest of their first records starts the history.
+HISTORY_TABLES: dict[str, str] = {
+    "welfare_events": "event_date",
+    "school_absences": "absence_date",
+    "medical_events": "event_date",
+    "casework_visits": "visit_date",
+}
+# months_of_history is capped here: from 12 months on, every window is observed.
+HISTORY_CAP_MONTHS = 12
+
+_SHORT_HISTORY = "NaN when the {days}-day window reaches before the export's history start (see months_of_history)"
+_DAYS_SINCE = (
+    f"capped at {DAYS_SINCE_CAP}: no such record in the last {DAYS_SINCE_CAP} days (or never) reads as "
+    f"{DAYS_SINCE_CAP}; NaN when no such record was observed and the history behind as_of is shorter "
+    f"than {DAYS_SINCE_CAP} days"
+)
 _COUNT = "0 when there is no such record in the window (a count of records, not an unknown)"
 _IN_SCHOOL = (
     "NaN when the child is not in school at as_of (latest enrollment event is dropped_out or "
@@ -82,12 +115,29 @@ _ON_BENEFIT = (
 )
 
 
+def _short(missing: str, days: int) -> str:
+    """A windowed feature's missing text: its own rule, then the history rule."""
+    return f"{missing}; {_SHORT_HISTORY.format(days=days)}"
+
+
+def _window(name: str) -> int:
+    """The window a feature's name carries (``..._90d`` -> 90)."""
+    return int(name.rsplit("_", 1)[1].removesuffix("d"))
+
+
 def _count(name, system, what, zh, en, actionable=True, missing=_COUNT):
-    return FeatureSpec(name, system, what, actionable, "numeric", "int", zh, en, missing)
+    days = _window(name)
+    return FeatureSpec(
+        name, system, what, actionable, "numeric", "int", zh, en, _short(missing, days),
+        window_days=days,
+    )  # fmt: skip
 
 
 def _days_since(name, system, what, zh, en, actionable=True):
-    return FeatureSpec(name, system, what, actionable, "numeric", "int", zh, en, _DAYS_SINCE)
+    return FeatureSpec(
+        name, system, what, actionable, "numeric", "int", zh, en, _DAYS_SINCE,
+        window_days=DAYS_SINCE_CAP,
+    )  # fmt: skip
 
 
 def _concern(concern, system, zh_topic, en_topic):
@@ -113,7 +163,8 @@ def _absence_rate(kind, window):
         "pct",
         f"近{window}天{zh_kind}缺课率 {{value}}",
         f"{en_kind}absence rate {{value}} in the last {window} days",
-        _IN_SCHOOL,
+        _short(_IN_SCHOOL, window),
+        window_days=window,
     )
 
 
@@ -139,7 +190,8 @@ _BASIC_LIVING = (
         "pct",
         "近180天按月足额领取比例仅 {value}",
         "payments received in only {value} of expected months (last 180 days)",
-        _ON_BENEFIT,
+        _short(_ON_BENEFIT, 180),
+        window_days=180,
     ),
     _days_since(
         "days_since_last_payment",
@@ -157,7 +209,8 @@ _BASIC_LIVING = (
         "int",
         "近一年最长 {value} 天未领到补助",
         "longest gap between payments in the last year: {value} days",
-        _ON_BENEFIT,
+        _short(_ON_BENEFIT, 365),
+        window_days=365,
     ),
     FeatureSpec(
         "recert_overdue",
@@ -168,6 +221,9 @@ _BASIC_LIVING = (
         "none",
         "资格复核已逾期未办理",
         "benefit recertification is overdue",
+        "0 when no recert_due is open; NaN when no recert_due was observed in the last 365 days "
+        "and the history behind as_of is shorter than 365 days",
+        window_days=365,
     ),
     _days_since(
         "days_since_recert",
@@ -175,6 +231,19 @@ _BASIC_LIVING = (
         "Days since the last recert_done or benefit enrollment (annual recertification falls due near 365).",
         "距上次资格复核已 {value} 天",
         "{value} days since the last benefit recertification",
+    ),
+    FeatureSpec(
+        "days_until_recert_due",
+        "basic_living",
+        "Days from as_of to the next annual recertification due date: the first day of the "
+        "anniversary month of the latest recert_due on or before as_of, or, without one, of the "
+        "registration month (the first a year after registering); 0 when it falls due on as_of.",
+        True,
+        "numeric",
+        "int",
+        "距下次资格复核还有 {value} 天",
+        "benefit recertification falls due in {value} days",
+        "never missing: the registration date always gives a schedule",
     ),
     _count(
         "suspensions_365d",
@@ -192,8 +261,10 @@ _BASIC_LIVING = (
         "code",
         "近一年补助暂停原因：{value}",
         "benefit last suspended for: {value}",
-        "'none' when there was no suspension or termination in the last 365 days",
-        categories=("none", *EXIT_REASON),
+        "'none' when there was no suspension or termination in the last 365 days; 'unknown' when "
+        "none was observed and the 365-day window reaches before the export's history start",
+        categories=("none", *EXIT_REASON, "unknown"),
+        window_days=365,
     ),
     FeatureSpec(
         "payment_amount_change_90d",
@@ -204,7 +275,8 @@ _BASIC_LIVING = (
         "pct",
         "补助金额较前期变化 {value}",
         "benefit amount changed by {value} vs the previous quarter",
-        "NaN when either 90-day window has no payment with an amount",
+        _short("NaN when either 90-day window has no payment with an amount", 180),
+        window_days=180,
     ),
     _concern("basic_needs", "basic_living", "基本生活", "basic needs"),
 )
@@ -260,7 +332,8 @@ _EDUCATION = (
         "float1",
         "近90天无故缺课 {value} 天",
         "{value} unexcused absence days in the last 90 days",
-        _IN_SCHOOL,
+        _short(_IN_SCHOOL, 90),
+        window_days=90,
     ),
     FeatureSpec(
         "absence_trend_90d",
@@ -271,7 +344,8 @@ _EDUCATION = (
         "pct",
         "缺课率较前一季度上升 {value}",
         "absence rate rose by {value} vs the previous quarter",
-        _IN_SCHOOL + " (either window)",
+        _short(_IN_SCHOOL + " (either window)", 180),
+        window_days=180,
     ),
     FeatureSpec(
         "longest_unexcused_streak_90d",
@@ -282,7 +356,8 @@ _EDUCATION = (
         "int",
         "近90天最长连续无故缺课 {value} 个上学日",
         "{value} school days in a row of unexcused absence (last 90 days)",
-        _IN_SCHOOL,
+        _short(_IN_SCHOOL, 90),
+        window_days=90,
     ),
     _days_since(
         "days_since_last_absence",
@@ -306,6 +381,21 @@ _EDUCATION = (
         "{value} school suspensions in the last year",
     ),
     _concern("education", "education", "就学", "education"),
+    FeatureSpec(
+        "school_period",
+        "education",
+        "Term or holiday at as_of: 'term' when the school calendar has a school day in the 7 days "
+        "from as_of, else 'holiday' (school_calendar, or the contract's default calendar when the "
+        "export has none).",
+        False,
+        "categorical",
+        "code",
+        "学校日历：{value}",
+        "school calendar: {value}",
+        "'unknown' when those 7 days hold no school day and the calendar lists none before as_of "
+        "or none after them (it lists school days only, so it may simply end there)",
+        categories=("term", "holiday", "unknown"),
+    ),
 )
 
 _MEDICAL = (
@@ -347,16 +437,22 @@ _MEDICAL = (
         "pct",
         "近180天康复训练出勤率仅 {value}",
         "rehabilitation attendance only {value} in the last 180 days",
-        "NaN when there was no rehabilitation session in the last 180 days",
+        _short("NaN when there was no rehabilitation session in the last 180 days", 180),
+        window_days=180,
     ),
-    _count(
+    FeatureSpec(
         "rehab_missed_streak",
         "medical",
         "Missed rehabilitation sessions since the last attended one, within the last 365 days "
         "(one session per day and outcome; on a day with both, the attended one comes first), "
         "as the medical_lapse label counts them.",
+        True,
+        "numeric",
+        "int",
         "已连续 {value} 次缺席康复训练",
         "{value} rehabilitation sessions missed in a row",
+        _short("0 when the latest session in the last 365 days was attended, or there was none", 365),
+        window_days=365,
     ),
     FeatureSpec(
         "insurance_status",
@@ -386,7 +482,8 @@ _MEDICAL = (
         "int",
         "近一年自付医疗费用 {value} 元",
         "CNY {value} paid out of pocket for medical care in the last year",
-        "0 when there was no medical event with a recorded out-of-pocket amount",
+        _short("0 when there was no medical event with a recorded out-of-pocket amount", 365),
+        window_days=365,
     ),
     FeatureSpec(
         "out_of_pocket_share_365d",
@@ -397,7 +494,8 @@ _MEDICAL = (
         "pct",
         "近一年医疗费用自付比例 {value}",
         "{value} of medical costs paid out of pocket in the last year",
-        "NaN when no medical event in the last 365 days records a positive cost",
+        _short("NaN when no medical event in the last 365 days records a positive cost", 365),
+        window_days=365,
     ),
     _concern("health", "medical", "健康", "health"),
 )
@@ -560,6 +658,29 @@ _STATIC = (
         "{value} months in the registry",
     ),
     FeatureSpec(
+        "months_of_history",
+        "static",
+        "Calendar months from the export's history start (the first month of the latest first "
+        f"record among {', '.join(HISTORY_TABLES)}) to as_of, capped at {HISTORY_CAP_MONTHS}: "
+        "how much of the look-back windows the export can observe.",
+        False,
+        "numeric",
+        "int",
+        "可用历史数据 {value} 个月",
+        "{value} months of recorded history",
+        "0 when none of those tables has a record on or before as_of",
+    ),
+    FeatureSpec(
+        "month_of_year",
+        "static",
+        "Calendar month of as_of (1-12): the season.",
+        False,
+        "numeric",
+        "int",
+        "{value} 月",
+        "month {value}",
+    ),
+    FeatureSpec(
         "sex",
         "static",
         "Sex (protected attribute).",
@@ -632,6 +753,9 @@ CODE_LABELS_ZH: dict[str, str] = {
     "documents_missing": "材料缺失",
     "contact_lost": "失去联系",
     "other": "其他",
+    # school_period
+    "term": "学期中",
+    "holiday": "假期",
     # school type
     "regular": "普通学校",
     "special_education": "特殊教育学校",

@@ -3,17 +3,24 @@
 ``feature_query`` (``src/features/queries.py``) selects ``AUDIT_SELECT`` and ``SELECT_FEATURES``
 from the row key ``k``, the child ``c``, the as-of table ``a`` and one alias per family
 (``wf``, ``pg``, ``en``, ...). ``SELECT_FEATURES`` names are the catalogue's, in its order.
+
+History: a feature with a look-back window (``FeatureSpec.window_days``) is NULL where the
+window reaches before the export's history start (``observed``, from the as-of table's
+``ok_<days>`` flags), except those that decide it themselves because an observed event keeps
+them known: the "days since" features, ``recert_overdue`` and ``last_suspension_reason``.
 """
 
 from __future__ import annotations
 
-from src.features.catalogue import DAYS_SINCE_CAP
+from src.features.catalogue import DAYS_SINCE_CAP, spec
 from src.features.sql import (
     REASON_RANK,
     SCHOOL_TYPE_RANK,
     count0,
     days_since,
     decode_case,
+    month_index,
+    observed,
     rate,
 )
 
@@ -25,8 +32,19 @@ ENROLLMENT_STATUS = decode_case(
 
 BIRTH_LATE = "CASE WHEN EXTRACT(MONTH FROM c.birth_date) > 9 OR (EXTRACT(MONTH FROM c.birth_date) = 9 AND EXTRACT(DAY FROM c.birth_date) > 1) THEN 1 ELSE 0 END"
 
+# The next recertification falls due on the first day of an anniversary month of the anchor:
+# the latest recert_due on or before as_of or, without one, the registration month (then at
+# least a year on). The first such month start on or after as_of, as a month index.
+_ANCHOR = f"COALESCE({month_index('wf.any_due')}, {month_index('c.registered_date')})"
+_MIN_YEARS = "CASE WHEN wf.any_due IS NULL THEN 1 ELSE 0 END"
+_FROM = f"({month_index('k.as_of')} + CASE WHEN EXTRACT(DAY FROM k.as_of) = 1 THEN 0 ELSE 1 END)"
+_DUE = f"({_ANCHOR} + 12 * GREATEST({_MIN_YEARS}, CAST(CEIL(({_FROM} - {_ANCHOR}) / 12.0) AS BIGINT)))"
+RECERT_DUE_DATE = (
+    f"make_date(CAST(FLOOR({_DUE} / 12.0) AS BIGINT), CAST({_DUE} - 12 * FLOOR({_DUE} / 12.0) + 1 AS BIGINT), 1)"
+)
+
 # Columns computed from the family aggregates; names are the catalogue's.
-SELECT_FEATURES = {
+_COLUMNS = {
     # Without a status event, payments in the last year show a benefit that began before the data.
     "benefit_status": "CASE WHEN wf.status_key IS NULL AND pg.last_payment IS NOT NULL THEN 'active' ELSE "
     + decode_case(
@@ -39,13 +57,18 @@ SELECT_FEATURES = {
     "payment_gap_max_365d": f"CASE WHEN ws.first_d IS NOT NULL THEN CAST(LEAST({DAYS_SINCE_CAP}, "
     f"GREATEST(COALESCE(pg.gap_max, 0), COALESCE(date_diff('day', pg.last_payment, k.as_of), {DAYS_SINCE_CAP}))) "
     "AS DOUBLE) END",
-    "recert_overdue": "CASE WHEN wf.last_due IS NOT NULL AND (wf.last_done IS NULL OR wf.last_done < wf.last_due) "
-    "THEN 1.0 ELSE 0.0 END",
+    # An open due is seen whatever the history; "none open" needs the whole 365-day look-back.
+    "recert_overdue": "CASE WHEN wf.last_due IS NOT NULL THEN (CASE WHEN wf.last_done IS NULL "
+    "OR wf.last_done < wf.last_due THEN 1.0 ELSE 0.0 END) WHEN a.ok_365 THEN 0.0 END",
     "days_since_recert": days_since("wf.last_recert"),
+    "days_until_recert_due": f"CAST(date_diff('day', k.as_of, {RECERT_DUE_DATE}) AS DOUBLE)",
     "suspensions_365d": count0("wf.susp_365"),
-    "last_suspension_reason": decode_case(
+    "last_suspension_reason": "CASE WHEN wf.reason_key IS NULL AND NOT COALESCE(a.ok_365, FALSE) "
+    "THEN 'unknown' ELSE "
+    + decode_case(
         "wf.reason_key % 10", {rank: reason for reason, rank in REASON_RANK.items()}, "none"
-    ),
+    )
+    + " END",
     # Means of whole-fen sums: integer sums are exact, so the result never depends on thread order.
     "payment_amount_change_90d": "CASE WHEN pg.amount_prev_90 > 0 AND pg.n_amount_90 > 0 THEN "
     "(CAST(pg.amount_90 AS DOUBLE) / pg.n_amount_90) / (CAST(pg.amount_prev_90 AS DOUBLE) / pg.n_amount_prev_90) "
@@ -72,6 +95,7 @@ SELECT_FEATURES = {
     "school_transfers_365d": count0("en.transfers_365"),
     "school_suspensions_365d": count0("en.school_susp_365"),
     "visit_concern_education_180d": count0("vi.c_education_180"),
+    "school_period": "a.school_period",
     "outpatient_visits_180d": count0("md.outpatient_180"),
     "emergency_visits_180d": count0("md.emergency_180"),
     "inpatient_stays_365d": count0("md.inpatient_365"),
@@ -110,10 +134,28 @@ SELECT_FEATURES = {
     "disability_level": "c.disability_level",
     "months_in_registry": "CAST((EXTRACT(YEAR FROM k.as_of) - EXTRACT(YEAR FROM c.registered_date)) * 12 "
     "+ EXTRACT(MONTH FROM k.as_of) - EXTRACT(MONTH FROM c.registered_date) AS DOUBLE)",
+    "months_of_history": "a.months_hist",
+    "month_of_year": "CAST(EXTRACT(MONTH FROM k.as_of) AS DOUBLE)",
     "sex": "c.sex",
     "ethnicity": "c.ethnicity",
     "hukou": "c.hukou",
 }
+
+# Windowed features whose expression decides an unobserved window itself (see the docstring).
+DECIDE_HISTORY = ("recert_overdue", "last_suspension_reason")
+
+
+def with_history(columns: dict[str, str]) -> dict[str, str]:
+    """Each windowed feature wrapped in ``observed`` unless it decides its history itself."""
+    out = {}
+    for name, expr in columns.items():
+        days = spec(name).window_days
+        own = name in DECIDE_HISTORY or name.startswith("days_since_")
+        out[name] = observed(days, expr) if days and not own else expr
+    return out
+
+
+SELECT_FEATURES = with_history(_COLUMNS)
 
 AUDIT_SELECT = {
     "county_code": "c.county_code",

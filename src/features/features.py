@@ -8,6 +8,10 @@ features are capped at 365 days), so no event marks a child forever. The registr
 (category, guardian type, disability level, sex, ethnicity, hukou) are the registry's
 snapshot at export: the registry keeps no history.
 
+As-of dates start one month after the export's history start (``as_of_dates``), so the early
+ones have short histories: a window reaching before the history start is unknown (NaN), and
+``months_of_history`` says how much there is (see the catalogue's docstring).
+
 The heavy work is DuckDB SQL (``queries``); as-of dates are processed in batches of
 ``features.dates_per_batch`` and streamed into one parquet file, so memory stays bounded.
 """
@@ -53,14 +57,6 @@ INTERIM_TABLES = (
     "casework_visits",
     "protection_events",
 )
-EVENT_DATES = {
-    "welfare_events": "event_date",
-    "school_enrollment": "event_date",
-    "school_absences": "absence_date",
-    "medical_events": "event_date",
-    "casework_visits": "visit_date",
-    "protection_events": "event_date",
-}
 
 
 def open_interim(
@@ -88,21 +84,33 @@ def open_interim(
     return con
 
 
+def history_start(con: duckdb.DuckDBPyConnection) -> dt.date:
+    """The export's history start: the first day of the month of the latest first record among
+    the tables an export fills month by month (``catalogue.HISTORY_TABLES``) that have one."""
+    start = con.sql(f"SELECT MAX(start_month) FROM ({queries.history_starts_sql()}) AS s")
+    start = start.fetchall()[0][0]
+    if start is None:
+        raise SafetynetError(
+            f"interim tables {', '.join(catalogue.HISTORY_TABLES)} are all empty: "
+            "nothing to build features from"
+        )
+    return pd.Timestamp(start).date()
+
+
 def as_of_dates(
     con: duckdb.DuckDBPyConnection, export_date: dt.date, params: Features
 ) -> list[dt.date]:
-    """Month starts from first_as_of (default: 12 months after the earliest record month) to last_as_of."""
+    """Month starts from first_as_of to last_as_of.
+
+    first_as_of defaults to the first month start after the history start (``history_start``):
+    as early as every month-by-month table is recording, so all labelled history is used; a
+    status record carried over from before the export (an old school enrolment) cannot pull
+    the as-of dates into months whose outcomes the export does not hold. Windows that reach
+    before the history start are unknown (NaN), and ``months_of_history`` says how much there is.
+    """
     first = params.first_as_of
     if first is None:
-        union = " UNION ALL ".join(
-            f"SELECT MIN({col}) AS d FROM {table}" for table, col in EVENT_DATES.items()
-        )
-        earliest = con.sql(f"SELECT MIN(d) FROM ({union}) AS u").fetchall()[0][0]
-        if earliest is None:
-            raise SafetynetError(
-                "interim event tables are all empty: nothing to build features from"
-            )
-        first = (pd.Timestamp(earliest).to_period("M") + 12).to_timestamp().date()
+        first = (pd.Timestamp(history_start(con)).to_period("M") + 1).to_timestamp().date()
     last = min(params.last_as_of or export_date, export_date)
     dates = month_starts(first, last)
     if not dates:

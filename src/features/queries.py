@@ -6,14 +6,19 @@ feature columns of the final select from ``src/features/columns.py``.
 Portability: standard SQL (CTEs, window functions, ``FILTER``, ``INTERVAL 'n' DAY``,
 ``EXTRACT``, ``CAST``). Exceptions, available under the same names in DuckDB, Trino and
 Spark: ``date_diff('day', a, b)`` (Spark: ``datediff(b, a)``; only whole days are ever
-asked for, where engines agree) and ``LEAST``/``GREATEST``. Ages and months are computed
-with ``EXTRACT`` because engines disagree on what ``date_diff('year', ...)`` counts.
+asked for, where engines agree), ``LEAST``/``GREATEST`` and ``date_trunc('month', d)``;
+``make_date(y, m, 1)`` is DuckDB's and Spark's (Trino: ``date(format('%d-%02d-01', y, m))``).
+Ages and months are computed with ``EXTRACT`` because engines disagree on what
+``date_diff('year', ...)`` counts.
 "Latest event" features avoid engine-specific ``arg_max``: each event gets the sortable key
 ``days_since_1970 * 10 + rank`` (rank breaks same-day ties: the restoring event wins), and
 ``MAX(key)`` recovers both the date and the code in one pass.
 
 Leakage: every family joins an event to an as-of date only when ``d <= as_of``; windowed
 aggregates add ``d > as_of - INTERVAL 'n' DAY``, so old events age out of every window.
+The history start at as_of (``f_dates.hist_start``, see the catalogue) reads only the first
+records of tables that have one on or before as_of, so a record after as_of cannot move it.
+The school calendar is a schedule, not a record: ``school_period`` reads the week from as_of.
 Prepared tables may hold values computed over a child's whole history (the previous
 payment, the running count of missed rehab sessions, runs of absent school days) only when
 the value on a row depends on rows dated on or before it; a run that continues past
@@ -24,6 +29,7 @@ feature tracks the same run its label rule reads.
 
 from __future__ import annotations
 
+from src.features.catalogue import HISTORY_CAP_MONTHS, HISTORY_TABLES, WINDOWS_DAYS
 from src.features.columns import AUDIT_SELECT, ENROLLMENT_STATUS, SELECT_FEATURES
 from src.features.runs import rehab_sessions_sql, school_days_sql, streak_days_sql, streak_runs_sql
 from src.features.sql import (
@@ -48,7 +54,27 @@ STREAK_DAYS = streak_days_sql(
     "(SELECT child_idx, d AS absence_date, absence_type, days FROM f_abs)", "child_idx", "f_cal"
 )
 
+# Days from as_of over which school_period looks for a school day (term time or a break).
+TERM_LOOKAHEAD_DAYS = 7
+
+
+def history_starts_sql() -> str:
+    """One row per history table with a record: its first record day and that month's first day.
+
+    Reads the interim tables (``catalogue.HISTORY_TABLES``). ``features.as_of_dates`` starts the
+    default as-of dates one month after the latest ``start_month``.
+    """
+    firsts = " UNION ALL ".join(
+        f"SELECT '{table}' AS tbl, MIN(CAST({col} AS DATE)) AS first_d FROM {table}"
+        for table, col in HISTORY_TABLES.items()
+    )
+    return f"""
+        SELECT tbl, first_d, CAST(date_trunc('month', first_d) AS DATE) AS start_month
+        FROM ({firsts}) AS s WHERE first_d IS NOT NULL"""
+
+
 PREPARE = {
+    "f_starts": history_starts_sql(),
     "f_kids": """
         SELECT CAST(ROW_NUMBER() OVER (ORDER BY child_pid) AS INTEGER) AS child_idx, child_pid,  -- in pid order
                CAST(birth_date AS DATE) AS birth_date, CAST(registered_date AS DATE) AS registered_date,
@@ -107,17 +133,42 @@ PREPARE = {
 
 
 def as_of_table_sql(keys: str) -> str:
-    """One row per as-of date: school-day index of as_of and school days per window."""
+    """One row per as-of date: school-day index of as_of, school days per window, the history
+    start with months_hist (capped) and one ``ok_<days>`` flag per window (the window lies after
+    the history start; NULL without history), and the school period of the week from as_of.
+
+    The calendar lists school days only: a week without one is a holiday when the calendar lists
+    school days on both sides of it, and unknown when the calendar may simply have ended.
+    """
     sd = "SELECT COUNT(*) FROM f_cal AS c WHERE c.d <= "
+    ahead = f"a.as_of + INTERVAL '{TERM_LOOKAHEAD_DAYS}' DAY"
+    # the window (as_of - w, as_of] starts on as_of - w + 1, which must not precede hist_start
+    ok = "".join(
+        f", date_diff('day', h.hist_start, h.as_of) >= {w - 1} AS ok_{w}" for w in WINDOWS_DAYS
+    )
+    months = (
+        "(EXTRACT(YEAR FROM h.as_of) - EXTRACT(YEAR FROM h.hist_start)) * 12 "
+        "+ EXTRACT(MONTH FROM h.as_of) - EXTRACT(MONTH FROM h.hist_start)"
+    )
     return f"""
+        SELECT h.*{ok},
+               CAST(CASE WHEN h.hist_start IS NULL THEN 0 ELSE LEAST({HISTORY_CAP_MONTHS}, {months}) END
+                    AS DOUBLE) AS months_hist,
+               CASE WHEN h.term_days > 0 THEN 'term' WHEN h.cal_covers THEN 'holiday'
+                    ELSE 'unknown' END AS school_period
+        FROM (
         SELECT as_of,
                ({sd} a.as_of) AS idx_asof,
                ({sd} {before(90)}) AS idx_90,
                ({sd} a.as_of) - ({sd} {before(30)}) AS sd_30,
                ({sd} a.as_of) - ({sd} {before(90)}) AS sd_90,
                ({sd} {before(90)}) - ({sd} {before(180)}) AS sd_prev_90,
-               ({sd} a.as_of) - ({sd} {before(365)}) AS sd_365
-        FROM (SELECT DISTINCT CAST(as_of AS DATE) AS as_of FROM {keys}) AS a"""
+               ({sd} a.as_of) - ({sd} {before(365)}) AS sd_365,
+               (SELECT MAX(s.start_month) FROM f_starts AS s WHERE s.first_d <= a.as_of) AS hist_start,
+               (SELECT COUNT(*) FROM f_cal AS c WHERE c.d >= a.as_of AND c.d < {ahead}) AS term_days,
+               (SELECT MIN(c.d) <= a.as_of AND MAX(c.d) >= {ahead} FROM f_cal AS c) AS cal_covers
+        FROM (SELECT DISTINCT CAST(as_of AS DATE) AS as_of FROM {keys}) AS a
+        ) AS h"""
 
 
 WELFARE = f"""
@@ -126,6 +177,7 @@ WELFARE = f"""
             FILTER (WHERE {in_codes("e.event_type", BENEFIT_STATUS_RANK)}) AS status_key,
         MAX(e.d) FILTER (WHERE e.event_type = 'recert_due' AND e.d < a.as_of AND {since(365)}) AS last_due,
         MAX(e.d) FILTER (WHERE e.event_type = 'recert_done') AS last_done,
+        MAX(e.d) FILTER (WHERE e.event_type = 'recert_due') AS any_due,
         MAX(e.d) FILTER (WHERE e.event_type IN ('recert_done', 'enrolled') AND {since(365)}) AS last_recert,
         COUNT(*) FILTER (WHERE e.event_type IN ('suspended', 'terminated') AND {since(365)}) AS susp_365,
         MAX({epoch_days("e.d")} * 10 + {rank_case("e.reason", REASON_RANK)})

@@ -11,7 +11,7 @@ event and, on the same day, the highest rank (``rank_case``); ``key % 10`` gives
 from __future__ import annotations
 
 from src.data.contract import EXIT_REASON
-from src.features.catalogue import DAYS_SINCE_CAP
+from src.features.catalogue import DAYS_SINCE_CAP, WINDOWS_DAYS
 
 EPOCH_DAYS = "date_diff('day', DATE '1970-01-01', {col})"
 
@@ -90,8 +90,25 @@ def concerns(col: str, days: int) -> str:
 # ---------------------------------------------------------------------------- feature columns
 
 
+def observed(days: int, expr: str) -> str:
+    """``expr`` where the ``days``-day window lies after the history start, else NULL (NaN)."""
+    if days not in WINDOWS_DAYS:
+        raise ValueError(f"no history flag for a {days}-day window (windows: {WINDOWS_DAYS})")
+    return f"CASE WHEN a.ok_{days} THEN {expr} END"
+
+
 def days_since(col: str) -> str:
-    return f"CAST(LEAST({DAYS_SINCE_CAP}, COALESCE(date_diff('day', {col}, k.as_of), {DAYS_SINCE_CAP})) AS DOUBLE)"
+    """Days since ``col`` (capped); without an observed event the cap, or NULL on short history."""
+    cap = DAYS_SINCE_CAP
+    return (
+        f"CAST(CASE WHEN {col} IS NOT NULL THEN LEAST({cap}, date_diff('day', {col}, k.as_of)) "
+        f"WHEN a.ok_{cap} THEN {cap} END AS DOUBLE)"
+    )
+
+
+def month_index(col: str) -> str:
+    """Months since year 0 of a date's month (year * 12 + month - 1)."""
+    return f"(EXTRACT(YEAR FROM {col}) * 12 + EXTRACT(MONTH FROM {col}) - 1)"
 
 
 def rate(numerator: str, school_days: str) -> str:

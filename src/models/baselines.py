@@ -18,12 +18,17 @@
     whose horizon closed before the test period starts, smoothed toward the global rate.
     It asks whether an individual score adds anything to targeting places.
 (d) `oracle_scores`: the generator's true probability p_true (synthetic data only).
+(e) `fit_lightgbm_peer`: what an analyst would write in an afternoon: LightGBM with its
+    default parameters on the same features, trained on every labelled as-of date before
+    the test period (the horizon gap kept), uncalibrated. The gate requires the model to
+    beat it as well as the rules.
 """
 
 from __future__ import annotations
 
 import logging
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -33,6 +38,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from src.errors import SafetynetError
+from src.models.scoring import prepare_features
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ RULES: dict[str, tuple[str, float]] = {
     "recent_concern": ("visit_concerns_90d", 1.0),
 }
 MISSING_CATEGORY = "__missing__"
+PEER = "lightgbm_peer"
 COMMUNITY_KEY = ("county_code", "community_code")
 
 
@@ -159,6 +166,36 @@ def logistic_scores(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
     return pipeline.predict_proba(frame[features])[:, 1]
 
 
+# ---------------------------------------------------------------- (e) the plain LightGBM peer
+
+
+def fit_lightgbm_peer(
+    train: pd.DataFrame,
+    features: list[str],
+    categories: dict[str, list[str]],
+    *,
+    seed: int,
+    max_rows: int | None = None,
+) -> lgb.LGBMClassifier:
+    """LightGBM with default parameters (seeded, single-threaded for byte-stable results)."""
+    if train["label"].nunique() < 2:
+        raise SafetynetError(
+            "features.parquet: the labelled history has only one label class; cannot fit the "
+            "plain LightGBM baseline"
+        )
+    if max_rows is not None and len(train) > max_rows:
+        train = train.sample(n=max_rows, random_state=seed)
+    peer = lgb.LGBMClassifier(random_state=seed, n_jobs=1, deterministic=True, verbose=-1)
+    return peer.fit(prepare_features(train, features, categories), train["label"].astype("int64"))
+
+
+def lightgbm_peer_scores(
+    peer: lgb.LGBMClassifier, frame: pd.DataFrame, categories: dict[str, list[str]]
+) -> np.ndarray:
+    features = list(peer.feature_name_)
+    return peer.predict_proba(prepare_features(frame, features, categories))[:, 1]
+
+
 # ---------------------------------------------------------------- (c) community targeting
 
 
@@ -228,9 +265,13 @@ def all_scores(test, train, history, truth, summary: dict, params) -> dict[str, 
         categorical=list(summary.get("categorical_features", {})),
         max_rows=params.evaluate.logistic_max_rows,
     )
+    categories = summary.get("categorical_features", {})
+    peer = fit_lightgbm_peer(train, list(summary["features"]), categories, seed=params.base.seed,
+                             max_rows=params.evaluate.logistic_max_rows)  # fmt: skip
     scores = {
         "rules": rule_scores(test),
         "logistic": logistic_scores(logistic, test),
+        PEER: lightgbm_peer_scores(peer, test, categories),
         "community": community_scores(
             history,
             test,

@@ -1,16 +1,26 @@
-"""Corrected raw score (log-odds) -> calibrated probability: isotonic or Platt, as plain JSON.
+"""Corrected raw score (log-odds) -> calibrated probability: isotonic, Platt or beta, as JSON.
 
 The calibrator is applied to `booster raw score + offset`, where the offset undoes the
 prior shift of negative down-sampling (+log(rate)) and of class weighting
-(-log(scale_pos_weight)). It is fitted on the validation period only.
-calibrator.json: {"method": "isotonic", "x": [...], "y": [...], "offset": o} or
-{"method": "platt", "a": .., "b": .., "offset": o}; p = sigmoid(a * s + b) for Platt,
-linear interpolation between the (x, y) knots (clipped at the ends) for isotonic.
+(-log(scale_pos_weight)). It is fitted on out-of-fold scores of the latest backtest folds
+(the most recent labelled months the model has not been fitted on, src/models/backtest.py).
 
-Isotonic regression is a step function, so thousands of children would share one
-probability and the ranking would lose the booster's resolution. Ties inside a step are
-therefore broken by the raw score: the step is mixed with TIE_BREAK (1e-6) x sigmoid(raw), far below any reported precision, so every stage that ranks by the
-calibrated probability ranks exactly as the booster does.
+- platt: p = sigmoid(a * s + b).
+- beta (Kull et al. 2017): logit p = a * ln(q) - b * ln(1 - q) + c with q = sigmoid(s),
+  a, b >= 0; it bends both tails, which Platt cannot.
+- isotonic, centred (Oron & Flournoy 2017): plain isotonic regression is a step function,
+  so hundreds of listed children would share one displayed probability. The knots are
+  moved to the centre of each step (the outer steps keep their outer edge) and joined by
+  straight lines, so the map is strictly increasing inside the fitted range.
+
+calibrator.json: {"method": "isotonic", "x": [...], "y": [...], "offset": o},
+{"method": "platt", "a": .., "b": .., "offset": o} or
+{"method": "beta", "a": .., "b": .., "c": .., "offset": o}.
+
+Ranks never depend on the calibrator's flat parts: every method is mixed with
+TIE_BREAK (1e-6) x sigmoid(raw), far below any reported precision, so every stage that
+ranks by the calibrated probability ranks exactly as the booster does. Remaining ties (the
+same raw score) are broken by child_pid, a keyed hash, wherever a list is cut.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 
 from src.errors import SafetynetError
 
-METHODS = ("isotonic", "platt")
+METHODS = ("isotonic", "platt", "beta")
 TIE_BREAK = 1e-6
 
 
@@ -35,23 +45,24 @@ class Calibrator:
     y: tuple[float, ...] = ()
     a: float = 1.0
     b: float = 0.0
+    c: float = 0.0
 
     def predict(self, corrected_raw: np.ndarray) -> np.ndarray:
         s = np.asarray(corrected_raw, dtype=np.float64)
         if self.method == "isotonic":
-            stepped = np.interp(s, np.asarray(self.x), np.asarray(self.y))
-            # a convex mix stays in [0, 1] and is strictly increasing in s
-            return (1.0 - TIE_BREAK) * stepped + TIE_BREAK / (1.0 + np.exp(-s))
-        return 1.0 / (1.0 + np.exp(-(self.a * s + self.b)))
+            mapped = np.interp(s, np.asarray(self.x), np.asarray(self.y))
+        elif self.method == "beta":
+            mapped = _sigmoid(self.a * _log_q(s) + self.b * _log_1mq_neg(s) + self.c)
+        else:
+            mapped = _sigmoid(self.a * s + self.b)
+        # a convex mix stays in [0, 1] and is strictly increasing in s
+        return (1.0 - TIE_BREAK) * mapped + TIE_BREAK * _sigmoid(s)
 
     def to_dict(self) -> dict:
         if self.method == "isotonic":
-            return {
-                "method": "isotonic",
-                "offset": self.offset,
-                "x": list(self.x),
-                "y": list(self.y),
-            }
+            return {"method": "isotonic", "offset": self.offset, "x": list(self.x), "y": list(self.y)}
+        if self.method == "beta":
+            return {"method": "beta", "offset": self.offset, "a": self.a, "b": self.b, "c": self.c}
         return {"method": "platt", "offset": self.offset, "a": self.a, "b": self.b}
 
     @classmethod
@@ -64,7 +75,33 @@ class Calibrator:
             return cls(
                 "isotonic", offset, x=tuple(map(float, raw["x"])), y=tuple(map(float, raw["y"]))
             )
-        return cls("platt", offset, a=float(raw["a"]), b=float(raw["b"]))
+        return cls(method, offset, a=float(raw["a"]), b=float(raw["b"]), c=float(raw.get("c", 0.0)))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
+
+
+def _log_q(s: np.ndarray) -> np.ndarray:
+    """ln sigmoid(s), stable for large |s|."""
+    return -np.logaddexp(0.0, -s)
+
+
+def _log_1mq_neg(s: np.ndarray) -> np.ndarray:
+    """-ln(1 - sigmoid(s)), stable for large |s|."""
+    return np.logaddexp(0.0, s)
+
+
+def centred_knots(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic (x, y) knots -> one knot per step at its centre; outer steps keep their edge."""
+    levels, first = np.unique(y, return_index=True)
+    order = np.argsort(first)
+    levels, first = levels[order], first[order]
+    last = np.r_[first[1:] - 1, len(y) - 1]
+    centres = (x[first] + x[last]) / 2.0
+    if len(levels) > 1:
+        centres[0], centres[-1] = x[first[0]], x[last[-1]]
+    return centres, levels
 
 
 def fit_calibrator(
@@ -79,18 +116,30 @@ def fit_calibrator(
             "cannot be fitted; use more validation months (train.val_months)"
         )
     if method == "isotonic":
-
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)
-        return Calibrator(
-            "isotonic",
-            offset,
-            x=tuple(iso.X_thresholds_.tolist()),
-            y=tuple(iso.y_thresholds_.tolist()),
-        )
+        x, levels = centred_knots(iso.X_thresholds_, iso.y_thresholds_)
+        return Calibrator("isotonic", offset, x=tuple(x.tolist()), y=tuple(levels.tolist()))
     if method == "platt":
         # C=inf: plain maximum likelihood; two parameters need no regularisation.
         fit = LogisticRegression(C=np.inf).fit(scores.reshape(-1, 1), y)
         return Calibrator("platt", offset, a=float(fit.coef_[0, 0]), b=float(fit.intercept_[0]))
+    if method == "beta":
+        return _fit_beta(scores, y, offset)
     raise SafetynetError(
         f"params.yaml: train.calibration '{method}' is not one of {', '.join(METHODS)}"
     )
+
+
+def _fit_beta(scores: np.ndarray, y: np.ndarray, offset: float) -> Calibrator:
+    """Beta calibration by maximum likelihood; a negative slope is fixed at 0 and refitted."""
+    columns = np.column_stack([_log_q(scores), _log_1mq_neg(scores)])
+    keep = [0, 1]
+    while True:
+        fit = LogisticRegression(C=np.inf).fit(columns[:, keep], y)
+        coef = dict(zip(keep, fit.coef_[0], strict=True))
+        negative = [j for j, value in coef.items() if value < 0]
+        if not negative or len(keep) == 1:
+            break
+        keep.remove(negative[0])
+    a, b = (max(float(coef.get(j, 0.0)), 0.0) for j in (0, 1))
+    return Calibrator("beta", offset, a=a, b=b, c=float(fit.intercept_[0]))

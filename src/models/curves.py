@@ -148,3 +148,24 @@ def render_figures(tables: dict[str, list[dict]], out_dir: Path) -> None:
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
         ax.legend(fontsize=7)
         figures.save(fig, out_dir / f"{name}.png")
+
+
+def render_backtest(report: dict, path: Path) -> None:
+    """Per fold: the model's AUC and AUC-PR (left); each calibrator's ECE, fitted on the
+    previous fold and judged on this one (right)."""
+    folds = report["folds"]
+    labels = [f["window"][0] for f in folds]
+    fig, (left, right) = figures.figure(10, 4, ncols=2)
+    for colour, name in enumerate(("auc_roc", "auc_pr", "precision@5_pct")):
+        left.plot(labels, [f[name] for f in folds], "o-", color=f"C{colour}", label=name)
+    left.set(title="Backtest folds (rolling origin)", xlabel="fold window", ylabel="value")
+    left.legend(fontsize=7)
+    compared = report["calibration_comparison"]
+    for colour, method in enumerate(("isotonic", "platt", "beta")):
+        right.plot(labels[1:], [row[method]["ece"] for row in compared], "o-", color=f"C{colour}",
+                   label=method + (" (used)" if method == report["calibration"] else ""))  # fmt: skip
+    right.set(title="Calibrator fitted on the previous fold", xlabel="fold window", ylabel="ECE")
+    right.legend(fontsize=7)
+    for axes in (left, right):
+        axes.tick_params(axis="x", labelrotation=30, labelsize=7)
+    figures.save(fig, path)

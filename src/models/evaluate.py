@@ -29,14 +29,15 @@ from src.delivery.capacity import LIST_KEYS, list_capacity, list_ids
 from src.errors import SafetynetError
 from src.features import catalogue
 from src.models import baselines, metrics, promotion
-from src.models.curves import plot_tables, render_figures, rows_with_score
+from src.models.curves import plot_tables, render_backtest, render_figures, rows_with_score
+from src.models.report import headline, split_per_month
 from src.models.scoring import CalibratedModel
 from src.run_facts import read_train_summary
 
 log = logging.getLogger(__name__)
 
 MODEL = "model"
-PLOT_SCORERS = (MODEL, "logistic", "rules", "community", "oracle")  # as named in dvc.yaml plots
+PLOT_SCORERS = (MODEL, "logistic", baselines.PEER, "rules", "community", "oracle")  # as in dvc.yaml plots
 ORACLE = "oracle"
 ATTRIBUTES = catalogue.AUDIT_ATTRIBUTES
 PREDICTION_COLUMNS = ("child_pid", "as_of", "score", "label", "selected", *ATTRIBUTES)
@@ -188,7 +189,7 @@ def evaluate_scores(
         "test": model,
         "baselines": blocks,
         "ratios": model_to_oracle(comparable, blocks.get(ORACLE)),
-        "gate": promotion.gate_result(model, blocks["rules"], settings.gate_metric),
+        "gate": promotion.gate_result(model, blocks, settings.gate_metric, settings.peer_margin),
     }
 
 
@@ -253,9 +254,8 @@ def load_frames(
         }
     )
     test = _read_features(features_path, test_cols, [("as_of", "in", _timestamps(split["test"]))])
-    train = _read_features(
-        features_path, [*COHORT_COLUMNS, *features], [("as_of", "in", _timestamps(split["train"]))]
-    )
+    labelled = _timestamps(split["train"])  # all labelled before the test gap
+    train = _read_features(features_path, [*COHORT_COLUMNS, *features], [("as_of", "in", labelled)])
     history_cols = [*COHORT_COLUMNS, *baselines.COMMUNITY_KEY]
     history = _read_features(
         features_path, history_cols, [("as_of", "<", min(_timestamps(split["test"])))]
@@ -288,17 +288,7 @@ def compute_scores(test, train, history, truth, model, summary: dict, params: Pa
         MODEL: np.asarray(model.predict_proba(test), dtype="float64"),
         **baselines.all_scores(test, train, history, truth, summary, params),
     }
-    return scores, {MODEL, "logistic", "community", ORACLE} & set(scores)
-
-
-def split_per_month(result: dict) -> tuple[dict, dict]:
-    """metrics.json keeps pooled blocks (readable in `dvc metrics show`); months go aside."""
-    pooled = {**result, "test": dict(result["test"]), "baselines": {}}
-    by_month = {"test": pooled["test"].pop("per_month"), "baselines": {}}
-    for name, block in result["baselines"].items():
-        pooled["baselines"][name] = dict(block)
-        by_month["baselines"][name] = pooled["baselines"][name].pop("per_month")
-    return pooled, by_month
+    return scores, {MODEL, "logistic", baselines.PEER, "community", ORACLE} & set(scores)
 
 
 def write_outputs(
@@ -307,6 +297,7 @@ def write_outputs(
     pooled, by_month = split_per_month(result)
     write_json(paths["metrics"], pooled)
     write_json(paths["metrics_by_month"], by_month)
+    write_json(paths["headline"], headline(result))
     write_parquet(paths["predictions"], predictions)
     with atomic_dir(paths["plots"]) as tmp:
         for name, rows in tables.items():
@@ -314,6 +305,8 @@ def write_outputs(
                 write_json(tmp / name / f"{scorer}.json", [r for r in rows if r["model"] == scorer])
     with atomic_dir(paths["figures"]) as tmp:
         render_figures(tables, tmp)
+        if "backtest" in result:
+            render_backtest(result["backtest"], tmp / "backtest.png")
 
 
 def champion_metric(
@@ -348,6 +341,7 @@ def run(
     plots_dir,
     figures_dir,
     predictions_path,
+    headline_path,
     params: Params,
 ) -> dict:
     """Evaluate the trained model and the baselines on the test period; write reports; gate."""
@@ -363,6 +357,8 @@ def run(
         test, train, history, read_truth(interim_dir), model, summary, params
     )
     result = evaluate_scores(test, scores, probabilistic, capacity, params.evaluate)
+    if "backtest" in summary:
+        result["backtest"] = summary["backtest"]
     tables = plot_tables(test, scores, probabilistic, capacity, params.evaluate.ece_bins)
     paths = {
         "metrics": Path(metrics_path),
@@ -370,6 +366,7 @@ def run(
         "plots": Path(plots_dir),
         "figures": Path(figures_dir),
         "predictions": Path(predictions_path),
+        "headline": Path(headline_path),
     }
     write_outputs(paths, result, tables, build_predictions(test, scores[MODEL], capacity))
     decision = promotion.write_promotion(models_dir, result["gate"], summary["split"]["test"])

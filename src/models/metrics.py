@@ -264,6 +264,14 @@ def ece(y_true, score, *, ece_bins: int = 10, **_) -> float:
     return float((weights * (table["mean_predicted"] - table["observed_rate"]).abs()).sum())
 
 
+def observed_to_predicted(y_true, score, **_) -> float:
+    """Observed rate / mean predicted probability: 1 when calibrated in the large; below 1 the
+    list over-states risk (says "55 %" where 40 % is true), above 1 it under-states it."""
+    y, s = _arrays(y_true, score)
+    predicted = float(np.mean(_probabilities(s))) if len(y) else math.nan
+    return float(np.mean(y)) / predicted if len(y) and predicted > 0 else math.nan
+
+
 # ---------------------------------------------------------------- list stability
 
 
@@ -320,8 +328,9 @@ FIXED: dict[str, Metric] = {
     "recall_at_k": _capacity_metric("recall"),
     "lift_at_k": _capacity_metric("lift"),
     "list_stability": list_stability,
+    "observed_to_predicted": observed_to_predicted,
 }
-PROBABILITY_METRICS = frozenset({"brier", "ece"})
+PROBABILITY_METRICS = frozenset({"brier", "ece", "observed_to_predicted"})
 CAPACITY_METRICS = frozenset({"precision_at_k", "recall_at_k", "lift_at_k"})  # need k=
 
 
@@ -355,7 +364,8 @@ def format_pct(pct: float) -> str:
 
 def standard_names(top_pcts=(1, 5, 10)) -> list[str]:
     """The metrics every scorer is evaluated on (stability excluded; it needs ids)."""
-    names = ["auc_roc", "auc_pr", "brier", "ece", "precision_at_k", "recall_at_k", "lift_at_k"]
+    names = ["auc_roc", "auc_pr", "brier", "ece", "observed_to_predicted", "precision_at_k",
+             "recall_at_k", "lift_at_k"]  # fmt: skip
     for pct in top_pcts:
         names += [f"{kind}@{format_pct(pct)}_pct" for kind in ("precision", "recall", "lift")]
     return names

@@ -2,9 +2,12 @@
 
 Two decisions, kept apart on purpose:
 
-1. The gate (DVC-tracked, `models/promotion.json`). The model in `models/` passes when it
-   strictly beats the practitioners' rule baseline on `evaluate.gate_metric`, on the test
-   rows. The file names the model by its digest, so the watchlist stage can check that the
+1. The gate (DVC-tracked, `models/promotion.json`). The model in `models/` passes when, on
+   `evaluate.gate_metric` and the test rows, it strictly beats the practitioners' rules and
+   is no worse than the plain LightGBM peer by more than `evaluate.peer_margin`. The margin
+   is about one standard error of precision at capacity: the peer sees the same features and
+   history, so the two often tie, and a gate that refused every statistical tie would refuse
+   lists at random; a model clearly worse than an afternoon's LightGBM is still refused. The file names the model by its digest, so the watchlist stage can check that the
    decision it obeys is about the model it serves. It depends only on this run's data and
    params, so a fresh clone reproduces it byte for byte.
 2. The mirror (MLflow alias `champion`, for consumers outside DVC). It moves to this model
@@ -36,15 +39,28 @@ log = logging.getLogger(__name__)
 PROMOTION_FILE = "promotion.json"
 
 
-def gate_result(model_block: dict, rules_block: dict, metric: str) -> dict:
-    """The gate: the model must strictly beat the rule baseline on `metric`."""
-    model, rules = model_block[metric], rules_block[metric]
-    passed = model is not None and rules is not None and model > rules
-    if passed:
-        reason = f"model {metric} {model} beats the rule baseline's {rules}"
+GATE_BASELINES = ("rules", "lightgbm_peer")
+
+
+def gate_result(model_block: dict, baseline_blocks: dict, metric: str, peer_margin: float = 0.0) -> dict:
+    """The gate: strictly above the rules, and at least the peer minus `peer_margin`, on `metric`."""
+    model = model_block[metric]
+    rivals = {name: baseline_blocks[name][metric] for name in GATE_BASELINES if name in baseline_blocks}
+    margins = {"rules": 0.0, "lightgbm_peer": peer_margin}
+
+    def beaten(name: str, value) -> bool:
+        if model is None or value is None:
+            return False
+        return model > value if margins[name] == 0 else model >= value - margins[name]
+
+    lost = [name for name, value in rivals.items() if not beaten(name, value)]
+    versus = ", ".join(f"{name} {value}" for name, value in rivals.items())
+    allowance = f"; peer margin {peer_margin}" if peer_margin else ""
+    if lost:
+        reason = f"model {metric} {model} does not beat {', '.join(lost)} ({versus}{allowance})"
     else:
-        reason = f"model {metric} {model} does not beat the rule baseline's {rules}"
-    return {"metric": metric, "model": model, "rules": rules, "passed": bool(passed), "reason": reason}
+        reason = f"model {metric} {model} passes against {versus}{allowance}"
+    return {"metric": metric, "model": model, **rivals, "passed": not lost, "reason": reason}
 
 
 def model_digest(models_dir: Path) -> str:

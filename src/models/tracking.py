@@ -199,14 +199,17 @@ def _find_registered(digest: str) -> dict[str, str] | None:
 
 def _split_params(summary: dict) -> dict[str, str]:
     split = summary["split"]
-    return {
-        f"split.{name}": f"{dates[0]}..{dates[-1]} ({len(dates)} as-of dates)"
-        for name, dates in split.items()
+    out = {
+        f"split.{name}": f"{split[name][0]}..{split[name][-1]} ({len(split[name])} as-of dates)"
+        for name in ("train", "test")
     }
+    for k, fold in enumerate(split.get("folds", []), start=1):
+        out[f"split.fold{k}"] = f"train ..{fold['train'][-1]}, window {fold['window'][0]}..{fold['window'][-1]}"
+    return out
 
 
 def _run_metrics(result, summary: dict) -> dict[str, float]:
-    metrics = {k: v for k, v in result.metrics.items()}
+    metrics = {k: v for k, v in result.metrics.items() if v is not None}
     metrics["best_iteration"] = result.best_iteration
     metrics["scale_pos_weight"] = result.scale_pos_weight
     for period, counts in summary["periods"].items():
@@ -276,8 +279,13 @@ def find_model_run(models_dir: Path) -> dict[str, str] | None:
     """The MLflow run and registered version of the model in `models_dir` (matched by its
     digest), or None when this store has never seen it (e.g. another machine trained it)."""
     summary = read_train_summary(models_dir)
+    return find_run_by_digest(model_digest(Path(models_dir), summary["features_sha256"]))
+
+
+def find_run_by_digest(digest: str) -> dict[str, str] | None:
+    """The MLflow run and registered version of the model with this digest, or None."""
     configure_tracking()
-    return _find_registered(model_digest(Path(models_dir), summary["features_sha256"]))
+    return _find_registered(digest) if digest else None
 
 
 def load_champion() -> tuple[str, CalibratedModel] | None:

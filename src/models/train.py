@@ -16,6 +16,7 @@ watches validation AUC, which neither shift affects.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -28,11 +29,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.metrics import roc_auc_score
 
-from src.atomic import atomic_dir
-from src.config import Params
+from src.config import LightGBMParams, Params
 from src.errors import SafetynetError
 from src.features import catalogue
-from src.models.calibration import Calibrator, fit_calibrator
+from src.models.backtest import class_weight, run_backtest
 from src.models.scoring import CalibratedModel, prepare_features
 from src.models.split import Split, make_split
 from src.models.tracking import log_training_run
@@ -60,6 +60,7 @@ class TrainingResult:
     periods: dict[str, dict[str, float]]
     importance: pd.DataFrame  # feature, gain, split (sorted by gain, descending)
     input_example: pd.DataFrame  # synthetic_input_example(model): one made-up row, no child's data
+    backtest: dict  # the backtest report (src/models/backtest.py), JSON-ready
 
 
 def feature_categories(protected_as_features: bool) -> tuple[list[str], dict[str, list[str]]]:
@@ -78,20 +79,18 @@ def feature_categories(protected_as_features: bool) -> tuple[list[str], dict[str
     return features, categories
 
 
-def lightgbm_params(params: Params, scale_pos_weight: float) -> dict:
+def lightgbm_params(params: Params, settings: LightGBMParams, scale_pos_weight: float) -> dict:
     """LightGBM settings: deterministic (fixed threads, row-wise histograms, every seed from base.seed)."""
-    lgbp = params.train.lightgbm
     seed = params.base.seed % (2**31 - 1)
     return {
         "objective": "binary",
-        "metric": "auc",
-        "learning_rate": lgbp.learning_rate,
-        "num_leaves": lgbp.num_leaves,
-        "min_child_samples": lgbp.min_child_samples,
-        "feature_fraction": lgbp.feature_fraction,
-        "bagging_fraction": lgbp.bagging_fraction,
-        "bagging_freq": lgbp.bagging_freq,
-        "lambda_l2": lgbp.lambda_l2,
+        "learning_rate": settings.learning_rate,
+        "num_leaves": settings.num_leaves,
+        "min_child_samples": settings.min_child_samples,
+        "feature_fraction": settings.feature_fraction,
+        "bagging_fraction": settings.bagging_fraction,
+        "bagging_freq": settings.bagging_freq,
+        "lambda_l2": settings.lambda_l2,
         "scale_pos_weight": scale_pos_weight,
         "num_threads": params.train.num_threads,
         "deterministic": True,
@@ -108,36 +107,17 @@ def _progress_callback(progress: Progress, task) -> callable:
     def callback(env: lgb.callback.CallbackEnv) -> None:
         progress.update(task, completed=env.iteration + 1)
 
-    callback.order = 40  # after early stopping has looked at the iteration
     return callback
 
 
-def fit_booster(
-    x_train, y_train, x_val, y_val, lgb_params: dict, max_rounds: int, patience: int
-) -> lgb.Booster:
-    """Boost with early stopping on validation AUC; return the booster cut at the best iteration."""
-    categorical = [c for c in x_train.columns if isinstance(x_train[c].dtype, pd.CategoricalDtype)]
-    train_set = lgb.Dataset(
-        x_train, label=y_train, categorical_feature=categorical or "auto", free_raw_data=True
-    )
-    val_set = lgb.Dataset(x_val, label=y_val, reference=train_set)
-    console = Console(stderr=True)
+def fit_booster(x_train, y_train, lgb_params: dict, rounds: int) -> lgb.Booster:
+    """Boost a fixed number of rounds (chosen on the backtest folds) on all the training rows."""
+    train_set = lgb.Dataset(x_train, label=y_train, free_raw_data=True)
     columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("rounds", total=max_rounds)
-        booster = lgb.train(
-            lgb_params,
-            train_set,
-            num_boost_round=max_rounds,
-            valid_sets=[val_set],
-            valid_names=["val"],
-            callbacks=[
-                lgb.early_stopping(patience, first_metric_only=True, verbose=False),
-                _progress_callback(progress, task),
-            ],
-        )
-    best = booster.best_iteration or booster.current_iteration()
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("rounds", total=rounds)
+        return lgb.train(lgb_params, train_set, num_boost_round=rounds,
+                         callbacks=[_progress_callback(progress, task)])  # fmt: skip
 
 
 def period_counts(frame: pd.DataFrame) -> dict[str, float]:
@@ -156,44 +136,42 @@ def train_model(
     features: list[str],
     categories: dict[str, list[str]],
 ) -> TrainingResult:
-    """Pure core: a features frame -> calibrated booster, metrics and per-period counts."""
+    """Pure core: labelled rows -> backtest (search, rounds, calibrator) -> the final model,
+    fitted on every labelled as-of date before the test period."""
     tp = params.train
     rate = tp.negative_sample_rate
-    frame = frame.loc[keep_for_training(frame, split, rate, params.base.seed)]
+    frame = frame.loc[keep_for_training(frame, split.train, rate, params.base.seed)]
     frame = frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
-    period = split.period_of(frame["as_of"])
-    train, val = frame.loc[period == "train"], frame.loc[period == "val"]
-    for name, part in (("train", train), ("validation", val)):
-        if part["label"].nunique() < 2:
-            raise SafetynetError(
-                f"features.parquet: the {name} period has {len(part)} eligible rows with only one label "
-                "value; supply more history or adjust train.val_months / train.test_months"
-            )
-    positives = int(train["label"].sum())
-    spw = (len(train) - positives) / positives if tp.objective_weighting == "balanced" else 1.0
-    offset = math.log(rate) - math.log(spw)
-    x_train, x_val = (prepare_features(p, features, categories) for p in (train, val))
-    booster = fit_booster(
-        x_train,
-        train["label"].to_numpy(),
-        x_val,
-        val["label"].to_numpy(),
-        lightgbm_params(params, spw),
-        tp.lightgbm.max_rounds,
-        tp.lightgbm.early_stopping_rounds,
-    )
-    raw_train = booster.predict(x_train, raw_score=True) + offset
-    raw_val = booster.predict(x_val, raw_score=True) + offset
-    calibrator = fit_calibrator(tp.calibration, raw_val, val["label"].to_numpy(), offset)
+    if frame["label"].nunique() < 2:
+        raise SafetynetError(
+            f"features.parquet: the labelled history has {len(frame)} eligible rows with only one "
+            "label value; supply more history"
+        )
+
+    def lgb_params_for(settings: LightGBMParams, y) -> dict:
+        return lightgbm_params(params, settings, class_weight(y, tp.objective_weighting))
+
+    def offset_for(y) -> float:
+        return math.log(rate) - math.log(class_weight(y, tp.objective_weighting))
+
+    backtest = run_backtest(frame, split.folds, params, features, categories, lgb_params_for, offset_for)
+    y = frame["label"].to_numpy()
+    spw, offset = class_weight(y, tp.objective_weighting), offset_for(y)
+    x_train = prepare_features(frame, features, categories)
+    booster = fit_booster(x_train, y, lgb_params_for(backtest.settings, y), backtest.rounds)
+    calibrator = dataclasses.replace(backtest.calibrator, offset=offset)
     model = CalibratedModel(booster, calibrator, categories)
+    raw_train = booster.predict(x_train, raw_score=True) + offset
     return TrainingResult(
         model=model,
-        best_iteration=booster.current_iteration(),
+        best_iteration=backtest.rounds,
         scale_pos_weight=spw,
-        metrics=_fit_metrics(train["label"], raw_train, val["label"], raw_val, calibrator),
-        periods={"train": period_counts(train), "val": period_counts(val)},
+        metrics={"train_auc": float(roc_auc_score(y, raw_train)),
+                 "backtest_mean_auc_pr": backtest.report["summary"]["auc_pr"]["mean"]},  # fmt: skip
+        periods={"train": period_counts(frame)},
         importance=_importance(booster),
         input_example=synthetic_input_example(model),
+        backtest=backtest.report,
     )
 
 
@@ -209,19 +187,6 @@ def synthetic_input_example(model: CalibratedModel) -> pd.DataFrame:
         for name in model.features
     }
     return model.pyfunc_input(pd.DataFrame(row)).reset_index(drop=True)
-
-
-def _fit_metrics(y_train, raw_train, y_val, raw_val, calibrator: Calibrator) -> dict[str, float]:
-    corrected = 1.0 / (1.0 + np.exp(-raw_val))
-    calibrated = calibrator.predict(raw_val)
-    return {
-        "train_auc": float(roc_auc_score(y_train, raw_train)),
-        "val_auc": float(roc_auc_score(y_val, raw_val)),
-        "val_brier_uncalibrated": float(np.mean((corrected - y_val) ** 2)),
-        "val_brier_calibrated": float(np.mean((calibrated - y_val) ** 2)),
-        "val_mean_calibrated": float(calibrated.mean()),
-        "val_prevalence": float(np.mean(y_val)),
-    }
 
 
 def _importance(booster: lgb.Booster) -> pd.DataFrame:
@@ -247,16 +212,13 @@ def run(features_path, features_summary_path, models_dir, params: Params) -> dic
     features, categories = feature_categories(params.features.protected_as_features)
     dataset = open_features(features_path, features)
     check_observed(dataset, facts, features_path)
-    split = make_split(
-        facts.as_of_dates,
-        facts.export_date,
-        facts.horizon_days,
-        params.train.val_months,
-        params.train.test_months,
-    )
-    log.info("split: train %s..%s, val %s..%s, test %s..%s", split.train[0], split.train[-1],
-             split.val[0], split.val[-1], split.test[0], split.test[-1])  # fmt: skip
-    frame = read_training_rows(dataset, split, params, features, categories)
+    bt = params.train.backtest
+    split = make_split(facts.as_of_dates, facts.export_date, facts.horizon_days,
+                       params.train.test_months, bt.folds, bt.fold_months)  # fmt: skip
+    log.info("split: train %s..%s (%d folds, last window %s), test %s..%s", split.train[0],
+             split.train[-1], len(split.folds), split.folds[-1].window[-1], split.test[0],
+             split.test[-1])  # fmt: skip
+    frame = read_training_rows(dataset, split.train, params, features, categories)
     result = train_model(frame, split, params, features, categories)
     del frame
     summary = {
@@ -264,6 +226,7 @@ def run(features_path, features_summary_path, models_dir, params: Params) -> dic
         "export_date": facts.export_date.isoformat(),
         "horizon_days": facts.horizon_days,
         "best_iteration": result.best_iteration,
+        "backtest": result.backtest,
         "negative_sample_rate": params.train.negative_sample_rate,
         "objective_weighting": params.train.objective_weighting,
         "scale_pos_weight": result.scale_pos_weight,
@@ -276,13 +239,12 @@ def run(features_path, features_summary_path, models_dir, params: Params) -> dic
             zip(result.importance["feature"], result.importance["gain"].round(6), strict=True)
         ),
     }
-    with atomic_dir(models_dir) as tmp:
-        result.model.save(tmp, summary)
+    result.model.save(models_dir, summary)  # file by file, atomically: models/ holds other stages' files
     # MLflow mirrors the model; its run id and version stay out of models/, whose bytes must
     # not depend on the state of one machine's MLflow store.
     logged = log_training_run(models_dir, result, params, summary)
-    log.info("model: best iteration %d, val AUC %.4f, registered as version %s",
-             result.best_iteration, result.metrics["val_auc"], logged["model_version"])  # fmt: skip
+    log.info("model: %d rounds, backtest mean AUC-PR %s, registered as version %s",
+             result.best_iteration, result.metrics["backtest_mean_auc_pr"], logged["model_version"])  # fmt: skip
     return {**logged, "best_iteration": result.best_iteration, **result.metrics}
 
 

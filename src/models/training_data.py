@@ -33,17 +33,17 @@ def sample_uniform(frame: pd.DataFrame, seed: int) -> np.ndarray:
     return (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
-def keep_for_training(frame: pd.DataFrame, split: Split, rate: float, seed: int) -> pd.Series:
-    """Eligible train/val rows; in train, each negative is kept with probability `rate`."""
-    period = split.period_of(frame["as_of"])
+def keep_for_training(frame: pd.DataFrame, dates, rate: float, seed: int) -> pd.Series:
+    """Eligible labelled rows at `dates` (as-of dates); each negative kept with probability `rate`."""
+    wanted = pd.to_datetime(pd.Series(list(dates))).dt.as_unit("us")
     eligible = (
         frame["label_observed"].astype(bool)
         & (frame["already_out"] == 0)
-        & period.isin(["train", "val"])
+        & pd.to_datetime(frame["as_of"]).dt.as_unit("us").isin(wanted)
     )
     if rate >= 1.0:
         return eligible
-    drop = (period == "train") & (frame["label"] == 0) & (sample_uniform(frame, seed) >= rate)
+    drop = (frame["label"] == 0) & (sample_uniform(frame, seed) >= rate)
     return eligible & ~drop
 
 
@@ -90,14 +90,14 @@ def check_observed(dataset: ds.Dataset, facts: RunFacts, path: Path) -> None:
 
 def read_training_rows(
     dataset: ds.Dataset,
-    split: Split,
+    dates,
     params: Params,
     features: list[str],
     categories: dict[str, list[str]],
 ) -> pd.DataFrame:
-    """Eligible train/val rows, streamed in batches with negatives sampled on the way (bounds memory)."""
+    """Eligible labelled rows, streamed in batches with negatives sampled on the way (bounds memory)."""
     as_of_type = dataset.schema.field("as_of").type
-    wanted = pa.array([pd.Timestamp(d) for d in (*split.train, *split.val)], type=as_of_type)
+    wanted = pa.array([pd.Timestamp(d) for d in dates], type=as_of_type)
     condition = (
         pc.field("as_of").isin(wanted) & pc.field("label_observed") & (pc.field("already_out") == 0)
     )
@@ -110,13 +110,13 @@ def read_training_rows(
         if part.empty:
             continue
         part = part.loc[
-            keep_for_training(part, split, params.train.negative_sample_rate, params.base.seed)
+            keep_for_training(part, dates, params.train.negative_sample_rate, params.base.seed)
         ]
         part = part.assign(**{c: _fixed(part[c], categories[c]) for c in categories})
         parts.append(part)
     if not parts:
         raise SafetynetError(
-            "features.parquet: no eligible rows in the train and validation periods"
+            "features.parquet: no eligible labelled rows to train on"
         )
     return pd.concat(parts, ignore_index=True)
 
@@ -131,7 +131,7 @@ def eligible_counts(dataset: ds.Dataset, split: Split) -> dict[str, dict[str, fl
     """Rows, positives and prevalence per period before any sampling (the test period too)."""
     out = {}
     as_of_type = dataset.schema.field("as_of").type
-    for name in ("train", "val", "test"):
+    for name in ("train", "test"):
         dates = pa.array([pd.Timestamp(d) for d in getattr(split, name)], type=as_of_type)
         condition = (
             pc.field("as_of").isin(dates)

@@ -67,7 +67,7 @@ def fairness_report(work: Path, biased: bool) -> dict:
     evaluate.run(
         *(work / "features.parquet", work / "interim", work / "models", work / "metrics.json"),
         work / "metrics_by_month.json",
-        *(work / "plots", work / "figures", work / "predictions.parquet"),
+        *(work / "plots", work / "figures", work / "predictions.parquet", work / "headline.json"),
         params,
     )
     fairness.run(

@@ -67,7 +67,13 @@ def write_inputs(tmp_path, owner_hint: str = "") -> dict:
         "export_date": "2025-12-31",
         "label_rates_observed": {"label": 0.08, "benefit_lapse": 0.03},
     }
-    train = {"features_sha256": "e" * 64, "best_iteration": 88, "features": ["age_years"], "categorical_features": {},
+    fold = {"window": ["2024-05-01"], "train_from": "2023-01-01", "train_to": "2023-10-01", "n": 4000,
+            "prevalence": 0.12, "auc_roc": 0.8, "auc_pr": 0.4, "precision@5_pct": 0.5, "ece": 0.01}
+    stat = {"mean": 0.8, "sd": 0.01}
+    backtest = {"folds": [fold, {**fold, "window": ["2024-06-01"]}], "rounds": 88, "calibration": "isotonic",
+                "summary": {k: stat for k in ("auc_roc", "auc_pr", "precision@5_pct", "ece")},
+                "chosen": {"num_leaves": 31}, "search": [{}, {}], "fold_metric": "average_precision"}
+    train = {"backtest": backtest, "features_sha256": "e" * 64, "best_iteration": 88, "features": ["age_years"], "categorical_features": {},
              "calibration": "isotonic", "export_date": "2025-12-31",
              "split": {"train": ["2024-01-01", "2024-09-01"], "val": ["2024-10-01"], "test": ["2025-01-01", "2025-03-01"]},
              "periods": {"train": {"rows": 9000, "prevalence": 0.09}}}  # fmt: skip
@@ -83,6 +89,11 @@ def write_inputs(tmp_path, owner_hint: str = "") -> dict:
     (fair / "fairness.json").write_text(json.dumps(fairness))
     paths["summary"].write_text(json.dumps(summary))
     (models / "train_summary.json").write_text(json.dumps(train))
+    paths["served"] = models / "served"
+    paths["served"].mkdir()
+    served = {"refit_on": ["2024-01-01", "2025-03-01"], "rows": 12000, "rounds": 88,
+              "calibrated_on": ["2025-01-01", "2025-03-01"], "evaluated_model_digest": "d" * 64}  # fmt: skip
+    (paths["served"] / "train_summary.json").write_text(json.dumps(served))
     return paths
 
 
@@ -99,6 +110,8 @@ def test_the_card_names_the_model_by_content_and_shows_the_gate(tmp_path):
     markdown, _ = render(tmp_path)
     assert "d" * 64 in markdown and "beats the rule baseline" in markdown
     assert "MLflow run id" not in markdown  # one machine's store never reaches a tracked report
+    assert "refitted on every as-of date whose label is" in markdown and "2025-03-01" in markdown
+    assert "| 2024-06-01 | 2023-01-01..2023-10-01 |" in markdown and "`num_leaves` 31" in markdown
 
 
 def render(tmp_path, **kwargs):
@@ -109,6 +122,7 @@ def render(tmp_path, **kwargs):
         paths["fairness"],
         paths["summary"],
         paths["models"],
+        paths["served"],
         paths["md"],
         paths["html"],
         params,
@@ -161,6 +175,7 @@ def test_missing_input_is_one_clear_error(tmp_path):
             paths["fairness"],
             paths["summary"],
             paths["models"],
+            paths["served"],
             paths["md"],
             paths["html"],
             load_params(PARAMS_FILE),

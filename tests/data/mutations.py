@@ -196,3 +196,15 @@ def folder_is_a_file() -> Mutate:
         folder.write_text("not a folder", encoding="utf-8")
 
     return mutate
+
+
+def shift_dates(table: str, column: str, days: int) -> Mutate:
+    """Every `column` date of `table` moved by `days` (a table exported at another time)."""
+
+    def mutate(folder: Path) -> None:
+        frame = pd.read_csv(_csv(folder, table), dtype=str, keep_default_na=False)
+        moved = pd.to_datetime(frame[column]) + pd.Timedelta(days=days)
+        frame[column] = moved.dt.strftime("%Y-%m-%d")
+        frame.to_csv(_csv(folder, table), index=False)
+
+    return mutate

@@ -1,4 +1,5 @@
-"""The synthetic generator: determinism, contract codes, defects, names, truth, bias, encoding."""
+"""The synthetic generator: determinism, contract codes, defects, names, truth, bias, encoding,
+seasonal recertification, school terms and prevalence drift."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from sklearn.metrics import roc_auc_score
 from src.config import load_params
 from src.data import contract as c
 from src.data import generate
-from src.data.synthetic.latent import horizon_weights, month_starts, p_true, transition_matrices
+from src.data.synthetic.latent import (
+    horizon_weights,
+    month_starts,
+    p_true,
+    recert_window,
+    transition_matrices,
+)
+from src.errors import SafetynetError
 from tests.params import PARAMS_FILE
 
 N, MONTHS = 600, 18
@@ -218,3 +226,73 @@ def test_parquet_option(tmp_path):
     generate.run(tmp_path / "pq", small_params(n_children=200, months=6, file_format="parquet"))
     frame = pd.read_parquet(tmp_path / "pq" / "welfare_events.parquet")
     assert list(frame.columns) == c.TABLES["welfare_events"].column_names
+
+
+def test_recert_due_falls_on_the_first_day_of_the_registration_anniversary_month(out):
+    welfare = clean_rows(out, "welfare_events")
+    due = welfare[welfare["event_type"] == "recert_due"].merge(
+        clean_rows(out, "children")[["child_id", "registered_date"]], on="child_id"
+    )
+    day, registered = pd.to_datetime(due["event_date"]), pd.to_datetime(due["registered_date"])
+    assert len(due) > 100 and (day.dt.day == 1).all()
+    assert (day.dt.month == registered.dt.month).all() and ((day - registered).dt.days > 300).all()
+
+
+def _lapses_in_recert_window(ratio: float) -> tuple[float, float]:
+    """Share of benefit lapses, and of the other outcomes, in the child's recertification window."""
+    registry, _, sim = generate.simulate(
+        small_params(n_children=1500, months=24, recert_hazard_ratio=ratio)
+    )
+    fired = sim.outcomes.frame()
+    child = fired["child"].astype(np.int64)
+    month = fired["date"].astype("datetime64[M]").astype("datetime64[D]")
+    inside = np.array(
+        [recert_window(registry.registered[[i]], m)[0] for i, m in zip(child, month, strict=True)]
+    )
+    lapse = fired["rule"].astype(np.int64) == 0
+    return inside[lapse].mean(), inside[~lapse].mean()
+
+
+def test_benefit_lapses_cluster_in_each_childs_recertification_window():
+    lapses, others = _lapses_in_recert_window(2.0)
+    assert lapses > 0.3 and lapses > 1.5 * others  # due month + the next: 2 of 12 months
+    flat_lapses, flat_others = _lapses_in_recert_window(1.0)  # 1 = not seasonal
+    assert abs(flat_lapses - flat_others) < 0.08 and flat_lapses < 0.25
+
+
+def test_prevalence_drift_moves_the_monthly_outcome_rate_and_p_true_stays_exact():
+    def monthly_p_true(drift: float) -> pd.Series:
+        registry, model, sim = generate.simulate(
+            small_params(n_children=1500, months=24, prevalence_drift=drift)
+        )
+        truth = generate.truth_table(registry, model, sim, 180)
+        return truth.groupby("as_of")["p_true"].mean(), model
+
+    flat, flat_model = monthly_p_true(0.0)
+    assert not flat_model.drift.any() and flat.max() / flat.min() < 1.08
+    drifting, model = monthly_p_true(0.08)
+    assert drifting.max() / drifting.min() > 1.15
+    # a validation-like and a test-like quarter nine months apart differ by more than 5%
+    assert abs(drifting.iloc[18:21].mean() / drifting.iloc[9:12].mean() - 1) > 0.05
+    again = generate.simulate(small_params(n_children=1500, months=24, prevalence_drift=0.08))[1]
+    np.testing.assert_array_equal(model.drift, again.drift)  # seeded
+
+
+def test_school_absences_fall_in_term_time_only(out):
+    days = pd.to_datetime(clean_rows(out, "school_absences")["absence_date"])
+    month_day = days.dt.month * 100 + days.dt.day
+    assert not ((month_day >= 115) & (month_day <= 220)).any()  # winter break
+    assert not ((month_day >= 710) & (month_day <= 831)).any()  # summer break
+    assert (days.dt.month == 9).any() and (days.dt.month == 3).any()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("prevalence_drift", -0.1, "synthetic.prevalence_drift must be in [0, 1]"),
+        ("recert_hazard_ratio", 0, "synthetic.recert_hazard_ratio must be > 0"),
+    ],
+)
+def test_seasonality_params_are_checked_at_load(key, value, message):
+    with pytest.raises(SafetynetError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        small_params(**{key: value})

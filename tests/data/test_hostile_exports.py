@@ -10,12 +10,14 @@ rows). Every case also checks that
 - counts reconcile (read = accepted + quarantined + duplicates) and equal the clean
   export's plus the appended rows;
 - with a broken table, validate still checks the other tables;
-- no raw identity, no value of an extra column, no control character reaches an output.
+- no raw identity, no value of an extra column, no control character reaches an output;
+- an ingestible case keeps the clean export's export date: no stray date moves it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ from tests.params import PARAMS_FILE
 
 SECRET = "SECRET-13800138000"  # the value of every extra column: must never be written
 ESC = "\x1b[31mred\x1b[0m"
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # nothing but line ends may stay raw in an output
 FORMULA = '=HYPERLINK("http://evil","x")'
 W, C = "welfare_events", "children"
 BAD_WELFARE = {"event_type": "paid"}  # one unknown_code:event_type row
@@ -90,6 +93,7 @@ CASES = {
     # 8. hostile column names
     "formula_column_name": Case(lambda f: (m.add_column(W, FORMULA, SECRET)(f), m.append_rows(W, BAD_WELFARE)(f)), 1, "HYPERLINK", {W: {"unknown_code:event_type": 1}}),
     "escape_column_name": Case(m.add_column(W, ESC, SECRET), 0, "\\x1b[31mred\\x1b[0m"),
+    "control_chars_in_values": Case(m.append_rows(W, {"event_type": "pay\rment\x00" + ESC}), 1, "unknown_code:event_type", {W: {"unknown_code:event_type": 1}}),
     # 9. optional tables found but unreadable
     "optional_symlink_loop": Case(m.replace_with("protection_events", "symlink_loop"), 2, "protection_events.csv: table 'protection_events' was found but could not be read (a symlink loop)"),
     "optional_dangling_symlink": Case(m.replace_with("protection_events", "dangling"), 2, "table 'protection_events' was found but could not be read"),
@@ -101,6 +105,13 @@ CASES = {
     "registered_before_birth": Case(m.append_rows(C, NEW_CHILD | {"birth_date": "2015-01-02", "registered_date": "2015-01-01"}), 1, "before_birth:registered_date", {C: {"before_birth:registered_date": 1}}),
     "amount_1e12": Case(m.append_rows(W, {"amount_cny": "1e12"}), 1, "implausible_amount:amount_cny", {W: {"implausible_amount:amount_cny": 1}}),
     "medical_cost_1e9": Case(m.append_rows("medical_events", {"cost_cny": "1e9", "out_of_pocket_cny": ""}), 1, "implausible_amount:cost_cny", {"medical_events": {"implausible_amount:cost_cny": 1}}),
+    # 3. the export date (the clean export ends 2023-12-31): stray dates never move it
+    "stray_recent_date": Case(m.append_rows(W, {"event_date": "2026-11-30"}), 1, "last row 2026-11-30 (passed over 2026-11: 1 row after 34 months without rows)", {W: {"beyond_export_date:event_date": 1}}),
+    "stray_date_next_week": Case(m.append_rows(W, {"event_date": "2024-01-05"}), 1, "passed over 2024-01: 1 row, below 0.5 x", {W: {"beyond_export_date:event_date": 1}}),
+    "stray_dates_many_months": Case(m.append_rows(W, *({"event_date": f"20{y}-{mo:02d}-15"} for y in (24, 25) for mo in range(1, 13))), 1, "beyond_export_date:event_date: 24", {W: {"beyond_export_date:event_date": 24}}),
+    "stray_registration": Case(m.append_rows(C, NEW_CHILD | {"registered_date": "2026-11-30"}), 1, "beyond_export_date:registered_date: 1", {C: {"beyond_export_date:registered_date": 1}}),
+    "far_future_date": Case(m.append_rows(W, {"event_date": "2091-03-15"}), 1, "1 row dated after today ignored", {W: {"beyond_export_date:event_date": 1}}),
+    "table_ends_early": Case(m.shift_dates("casework_visits", "visit_date", -183), 2, "export date: the tables end more than 45 days apart (ingest.export_date_tolerance_days): "),
 }  # fmt: skip
 
 
@@ -111,7 +122,8 @@ def clean(tmp_path_factory):
     params = load_params(
         PARAMS_FILE,
         {
-            "synthetic": {"n_children": 300, "months": 12, "defects": dict.fromkeys(_KINDS, 0.0)},
+            "synthetic": {"n_children": 300, "months": 12, "defects": dict.fromkeys(_KINDS, 0.0),
+                          "prevalence_drift": 0.0, "recert_hazard_ratio": 1.0},  # row numbers are fixed
             "ingest": {"chunk_rows": 5000},
         },
     )
@@ -135,8 +147,15 @@ _KINDS = (
 )
 
 
+@pytest.fixture(scope="module")
+def clean_dates(clean):
+    """How the clean export's date was inferred (ExportDateInference)."""
+    params, source, _, _ = clean
+    return ingest.validate_export(source, params).export_date_inference
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_hostile_export(name, clean, tmp_path, monkeypatch):
+def test_hostile_export(name, clean, clean_dates, tmp_path, monkeypatch):
     case = CASES[name]
     params, source, identity, clean_counts = clean
     monkeypatch.setenv("SAFETYNET_PID_KEY", "hostile-test-key")
@@ -167,7 +186,10 @@ def test_hostile_export(name, clean, tmp_path, monkeypatch):
         assert "\n" not in str(info.value) and not out.exists()
         return
     ingest.run(folder, out, quality_path, params)
-    quality = json.loads(quality_path.read_text(encoding="utf-8"))["tables"]
+    report_json = json.loads(quality_path.read_text(encoding="utf-8"))
+    expected_date = clean_dates.export_date.isoformat()
+    assert report.export_date == report_json["export_date"] == expected_date
+    quality = report_json["tables"]
     for table in TABLES:
         ingested = {k: quality[table][k] for k in counts[table]}
         assert ingested == counts[table], table  # validate and ingest agree row for row
@@ -194,7 +216,7 @@ def _assert_nothing_leaks(out: Path, quality_path: Path, identity: set[str]) -> 
     texts = {p: p.read_text(encoding="utf-8-sig") for p in (out / "quarantine").glob("*.csv")}
     texts[quality_path] = quality_path.read_text(encoding="utf-8")
     for path, text in texts.items():
-        assert SECRET not in text and "\x1b" not in text, path.name
+        assert SECRET not in text and not CONTROL.search(text.replace("\n", "")), path.name
         assert not [s for s in identity if s in text], path.name
     for path in (out / "quarantine").glob("*.csv"):
         bad = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
@@ -204,6 +226,29 @@ def _assert_nothing_leaks(out: Path, quality_path: Path, identity: set[str]) -> 
     for parquet in out.glob("*.parquet"):
         frame = pd.read_parquet(parquet)
         assert SECRET not in frame.to_csv(), parquet.name
+
+
+def test_data_quality_says_how_the_export_date_was_inferred(
+    clean, clean_dates, tmp_path, monkeypatch
+):
+    """Issue #11 defect 3: one stray recent date moved the export date, silently."""
+    params, source, _, _ = clean
+    monkeypatch.setenv("SAFETYNET_PID_KEY", "hostile-test-key")
+    folder = tmp_path / "exp"
+    shutil.copytree(source, folder, symlinks=True)
+    m.append_rows(W, {"event_date": "2026-11-30"})(folder)
+    ingest.run(folder, tmp_path / "interim", tmp_path / "data_quality.json", params)
+    quality = json.loads((tmp_path / "data_quality.json").read_text(encoding="utf-8"))
+    block, clean_block = quality["export_date_inference"], clean_dates.as_dict()
+    assert clean_block["export_date"] == "2023-12-31"  # 12 months from 2023-01-01
+    assert quality["export_date"] == block["export_date"] == clean_block["export_date"]
+    assert block["source"] == "monthly volumes" and block["problem"] is None
+    assert block["rule"].startswith("per table, the last date of its last month")
+    welfare = block["tables"]["welfare_events"]
+    assert welfare["end"] == clean_block["tables"]["welfare_events"]["end"] and welfare["votes"]
+    assert welfare["last_date"] == "2026-11-30" and "passed over 2026-11" in welfare["why"]
+    manifest = json.loads((tmp_path / "interim" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["export_date"] == "2023-12-31"
 
 
 def test_a_file_without_read_permission_is_named_with_a_fix(tmp_path):

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from src.data import ingest
-from src.data.export_check import infer_export_date, open_export, process_chunk
+from src.data.export_check import open_export, process_chunk
+from src.data.export_date import SOURCE_LATEST, infer_export_date
 from src.data.ingest import validate_export
 from src.data.interim import ExampleSink, TableCounts
 from src.data.pseudonymise import KEY_ENV_VAR
@@ -272,11 +273,15 @@ def test_export_date_ignores_dates_after_today(tmp_path, make_params):
         {**VALID_ROWS["welfare_events"], "event_date": "2031-01-01"},
     ]
     raw = write_export(tmp_path / "raw", {"welfare_events": welfare})
-    raw_files = open_export(raw, make_params(), strict=True).raw_files
-    assert infer_export_date(raw_files, 100, dt.date(2025, 6, 1)) == dt.date(2024, 3, 4)
+    params = make_params()
+    raw_files = open_export(raw, params, strict=True).raw_files
+    inference = infer_export_date(raw_files, params.ingest, dt.date(2025, 6, 1))
+    assert inference.export_date == dt.date(2024, 3, 4)  # one row a table: the latest date
+    assert inference.source == SOURCE_LATEST
+    assert inference.tables["welfare_events"].rows_after_today == 1
     _, quality = run_ingest(tmp_path, raw, make_params(ingest={"chunk_rows": 7}))
     assert quality["tables"]["welfare_events"]["rows_quarantined"]["by_reason"] == {
-        "future_date:event_date": 1
+        "beyond_export_date:event_date": 1
     }
 
 

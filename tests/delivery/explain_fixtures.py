@@ -8,6 +8,7 @@ Chinese names, including hostile ones.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import lightgbm as lgb
@@ -206,3 +207,11 @@ def write_inputs(
     identity.to_parquet(interim / "identity.parquet", index=False)
     children.to_parquet(interim / "children.parquet", index=False)
     return expl_path, interim, identity, children
+
+
+def served_dir(folder: Path, evaluated_digest: str = "m") -> Path:
+    """models/served with the summary the watchlist checks against the gate decision."""
+    served = folder / "served"
+    served.mkdir(exist_ok=True)
+    (served / "train_summary.json").write_text(json.dumps({"evaluated_model_digest": evaluated_digest}))
+    return served

@@ -152,11 +152,11 @@ def written(tmp_path, monkeypatch):
     """run() on 60 children in 3 counties with hostile names; returns (write, identity, children)."""
     fx.use_small_catalogue(monkeypatch)
     expl_path, interim, identity, children = fx.write_inputs(tmp_path)
-    monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok"})
+    monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok", "model_digest": "m"})
 
     def write(language="zh", name="watchlists"):
         out = tmp_path / name
-        watchlist.run(expl_path, tmp_path / "models", interim, out, fx.params(watchlist__language=language))
+        watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params(watchlist__language=language))
         return out
 
     return write, identity, children
@@ -220,11 +220,20 @@ def test_header_states_the_list_decides_nothing(written):
 def test_a_model_that_failed_the_gate_gets_no_list(tmp_path, monkeypatch):
     fx.use_small_catalogue(monkeypatch)
     expl_path, interim, _, _ = fx.write_inputs(tmp_path)
-    failed = {"passed": False, "reason": "model precision_at_k 0.2 does not beat the rule baseline's 0.3"}
+    failed = {"passed": False, "reason": "model precision_at_k 0.2 does not beat rules", "model_digest": "m"}
     monkeypatch.setattr(watchlist, "read_promotion", lambda models: failed)
     out = tmp_path / "watchlists"
     with pytest.raises(SafetynetError, match="failed the evaluation gate .*allow_failed_gate"):
-        watchlist.run(expl_path, tmp_path / "models", interim, out, fx.params())
+        watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params())
     assert not out.exists()
-    watchlist.run(expl_path, tmp_path / "models", interim, out, fx.params(watchlist__allow_failed_gate=True))
+    watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params(watchlist__allow_failed_gate=True))
     assert (out / "index.html").exists()  # the explicit override
+
+
+def test_a_served_model_refitted_from_another_model_gets_no_list(tmp_path, monkeypatch):
+    fx.use_small_catalogue(monkeypatch)
+    expl_path, interim, _, _ = fx.write_inputs(tmp_path)
+    monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok", "model_digest": "m"})
+    with pytest.raises(SafetynetError, match="not refitted from the evaluated model"):
+        watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path, "other"), interim,
+                      tmp_path / "out", fx.params())  # fmt: skip

@@ -40,8 +40,8 @@ def test_county_page_renders_every_row_in_chromium(tmp_path, monkeypatch, langua
     fx.use_small_catalogue(monkeypatch)
     expl_path, interim, identity, children = fx.write_inputs(tmp_path, n=40, n_counties=2)
     out = tmp_path / "watchlists"
-    monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok"})
-    watchlist.run(expl_path, tmp_path / "models", interim, out, fx.params(watchlist__language=language))
+    monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok", "model_digest": "m"})
+    watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params(watchlist__language=language))
     county = sorted(children["county_code"].unique())[0]
     page = out / county / "watchlist.html"
 

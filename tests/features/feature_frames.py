@@ -124,12 +124,43 @@ def frame(table: str, rows: list[dict]) -> pd.DataFrame:
     return out
 
 
-def tables(**rows: list[dict]) -> dict[str, pd.DataFrame]:
-    """Every interim table (empty unless given); the default contract calendar for 2021-2025."""
+# A pid outside the registry: its rows move the history start and no child's features.
+EXPORT_MARKER = "_export_"
+HISTORY_FROM = "2021-01-01"
+
+
+def history_rows(day: str) -> dict[str, list[dict]]:
+    """One row dated ``day`` in each history table, for no registered child: "the export
+    records from ``day`` on" (the history start is that month's first day)."""
+    return {
+        "welfare_events": [
+            {"child_pid": EXPORT_MARKER, "event_date": day, "event_type": "payment",
+             "benefit": "dibao", "amount_cny": 500.0}
+        ],
+        "school_absences": [
+            {"child_pid": EXPORT_MARKER, "absence_date": day, "absence_type": "excused", "days": 1.0}
+        ],
+        "medical_events": [
+            {"child_pid": EXPORT_MARKER, "event_date": day, "event_type": "outpatient"}
+        ],
+        "casework_visits": [visit(EXPORT_MARKER, day)],
+    }  # fmt: skip
+
+
+def tables(history_from: str | None = HISTORY_FROM, **rows: list[dict]) -> dict[str, pd.DataFrame]:
+    """Every interim table (empty unless given); the default contract calendar for 2021-2025.
+
+    ``history_from``: every history table also holds a row of no registered child on that
+    day, so the export's history starts that month (None: the given rows decide it).
+    """
+    if history_from is not None:
+        marks = history_rows(history_from)
+        rows = {**rows, **{t: [*rows.get(t, []), *marks[t]] for t in marks}}
     out = {name: frame(name, rows.get(name, [])) for name in COLUMNS if name != "school_calendar"}
-    out["school_calendar"] = rows.get("school_calendar") or default_school_calendar(
-        dt.date(2021, 1, 1), dt.date(2025, 12, 31)
-    )
+    calendar = rows.get("school_calendar")
+    if calendar is None or (not isinstance(calendar, pd.DataFrame) and not calendar):
+        calendar = default_school_calendar(dt.date(2021, 1, 1), dt.date(2025, 12, 31))
+    out["school_calendar"] = calendar
     if not isinstance(out["school_calendar"], pd.DataFrame):
         out["school_calendar"] = frame("school_calendar", out["school_calendar"])
     return out

@@ -3,10 +3,16 @@
 The export goes through the real ingest stage (which collapses the one exact duplicate and
 supplies the contract's default school calendar), then build_labels; pseudonyms are mapped
 back to the export's child_ids through identity.parquet for the comparison.
+
+The export is tiny and starts late: its welfare table goes back to 2020 but its school
+absences and medical records start in January 2024, so by default its as-of dates would
+start in February 2024, after the first expected one. Its as-of dates are therefore always given explicitly
+(``features.first_as_of``), and the features build at every one of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -15,7 +21,8 @@ import pytest
 
 from src.config import load_params
 from src.data import ingest
-from src.features.features import open_interim
+from src.features import catalogue
+from src.features.features import as_of_dates, compute_features, open_interim, prepare_tables
 from src.features.labels import RULES, build_labels
 from tests.params import PARAMS_FILE
 
@@ -27,14 +34,23 @@ AS_OF_DATES = [dt.date(2024, m, 1) for m in (1, 3, 4, 7, 8)]
 
 
 @pytest.fixture(scope="module")
-def actual(tmp_path_factory) -> pd.DataFrame:
-    """The project's own path: ingest the raw export, then build labels over the interim tables."""
-    params = load_params(
+def params():
+    return load_params(
         PARAMS_FILE,
         overrides={"base": {"export_date": EXPORT_DATE.isoformat()}, "data": {"encoding": "auto"}},
     )
+
+
+@pytest.fixture(scope="module")
+def interim(tmp_path_factory, params):
     interim = tmp_path_factory.mktemp("conformance") / "interim"
     ingest.run(CONFORMANCE / "raw", interim, interim.parent / "data_quality.json", params)
+    return interim
+
+
+@pytest.fixture(scope="module")
+def actual(interim, params) -> pd.DataFrame:
+    """The project's own path: ingest the raw export, then build labels over the interim tables."""
     labels = build_labels(open_interim(interim), AS_OF_DATES, EXPORT_DATE, params.label)
     identity = pd.read_parquet(interim / "identity.parquet", columns=["child_pid", "child_id"])
     # compare on the export's own ids: map the keyed pseudonyms back through identity.parquet
@@ -101,3 +117,20 @@ def test_output_dtypes_and_order(actual):
     assert actual["as_of"].dtype == "datetime64[us]"
     assert all(actual[c].dtype == "int8" for c in (*RULES, "label", "already_out"))
     assert actual["label_observed"].dtype == bool
+
+
+def test_default_as_of_dates_start_after_the_history_start_so_the_dates_are_given(interim, params):
+    con = open_interim(interim)
+    assert as_of_dates(con, EXPORT_DATE, params.features)[0] == dt.date(2024, 2, 1)
+    given = dataclasses.replace(params.features, first_as_of=AS_OF_DATES[0])
+    assert as_of_dates(con, EXPORT_DATE, given)[0] == AS_OF_DATES[0]
+
+
+def test_features_build_at_every_conformance_date(interim, params):
+    con = open_interim(interim)
+    labels = build_labels(con, AS_OF_DATES, EXPORT_DATE, params.label)
+    prepare_tables(con)
+    frame = compute_features(con, labels)
+    assert len(frame) == len(labels) and set(catalogue.feature_names()) <= set(frame.columns)
+    history = frame.groupby("as_of")["months_of_history"].first()
+    assert history.is_monotonic_increasing and history.iloc[0] < history.iloc[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -13,7 +14,7 @@ from src.config import Features
 from src.data.contract import default_school_calendar
 from src.errors import SafetynetError
 from src.features import catalogue, features
-from tests.features.feature_frames import child, features_at, tables, visit
+from tests.features.feature_frames import child, connect, features_at, tables, visit
 from tests.params import PARAMS_FILE
 
 AS_OF = "2024-07-01"
@@ -278,14 +279,16 @@ def test_categoricals_carry_fixed_categories_and_numerics_are_float():
             assert column.dtype == "float64", entry.name
 
 
-def test_as_of_dates_default_span():
+def test_as_of_dates_start_one_month_after_the_history_start():
+    """The latest first record of the month-by-month tables starts the history; an enrolment
+    carried over from years before the export does not."""
     data = tables(
+        history_from=None,
         children=[child("a")],
+        school_enrollment=[enrollment("a", "2019-09-01", "enrolled", "regular", 1)],
         casework_visits=[visit("a", "2022-03-17")],
         school_absences=[absence("a", "2023-01-05")],
     )
-    from tests.features.feature_frames import connect
-
     params = Features(
         first_as_of=None,
         last_as_of=None,
@@ -294,20 +297,30 @@ def test_as_of_dates_default_span():
         protected_as_features=False,
         duckdb_memory_gb=1.0,
     )
-    dates = features.as_of_dates(connect(data), dt.date(2023, 6, 15), params)
-    assert dates[0] == dt.date(2023, 3, 1) and dates[-1] == dt.date(2023, 6, 1) and len(dates) == 4
+    con = connect(data)
+    assert features.history_start(con) == dt.date(2023, 1, 1)
+    dates = features.as_of_dates(con, dt.date(2023, 6, 15), params)
+    assert dates == [dt.date(2023, m, 1) for m in range(2, 7)]
+    override = features.as_of_dates(
+        con, dt.date(2023, 6, 15), dataclasses.replace(params, first_as_of=dt.date(2022, 12, 1))
+    )
+    assert override[0] == dt.date(2022, 12, 1) and len(override) == 7
+    with pytest.raises(SafetynetError, match="all empty"):
+        features.as_of_dates(connect(tables(history_from=None, children=[child("a")])),
+                             dt.date(2023, 6, 15), params)  # fmt: skip
 
 
 def test_run_writes_features_and_summary(tmp_path, monkeypatch):
     from src.config import load_params
 
-    data = tables(
+    data = tables(  # welfare and visits recorded from December 2023: as-of dates from January
+        history_from=None,
         children=[child("a"), child("b", birth_date="2015-01-01")],
         welfare_events=[
-            welfare("a", "2023-01-10", "enrolled"),
+            welfare("a", "2023-12-10", "enrolled"),
             welfare("a", "2024-02-01", "suspended", reason="contact_lost"),
         ],
-        casework_visits=[visit("a", "2023-01-05"), visit("b", "2023-06-01", health=1)],
+        casework_visits=[visit("a", "2023-12-05"), visit("b", "2023-06-01", health=1)],
     )
     interim = tmp_path / "interim"
     interim.mkdir()
@@ -320,7 +333,7 @@ def test_run_writes_features_and_summary(tmp_path, monkeypatch):
     (interim / "manifest.json").write_text(json.dumps({"export_date": "2024-09-30"}))
     params = load_params(PARAMS_FILE, {"features": {"dates_per_batch": 4}})
     out, summary_path = tmp_path / "features.parquet", tmp_path / "summary.json"
-    with pytest.raises(SafetynetError, match="nothing to train on|train.val_months"):
+    with pytest.raises(SafetynetError, match="nothing to train on|train.val_months|backtest folds"):
         features.run(interim, out, summary_path, params)  # 9 months cannot hold the split
     assert not out.exists() and not list(tmp_path.glob(".features.parquet.*"))
     monkeypatch.setattr(features, "check_split", lambda *args: None)  # the rest is about features
@@ -347,3 +360,120 @@ def test_run_writes_features_and_summary(tmp_path, monkeypatch):
     first = out.read_bytes()
     features.run(interim, out, summary_path, params)
     assert out.read_bytes() == first  # byte-identical on a rerun
+
+
+# ---------------------------------------------------------------- history, seasons, schedules
+
+
+def _windowed_known_with_long_history(frame_row) -> list[str]:
+    """Windowed features a child without records has a value for, given a long history."""
+    return [
+        e.name
+        for e in catalogue.CATALOGUE
+        if e.window_days and not (isinstance(frame_row[e.name], float) and math.isnan(frame_row[e.name]))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("history_from", "months", "known_windows"),
+    [
+        ("2024-06-20", 1, {30}),
+        ("2024-04-01", 3, {30, 90}),
+        ("2024-01-31", 6, {30, 90, 180}),
+        ("2023-08-05", 11, {30, 90, 180}),
+        ("2023-07-01", 12, {30, 90, 180, 365}),
+        ("2021-01-01", 12, {30, 90, 180, 365}),  # capped: every window is observed
+    ],
+)
+def test_a_window_reaching_before_the_history_start_is_unknown(history_from, months, known_windows):
+    kids = [child("a")]
+    school = [enrollment("a", "2023-09-01", "enrolled", "regular", 5)]  # in school: rates defined
+    long = features_at(tables(children=kids, school_enrollment=school), AS_OF).loc["a"]
+    known = _windowed_known_with_long_history(long)
+    assert {"suspensions_365d", "absence_rate_all_30d", "days_since_last_visit"} <= set(known)
+    f = features_at(tables(history_from, children=kids, school_enrollment=school), AS_OF).loc["a"]
+    assert f["months_of_history"] == months
+    for name in known:
+        window = catalogue.spec(name).window_days
+        value = f[name]
+        unknown = value == "unknown" if isinstance(value, str) else math.isnan(value)
+        assert unknown == (window not in known_windows), (name, value)
+        if not unknown:
+            assert value == long[name], name  # the same value as with a long history
+
+
+def test_an_observed_event_keeps_days_since_and_recert_overdue_known_on_short_history():
+    rows = [
+        welfare("a", "2024-05-01", "recert_due"),
+        welfare("a", "2024-06-10", "suspended", reason="documents_missing"),
+    ]
+    kids = [child("a"), child("b")]
+    f = features_at(
+        tables("2024-04-01", children=kids, welfare_events=rows, casework_visits=[visit("a", "2024-06-01")]),
+        AS_OF,
+    )
+    a, b = f.loc["a"], f.loc["b"]
+    assert (a["days_since_last_visit"], a["recert_overdue"], a["last_suspension_reason"]) == (
+        30,
+        1,
+        "documents_missing",
+    )
+    assert math.isnan(a["suspensions_365d"])  # one seen, but the year is not: a lower bound only
+    assert math.isnan(b["days_since_last_visit"]) and math.isnan(b["recert_overdue"])
+    assert b["last_suspension_reason"] == "unknown"
+
+
+def test_months_of_history_is_zero_without_any_record_up_to_as_of():
+    data = tables(None, children=[child("a")], casework_visits=[visit("a", "2024-08-01")])
+    f = features_at(data, AS_OF).loc["a"]
+    assert f["months_of_history"] == 0 and math.isnan(f["visits_180d"])
+
+
+@pytest.mark.parametrize(
+    ("registered", "due_events", "expected"),
+    [
+        ("2020-03-15", [], 243),  # next anniversary month: 2025-03-01
+        ("2020-07-20", [], 0),  # due this month, on as_of
+        ("2024-06-10", [], 335),  # registered last month: first due a year on, 2025-06-01
+        ("2024-07-01", [], 365),  # registered on as_of
+        ("2020-03-15", ["2023-05-01", "2024-05-01"], 304),  # the export's schedule: May
+        ("2020-03-15", ["2024-07-01"], 0),  # due on as_of itself
+    ],
+)
+def test_days_until_recert_due(registered, due_events, expected):
+    rows = [welfare("a", d, "recert_due") for d in due_events]
+    f = features_at(tables(children=[child("a", registered_date=registered)], welfare_events=rows), AS_OF)
+    assert f.loc["a", "days_until_recert_due"] == expected
+
+
+def test_days_until_recert_due_mid_month_rolls_to_next_year():
+    rows = [welfare("a", "2024-07-01", "recert_due")]
+    f = features_at(tables(children=[child("a")], welfare_events=rows), "2024-07-15")
+    assert f.loc["a", "days_until_recert_due"] == 351  # 2025-07-01
+
+
+@pytest.mark.parametrize(
+    ("as_of", "period", "month"),
+    [
+        ("2024-07-01", "term", 7),  # the summer break starts on 10 July
+        ("2024-08-01", "holiday", 8),
+        ("2024-02-01", "holiday", 2),  # winter break, 15 Jan - 20 Feb
+        ("2024-09-01", "term", 9),  # a Sunday: school starts on Monday 2 September
+        ("2024-01-01", "term", 1),
+    ],
+)
+def test_school_period_and_month_of_year(as_of, period, month):
+    f = features_at(tables(children=[child("a")]), as_of).loc["a"]
+    assert (f["school_period"], f["month_of_year"]) == (period, month)
+
+
+def test_school_period_is_unknown_where_the_calendar_may_have_ended():
+    def period(calendar_end: dt.date, as_of: str) -> str:
+        calendar = default_school_calendar(dt.date(2021, 1, 1), calendar_end)
+        data = tables(children=[child("a")], school_calendar=calendar)
+        return features_at(data, as_of).loc["a", "school_period"]
+
+    # the calendar lists school days only: one ending in the summer break ends on 9 July
+    assert period(dt.date(2024, 7, 31), "2024-07-01") == "term"
+    assert period(dt.date(2024, 7, 31), "2024-08-01") == "unknown"
+    assert period(dt.date(2024, 9, 30), "2024-08-01") == "holiday"

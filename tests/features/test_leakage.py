@@ -4,6 +4,13 @@ Each example builds one shared past and two independent futures (so records are 
 removed and changed after t); child "x" gets the past + future A, child "y" the past +
 future B. Their feature rows at t must be identical. Unexcused absence runs that cross t
 exercise the streak clipping.
+
+What the export as a whole says at t (the history start behind ``months_of_history`` and the
+windows' history rule) is shared by x and y, so a second property cuts the export itself: the
+features at t of the whole export equal those of the export with every record after t
+removed. Histories are either long (the export records from 2021) or only the example's own
+records, so short histories and their unknown windows are exercised too. Every catalogue
+feature is compared, the new ones included.
 """
 
 from __future__ import annotations
@@ -16,9 +23,12 @@ from hypothesis import strategies as st
 
 from src.data import contract
 from src.features import catalogue
-from tests.features.feature_frames import child, features_at, tables
+from tests.features.feature_frames import HISTORY_FROM, child, features_at, tables
 
 AS_OF_CHOICES = (dt.date(2024, 3, 1), dt.date(2024, 9, 1))
+# None: the history start follows the example's own records (often short, some windows unknown)
+HISTORY_CHOICES = (None, HISTORY_FROM)
+COMPARED = [*catalogue.AUDIT_COLUMNS, *catalogue.feature_names()]
 
 
 def _maybe(values):
@@ -99,9 +109,24 @@ def _rows(pid: str, as_of: dt.date, recs, runs) -> dict[str, list[dict]]:
     return out
 
 
+def _history(pid, as_of, past, future, runs, keep_future_runs) -> dict[str, list[dict]]:
+    """The past (runs clipped at as_of) plus a future (runs after as_of, if kept)."""
+
+    def on_or_before(day):
+        return day <= as_of
+
+    def after(day):
+        return day > as_of
+
+    common = _rows(pid, as_of, past, [(s, n, on_or_before) for s, n in runs])
+    extra = _rows(pid, as_of, future, [(s, n, after) for s, n in runs] if keep_future_runs else [])
+    return {table: common[table] + extra[table] for table in RECORDS}
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     as_of=st.sampled_from(AS_OF_CHOICES),
+    history_from=st.sampled_from(HISTORY_CHOICES),
     past=st.lists(records(-420, 0), max_size=25),
     future_a=st.lists(records(1, 200), max_size=10),
     future_b=st.lists(records(1, 200), max_size=10),
@@ -109,25 +134,36 @@ def _rows(pid: str, as_of: dt.date, recs, runs) -> dict[str, list[dict]]:
     future_runs_b=st.booleans(),
 )
 def test_records_after_as_of_never_change_features(
-    as_of, past, future_a, future_b, runs, future_runs_b
+    as_of, history_from, past, future_a, future_b, runs, future_runs_b
 ):
-    def on_or_before(day):
-        return day <= as_of
-
-    def after(day):
-        return day > as_of
-
-    def history(pid, future, keep_future_runs):
-        common = _rows(pid, as_of, past, [(s, n, on_or_before) for s, n in runs])
-        extra = _rows(
-            pid, as_of, future, [(s, n, after) for s, n in runs] if keep_future_runs else []
-        )
-        return {table: common[table] + extra[table] for table in RECORDS}
-
-    x, y = history("x", future_a, True), history("y", future_b, future_runs_b)
-    data = tables(children=[child("x"), child("y")], **{t: x[t] + y[t] for t in RECORDS})
+    x = _history("x", as_of, past, future_a, runs, True)
+    y = _history("y", as_of, past, future_b, runs, future_runs_b)
+    data = tables(
+        history_from, children=[child("x"), child("y")], **{t: x[t] + y[t] for t in RECORDS}
+    )
     frame = features_at(data, as_of.isoformat())
-    columns = [*catalogue.AUDIT_COLUMNS, *catalogue.feature_names()]
     pd.testing.assert_series_equal(
-        frame.loc["x", columns], frame.loc["y", columns], check_names=False
+        frame.loc["x", COMPARED], frame.loc["y", COMPARED], check_names=False
+    )
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    as_of=st.sampled_from(AS_OF_CHOICES),
+    history_from=st.sampled_from(HISTORY_CHOICES),
+    past=st.lists(records(-420, 0), max_size=25),
+    future=st.lists(records(1, 200), min_size=1, max_size=10),
+    runs=unexcused_runs,
+)
+def test_features_at_t_equal_those_of_the_export_cut_at_t(
+    as_of, history_from, past, future, runs
+):
+    whole = _history("x", as_of, past, future, runs, True)
+    cut = _history("x", as_of, past, [], runs, False)
+    frames = [
+        features_at(tables(history_from, children=[child("x")], **data), as_of.isoformat())
+        for data in (whole, cut)
+    ]
+    pd.testing.assert_series_equal(
+        frames[0].loc["x", COMPARED], frames[1].loc["x", COMPARED], check_names=False
     )

@@ -15,7 +15,7 @@ from src.models import evaluate, metrics, promotion, tracking
 from tests.params import PARAMS_FILE
 
 SETTINGS = Evaluate(
-    top_pcts=(1.0, 5.0, 10.0), ece_bins=10, gate_metric="precision_at_k", community_prior_strength=20.0,
+    top_pcts=(1.0, 5.0, 10.0), ece_bins=10, gate_metric="precision_at_k", peer_margin=0.01, community_prior_strength=20.0,
     logistic_max_rows=10_000,
 )  # fmt: skip
 TRAIN_MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]
@@ -305,7 +305,7 @@ def _run(root, features_path, interim, models, out):
     return evaluate.run(
         features_path, interim, models, out / "metrics.json", out / "metrics_by_month.json",
         out / "plots", out / "figures",
-        out / "predictions" / "test.parquet", params,
+        out / "predictions" / "test.parquet", out / "headline.json", params,
     )  # fmt: skip
 
 
@@ -336,7 +336,7 @@ def test_run_writes_every_output_deterministically(tmp_path, monkeypatch):
     assert {"metrics.json", "predictions/test.parquet", "plots/roc/model.json", "plots/topk/rules.json", "figures/roc.png",
             "figures/calibration.png", "figures/precision_recall.png", "figures/topk.png"} <= names  # fmt: skip
     result = json.loads(outputs[0][next(p for p in outputs[0] if str(p) == "metrics.json")])
-    assert set(result["baselines"]) == {"rules", "logistic", "community", "oracle"}
+    assert set(result["baselines"]) == {"rules", "logistic", "lightgbm_peer", "community", "oracle"}
     assert set(result["ratios"]["model_to_oracle"]) == {
         "auc_roc",
         "precision@5_pct",

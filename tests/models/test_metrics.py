@@ -182,7 +182,7 @@ def test_registry_parses_names_and_rejects_unknown_ones():
         with pytest.raises(KeyError):
             metrics.resolve(bad)
     assert metrics.standard_names((1, 5)) == [
-        "auc_roc", "auc_pr", "brier", "ece", "precision_at_k", "recall_at_k", "lift_at_k",
+        "auc_roc", "auc_pr", "brier", "ece", "observed_to_predicted", "precision_at_k", "recall_at_k", "lift_at_k",
         "precision@1_pct", "recall@1_pct", "lift@1_pct", "precision@5_pct", "recall@5_pct", "lift@5_pct",
     ]  # fmt: skip
 
@@ -196,3 +196,9 @@ def test_bad_inputs_fail_clearly():
         metrics.compute("precision_at_k", [0, 1], [0.1, 0.2])
     assert math.isnan(metrics.compute("auc_roc", [1, 1], [0.1, 0.2]))
     assert math.isnan(metrics.compute("recall@1_abs", [0, 0], [0.1, 0.2]))
+
+
+def test_observed_to_predicted_by_hand():
+    # 2 positives in 4 rows (0.5) against a mean prediction of 0.625: the list over-states risk
+    assert metrics.compute("observed_to_predicted", [1, 0, 1, 0], [0.9, 0.6, 0.5, 0.5]) == 0.8
+    assert math.isnan(metrics.compute("observed_to_predicted", [], []))

@@ -11,12 +11,25 @@ from src.errors import SafetynetError
 from src.models import promotion, tracking
 
 
-def test_gate_passes_only_when_the_model_strictly_beats_the_rules():
-    gate = promotion.gate_result
-    assert gate({"precision_at_k": 0.4}, {"precision_at_k": 0.3}, "precision_at_k")["passed"]
-    assert not gate({"precision_at_k": 0.3}, {"precision_at_k": 0.3}, "precision_at_k")["passed"]
-    failed = gate({"precision_at_k": None}, {"precision_at_k": 0.3}, "precision_at_k")
-    assert not failed["passed"] and "does not beat" in failed["reason"]
+def _rivals(rules, peer):
+    return {"rules": {"precision_at_k": rules}, "lightgbm_peer": {"precision_at_k": peer},
+            "community": {"precision_at_k": 0.9}}  # fmt: skip
+
+
+def test_gate_passes_only_when_the_model_strictly_beats_the_rules_and_the_peer():
+    def gate(model, rules, peer, margin=0.0):
+        return promotion.gate_result({"precision_at_k": model}, _rivals(rules, peer), "precision_at_k", margin)
+
+    assert gate(0.4, 0.3, 0.35)["passed"]  # the community baseline is not a gate
+    assert not gate(0.3, 0.3, 0.2)["passed"]
+    lost = gate(0.4, 0.3, 0.41)
+    assert not lost["passed"] and "does not beat lightgbm_peer" in lost["reason"]
+    assert lost["rules"] == 0.3 and lost["lightgbm_peer"] == 0.41
+    assert gate(0.40, 0.3, 0.405, margin=0.01)["passed"]  # a statistical tie with the peer
+    assert not gate(0.40, 0.3, 0.42, margin=0.01)["passed"]  # clearly worse than the peer
+    assert not gate(0.30, 0.3, 0.2, margin=0.01)["passed"]  # the rules get no margin
+    failed = gate(None, 0.3, 0.2)
+    assert not failed["passed"] and "does not beat rules, lightgbm_peer" in failed["reason"]
 
 
 def test_the_decision_names_its_model_and_is_refused_for_another(tmp_path, monkeypatch):
@@ -24,7 +37,7 @@ def test_the_decision_names_its_model_and_is_refused_for_another(tmp_path, monke
     models_dir.mkdir()
     digest = {"value": "aaa"}
     monkeypatch.setattr(promotion, "model_digest", lambda path: digest["value"])
-    gate = promotion.gate_result({"auc_roc": 0.7}, {"auc_roc": 0.6}, "auc_roc")
+    gate = promotion.gate_result({"auc_roc": 0.7}, {"rules": {"auc_roc": 0.6}}, "auc_roc")
     written = promotion.write_promotion(models_dir, gate, ["2025-05-01"])
     assert promotion.read_promotion(models_dir) == written
     assert json.loads((models_dir / "promotion.json").read_text())["model_digest"] == "aaa"
@@ -34,7 +47,7 @@ def test_the_decision_names_its_model_and_is_refused_for_another(tmp_path, monke
 
 
 def test_the_watchlist_refuses_a_failed_gate_unless_overridden(caplog):
-    failed = promotion.gate_result({"auc_roc": 0.5}, {"auc_roc": 0.6}, "auc_roc")
+    failed = promotion.gate_result({"auc_roc": 0.5}, {"rules": {"auc_roc": 0.6}}, "auc_roc")
     with pytest.raises(SafetynetError) as info:
         promotion.require_passed(failed, allow_failed_gate=False)
     message = str(info.value)

@@ -23,7 +23,7 @@ def model():
     frame = fx.synthetic_features(n_children=60)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(catalogue, "CATALOGUE", fx.SMALL_CATALOGUE)
-        split = make_split(frame["as_of"].unique(), fx.EXPORT_DATE, 180, 3, 3)
+        split = make_split(frame["as_of"].unique(), fx.EXPORT_DATE, 180, 3, 4, 1)
         features, categories = train.feature_categories(False)
         result = train.train_model(frame, split, fx.small_params(), features, categories)
     return result.model
@@ -40,14 +40,33 @@ def scores_and_labels(n=300, seed=0):
     return s, (rng.random(n) < 1 / (1 + np.exp(-(0.7 * s - 1)))).astype(int)
 
 
-def test_isotonic_matches_sklearn_and_survives_json():
+def test_centred_isotonic_passes_through_sklearn_steps_without_plateaus():
     s, y = scores_and_labels()
     calibrator = fit_calibrator("isotonic", s, y, offset=0.0)
     reference = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(s, y)
+    # every knot is a step of sklearn's fit, at the step's centre (outer steps: outer edge)
+    knots = np.asarray(calibrator.x)
+    np.testing.assert_allclose(np.asarray(calibrator.y), reference.predict(knots), atol=1e-12)
+    assert knots[0] == s.min() and knots[-1] == s.max()
+    inside = np.sort(s)
+    shown = np.round(calibrator.predict(inside), 2)  # what a list displays, to the percent
+    steps = np.round(reference.predict(inside), 2)
+    assert len(np.unique(shown)) > 2 * len(np.unique(steps))  # far fewer shared percentages
     grid = np.linspace(-8, 8, 101)  # includes values outside the fitted range
-    predicted = calibrator.predict(grid)
-    np.testing.assert_allclose(predicted, reference.predict(grid), atol=TIE_BREAK)
-    assert (np.diff(predicted) > 0).all()  # ties inside a step are broken by the raw score
+    assert (np.diff(calibrator.predict(grid)) > 0).all()  # ranks exactly as the raw score
+    assert abs(calibrator.predict(s).mean() - y.mean()) < 0.02  # still calibrated in the large
+    assert Calibrator.from_dict(calibrator.to_dict()) == calibrator
+
+
+def test_beta_calibration_fits_a_skewed_map_and_survives_json():
+    rng = np.random.default_rng(3)
+    s = rng.normal(-1.5, 1.5, 20000)
+    q = 1 / (1 + np.exp(-s))
+    truth = 1 / (1 + np.exp(-(1.6 * np.log(q) - 0.6 * np.log(1 - q) + 0.4)))  # a beta map
+    y = (rng.random(len(s)) < truth).astype(int)
+    calibrator = fit_calibrator("beta", s, y, offset=0.0)
+    assert abs(calibrator.a - 1.6) < 0.15 and abs(calibrator.b - 0.6) < 0.15
+    assert np.abs(calibrator.predict(s) - truth).max() < 0.03
     assert Calibrator.from_dict(calibrator.to_dict()) == calibrator
 
 
@@ -56,7 +75,7 @@ def test_platt_matches_sklearn_and_survives_json():
     calibrator = fit_calibrator("platt", s, y, offset=-0.5)
     reference = LogisticRegression(C=np.inf).fit(s.reshape(-1, 1), y)
     np.testing.assert_allclose(
-        calibrator.predict(s), reference.predict_proba(s.reshape(-1, 1))[:, 1], atol=1e-9
+        calibrator.predict(s), reference.predict_proba(s.reshape(-1, 1))[:, 1], atol=TIE_BREAK
     )
     assert Calibrator.from_dict(calibrator.to_dict()) == calibrator
     assert calibrator.to_dict()["offset"] == -0.5
@@ -65,8 +84,8 @@ def test_platt_matches_sklearn_and_survives_json():
 def test_bad_calibrator_inputs_are_clear_errors():
     with pytest.raises(SafetynetError, match="only one label value"):
         fit_calibrator("isotonic", np.arange(5.0), np.zeros(5), 0.0)
-    with pytest.raises(SafetynetError, match="calibrator.json: method 'beta'"):
-        Calibrator.from_dict({"method": "beta"})
+    with pytest.raises(SafetynetError, match="calibrator.json: method 'sigmoid'"):
+        Calibrator.from_dict({"method": "sigmoid"})
 
 
 def test_scores_are_calibrated_corrected_raw_scores(model, rows):

@@ -24,7 +24,7 @@ def small_catalogue(monkeypatch):
 
 def fit(frame, **train_overrides):
     params = fx.small_params(**train_overrides)
-    split = make_split(frame["as_of"].unique(), fx.EXPORT_DATE, 180, 3, 3)
+    split = make_split(frame["as_of"].unique(), fx.EXPORT_DATE, 180, 3, 4, 1)
     features, categories = train.feature_categories(False)
     return train.train_model(frame, split, params, features, categories), split
 
@@ -72,8 +72,8 @@ def test_down_sampling_correction_recovers_the_base_rate(small_catalogue, weight
     assert (
         result.periods["train"]["positives"] / result.periods["train"]["rows"] > 0.3
     )  # really sampled
-    val = frame.loc[
-        split.period_of(frame["as_of"]).eq("val")
+    val = frame.loc[  # the test period: rows the model never saw
+        split.period_of(frame["as_of"]).eq("test")
         & frame["label_observed"]
         & frame["already_out"].eq(0)
     ]
@@ -141,11 +141,17 @@ def test_stage_writes_the_model_folder(trained):
     assert "run_id" not in summary and "model_version" not in summary  # MLflow ids stay out of models/
     assert trained["first"]["model_version"] == "1"
     eligible = frame.loc[frame["label_observed"] & frame["already_out"].eq(0)]
-    for period in ("train", "val", "test"):
+    for period in ("train", "test"):
         rows = eligible.loc[eligible["as_of"].dt.date.astype(str).isin(summary["split"][period])]
         assert summary["periods"][period]["rows"] == len(rows)
         assert summary["periods"][period]["positives"] == int(rows["label"].sum())
     assert json.loads((root / "models" / "calibrator.json").read_text())["method"] == "isotonic"
+    backtest = summary["backtest"]
+    assert len(backtest["folds"]) == 4 and backtest["rounds"] == summary["best_iteration"]
+    assert [f["window"] for f in backtest["folds"]] == [f["window"] for f in summary["split"]["folds"]]
+    assert set(backtest["calibration_comparison"][0]) == {"isotonic", "platt", "beta"}
+    assert backtest["folds"][0]["ece"] is None and backtest["folds"][1]["ece"] is not None
+    assert backtest["summary"]["auc_roc"]["mean"] > 0.6 and backtest["summary"]["auc_roc"]["sd"] is not None
 
 
 def test_retraining_is_byte_identical_and_reuses_the_registered_version(trained):

@@ -16,7 +16,13 @@ import numpy as np
 
 from src.data import contract as c
 from src.data.synthetic.base import code_index, draw_rows
-from src.data.synthetic.latent import MonthTerms, RiskModel, next_states, stationary_states
+from src.data.synthetic.latent import (
+    MonthTerms,
+    RiskModel,
+    next_states,
+    recert_window,
+    stationary_states,
+)
 from src.data.synthetic.medical import MedicalSystem
 from src.data.synthetic.protection import ProtectionSystem
 from src.data.synthetic.registry import Registry
@@ -162,9 +168,13 @@ class Simulation(WelfareSystem, SchoolSystem, MedicalSystem, ProtectionSystem):
         fragile = np.isin(
             guard, [c.GUARDIAN_TYPE.index(g) for g in ("grandparents", "other_relatives", "none")]
         )
+        # the hazard's seasonal excess in a recertification window is a recertification problem:
+        # a benefit lapse is recert_hazard_ratio times likelier as the rule there
+        recert = recert_window(self.reg.registered[idx], self.month_start)
+        lapse = np.where(recert, self.model.recert_ratio, 1.0)
         return np.column_stack(
             [
-                np.where(self.welfare[idx] < 2, 1.0, 0.0),
+                np.where(self.welfare[idx] < 2, lapse, 0.0),
                 np.where(
                     self.school[idx] == 1, np.select([age < 12, age < 15], [0.3, 1.0], 1.8), 0.0
                 ),

@@ -176,7 +176,7 @@ def _manifest_entry(kind: str, column: str, count: int, first_row: int) -> dict:
         "negative_amount": f"out_of_range:{column}",
         "missing_required": f"missing_required:{column}",
         "unknown_code": f"unknown_code:{column}",
-        "future_date": f"future_date:{column}",
+        "future_date": f"beyond_export_date:{column}",
         "malformed_date": f"malformed_date:{column}",
     }[kind]
     return {

@@ -4,6 +4,17 @@ States: 0 stable, 1 strained, 2 crisis. A child's hazard multiplier h (category,
 disability, guardian type, hukou and a frailty term) scales the moves towards crisis and the
 monthly outcome probability q(state). Outcomes and legitimate exits never feed back into the
 chain, which is what makes p_true exact (see `p_true`).
+
+Two calendar effects, both known in advance from the month and the registry, so p_true stays
+exact:
+
+- prevalence drift (`synthetic.prevalence_drift`): every child's log hazard moves by the same
+  seeded, mean-reverting random walk (`drift_path`: a normal step of sd = the param each month),
+  so the share of children with an outcome drifts month to month; 0 switches it off;
+- seasonal recertification (`synthetic.recert_hazard_ratio`): recertification is annual, due
+  in the child's registration anniversary month once the child has been registered for more
+  than 300 days (`recert_due_month`). In that month and the next (when a missed one turns
+  into a suspension) the outcome probability is multiplied by the ratio; 1 switches it off.
 """
 
 from __future__ import annotations
@@ -44,6 +55,9 @@ STABLE_TO_STRAINED, STABLE_TO_CRISIS = 0.030, 0.004
 STRAINED_TO_CRISIS, STRAINED_TO_STABLE = 0.08, 0.15
 CRISIS_TO_STRAINED, CRISIS_TO_STABLE = 0.15, 0.04
 OUTCOME_PROB = np.array([0.0015, 0.012, 0.09])  # per month by state, times sqrt(h)
+MAX_OUTCOME_PROB = 0.9
+DRIFT_PERSISTENCE = 0.9  # share of last month's drift that carries over (mean reversion)
+RECERT_MIN_DAYS = 300  # a recertification falls due only after this many days in the registry
 # Legitimate exits per month (independent of the state): reason -> {category: probability}.
 EXIT_HAZARD = {
     "moved_away": dict.fromkeys(CATEGORY, 0.0015),
@@ -58,6 +72,41 @@ def month_starts(start: np.datetime64, count: int) -> np.ndarray:
     return (start.astype("datetime64[M]") + np.arange(count)).astype("datetime64[D]")
 
 
+def recert_due_month(registered: np.ndarray, month_start: np.datetime64) -> np.ndarray:
+    """True where a recertification falls due in the month starting at `month_start`.
+
+    Annual, in the registration anniversary month, once registered more than RECERT_MIN_DAYS.
+    """
+    month = np.datetime64(month_start, "D")
+    anniversary = (registered.astype("datetime64[M]").astype(np.int64) % 12) == (
+        month.astype("datetime64[M]").astype(np.int64) % 12
+    )
+    return anniversary & ((month - registered).astype(np.int64) > RECERT_MIN_DAYS)
+
+
+def recert_window(registered: np.ndarray, month_start: np.datetime64) -> np.ndarray:
+    """True in the month a recertification falls due and in the month after it."""
+    month = np.datetime64(month_start, "M")
+    previous = (month - 1).astype("datetime64[D]")
+    return recert_due_month(registered, month.astype("datetime64[D]")) | recert_due_month(
+        registered, previous
+    )
+
+
+def drift_path(months: int, step_sd: float, rng) -> np.ndarray:
+    """Log-hazard shift per month from the first: a mean-reverting random walk from 0.
+
+    x_0 = 0, x_k = DRIFT_PERSISTENCE * x_(k-1) + step_sd * N(0, 1): each month moves by about
+    step_sd, and the pull back to 0 keeps a long span from wandering off (stationary sd
+    step_sd / sqrt(1 - DRIFT_PERSISTENCE^2), about 2.3 x step_sd).
+    """
+    steps = step_sd * rng.standard_normal(max(months, 1))
+    path = np.zeros(max(months, 1))
+    for k in range(1, len(path)):
+        path[k] = DRIFT_PERSISTENCE * path[k - 1] + steps[k]
+    return path
+
+
 @dataclass(frozen=True)
 class MonthTerms:
     """The model's terms for one calendar month, per child."""
@@ -69,9 +118,21 @@ class MonthTerms:
 
 
 class RiskModel:
-    """Child-level hazard terms of the chain; month terms depend on age, so on the month."""
+    """Child-level hazard terms of the chain; month terms depend on age, so on the month.
 
-    def __init__(self, registry: Registry, rng):
+    `drift` is the log-hazard shift of each month from `first_month` on (months past its end
+    keep its last value); `recert_ratio` multiplies the outcome probability in each child's
+    recertification window (`recert_window`).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        rng,
+        first_month: np.datetime64 | None = None,
+        drift: np.ndarray | None = None,
+        recert_ratio: float = 1.0,
+    ):
         cat = np.array([CATEGORY_LOG_HAZARD[c] for c in CATEGORY])[registry.category]
         guard = np.array([GUARDIAN_LOG_HAZARD[g] for g in GUARDIAN_TYPE])[registry.guardian]
         self.log_h_static = (
@@ -83,6 +144,12 @@ class RiskModel:
         )
         self.birth = registry.birth
         self.turns_18 = registry.turns_18
+        self.registered = registry.registered
+        self.first_month = np.datetime64(
+            first_month if first_month is not None else "1970-01", "M"
+        )
+        self.drift = np.zeros(1) if drift is None else np.asarray(drift, dtype=float)
+        self.recert_ratio = recert_ratio
         self.exit_by_reason = np.stack(
             [
                 np.array([EXIT_HAZARD[r].get(c, 0.0) for c in CATEGORY])[registry.category]
@@ -94,15 +161,26 @@ class RiskModel:
     def exit_reasons(self) -> list[int]:
         return [EXIT_REASON.index(r) for r in EXIT_HAZARD]
 
+    def month_drift(self, month_start: np.datetime64) -> float:
+        """The log-hazard shift of the month starting at `month_start`."""
+        k = int((np.datetime64(month_start, "M") - self.first_month).astype(np.int64))
+        return float(self.drift[min(max(k, 0), len(self.drift) - 1)])
+
     def terms(
         self, month_start: np.datetime64, next_start: np.datetime64, rows=slice(None)
     ) -> MonthTerms:
         age = (month_start - self.birth[rows]).astype(np.int64) / 365.25
         band = np.searchsorted(AGE_BAND_EDGES, age, side="right")
-        h = np.exp(self.log_h_static[rows] + np.asarray(AGE_LOG_HAZARD)[band])
+        h = np.exp(
+            self.log_h_static[rows]
+            + np.asarray(AGE_LOG_HAZARD)[band]
+            + self.month_drift(month_start)
+        )
+        season = np.where(recert_window(self.registered[rows], month_start), self.recert_ratio, 1.0)
+        outcome = OUTCOME_PROB[None, :] * (np.sqrt(h) * season)[:, None]
         return MonthTerms(
             transition=transition_matrices(h),
-            outcome=np.minimum(OUTCOME_PROB[None, :] * np.sqrt(h)[:, None], 0.9),
+            outcome=np.minimum(outcome, MAX_OUTCOME_PROB),
             exit=self.exit_by_reason[:, rows].sum(axis=0),
             allowed=(next_start - 1) < self.turns_18[rows],
         )

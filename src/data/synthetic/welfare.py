@@ -1,8 +1,12 @@
 """Basic living assistance: monthly payments, yearly recertification, lapses and reinstatement.
 
-A benefit-lapse outcome suspends an active benefit (or terminates a suspended one), with the
-reason `recert_missed` when a recertification is overdue; early in a later month a lapsed
-benefit may be reinstated.
+Recertification is annual and seasonal: a `recert_due` is written on the first day of the
+child's registration anniversary month (`latent.recert_due_month`) and done, or not, month by
+month. A benefit-lapse outcome suspends an active benefit (or terminates a suspended one),
+with the reason `recert_missed` when a recertification is overdue; early in a later month a
+lapsed benefit may be reinstated. The risk model raises the outcome hazard in the due month
+and the month after (`synthetic.recert_hazard_ratio`), and `events` makes a benefit lapse the
+likelier rule then, so lapses cluster around each child's own anniversary.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import numpy as np
 
 from src.data import contract as c
 from src.data.synthetic.base import SimulationBase, code_index, draw_rows
+from src.data.synthetic.latent import recert_due_month
 
 # Signals by latent state (stable, strained, crisis).
 RECERT_DONE_P = np.array([0.85, 0.45, 0.15])  # per month while pending
@@ -94,9 +99,7 @@ class WelfareSystem(SimulationBase):
             amount_cny=amount,
             reason=-1,
         )
-        due_month = self.reg.registered.astype("datetime64[M]").astype(int) % 12
-        due = present & (due_month == start.astype("datetime64[M]").astype(int) % 12)
-        due &= (start - self.reg.registered) > 300
+        due = present & recert_due_month(self.reg.registered, start)
         idx = np.flatnonzero(due & (self.recert_pending_since < 0))
         self._add(
             "welfare_events",

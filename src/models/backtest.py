@@ -1,0 +1,210 @@
+"""Rolling-origin backtest inside the labelled history: choose, then report.
+
+On the folds of `src.models.split` (never the test period):
+
+1. Search. `train.backtest.search_trials` LightGBM settings (the configured ones, then a
+   seeded draw from SEARCH_SPACE) are each fitted on every fold's training dates, with
+   early stopping on the fold's window (average precision). The settings with the best mean
+   window score win; the boosting rounds of the final fit are the median of their folds'
+   best iterations.
+2. Out-of-fold scores. The winner's fold models score their windows: the most recent
+   labelled months no fitted model has seen. The latest `calibration_folds` windows fit
+   the final calibrator, so it reflects the most recent prevalence.
+3. Calibrators compared out of time. For each fold after the first, every method is
+   fitted on the previous fold's window and judged on this one (ECE, observed / predicted
+   ratio): what happens when a calibrator meets next month's prevalence.
+4. Per-fold figures of the winner (AUC, AUC-PR, precision at 5 %, ECE) and their mean and
+   standard deviation, for reports/metrics.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from src.atomic import json_numbers
+from src.config import LightGBMParams, Params
+from src.errors import SafetynetError
+from src.models import metrics
+from src.models.calibration import METHODS, Calibrator, fit_calibrator
+from src.models.scoring import prepare_features
+from src.models.split import Fold
+
+log = logging.getLogger(__name__)
+
+SEARCH_SPACE = {
+    "num_leaves": (7, 15, 31, 63),
+    "min_child_samples": (20, 50, 100, 200),
+    "feature_fraction": (0.6, 0.8, 1.0),
+    "lambda_l2": (0.0, 1.0, 10.0),
+}
+FOLD_METRIC = "average_precision"  # LightGBM's name; what a capacity-bound list rewards
+FOLD_REPORT = ("auc_roc", "auc_pr", "precision@5_pct", "prevalence", "ece")
+
+
+@dataclass(frozen=True)
+class FoldScores:
+    """One fold model's corrected raw scores on its window, with labels and months."""
+
+    raw: np.ndarray
+    y: np.ndarray
+    months: np.ndarray
+    best_iteration: int
+    score: float
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    settings: LightGBMParams
+    rounds: int
+    calibrator: Calibrator
+    report: dict  # JSON-ready: folds, mean/sd, calibration comparison, search
+
+
+def candidates(configured: LightGBMParams, trials: int, seed: int) -> list[LightGBMParams]:
+    """The configured settings first, then `trials - 1` distinct seeded draws from the grid."""
+    grid = [dict(zip(SEARCH_SPACE, values, strict=True)) for values in itertools.product(*SEARCH_SPACE.values())]
+    own = {name: getattr(configured, name) for name in SEARCH_SPACE}
+    grid = [g for g in grid if g != own]
+    picks = np.random.default_rng(seed).permutation(len(grid))[: max(trials - 1, 0)]
+    return [configured, *(dataclasses.replace(configured, **grid[i]) for i in sorted(picks))]
+
+
+def class_weight(y: np.ndarray, weighting: str) -> float:
+    positives = int(np.sum(y))
+    return (len(y) - positives) / positives if weighting == "balanced" and positives else 1.0
+
+
+def fit_fold(
+    train: pd.DataFrame,
+    window: pd.DataFrame,
+    lgb_params: dict,
+    settings: LightGBMParams,
+    features: list[str],
+    categories: dict[str, list[str]],
+    offset: float,
+) -> FoldScores:
+    """Fit on the fold's training rows, early-stopped on its window; score the window."""
+    x_train, x_window = (prepare_features(p, features, categories) for p in (train, window))
+    y_window = window["label"].to_numpy()
+    data = lgb.Dataset(x_train, label=train["label"].to_numpy(), free_raw_data=True)
+    valid = lgb.Dataset(x_window, label=y_window, reference=data)
+    booster = lgb.train(
+        {**lgb_params, "metric": FOLD_METRIC},
+        data,
+        num_boost_round=settings.max_rounds,
+        valid_sets=[valid],
+        valid_names=["window"],
+        callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
+    )
+    best = booster.best_iteration or booster.current_iteration()
+    raw = booster.predict(x_window, raw_score=True, num_iteration=best) + offset
+    return FoldScores(raw, y_window, window["as_of"].to_numpy(), best,
+                      float(booster.best_score["window"][FOLD_METRIC]))  # fmt: skip
+
+
+def _fold_figures(fold: FoldScores, calibrated: np.ndarray | None, ece_bins: int) -> dict:
+    out = {
+        "n": int(len(fold.y)),
+        "prevalence": float(np.mean(fold.y)),
+        "best_iteration": fold.best_iteration,
+    }
+    for name in ("auc_roc", "auc_pr", "precision@5_pct"):
+        out[name] = metrics.compute(name, fold.y, fold.raw, groups=fold.months)
+    out["ece"] = (metrics.compute("ece", fold.y, calibrated, groups=fold.months, ece_bins=ece_bins)
+                  if calibrated is not None else None)  # fmt: skip
+    return out
+
+
+def compare_calibrators(folds: list[FoldScores], ece_bins: int) -> list[dict]:
+    """Each method fitted on fold k-1's window, judged on fold k's: ECE and observed/predicted."""
+    rows = []
+    for before, after in itertools.pairwise(folds):
+        row = {}
+        for method in METHODS:
+            calibrated = fit_calibrator(method, before.raw, before.y, 0.0).predict(after.raw)
+            row[method] = {
+                "ece": metrics.compute("ece", after.y, calibrated, ece_bins=ece_bins),
+                "observed_to_predicted": float(np.mean(after.y) / np.mean(calibrated)),
+            }
+        rows.append(row)
+    return rows
+
+
+def _mean_sd(rows: list[dict], keys) -> dict:
+    out = {}
+    for key in keys:
+        values = [r[key] for r in rows if r.get(key) is not None and not math.isnan(r[key])]
+        out[key] = {"mean": float(np.mean(values)) if values else None,
+                    "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None}  # fmt: skip
+    return out
+
+
+def run_backtest(
+    frame: pd.DataFrame,
+    folds: tuple[Fold, ...],
+    params: Params,
+    features: list[str],
+    categories: dict[str, list[str]],
+    lgb_params_for,
+    offset_for,
+) -> BacktestResult:
+    """The search, the out-of-fold scores and the calibrator (see the module docstring).
+
+    `frame` holds every eligible labelled row (negatives already sampled);
+    `lgb_params_for(settings, y)` and `offset_for(y)` give LightGBM's parameters and the raw
+    score correction for a fold's training labels.
+    """
+    tp = params.train
+    dates = pd.to_datetime(frame["as_of"]).dt.date
+    parts = [(frame.loc[dates.isin(f.train)], frame.loc[dates.isin(f.window)]) for f in folds]
+    for k, (train, window) in enumerate(parts):
+        if train["label"].nunique() < 2 or window["label"].nunique() < 2:
+            raise SafetynetError(
+                f"features.parquet: backtest fold {k + 1} (window {folds[k].window[0]}) has only one "
+                "label value in its training rows or window; supply more history or lower "
+                "train.backtest.folds"
+            )
+    tried = []
+    for settings in candidates(tp.lightgbm, tp.backtest.search_trials, params.base.seed):
+        fitted = []
+        for train, window in parts:
+            y = train["label"].to_numpy()
+            fitted.append(fit_fold(train, window, lgb_params_for(settings, y), settings, features,
+                                   categories, offset_for(y)))  # fmt: skip
+        tried.append((float(np.mean([f.score for f in fitted])), settings, fitted))
+        log.info("backtest: %s -> mean window %s %.4f", {k: getattr(settings, k) for k in SEARCH_SPACE},
+                 FOLD_METRIC, tried[-1][0])  # fmt: skip
+    best_score, settings, fitted = max(tried, key=lambda t: t[0])  # ties: the first tried wins
+    rounds = int(np.median([f.best_iteration for f in fitted]))
+    recent = fitted[-tp.backtest.calibration_folds :]
+    calibrator = fit_calibrator(tp.calibration, np.concatenate([f.raw for f in recent]),
+                                np.concatenate([f.y for f in recent]), 0.0)  # fmt: skip
+    ece_bins = params.evaluate.ece_bins
+    fold_rows = []
+    for k, (fold, scores) in enumerate(zip(folds, fitted, strict=True)):
+        previous = fitted[k - 1] if k else None
+        calibrated = (fit_calibrator(tp.calibration, previous.raw, previous.y, 0.0).predict(scores.raw)
+                      if previous is not None else None)  # fmt: skip
+        fold_rows.append({"window": [d.isoformat() for d in fold.window],
+                          "train_from": fold.train[0].isoformat(), "train_to": fold.train[-1].isoformat(),
+                          **_fold_figures(scores, calibrated, ece_bins)})  # fmt: skip
+    report = {
+        "folds": fold_rows,
+        "summary": _mean_sd(fold_rows, FOLD_REPORT),
+        "calibration_comparison": compare_calibrators(fitted, ece_bins),
+        "calibration": tp.calibration,
+        "search": [{"settings": {k: getattr(s, k) for k in SEARCH_SPACE}, FOLD_METRIC: score}
+                   for score, s, _ in tried],  # fmt: skip
+        "chosen": {k: getattr(settings, k) for k in SEARCH_SPACE},
+        "rounds": rounds,
+        "fold_metric": FOLD_METRIC,
+    }
+    return BacktestResult(settings, rounds, calibrator, json_numbers(report))
