@@ -167,7 +167,7 @@ def test_cli_validate_reports_defects(project):
 
 
 def test_cli_errors_are_one_line(project):
-    proc = run([str(BIN / "safetynet"), "ingest", "--raw", "does/not/exist"], project, check=False)
+    proc = run([str(BIN / "safetynet"), "explain", "--features", "does/not/exist.parquet"], project, check=False)
     assert proc.returncode != 0
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "does/not/exist" in proc.stderr
