@@ -47,7 +47,6 @@ import argparse
 import codecs
 import csv
 import datetime as dt
-import io
 import json
 import os
 import re
@@ -73,8 +72,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 csv.field_size_limit(sys.maxsize)  # the 20 MiB cell case
 
+from src import spreadsheet  # noqa: E402
 from src.config import load_params  # noqa: E402
 from src.data import generate  # noqa: E402
+from tests.data.mutations import _csv, _line, _rows  # noqa: E402 - the test table's CSV helpers
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 TEST_PARAMS = ROOT / "tests" / "params.test.yaml"
@@ -98,8 +99,8 @@ C, W, CAL, E, A, M, V, P = (
     "protection_events",
 )
 TODAY = dt.date.today()
-FORMULA_START = re.compile(r"[=+\-@\t\r]")
-PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+FORMULA_START = re.compile(spreadsheet.FORMULA_START)
+PLAIN_NUMBER = re.compile(spreadsheet.PLAIN_NUMBER)
 NO_DAC = [  # root reads any file: drop the capabilities that let it, so chmod 000 bites
     "setpriv",
     "--bounding-set",
@@ -123,21 +124,6 @@ class Mut:
 
     def __add__(self, other: Mut) -> Mut:
         return Mut(lambda f: (self(f), other(f)), f"{self.text}; then {other.text}")
-
-
-def _csv(folder: Path, table: str) -> Path:
-    return folder / f"{table}.csv"
-
-
-def _rows(path: Path, encoding: str = "utf-8") -> list[list[str]]:
-    with path.open(encoding=encoding, newline="") as fh:
-        return list(csv.reader(fh))
-
-
-def _line(cells: list[str]) -> str:
-    out = io.StringIO()
-    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(cells)
-    return out.getvalue()
 
 
 def _frame(folder: Path, table: str) -> pd.DataFrame:
