@@ -165,7 +165,7 @@ class Evaluate:
     top_pcts: tuple[float, ...]
     ece_bins: int
     gate_metric: str
-    peer_margin: float  # the gate allows the model this far below the plain LightGBM peer
+    peer_alpha: float  # the gate fails when the peer's lists are better at this significance
     community_prior_strength: float
     logistic_max_rows: int
 
@@ -287,7 +287,7 @@ def _check(p: Params) -> None:
              f"evaluate.gate_metric '{p.evaluate.gate_metric}' is not an evaluated metric "
              f"(use one of {', '.join(gate_metrics)})")  # fmt: skip
     _require(p.evaluate.ece_bins >= 2, "evaluate.ece_bins must be at least 2")
-    _require(0 <= p.evaluate.peer_margin < 0.2, "evaluate.peer_margin must be in [0, 0.2)")
+    _require(0 < p.evaluate.peer_alpha < 0.5, "evaluate.peer_alpha must be in (0, 0.5)")
     _require(p.explain.top_n_reasons >= 1, "explain.top_n_reasons must be at least 1")
     _require(0 < p.explain.reasons_top_share <= 1, "explain.reasons_top_share must be in (0, 1]")
     bands = p.watchlist.risk_bands

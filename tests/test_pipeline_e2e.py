@@ -24,10 +24,6 @@ BIN = Path(sys.executable).parent
 SMALL = {
     "synthetic": {"n_children": 3000, "months": 30, "n_counties": 2, "communities_per_county": 8},
     "fairness": {"bootstrap_replicates": 50},
-    # 3,000 children give lists of a few hundred: the model and the plain LightGBM peer tie
-    # within noise, so this tiny export may not pass the gate; the lineage checked here does
-    # not depend on it (the gate itself is tested in tests/models/test_promotion.py)
-    "watchlist": {"allow_failed_gate": True},
 }
 
 pytestmark = pytest.mark.e2e

@@ -4,9 +4,12 @@ On the folds of `src.models.split` (never the test period):
 
 1. Search. `train.backtest.search_trials` LightGBM settings (the configured ones, then a
    seeded draw from SEARCH_SPACE) are each fitted on every fold's training dates, with
-   early stopping on the fold's window (average precision). The settings with the best mean
-   window score win; the boosting rounds of the final fit are the median of their folds'
-   best iterations.
+   early stopping on the fold's window (average precision). A candidate replaces the
+   configured settings only when it beats them on the folds by more than one standard error
+   of its paired fold differences (`choose`): with a handful of folds, a smaller gain is
+   noise, and choosing on noise makes the test period worse, not better. Among those, the
+   best mean window score wins; the boosting rounds of the final fit are the median of the
+   winner's folds' best iterations.
 2. Out-of-fold scores. The winner's fold models score their windows: the most recent
    labelled months no fitted model has seen. The latest `calibration_folds` windows fit
    the final calibrator, so it reflects the most recent prevalence.
@@ -138,6 +141,19 @@ def compare_calibrators(folds: list[FoldScores], ece_bins: int) -> list[dict]:
     return rows
 
 
+def choose(tried: list[tuple[float, LightGBMParams, list[FoldScores]]]):
+    """The configured settings (tried first), unless a candidate beats them on the folds by
+    more than one standard error of the paired fold differences; then the best such one."""
+    best = tried[0]
+    baseline = [f.score for f in tried[0][2]]
+    for candidate in tried[1:]:
+        diffs = np.array([f.score for f in candidate[2]]) - baseline
+        se = np.std(diffs, ddof=1) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.inf
+        if diffs.mean() > se and candidate[0] > best[0]:
+            best = candidate
+    return best
+
+
 def _mean_sd(rows: list[dict], keys) -> dict:
     out = {}
     for key in keys:
@@ -182,7 +198,7 @@ def run_backtest(
         tried.append((float(np.mean([f.score for f in fitted])), settings, fitted))
         log.info("backtest: %s -> mean window %s %.4f", {k: getattr(settings, k) for k in SEARCH_SPACE},
                  FOLD_METRIC, tried[-1][0])  # fmt: skip
-    best_score, settings, fitted = max(tried, key=lambda t: t[0])  # ties: the first tried wins
+    best_score, settings, fitted = choose(tried)
     rounds = int(np.median([f.best_iteration for f in fitted]))
     recent = fitted[-tp.backtest.calibration_folds :]
     calibrator = fit_calibrator(tp.calibration, np.concatenate([f.raw for f in recent]),

@@ -185,12 +185,23 @@ def evaluate_scores(
         comparable = score_block(
             test.loc[known].reset_index(drop=True), scores[MODEL][known], capacity, settings, True
         )
+    peer = None
+    if baselines.PEER in scores:
+        y = test["label"].to_numpy()
+        peer = promotion.paired_lists(y, selected(test, scores[MODEL], capacity),
+                                      selected(test, scores[baselines.PEER], capacity))  # fmt: skip
     return {
         "test": model,
         "baselines": blocks,
         "ratios": model_to_oracle(comparable, blocks.get(ORACLE)),
-        "gate": promotion.gate_result(model, blocks, settings.gate_metric, settings.peer_margin),
+        "gate": json_numbers(promotion.gate_result(model, blocks, settings.gate_metric, peer,
+                                                   settings.peer_alpha)),  # fmt: skip
     }
+
+
+def selected(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series) -> np.ndarray:
+    """Which test rows the lists cut at capacity hand out (as the watchlist stage cuts them)."""
+    return build_predictions(test, score, capacity)["selected"].to_numpy(dtype=bool)
 
 
 # ---------------------------------------------------------------- pure core: predictions and plots

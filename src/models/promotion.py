@@ -3,11 +3,13 @@
 Two decisions, kept apart on purpose:
 
 1. The gate (DVC-tracked, `models/promotion.json`). The model in `models/` passes when, on
-   `evaluate.gate_metric` and the test rows, it strictly beats the practitioners' rules and
-   is no worse than the plain LightGBM peer by more than `evaluate.peer_margin`. The margin
-   is about one standard error of precision at capacity: the peer sees the same features and
-   history, so the two often tie, and a gate that refused every statistical tie would refuse
-   lists at random; a model clearly worse than an afternoon's LightGBM is still refused. The file names the model by its digest, so the watchlist stage can check that the
+   the test rows, it strictly beats the practitioners' rules on `evaluate.gate_metric`, and
+   its lists are not significantly worse than the plain LightGBM peer's. The peer sees the
+   same features and history, so the two lists often tie within noise, and a gate that
+   refused every statistical tie would refuse lists at random. So the lists are compared
+   pairwise (`paired_lists`, McNemar-style): only the children one list holds and the other
+   does not differ; the gate fails when the peer's exclusive picks hold significantly more
+   positives (one-sided z test at `evaluate.peer_alpha`). The file names the model by its digest, so the watchlist stage can check that the
    decision it obeys is about the model it serves. It depends only on this run's data and
    params, so a fresh clone reproduces it byte for byte.
 2. The mirror (MLflow alias `champion`, for consumers outside DVC). It moves to this model
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
+from statistics import NormalDist
 
 import mlflow
 import numpy as np
@@ -42,25 +46,37 @@ PROMOTION_FILE = "promotion.json"
 GATE_BASELINES = ("rules", "lightgbm_peer")
 
 
-def gate_result(model_block: dict, baseline_blocks: dict, metric: str, peer_margin: float = 0.0) -> dict:
-    """The gate: strictly above the rules, and at least the peer minus `peer_margin`, on `metric`."""
+def paired_lists(y: np.ndarray, model_selected: np.ndarray, peer_selected: np.ndarray) -> dict:
+    """The two lists compared on the children only one of them holds (equal list sizes, so
+    the difference of their positives / list size is the difference in precision)."""
+    y = np.asarray(y).astype(bool)
+    only_model, only_peer = model_selected & ~peer_selected, peer_selected & ~model_selected
+    a, b = int((y & only_model).sum()), int((y & only_peer).sum())
+    n_a, n_b = int(only_model.sum()), int(only_peer.sum())
+    pooled = (a + b) / (n_a + n_b) if n_a + n_b else 0.0  # one positive rate under "no difference"
+    variance = (n_a + n_b) * pooled * (1 - pooled)
+    z = (a - b) / math.sqrt(variance) if variance > 0 else 0.0
+    return {"model_only": n_a, "peer_only": n_b, "model_only_positive": a, "peer_only_positive": b,
+            "z": z}  # fmt: skip
+
+
+def gate_result(
+    model_block: dict, baseline_blocks: dict, metric: str, peer: dict | None = None, alpha: float = 0.05
+) -> dict:
+    """The gate: strictly above the rules on `metric`; lists not significantly worse than the
+    peer's (`peer` = `paired_lists`; z >= the one-sided critical value at `alpha`)."""
     model = model_block[metric]
     rivals = {name: baseline_blocks[name][metric] for name in GATE_BASELINES if name in baseline_blocks}
-    margins = {"rules": 0.0, "lightgbm_peer": peer_margin}
-
-    def beaten(name: str, value) -> bool:
-        if model is None or value is None:
-            return False
-        return model > value if margins[name] == 0 else model >= value - margins[name]
-
-    lost = [name for name, value in rivals.items() if not beaten(name, value)]
+    rules = rivals.get("rules")
+    lost = [] if model is not None and rules is not None and model > rules else ["rules"]
+    critical = -NormalDist().inv_cdf(1 - alpha)
+    if peer is not None and not peer["z"] >= critical:
+        lost.append("lightgbm_peer")
     versus = ", ".join(f"{name} {value}" for name, value in rivals.items())
-    allowance = f"; peer margin {peer_margin}" if peer_margin else ""
-    if lost:
-        reason = f"model {metric} {model} does not beat {', '.join(lost)} ({versus}{allowance})"
-    else:
-        reason = f"model {metric} {model} passes against {versus}{allowance}"
-    return {"metric": metric, "model": model, **rivals, "passed": not lost, "reason": reason}
+    paired = f"; lists vs the peer: z {peer['z']:.2f}, fails below {critical:.2f}" if peer else ""
+    verdict = f"does not beat {', '.join(lost)}" if lost else "passes against"
+    return {"metric": metric, "model": model, **rivals, "peer_lists": peer, "passed": not lost,
+            "reason": f"model {metric} {model} {verdict} ({versus}{paired})"}  # fmt: skip
 
 
 def model_digest(models_dir: Path) -> str:

@@ -66,3 +66,18 @@ def test_the_best_mean_window_score_wins_and_sets_the_rounds(monkeypatch):
     assert result.rounds == int(np.median([50, 60, 70, 80]))  # the winner's folds' best iterations
     assert [f["window"] for f in result.report["folds"]] == [[w.isoformat() for w in f.window] for f in split.folds]
     assert result.report["chosen"]["num_leaves"] == 63
+
+
+def test_a_gain_within_fold_noise_does_not_replace_the_configured_settings():
+    configured = fx.small_params().train.lightgbm
+    other = configured.__class__(**{**configured.__dict__, "num_leaves": 63})
+
+    def tried(settings, scores):
+        folds = [FoldScores(np.zeros(1), np.zeros(1), np.zeros(1), 10, s) for s in scores]
+        return (float(np.mean(scores)), settings, folds)
+
+    base = tried(configured, [0.40, 0.42, 0.41, 0.43])
+    noisy = tried(other, [0.43, 0.40, 0.42, 0.43])  # +0.005 on average, sd of the gain 0.02
+    steady = tried(other, [0.42, 0.44, 0.43, 0.45])  # +0.02 in every fold
+    assert backtest.choose([base, noisy])[1] == configured
+    assert backtest.choose([base, steady])[1] == other

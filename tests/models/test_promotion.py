@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 
+import numpy as np
 import pytest
 
 from src.errors import SafetynetError
@@ -16,20 +17,39 @@ def _rivals(rules, peer):
             "community": {"precision_at_k": 0.9}}  # fmt: skip
 
 
-def test_gate_passes_only_when_the_model_strictly_beats_the_rules_and_the_peer():
-    def gate(model, rules, peer, margin=0.0):
-        return promotion.gate_result({"precision_at_k": model}, _rivals(rules, peer), "precision_at_k", margin)
+def test_gate_needs_the_rules_beaten_and_lists_not_significantly_worse_than_the_peer():
+    def gate(model, rules, z=None):
+        peer = None if z is None else {"z": z}
+        return promotion.gate_result({"precision_at_k": model}, _rivals(rules, 0.5), "precision_at_k", peer)
 
-    assert gate(0.4, 0.3, 0.35)["passed"]  # the community baseline is not a gate
-    assert not gate(0.3, 0.3, 0.2)["passed"]
-    lost = gate(0.4, 0.3, 0.41)
-    assert not lost["passed"] and "does not beat lightgbm_peer" in lost["reason"]
-    assert lost["rules"] == 0.3 and lost["lightgbm_peer"] == 0.41
-    assert gate(0.40, 0.3, 0.405, margin=0.01)["passed"]  # a statistical tie with the peer
-    assert not gate(0.40, 0.3, 0.42, margin=0.01)["passed"]  # clearly worse than the peer
-    assert not gate(0.30, 0.3, 0.2, margin=0.01)["passed"]  # the rules get no margin
-    failed = gate(None, 0.3, 0.2)
-    assert not failed["passed"] and "does not beat rules, lightgbm_peer" in failed["reason"]
+    assert gate(0.4, 0.3)["passed"]  # the community baseline is not a gate
+    assert not gate(0.3, 0.3)["passed"] and not gate(None, 0.3)["passed"]
+    assert gate(0.4, 0.3, z=-1.2)["passed"]  # a statistical tie with the peer
+    lost = gate(0.4, 0.3, z=-2.0)
+    assert not lost["passed"] and "does not beat lightgbm_peer" in lost["reason"] and "-1.64" in lost["reason"]
+    assert lost["rules"] == 0.3 and lost["lightgbm_peer"] == 0.5
+
+
+def test_paired_lists_by_hand():
+    #          child: 0  1  2  3  4  5
+    y = np.array([1, 0, 1, 1, 0, 0])
+    model = np.array([1, 1, 1, 0, 0, 0], dtype=bool)  # holds 0, 1, 2
+    peer = np.array([1, 0, 0, 1, 1, 0], dtype=bool)  # holds 0, 3, 4
+    out = promotion.paired_lists(y, model, peer)
+    # model only: 1 (neg), 2 (pos); peer only: 3 (pos), 4 (neg): one positive each -> z = 0
+    assert (out["model_only"], out["peer_only"], out["model_only_positive"], out["peer_only_positive"]) == (2, 2, 1, 1)
+    assert out["z"] == 0.0
+    worse = promotion.paired_lists(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0], bool), np.array([0, 0, 1, 1], bool))
+    assert worse["peer_only_positive"] == 2 and worse["z"] == -2.0  # pooled rate 0.5 under no difference
+    many_y = np.r_[np.zeros(100), np.ones(100)]
+    m_sel = np.r_[np.ones(100), np.zeros(100)].astype(bool)
+    p_sel = ~m_sel
+    assert promotion.paired_lists(many_y, m_sel, p_sel)["z"] < -10  # all negatives against all positives
+    rng = np.random.default_rng(0)
+    y2 = rng.random(4000) < np.r_[np.full(2000, 0.3), np.full(2000, 0.5)]
+    z = promotion.paired_lists(y2, np.r_[np.ones(2000), np.zeros(2000)].astype(bool),
+                               np.r_[np.zeros(2000), np.ones(2000)].astype(bool))["z"]  # fmt: skip
+    assert z < -8  # the peer's exclusive picks are clearly better
 
 
 def test_the_decision_names_its_model_and_is_refused_for_another(tmp_path, monkeypatch):
