@@ -75,6 +75,7 @@ csv.field_size_limit(sys.maxsize)  # the 20 MiB cell case
 from src import spreadsheet  # noqa: E402
 from src.config import load_params  # noqa: E402
 from src.data import generate  # noqa: E402
+from tests.data import mutations  # noqa: E402
 from tests.data.mutations import _csv, _line, _rows  # noqa: E402 - the test table's CSV helpers
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -330,19 +331,7 @@ def headerless(table: str) -> Mut:
 
 
 def replace_with(table: str, kind: str) -> Mut:
-    def fn(folder: Path) -> None:
-        path = _csv(folder, table)
-        path.unlink()
-        if kind == "directory":
-            path.mkdir()
-        elif kind == "fifo":
-            os.mkfifo(path)
-        elif kind == "symlink_loop":
-            path.symlink_to(path.name)
-        elif kind == "dangling":
-            path.symlink_to(folder / "nowhere.csv")
-
-    return Mut(fn, f"replace {table}.csv with a {kind.replace('_', ' ')}")
+    return Mut(mutations.replace_with(table, kind), f"replace {table}.csv with a {kind.replace('_', ' ')}")
 
 
 def symlink_elsewhere(table: str) -> Mut:

@@ -36,6 +36,7 @@ from src.atomic import json_numbers
 from src.config import LightGBMParams, Params
 from src.errors import SafetynetError
 from src.models import metrics
+from src.models.boosting import params_for, raw_offset
 from src.models.calibration import METHODS, Calibrator, fit_calibrator
 from src.models.scoring import prepare_features
 from src.models.split import Fold
@@ -78,11 +79,6 @@ def candidates(configured: LightGBMParams, trials: int, seed: int) -> list[Light
     grid = [g for g in grid if g != own]
     picks = np.random.default_rng(seed).permutation(len(grid))[: max(trials - 1, 0)]
     return [configured, *(dataclasses.replace(configured, **grid[i]) for i in sorted(picks))]
-
-
-def class_weight(y: np.ndarray, weighting: str) -> float:
-    positives = int(np.sum(y))
-    return (len(y) - positives) / positives if weighting == "balanced" and positives else 1.0
 
 
 def fit_fold(
@@ -169,14 +165,10 @@ def run_backtest(
     params: Params,
     features: list[str],
     categories: dict[str, list[str]],
-    lgb_params_for,
-    offset_for,
 ) -> BacktestResult:
     """The search, the out-of-fold scores and the calibrator (see the module docstring).
 
-    `frame` holds every eligible labelled row (negatives already sampled);
-    `lgb_params_for(settings, y)` and `offset_for(y)` give LightGBM's parameters and the raw
-    score correction for a fold's training labels.
+    `frame` holds every eligible labelled row (negatives already sampled).
     """
     tp = params.train
     dates = pd.to_datetime(frame["as_of"]).dt.date
@@ -193,8 +185,8 @@ def run_backtest(
         fitted = []
         for train, window in parts:
             y = train["label"].to_numpy()
-            fitted.append(fit_fold(train, window, lgb_params_for(settings, y), settings, features,
-                                   categories, offset_for(y)))  # fmt: skip
+            fitted.append(fit_fold(train, window, params_for(params, settings, y), settings, features,
+                                   categories, raw_offset(y, tp)))  # fmt: skip
         tried.append((float(np.mean([f.score for f in fitted])), settings, fitted))
         log.info("backtest: %s -> mean window %s %.4f", {k: getattr(settings, k) for k in SEARCH_SPACE},
                  FOLD_METRIC, tried[-1][0])  # fmt: skip

@@ -107,13 +107,13 @@ def centred_knots(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def fit_calibrator(
     method: str, corrected_raw: np.ndarray, labels: np.ndarray, offset: float
 ) -> Calibrator:
-    """Fit the calibrator on (corrected raw score, 0/1 label) pairs of the validation period."""
+    """Fit the calibrator on (corrected raw score, 0/1 label) pairs of rows the model never saw."""
     scores = np.asarray(corrected_raw, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     if len(np.unique(y)) < 2:
         raise SafetynetError(
-            "features.parquet: the validation period has only one label value, so the calibrator "
-            "cannot be fitted; use more validation months (train.val_months)"
+            "features.parquet: the calibration months have only one label value, so the "
+            "calibrator cannot be fitted; use more (train.backtest.calibration_folds)"
         )
     if method == "isotonic":
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)

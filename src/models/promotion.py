@@ -36,7 +36,7 @@ import numpy as np
 from src.atomic import write_json
 from src.errors import SafetynetError
 from src.models import tracking
-from src.run_facts import read_train_summary
+from src.models.tracking import folder_digest as model_digest
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +77,6 @@ def gate_result(
     verdict = f"does not beat {', '.join(lost)}" if lost else "passes against"
     return {"metric": metric, "model": model, **rivals, "peer_lists": peer, "passed": not lost,
             "reason": f"model {metric} {model} {verdict} ({versus}{paired})"}  # fmt: skip
-
-
-def model_digest(models_dir: Path) -> str:
-    """The digest of the model in `models_dir` (booster, calibrator, training data)."""
-    summary = read_train_summary(models_dir)
-    return tracking.model_digest(Path(models_dir), summary["features_sha256"])
 
 
 def write_promotion(models_dir: Path, gate: dict, test_dates: list[str]) -> dict:

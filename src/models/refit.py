@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -26,14 +25,17 @@ import pandas as pd
 from src.config import Params
 from src.errors import SafetynetError
 from src.models import promotion
-from src.models.backtest import SEARCH_SPACE, class_weight
+from src.models.backtest import SEARCH_SPACE
+from src.models.boosting import fit_booster, params_for, raw_offset
 from src.models.calibration import fit_calibrator
 from src.models.scoring import CalibratedModel, prepare_features
-from src.models.train import feature_categories, fit_booster, lightgbm_params
+from src.models.split import Split
+from src.models.train import feature_categories
 from src.models.training_data import file_sha256, open_features, read_training_rows
 from src.run_facts import read_facts, read_stage_json, read_train_summary
 
 log = logging.getLogger(__name__)
+
 
 def refit(frame: pd.DataFrame, test_rows: pd.DataFrame, evaluated: CalibratedModel,
           summary: dict, params: Params, categories: dict[str, list[str]]) -> CalibratedModel:  # fmt: skip
@@ -43,22 +45,22 @@ def refit(frame: pd.DataFrame, test_rows: pd.DataFrame, evaluated: CalibratedMod
     chosen = summary["backtest"]["chosen"]
     settings = dataclasses.replace(tp.lightgbm, **{k: chosen[k] for k in SEARCH_SPACE})
     y = frame["label"].to_numpy()
-    spw = class_weight(y, tp.objective_weighting)
     features = list(summary["features"])
     booster = fit_booster(prepare_features(frame, features, categories), y,
-                          lightgbm_params(params, settings, spw), summary["backtest"]["rounds"])  # fmt: skip
+                          params_for(params, settings, y), summary["backtest"]["rounds"])  # fmt: skip
     if test_rows["label"].nunique() < 2:
         raise SafetynetError("features.parquet: the test period has one label value; cannot calibrate the served model")
     calibrator = fit_calibrator(tp.calibration, evaluated.raw_score(test_rows),
-                                test_rows["label"].to_numpy(), math.log(tp.negative_sample_rate) - math.log(spw))  # fmt: skip
+                                test_rows["label"].to_numpy(), raw_offset(y, tp))  # fmt: skip
     return CalibratedModel(booster, calibrator, categories)
 
 
 def run(features_path, features_summary_path, models_dir, served_dir, params: Params) -> dict:
     """Refit on all labelled as-of dates; write models/served/ file by file, atomically."""
     features_path, models_dir, served_dir = Path(features_path), Path(models_dir), Path(served_dir)
-    facts = read_facts(features_summary_path, models_dir)
+    facts = read_facts(features_summary_path)
     summary = read_train_summary(models_dir)
+    test_dates = Split.from_dict(summary["split"]).test
     decision = read_stage_json(models_dir / promotion.PROMOTION_FILE, "evaluate")
     evaluated = CalibratedModel.from_dir(models_dir)
     features, categories = feature_categories(params.features.protected_as_features)
@@ -67,14 +69,14 @@ def run(features_path, features_summary_path, models_dir, served_dir, params: Pa
     dataset = open_features(features_path, features)
     labelled = facts.observed_dates()
     frame = read_training_rows(dataset, labelled, params, features, categories)
-    test_rows = read_training_rows(dataset, facts.split.test, dataclasses.replace(
+    test_rows = read_training_rows(dataset, test_dates, dataclasses.replace(
         params, train=dataclasses.replace(params.train, negative_sample_rate=1.0)), features, categories)  # fmt: skip
     model = refit(frame, test_rows, evaluated, summary, params, categories)
     served = {
         "refit_on": [d.isoformat() for d in labelled],
         "rows": len(frame),
         "rounds": summary["backtest"]["rounds"],
-        "calibrated_on": [d.isoformat() for d in facts.split.test],
+        "calibrated_on": [d.isoformat() for d in test_dates],
         "evaluated_model_digest": decision["model_digest"],
         "features_sha256": file_sha256(features_path),
     }

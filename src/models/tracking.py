@@ -275,11 +275,16 @@ def _flatten_dict(value: dict, prefix: str) -> dict[str, str]:
 # --- the model in models/, as MLflow knows it -------------------------------------------
 
 
+def folder_digest(models_dir: Path) -> str:
+    """The digest of the model in `models_dir` (booster, calibrator, training data)."""
+    summary = read_train_summary(models_dir)
+    return model_digest(Path(models_dir), summary["features_sha256"])
+
+
 def find_model_run(models_dir: Path) -> dict[str, str] | None:
     """The MLflow run and registered version of the model in `models_dir` (matched by its
     digest), or None when this store has never seen it (e.g. another machine trained it)."""
-    summary = read_train_summary(models_dir)
-    return find_run_by_digest(model_digest(Path(models_dir), summary["features_sha256"]))
+    return find_run_by_digest(folder_digest(models_dir))
 
 
 def find_run_by_digest(digest: str) -> dict[str, str] | None:

@@ -1,17 +1,15 @@
 """features.parquet -> models/ (LightGBM booster + calibrator + summary) and one MLflow run.
 
 Rows: fully observed labels (`label_observed`) of children not already out (`already_out == 0`),
-in the train and validation periods of `src.models.split` (the test period is never read).
+at the train as-of dates of `src.models.split`: all labelled history before the test period,
+which is never read. Negative down-sampling (`train.negative_sample_rate` < 1) keeps each
+negative with that probability, decided by a seeded hash of (child_pid, as_of):
+order-independent, so it can run while streaming the file.
 
-Class imbalance: `train.objective_weighting: balanced` sets LightGBM's `scale_pos_weight` to
-negatives/positives of the (sampled) training rows, so both classes weigh the same in the
-loss and trees split on the rare class too. `none` trains on the natural balance.
-Negative down-sampling (`train.negative_sample_rate` < 1) keeps each negative training row
-with that probability, decided by a seeded hash of (child_pid, as_of): order-independent,
-so it can run while streaming the file. Both shift the model's log-odds by a known prior
-term; the raw score is corrected by `offset = log(rate) - log(scale_pos_weight)` and the
-calibrator (fitted on validation only) then maps it to honest probabilities. Early stopping
-watches validation AUC, which neither shift affects.
+The backtest (`src.models.backtest`) chooses the settings, the boosting rounds and the
+calibrator on folds inside the train dates; the evaluated model is then fitted on all of
+them with those settings and rounds. Class weighting and the raw-score offset that undoes
+it: `src.models.boosting`.
 """
 
 from __future__ import annotations
@@ -25,14 +23,13 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.metrics import roc_auc_score
 
-from src.config import LightGBMParams, Params
+from src.config import Params
 from src.errors import SafetynetError
 from src.features import catalogue
-from src.models.backtest import class_weight, run_backtest
+from src.models.backtest import run_backtest
+from src.models.boosting import class_weight, fit_booster, params_for, raw_offset
 from src.models.scoring import CalibratedModel, prepare_features
 from src.models.split import Split, make_split
 from src.models.tracking import log_training_run
@@ -79,47 +76,6 @@ def feature_categories(protected_as_features: bool) -> tuple[list[str], dict[str
     return features, categories
 
 
-def lightgbm_params(params: Params, settings: LightGBMParams, scale_pos_weight: float) -> dict:
-    """LightGBM settings: deterministic (fixed threads, row-wise histograms, every seed from base.seed)."""
-    seed = params.base.seed % (2**31 - 1)
-    return {
-        "objective": "binary",
-        "learning_rate": settings.learning_rate,
-        "num_leaves": settings.num_leaves,
-        "min_child_samples": settings.min_child_samples,
-        "feature_fraction": settings.feature_fraction,
-        "bagging_fraction": settings.bagging_fraction,
-        "bagging_freq": settings.bagging_freq,
-        "lambda_l2": settings.lambda_l2,
-        "scale_pos_weight": scale_pos_weight,
-        "num_threads": params.train.num_threads,
-        "deterministic": True,
-        "force_row_wise": True,
-        "seed": seed,
-        "bagging_seed": (seed + 1) % (2**31 - 1),
-        "feature_fraction_seed": (seed + 2) % (2**31 - 1),
-        "data_random_seed": (seed + 3) % (2**31 - 1),
-        "verbosity": -1,
-    }
-
-
-def _progress_callback(progress: Progress, task) -> callable:
-    def callback(env: lgb.callback.CallbackEnv) -> None:
-        progress.update(task, completed=env.iteration + 1)
-
-    return callback
-
-
-def fit_booster(x_train, y_train, lgb_params: dict, rounds: int) -> lgb.Booster:
-    """Boost a fixed number of rounds (chosen on the backtest folds) on all the training rows."""
-    train_set = lgb.Dataset(x_train, label=y_train, free_raw_data=True)
-    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("rounds", total=rounds)
-        return lgb.train(lgb_params, train_set, num_boost_round=rounds,
-                         callbacks=[_progress_callback(progress, task)])  # fmt: skip
-
-
 def period_counts(frame: pd.DataFrame) -> dict[str, float]:
     rows, positives = len(frame), int(frame["label"].sum())
     return {
@@ -147,18 +103,11 @@ def train_model(
             f"features.parquet: the labelled history has {len(frame)} eligible rows with only one "
             "label value; supply more history"
         )
-
-    def lgb_params_for(settings: LightGBMParams, y) -> dict:
-        return lightgbm_params(params, settings, class_weight(y, tp.objective_weighting))
-
-    def offset_for(y) -> float:
-        return math.log(rate) - math.log(class_weight(y, tp.objective_weighting))
-
-    backtest = run_backtest(frame, split.folds, params, features, categories, lgb_params_for, offset_for)
+    backtest = run_backtest(frame, split.folds, params, features, categories)
     y = frame["label"].to_numpy()
-    spw, offset = class_weight(y, tp.objective_weighting), offset_for(y)
+    spw, offset = class_weight(y, tp.objective_weighting), raw_offset(y, tp)
     x_train = prepare_features(frame, features, categories)
-    booster = fit_booster(x_train, y, lgb_params_for(backtest.settings, y), backtest.rounds)
+    booster = fit_booster(x_train, y, params_for(params, backtest.settings, y), backtest.rounds)
     calibrator = dataclasses.replace(backtest.calibrator, offset=offset)
     model = CalibratedModel(booster, calibrator, categories)
     raw_train = booster.predict(x_train, raw_score=True) + offset

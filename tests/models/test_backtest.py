@@ -60,8 +60,7 @@ def test_the_best_mean_window_score_wins_and_sets_the_rounds(monkeypatch):
     monkeypatch.setattr(backtest, "fit_fold", fake_fit)
     monkeypatch.setattr(backtest, "candidates", lambda configured, trials, seed: [
         configured, configured.__class__(**{**configured.__dict__, "num_leaves": 63})])
-    result = backtest.run_backtest(frame, split.folds, params, ["risk_a"], {}, lambda s, y: {},
-                                   lambda y: 0.0)  # fmt: skip
+    result = backtest.run_backtest(frame, split.folds, params, ["risk_a"], {})
     assert result.settings.num_leaves == 63 and len(calls) == 8
     assert result.rounds == int(np.median([50, 60, 70, 80]))  # the winner's folds' best iterations
     assert [f["window"] for f in result.report["folds"]] == [[w.isoformat() for w in f.window] for f in split.folds]

@@ -1,0 +1,79 @@
+"""LightGBM as this project fits it: one parameter set, one class weight, one raw-score offset.
+
+Shared by the backtest's fold models, the evaluated model (train) and the served model
+(refit), so the three can never be fitted or corrected differently.
+
+Class imbalance: `train.objective_weighting: balanced` sets `scale_pos_weight` to
+negatives/positives of the (sampled) training rows. Negative down-sampling
+(`train.negative_sample_rate` < 1) keeps each negative with that probability. Both shift
+the model's log-odds by a known prior term, undone by `raw_offset` = log(rate) -
+log(scale_pos_weight); the calibrator then maps the corrected score to a probability.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightgbm as lgb
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from src.config import LightGBMParams, Params, Train
+
+
+def class_weight(y: np.ndarray, weighting: str) -> float:
+    """scale_pos_weight: negatives / positives under `balanced`, else 1."""
+    positives = int(np.sum(y))
+    return (len(y) - positives) / positives if weighting == "balanced" and positives else 1.0
+
+
+def raw_offset(y: np.ndarray, train: Train) -> float:
+    """What to add to the booster's raw score to undo sampling and class weighting."""
+    return math.log(train.negative_sample_rate) - math.log(class_weight(y, train.objective_weighting))
+
+
+def lightgbm_params(params: Params, settings: LightGBMParams, scale_pos_weight: float) -> dict:
+    """LightGBM settings: deterministic (fixed threads, row-wise histograms, every seed from base.seed)."""
+    seed = params.base.seed % (2**31 - 1)
+    return {
+        "objective": "binary",
+        "learning_rate": settings.learning_rate,
+        "num_leaves": settings.num_leaves,
+        "min_child_samples": settings.min_child_samples,
+        "feature_fraction": settings.feature_fraction,
+        "bagging_fraction": settings.bagging_fraction,
+        "bagging_freq": settings.bagging_freq,
+        "lambda_l2": settings.lambda_l2,
+        "scale_pos_weight": scale_pos_weight,
+        "num_threads": params.train.num_threads,
+        "deterministic": True,
+        "force_row_wise": True,
+        "seed": seed,
+        "bagging_seed": (seed + 1) % (2**31 - 1),
+        "feature_fraction_seed": (seed + 2) % (2**31 - 1),
+        "data_random_seed": (seed + 3) % (2**31 - 1),
+        "verbosity": -1,
+    }
+
+
+def _progress_callback(progress: Progress, task) -> callable:
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        progress.update(task, completed=env.iteration + 1)
+
+    return callback
+
+
+def fit_booster(x_train, y_train, lgb_params: dict, rounds: int) -> lgb.Booster:
+    """Boost a fixed number of rounds (chosen on the backtest folds) on all the training rows."""
+    train_set = lgb.Dataset(x_train, label=y_train, free_raw_data=True)
+    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("rounds", total=rounds)
+        return lgb.train(lgb_params, train_set, num_boost_round=rounds,
+                         callbacks=[_progress_callback(progress, task)])  # fmt: skip
+
+
+def params_for(params: Params, settings: LightGBMParams, y: np.ndarray) -> dict:
+    """`lightgbm_params` with the class weight of the training labels `y`."""
+    return lightgbm_params(params, settings, class_weight(y, params.train.objective_weighting))
