@@ -149,9 +149,17 @@ class Backtest:
 
 
 @dataclass(frozen=True)
+class Nowcast:
+    days: int  # the short window whose outcomes the months in between already show
+    months: int  # latest as-of dates pooled per scoring date (0 = no correction)
+    prior_events: float  # pseudo-outcomes shrinking the ratio towards 1
+
+
+@dataclass(frozen=True)
 class Train:
     test_months: int
     backtest: Backtest
+    nowcast: Nowcast
     objective_weighting: typing.Literal["balanced", "none"]
     negative_sample_rate: float
     calibration: typing.Literal["isotonic", "platt", "beta"]
@@ -280,6 +288,9 @@ def _check(p: Params) -> None:
              "train.backtest: folds must be >= 2, fold_months and search_trials >= 1")  # fmt: skip
     _require(1 <= bt.calibration_folds <= bt.folds,
              "train.backtest.calibration_folds must be between 1 and train.backtest.folds")  # fmt: skip
+    nc = p.train.nowcast
+    _require(1 <= nc.days < p.label.horizon_days and nc.months >= 0 and nc.prior_events >= 0,
+             "train.nowcast: days must be in [1, label.horizon_days), months and prior_events >= 0")  # fmt: skip
     _require(0 < p.train.negative_sample_rate <= 1,
              f"train.negative_sample_rate must be in (0, 1], got {p.train.negative_sample_rate}")  # fmt: skip
     gate_metrics = [*metrics.standard_names(p.evaluate.top_pcts), "list_stability"]

@@ -51,7 +51,7 @@ SYSTEMS: dict[str, tuple[str, str]] = {
 
 KEY_COLUMNS = ("child_pid", "as_of")
 RULE_COLUMNS = ("benefit_lapse", "school_dropout", "medical_lapse", "protection_crisis")
-LABEL_COLUMNS = (*RULE_COLUMNS, "label", "label_observed", "already_out", "already_out_net")
+LABEL_COLUMNS = (*RULE_COLUMNS, "label", "days_to_outcome", "label_observed", "already_out", "already_out_net")
 # Travel beside the features for auditing and routing; never model inputs.
 AUDIT_COLUMNS = ("county_code", "community_code", "age_band", "disability")
 PROTECTED = ("sex", "ethnicity", "hukou")

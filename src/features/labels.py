@@ -16,6 +16,9 @@ For a child in the cohort at ``t`` a rule is 1 when one of its events falls in t
 
 ``label`` is 1 when any enabled rule is 1; a rule switched off in params has no column and
 does not feed ``label``. ``label_observed`` is ``as_of + horizon_days <= export_date``.
+``days_to_outcome`` is the number of days from ``as_of`` to the first event of an enabled
+rule in the horizon (missing when there is none): a label over any shorter horizon, as far
+as the export has observed it (the nowcast of ``src/models/nowcast.py`` reads it).
 
 Rows that are already out of a net (``already_out = 1``) get their labels computed by the
 same rules as every other row; downstream stages (train, evaluate, watchlist) are the ones
@@ -140,7 +143,8 @@ def labels_query(as_of_dates: list[dt.date], export_date: dt.date, label: Label)
     {cohort_ctes(as_of_dates)},
     outcome_events AS ({outcome_events_sql(label)}),
     hits AS (
-        SELECT e.child_pid, a.as_of{pivot}
+        SELECT e.child_pid, a.as_of{pivot},
+               MIN(DATE_DIFF('day', a.as_of, e.event_date)) AS days_to_outcome
         FROM outcome_events AS e
         JOIN as_of_dates AS a
           ON e.event_date > a.as_of AND e.event_date <= a.as_of + {horizon}
@@ -148,6 +152,7 @@ def labels_query(as_of_dates: list[dt.date], export_date: dt.date, label: Label)
     )
     SELECT k.child_pid, k.as_of{rule_columns},
            CASE WHEN {any_rule} > 0 THEN 1 ELSE 0 END AS label,
+           h.days_to_outcome,
            CASE WHEN k.as_of + {horizon} <= {sql_timestamp(export_date)} THEN TRUE ELSE FALSE END
                AS label_observed,
            k.already_out, k.already_out_net
@@ -166,7 +171,8 @@ def build_labels(
     """One row per (child_pid, as_of) in the cohort with the label columns, sorted by as_of, child_pid.
 
     Columns: child_pid, as_of (datetime64[us]), one int8 column per enabled rule, label (int8),
-    label_observed (bool), already_out (int8), already_out_net (str). ``con`` holds the interim
+    days_to_outcome (float64, NaN without an event in the horizon), label_observed (bool),
+    already_out (int8), already_out_net (str). ``con`` holds the interim
     tables as views or tables (children, welfare_events, school_calendar, school_enrollment,
     school_absences, medical_events, protection_events).
     """
@@ -177,6 +183,7 @@ def build_labels(
             "child_pid": "str",
             "as_of": "datetime64[us]",
             **dict.fromkeys(int8_columns, "int8"),
+            "days_to_outcome": "float64",
             "label_observed": "bool",
             "already_out_net": "str",
         }

@@ -28,7 +28,7 @@ from src.config import Evaluate, Params
 from src.delivery.capacity import LIST_KEYS, list_capacity, list_ids
 from src.errors import SafetynetError
 from src.features import catalogue
-from src.models import baselines, metrics, promotion
+from src.models import baselines, metrics, nowcast, promotion
 from src.models.curves import plot_tables, render_backtest, render_figures, rows_with_score
 from src.models.report import headline, split_per_month
 from src.models.scoring import CalibratedModel
@@ -368,6 +368,8 @@ def run(
         test, train, history, read_truth(interim_dir), model, summary, params
     )
     result = evaluate_scores(test, scores, probabilistic, capacity, params.evaluate)
+    result["nowcast"] = nowcast.effect(model.nowcast, test["as_of"], test["label"].to_numpy(),
+                                       model.calibrated(test), params.evaluate.ece_bins)  # fmt: skip
     if "backtest" in summary:
         result["backtest"] = summary["backtest"]
     tables = plot_tables(test, scores, probabilistic, capacity, params.evaluate.ece_bins)

@@ -7,7 +7,8 @@ is what scores the watchlists: the newest labelled months are the best guide to 
 
 Its calibrator cannot be fitted on rows it was trained on, so it is fitted on the evaluated
 model's scores of the test period: the most recent labelled months, which that model never
-saw (`train.calibration` picks the method). The served model is not evaluated again; the
+saw (`train.calibration` picks the method). Its nowcast (`src.models.nowcast`) covers every
+as-of date after the test period: the months it may score. The served model is not evaluated again; the
 model card reports the evaluated model's test figures and says that the served one was
 refitted, on which dates. `models/served/train_summary.json` names the evaluated model by
 its digest, so the watchlist stage can check that the gate decision it obeys is about the
@@ -24,14 +25,19 @@ import pandas as pd
 
 from src.config import Params
 from src.errors import SafetynetError
-from src.models import promotion
+from src.models import nowcast, promotion
 from src.models.backtest import SEARCH_SPACE
 from src.models.boosting import fit_booster, params_for, raw_offset
 from src.models.calibration import fit_calibrator
 from src.models.scoring import CalibratedModel, prepare_features
 from src.models.split import Split
 from src.models.train import feature_categories
-from src.models.training_data import file_sha256, open_features, read_training_rows
+from src.models.training_data import (
+    file_sha256,
+    open_features,
+    read_cohort_rows,
+    read_training_rows,
+)
 from src.run_facts import read_facts, read_stage_json, read_train_summary
 
 log = logging.getLogger(__name__)
@@ -72,6 +78,12 @@ def run(features_path, features_summary_path, models_dir, served_dir, params: Pa
     test_rows = read_training_rows(dataset, test_dates, dataclasses.replace(
         params, train=dataclasses.replace(params.train, negative_sample_rate=1.0)), features, categories)  # fmt: skip
     model = refit(frame, test_rows, evaluated, summary, params, categories)
+    nc = params.train.nowcast
+    targets = [d for d in facts.as_of_dates if d > test_dates[-1]]
+    window = read_cohort_rows(dataset, nowcast.candidate_dates(targets, facts.as_of_dates, nc.days, nc.months),
+                              features, categories)  # fmt: skip
+    kappa = nowcast.kappa_from(frame["days_to_outcome"], frame["label"], nc.days)
+    model.nowcast = nowcast.build(model, window, targets, kappa, nc)
     served = {
         "refit_on": [d.isoformat() for d in labelled],
         "rows": len(frame),

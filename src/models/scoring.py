@@ -1,4 +1,4 @@
-"""A trained model folder (booster + calibrator) -> calibrated probabilities for a features frame.
+"""A trained model folder (booster + calibrator + nowcast) -> probabilities for a features frame.
 
 `CalibratedModel` is what every later stage uses: `CalibratedModel.from_dir("models")`, the
 model this run trained and evaluated. The same object sits inside the MLflow pyfunc model
@@ -18,6 +18,7 @@ import pandas as pd
 
 from src.atomic import write_json, write_text
 from src.errors import SafetynetError
+from src.models import nowcast as nowcasting
 from src.models.calibration import Calibrator
 
 log = logging.getLogger(__name__)
@@ -31,14 +32,20 @@ class CalibratedModel:
     """LightGBM booster + calibrator, with the exact feature list and category sets of training.
 
     `booster` is the plain LightGBM model (for SHAP: explain with `booster` on `prepare(df)`;
-    its log-odds plus `calibrator.offset` is `raw_score`).
+    its log-odds plus `calibrator.offset` is `raw_score`). `nowcast` (models/nowcast.json,
+    src/models/nowcast.py) corrects the calibrated probability of the as-of dates it lists.
     """
 
     def __init__(
-        self, booster: lgb.Booster, calibrator: Calibrator, categories: dict[str, list[str]]
+        self,
+        booster: lgb.Booster,
+        calibrator: Calibrator,
+        categories: dict[str, list[str]],
+        nowcast: dict | None = None,
     ):
         self.booster = booster
         self.calibrator = calibrator
+        self.nowcast = nowcast
         self.features: list[str] = list(booster.feature_name())
         self.categories = {name: list(cats) for name, cats in categories.items()}
         unknown = sorted(set(self.categories) - set(self.features))
@@ -50,7 +57,12 @@ class CalibratedModel:
     @classmethod
     def from_dir(cls, path: str | Path) -> CalibratedModel:
         path = Path(path)
-        return cls.from_files(path / BOOSTER_FILE, path / CALIBRATOR_FILE, path / SUMMARY_FILE)
+        model = cls.from_files(path / BOOSTER_FILE, path / CALIBRATOR_FILE, path / SUMMARY_FILE)
+        source = path / nowcasting.NOWCAST_FILE
+        if not source.exists():
+            raise SafetynetError(f"{source}: not found; run the train stage first (dvc repro train)")
+        model.nowcast = nowcasting.check(json.loads(source.read_text(encoding="utf-8")), str(source))
+        return model
 
     @classmethod
     def from_files(cls, booster_path, calibrator_path, summary_path) -> CalibratedModel:
@@ -77,6 +89,7 @@ class CalibratedModel:
         write_text(path / BOOSTER_FILE, self.booster.model_to_string())
         write_json(path / CALIBRATOR_FILE, self.calibrator.to_dict())
         write_json(path / SUMMARY_FILE, {**(summary or {}), **self.feature_spec()})
+        write_json(path / nowcasting.NOWCAST_FILE, self.nowcast or {})
 
     def feature_spec(self) -> dict:
         return {"features": self.features, "categorical_features": self.categories}
@@ -98,9 +111,17 @@ class CalibratedModel:
         raw = self.booster.predict(self.prepare(frame), raw_score=True)
         return np.asarray(raw, dtype=np.float64) + self.calibrator.offset
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Calibrated probability of the outcome within the horizon, one per row."""
+    def calibrated(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability at the calibration months' outcome level, one per row."""
         return self.calibrator.predict(self.raw_score(frame))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probability of the outcome within the horizon, one per row: calibrated, then
+        corrected to the outcome level of the row's as-of date where the nowcast lists it."""
+        proba = self.calibrated(frame)
+        if not self.nowcast or "as_of" not in frame.columns:
+            return proba
+        return nowcasting.correct(proba, nowcasting.ratio_lookup(self.nowcast, frame["as_of"]))
 
 
 def prepare_features(
@@ -152,6 +173,9 @@ class CalibratedPyfunc(mlflow.pyfunc.PythonModel):
             context.artifacts["calibrator"],
             context.artifacts["feature_spec"],
         )
+        if "nowcast" in context.artifacts:
+            source = Path(context.artifacts["nowcast"])
+            self.model.nowcast = nowcasting.check(json.loads(source.read_text(encoding="utf-8")), str(source))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
         return self.model.predict_proba(pd.DataFrame(model_input))

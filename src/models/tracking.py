@@ -169,8 +169,8 @@ def _digest(text: str | bytes) -> str:
 
 
 def model_digest(model_dir: Path, data_digest: str) -> str:
-    """What identifies a trained model: booster, calibrator and the features it was fitted on."""
-    parts = [(model_dir / name).read_bytes() for name in ("booster.txt", "calibrator.json")]
+    """What identifies a trained model: booster, calibrator, nowcast and the features it was fitted on."""
+    parts = [(model_dir / name).read_bytes() for name in ("booster.txt", "calibrator.json", "nowcast.json")]
     return _digest(b"\0".join([*parts, data_digest.encode()]))
 
 
@@ -228,7 +228,10 @@ def _log_importance(importance) -> None:
 
 
 def _log_model(model_dir: Path, result):
-    """The pyfunc model (booster + calibrator + feature spec) with an explicit signature, registered."""
+    """The pyfunc model (booster + calibrator + nowcast + feature spec) with an explicit signature,
+    registered. Its input is the features alone, so it returns the calibrated probability; the
+    nowcast's per-month ratios travel with it as an artifact (`CalibratedModel.predict_proba`
+    applies them to frames with an `as_of` column)."""
     model = result.model
     inputs = Schema(
         [
@@ -248,6 +251,7 @@ def _log_model(model_dir: Path, result):
             artifacts={
                 "booster": str(model_dir / "booster.txt"),
                 "calibrator": str(model_dir / "calibrator.json"),
+                "nowcast": str(model_dir / "nowcast.json"),
                 "feature_spec": str(spec_path),
             },
             signature=ModelSignature(inputs=inputs, outputs=outputs),

@@ -9,7 +9,8 @@ order-independent, so it can run while streaming the file.
 The backtest (`src.models.backtest`) chooses the settings, the boosting rounds and the
 calibrator on folds inside the train dates; the evaluated model is then fitted on all of
 them with those settings and rounds. Class weighting and the raw-score offset that undoes
-it: `src.models.boosting`.
+it: `src.models.boosting`. The model's nowcast (`src.models.nowcast`) gives the outcome level
+of each test month from what the export showed by that month's first day.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sklearn.metrics import roc_auc_score
 from src.config import Params
 from src.errors import SafetynetError
 from src.features import catalogue
+from src.models import nowcast
 from src.models.backtest import run_backtest
 from src.models.boosting import class_weight, fit_booster, params_for, raw_offset
 from src.models.scoring import CalibratedModel, prepare_features
@@ -40,6 +42,7 @@ from src.models.training_data import (
     file_sha256,
     keep_for_training,
     open_features,
+    read_cohort_rows,
     read_training_rows,
 )
 from src.run_facts import read_facts
@@ -58,6 +61,7 @@ class TrainingResult:
     importance: pd.DataFrame  # feature, gain, split (sorted by gain, descending)
     input_example: pd.DataFrame  # synthetic_input_example(model): one made-up row, no child's data
     backtest: dict  # the backtest report (src/models/backtest.py), JSON-ready
+    kappa: float  # share of outcomes in the horizon's first train.nowcast.days (src/models/nowcast.py)
 
 
 def feature_categories(protected_as_features: bool) -> tuple[list[str], dict[str, list[str]]]:
@@ -121,6 +125,7 @@ def train_model(
         importance=_importance(booster),
         input_example=synthetic_input_example(model),
         backtest=backtest.report,
+        kappa=nowcast.kappa_from(frame["days_to_outcome"], y, tp.nowcast.days),
     )
 
 
@@ -170,6 +175,10 @@ def run(features_path, features_summary_path, models_dir, params: Params) -> dic
     frame = read_training_rows(dataset, split.train, params, features, categories)
     result = train_model(frame, split, params, features, categories)
     del frame
+    nc = params.train.nowcast
+    window = read_cohort_rows(dataset, nowcast.candidate_dates(split.test, facts.as_of_dates, nc.days,
+                              nc.months), features, categories)  # fmt: skip
+    result.model.nowcast = nowcast.build(result.model, window, split.test, result.kappa, nc)
     summary = {
         "split": split.to_dict(),
         "export_date": facts.export_date.isoformat(),

@@ -23,7 +23,7 @@ from src.models.split import Split
 from src.run_facts import RunFacts
 
 KEYS = ["child_pid", "as_of"]
-LABEL_INPUTS = ["label", "label_observed", "already_out"]
+LABEL_INPUTS = ["label", "days_to_outcome", "label_observed", "already_out"]
 
 
 def sample_uniform(frame: pd.DataFrame, seed: int) -> np.ndarray:
@@ -96,29 +96,42 @@ def read_training_rows(
     categories: dict[str, list[str]],
 ) -> pd.DataFrame:
     """Eligible labelled rows, streamed in batches with negatives sampled on the way (bounds memory)."""
+    rate, seed = params.train.negative_sample_rate, params.base.seed
+    frame = read_cohort_rows(dataset, dates, features, categories, labelled=True,
+                             keep=lambda part: keep_for_training(part, dates, rate, seed))  # fmt: skip
+    if frame.empty:
+        raise SafetynetError("features.parquet: no eligible labelled rows to train on")
+    return frame
+
+
+def read_cohort_rows(
+    dataset: ds.Dataset,
+    dates,
+    features: list[str],
+    categories: dict[str, list[str]],
+    labelled: bool = False,
+    keep=None,
+) -> pd.DataFrame:
+    """Rows of children not already out at `dates` (only label-observed ones when `labelled`),
+    streamed in batches; `keep(batch)` may drop rows on the way (a boolean mask)."""
     as_of_type = dataset.schema.field("as_of").type
     wanted = pa.array([pd.Timestamp(d) for d in dates], type=as_of_type)
-    condition = (
-        pc.field("as_of").isin(wanted) & pc.field("label_observed") & (pc.field("already_out") == 0)
-    )
+    condition = pc.field("as_of").isin(wanted) & (pc.field("already_out") == 0)
+    if labelled:
+        condition &= pc.field("label_observed")
     scanner = dataset.scanner(
         columns=[*KEYS, *LABEL_INPUTS, *features], filter=condition, batch_size=1 << 18
     )
     parts = []
     for batch in scanner.to_batches():
         part = batch.to_pandas()
+        if keep is not None:
+            part = part.loc[keep(part)]
         if part.empty:
             continue
-        part = part.loc[
-            keep_for_training(part, dates, params.train.negative_sample_rate, params.base.seed)
-        ]
-        part = part.assign(**{c: _fixed(part[c], categories[c]) for c in categories})
-        parts.append(part)
-    if not parts:
-        raise SafetynetError(
-            "features.parquet: no eligible labelled rows to train on"
-        )
-    return pd.concat(parts, ignore_index=True)
+        parts.append(part.assign(**{c: _fixed(part[c], categories[c]) for c in categories}))
+    columns = [*KEYS, *LABEL_INPUTS, *features]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
 def _fixed(values: pd.Series, categories: list[str]) -> pd.Categorical:

@@ -94,6 +94,18 @@ def test_labels_match_on_rows_not_already_out(actual, expected):
         assert mismatched.empty, f"{column} differs on {mismatched.to_dict('records')}"
 
 
+def test_days_to_outcome_is_the_first_event_in_the_horizon(actual, params):
+    """Missing exactly when the label is 0; otherwise 1..horizon days (an event on as_of is past)."""
+    days = actual["days_to_outcome"]
+    assert (days.isna() == (actual["label"] == 0)).all()
+    assert days.dropna().between(1, params.label.horizon_days).all()
+    by_row = actual.set_index(["child_pid", "as_of"])["days_to_outcome"]
+    # hand-counted from raw/: C01 suspended 2024-03-10 (2024 is a leap year); C09 lapsed 2024-01-15
+    assert by_row[("C01", pd.Timestamp("2024-01-01"))] == 31 + 29 + 9
+    assert by_row[("C01", pd.Timestamp("2024-03-01"))] == 9
+    assert by_row[("C09", pd.Timestamp("2024-01-01"))] == 14
+
+
 def test_already_out_names_the_net(actual):
     out = actual[actual["already_out"] == 1].set_index(["child_pid", "as_of"])["already_out_net"]
     assert out.to_dict() == {
@@ -110,11 +122,13 @@ def test_output_dtypes_and_order(actual):
         "as_of",
         *RULES,
         "label",
+        "days_to_outcome",
         "label_observed",
         "already_out",
         "already_out_net",
     ]
     assert actual["as_of"].dtype == "datetime64[us]"
+    assert actual["days_to_outcome"].dtype == "float64"
     assert all(actual[c].dtype == "int8" for c in (*RULES, "label", "already_out"))
     assert actual["label_observed"].dtype == bool
 

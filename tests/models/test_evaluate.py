@@ -82,11 +82,16 @@ def make_features(n: int = 60, seed: int = 0) -> pd.DataFrame:
 
 
 class StubModel:
-    """Stands in for CalibratedModel: coarse probabilities (so there are ties at the cut)."""
+    """Stands in for CalibratedModel: coarse probabilities (so there are ties at the cut), and
+    no nowcast (so its calibrated probability is the one it serves)."""
+
+    nowcast: dict = {}
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         logit = -2.5 + 8 * frame["absence_rate_all_90d"].fillna(0) + frame["recert_overdue"]
         return np.round(1 / (1 + np.exp(-logit.to_numpy())), 1)
+
+    calibrated = predict_proba
 
 
 def test_capacity_counts_distinct_caseworkers_per_county_and_month():

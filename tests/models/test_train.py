@@ -1,5 +1,6 @@
 """The train stage: honest calibration, deterministic boosters, sampling correction, MLflow."""
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -130,6 +131,7 @@ def test_stage_writes_the_model_folder(trained):
     assert sorted(p.name for p in (root / "models").iterdir()) == [
         "booster.txt",
         "calibrator.json",
+        "nowcast.json",
         "train_summary.json",
     ]
     assert summary["features"] == fx.MODEL_FEATURES
@@ -156,7 +158,7 @@ def test_stage_writes_the_model_folder(trained):
 
 def test_retraining_is_byte_identical_and_reuses_the_registered_version(trained):
     root = trained["root"]
-    for name in ("booster.txt", "calibrator.json", "train_summary.json"):
+    for name in ("booster.txt", "calibrator.json", "nowcast.json", "train_summary.json"):
         assert (root / "models" / name).read_bytes() == (root / "models_again" / name).read_bytes()
     assert trained["second"]["run_id"] == trained["first"]["run_id"]
     assert trained["second"]["model_version"] == trained["first"]["model_version"]
@@ -174,11 +176,12 @@ def test_registered_model_loads_through_pyfunc_with_the_stage_scores(trained):
     )
 
     frame = trained["frame"].tail(200)
-    expected = CalibratedModel.from_dir(trained["root"] / "models").predict_proba(frame)
+    model = CalibratedModel.from_dir(trained["root"] / "models")
+    expected = model.predict_proba(frame)
     version = trained["first"]["model_version"]
     loaded = mlflow.pyfunc.load_model(f"models:/safetynet-ews/{version}")
-    model = CalibratedModel.from_dir(trained["root"] / "models")
-    assert np.array_equal(np.asarray(loaded.predict(model.pyfunc_input(frame))), expected)
+    # the pyfunc's input is the features alone: the calibrated probability, before the nowcast
+    assert np.array_equal(np.asarray(loaded.predict(model.pyfunc_input(frame))), model.calibrated(frame))
     assert champion_version() is None  # train never promotes; evaluate's gate does
     promote_champion(version)
     assert champion_version() == version
@@ -244,3 +247,21 @@ def test_dvc_temp_experiments_use_the_project_store(tmp_path, queue):
         _artifact_root(f"sqlite:///{tmp_path}/x/mlflow.db", tmp_path)
         == tmp_path / "x" / "mlartifacts"
     )
+
+
+def test_the_nowcast_covers_the_test_months_and_corrects_their_scores(trained):
+    from src.models import nowcast
+    from src.models.scoring import CalibratedModel
+
+    root = trained["root"]
+    summary = json.loads((root / "models" / "train_summary.json").read_text())
+    model = CalibratedModel.from_dir(root / "models")
+    assert sorted(model.nowcast["ratios"]) == summary["split"]["test"]
+    test_month = summary["split"]["test"][-1]
+    entry = model.nowcast["ratios"][test_month]
+    # the window ends a nowcast.days before the month it scores
+    assert all(dt.date.fromisoformat(d) + dt.timedelta(days=model.nowcast["days"])
+               <= dt.date.fromisoformat(test_month) for d in entry["from"])  # fmt: skip
+    rows = trained["frame"].loc[trained["frame"]["as_of"] == pd.Timestamp(test_month)]
+    expected = nowcast.correct(model.calibrated(rows), entry["ratio"])
+    assert np.array_equal(model.predict_proba(rows), expected)

@@ -81,6 +81,8 @@ def synthetic_features(n_children: int = 150, n_dates: int = 30, seed: int = 0) 
     horizon = pd.Timedelta(days=180)
     frame["label_observed"] = (frame["as_of"] + horizon) <= pd.Timestamp(EXPORT_DATE)
     frame["already_out"] = (rng.random(n) < 0.03).astype("int8")
+    days = rng.integers(1, 181, size=n).astype("float64")  # the first outcome, uniform in the horizon
+    frame["days_to_outcome"] = np.where(frame["label"] == 1, days, np.nan)
     frame["county_code"] = "c1"
     return frame
 
