@@ -1,11 +1,13 @@
-"""The caseworkers' capacity: how many children one watchlist puts above its cut line.
+"""The child directors' capacity: how many children each list puts above its cut line.
 
-A watchlist is one county at one as-of date. Its capacity is
-`base.children_per_caseworker` x the distinct `caseworker_id` among the children it ranks,
-i.e. the scored children (label observed, not already out); caseworkers whose children are
-all already out add nothing. A county whose scored children have no caseworker_id gets
-capacity 0. The watchlist stage and the evaluate stage both call `list_capacity`, so the
-operating point evaluated is the one handed out.
+A list is one child director (`caseworker_id`) at one as-of date (LIST_KEYS): their own
+`base.children_per_caseworker` highest-risk children among the children they look after
+who are scored (label observed, not already out). Children with no caseworker_id form a
+list of capacity 0 per county (NO_DIRECTOR). A county's capacity, shown on its page, is
+`base.children_per_caseworker` x its distinct directors (`list_capacity` with
+keys=["county_code"]). The evaluate stage measures exactly these lists (`list_capacity`,
+`list_ids`), and the watchlist stage cuts them (`director_cut`), so the operating point
+evaluated is the one handed out.
 
 Each child director gets their own list (`director_cut`): the director's
 `base.children_per_caseworker` highest-risk children among their own scored children, ties
@@ -14,7 +16,7 @@ registration order). A county's lists therefore add up to at most its `list_capa
 director with fewer children than slots leaves the rest unused), and a
 director with many high-risk children no longer takes another director's slots. Children
 with no caseworker_id belong to no director and are never above a cut (their county office
-assigns them). Note: evaluate still measures the pooled top k of each county list.
+assigns them).
 """
 
 from __future__ import annotations
@@ -24,17 +26,34 @@ import pandas as pd
 
 from src.errors import SafetynetError
 
-LIST_KEYS = ("as_of", "county_code")  # one list per county and as-of date
+LIST_KEYS = ("as_of", "county_code", "caseworker_id")  # one list per director and as-of date
+NO_DIRECTOR = ""  # the caseworker_id of children no director looks after (capacity 0)
+
+
+def with_directors(frame: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus each child's caseworker_id from `children` (NO_DIRECTOR when missing)."""
+    merged = frame.merge(children[["child_pid", "caseworker_id"]], on="child_pid", how="left",
+                         validate="many_to_one")  # fmt: skip
+    ids = merged["caseworker_id"].astype("object")
+    return merged.assign(caseworker_id=ids.where(ids.notna(), NO_DIRECTOR).astype(str))
 
 
 def list_capacity(scored: pd.DataFrame, per_caseworker: int, keys=LIST_KEYS) -> pd.Series:
-    """Capacity per list (`keys`, e.g. county_code): per_caseworker x distinct caseworker_id.
+    """Capacity per list. With the default LIST_KEYS: per_caseworker for each director's list,
+    0 for the NO_DIRECTOR list. With other keys (e.g. ["county_code"]): per_caseworker x the
+    distinct caseworker_id (missing or NO_DIRECTOR ids not counted).
 
     `scored` holds only the children the lists rank (never the already-out ones) and the
-    columns `keys` and `caseworker_id` (missing ids are not counted). A list with no
-    caseworker gets 0. The result is an int64 Series named `capacity`, indexed by `keys`.
+    columns `keys` and `caseworker_id`. The result is an int64 Series named `capacity`,
+    indexed by `keys`.
     """
     keys = list(keys)
+    ids = scored["caseworker_id"].astype("object")
+    scored = scored.assign(caseworker_id=ids.where(ids != NO_DIRECTOR))
+    if "caseworker_id" in keys:
+        frame = scored.assign(caseworker_id=scored["caseworker_id"].fillna(NO_DIRECTOR).astype(str))
+        has = (frame["caseworker_id"] != NO_DIRECTOR).groupby([frame[k] for k in keys], sort=True).any()
+        return (has.astype("int64") * int(per_caseworker)).rename("capacity")
     caseworkers = scored.groupby(keys, sort=True, observed=True)["caseworker_id"].nunique(
         dropna=True
     )
@@ -42,7 +61,10 @@ def list_capacity(scored: pd.DataFrame, per_caseworker: int, keys=LIST_KEYS) -> 
 
 
 def list_ids(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
-    """Per row, the position of its (as_of, county_code) list in `capacity` (the metric group)."""
+    """Per row, the position of its LIST_KEYS list in `capacity` (the metric group); `test`
+    carries caseworker_id as `with_directors` gives it."""
+    if "caseworker_id" not in test.columns:
+        raise SafetynetError("evaluate: test rows have no caseworker_id; attach it (with_directors)")
     keys = pd.MultiIndex.from_arrays([test[key] for key in LIST_KEYS])
     ids = capacity.index.get_indexer(keys)
     if (ids < 0).any():

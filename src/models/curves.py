@@ -42,7 +42,7 @@ def _curve_rows(name: str, table: pd.DataFrame) -> list[dict]:
 
 
 def topk_grid(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
-    """List sizes for the precision/recall-vs-k plot: a log grid up to the largest county list,
+    """List sizes for the precision/recall-vs-k plot: a log grid up to the largest director list,
     plus the median capacity of a list (the operating point's typical k)."""
     largest = int(test.groupby(list(LIST_KEYS), observed=True).size().max())
     grid = np.geomspace(1, largest, 40).round().astype(int)
@@ -118,8 +118,8 @@ FIGURES = {
     "topk": (
         ("k", "k"),
         ("precision_at_k", "recall_at_k"),
-        "Top-k per county list",
-        "list size k per county and month",
+        "Top-k per director list",
+        "list size k per director and month",
         "value",
     ),
 }

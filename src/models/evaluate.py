@@ -2,13 +2,13 @@
 
 Test rows: the split's test as-of dates, with observed labels and `already_out == 0`.
 The capacity metrics (`precision_at_k`, `recall_at_k`, `lift_at_k`) measure the lists the
-watchlist stage hands out: one list per (as_of, county_code), its own k =
-base.children_per_caseworker x distinct caseworkers among that list's scored children
-(`src.delivery.capacity.list_capacity`, shared with the watchlist stage). They are pooled over
-the lists of the test period (`k` in a block = the sum of the list sizes) and, under
-`per_month`, over that month's lists. The percentage cut-offs (`precision@5_pct` ...), AUC,
-Brier and ECE stay month-level. `list_stability` compares each month's union of county
-lists with the previous month's. The model and every baseline are scored on the same rows
+watchlist stage hands out: one list per child director and as-of date, k =
+base.children_per_caseworker (0 for children no director looks after;
+`src.delivery.capacity`, shared with the watchlist stage). They are pooled over the lists of
+the test period (`k` in a block = the sum of the list sizes) and, under `per_month`, over
+that month's lists. The percentage cut-offs (`precision@5_pct` ...), AUC, Brier and ECE stay
+month-level. `list_stability` compares each month's union of lists with the previous
+month's. The model and every baseline are scored on the same rows
 with the same lists. The gate passes when the model beats the rule baseline on
 `evaluate.gate_metric`; then the registered version gets the alias `champion`, otherwise
 the previous champion stays. Numbers are rounded to 6 decimals; NaN (undefined) is null.
@@ -25,7 +25,7 @@ import pandas as pd
 
 from src.atomic import atomic_dir, json_numbers, write_json, write_parquet
 from src.config import Evaluate, Params
-from src.delivery.capacity import LIST_KEYS, list_capacity, list_ids
+from src.delivery.capacity import LIST_KEYS, list_capacity, list_ids, with_directors
 from src.errors import SafetynetError
 from src.features import catalogue
 from src.models import baselines, metrics, nowcast, promotion
@@ -68,24 +68,22 @@ def select_test_rows(frame: pd.DataFrame, test_dates) -> pd.DataFrame:
 
 
 def capacity_by_list(test: pd.DataFrame, children: pd.DataFrame, per_caseworker: int) -> pd.Series:
-    """k per list (as_of, county_code) of the scored test rows, as the watchlist computes it."""
+    """k per list (as_of, county_code, caseworker_id) of the scored test rows, as the watchlist cuts."""
     missing = test["county_code"].isna()
     if missing.any():
         raise SafetynetError(
             f"features.parquet: column county_code is empty on {int(missing.sum())} test rows; "
             "every child needs a county (fix children.parquet and rebuild features)"
         )
-    scored = test[["child_pid", *LIST_KEYS]].merge(
-        children[["child_pid", "caseworker_id"]], on="child_pid", how="left", validate="many_to_one"
-    )
-    capacity = list_capacity(scored, per_caseworker)
-    empty = capacity[capacity == 0]
+    capacity = list_capacity(with_directors(test[["child_pid", "as_of", "county_code"]], children), per_caseworker)
+    by_county = capacity.groupby(level=[0, 1], sort=True).sum()
+    empty = by_county[by_county == 0]
     if not empty.empty:
         as_of, county = empty.index[0]
         raise SafetynetError(
             f"children.parquet: no caseworker_id for any child of county {county} scored at "
-            f"{pd.Timestamp(as_of).date()} ({len(empty)} such lists); its capacity k = "
-            "children_per_caseworker x caseworkers would be 0; fill caseworker_id"
+            f"{pd.Timestamp(as_of).date()} ({len(empty)} such lists); nobody would get its "
+            "children's list; fill caseworker_id"
         )
     return capacity
 
@@ -99,7 +97,7 @@ def k_by_list(capacity: pd.Series) -> dict[int, int]:
 
 
 def _metric_values(y, score, months, lists, k, probabilistic: bool, settings: Evaluate) -> dict:
-    """One block: capacity metrics over the county lists, every other metric over months."""
+    """One block: capacity metrics over the director lists, every other metric over months."""
     by_month = {"groups": months, "ece_bins": settings.ece_bins}
     by_list = {"groups": lists, "k": k}
     block = {
@@ -209,7 +207,7 @@ def selected(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series) -> np.n
 
 def build_predictions(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series) -> pd.DataFrame:
     """The contract's test predictions. `selected` is the list actually handed out: the top k
-    of each (as_of, county_code) list, k its capacity, ties at the cut broken by child_pid (a
+    of each director's list (LIST_KEYS), k its capacity, ties at the cut broken by child_pid (a
     keyed hash, so arbitrary but fixed), exactly as the watchlist stage cuts its lists."""
     frame = test[["child_pid", "as_of", "label", *ATTRIBUTES]].assign(
         score=np.asarray(score, dtype="float64"), list_id=list_ids(test, capacity)
@@ -359,10 +357,9 @@ def run(
     models_dir, interim_dir, features_path = Path(models_dir), Path(interim_dir), Path(features_path)
     summary = read_train_summary(models_dir)
     candidates, train, history = load_frames(features_path, summary)
-    test = select_test_rows(candidates, summary["split"]["test"])
-    capacity = capacity_by_list(
-        test, read_children(interim_dir), params.base.children_per_caseworker
-    )
+    children = read_children(interim_dir)
+    test = with_directors(select_test_rows(candidates, summary["split"]["test"]), children)
+    capacity = capacity_by_list(test, children, params.base.children_per_caseworker)
     model = CalibratedModel.from_dir(models_dir)
     scores, probabilistic = compute_scores(
         test, train, history, read_truth(interim_dir), model, summary, params

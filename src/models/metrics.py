@@ -15,7 +15,7 @@ Context (keyword arguments; unknown keys are ignored, so one context serves ever
 - `k`: the capacity, an int for every group or a mapping group -> int (needed by `*_at_k`).
 - `ids`: one id per row (child_pid), needed by `list_stability`.
 - `periods`: one label per row (the as-of month), optional for `list_stability`: when the
-  lists are finer than a period (one per county and month), a period's list is the union of
+  lists are finer than a period (one per child director and month), a period's list is the union of
   its groups' lists, and consecutive periods are compared. Default: the groups themselves.
 - `ece_bins`: number of equal-width bins on [0, 1] for `ece` (default 10).
 

@@ -14,7 +14,7 @@ Two decisions, kept apart on purpose:
    params, so a fresh clone reproduces it byte for byte.
 2. The mirror (MLflow alias `champion`, for consumers outside DVC). It moves to this model
    only when the gate passed *and* the model is at least as good as the current champion on
-   `evaluate.gate_metric`, scored on the same test rows with the same county lists. The
+   `evaluate.gate_metric`, scored on the same test rows with the same director lists. The
    champion lives in one machine's MLflow store, so this comparison is logged to MLflow and
    the stage log, never written into a DVC output.
 

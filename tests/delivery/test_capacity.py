@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from src.delivery.capacity import director_cut, list_capacity
+from src.delivery.capacity import NO_DIRECTOR, director_cut, list_capacity
 
 
-def test_capacity_per_county_and_month_counts_distinct_caseworkers():
+def test_one_list_per_director_and_month_with_capacity_per_caseworker():
     scored = pd.DataFrame(
         {
             "as_of": pd.to_datetime(["2025-01-01"] * 5 + ["2025-02-01"] * 2),
@@ -17,7 +17,17 @@ def test_capacity_per_county_and_month_counts_distinct_caseworkers():
     )
     capacity = list_capacity(scored, per_caseworker=5)
     assert capacity.name == "capacity" and capacity.dtype == "int64"
+    jan, feb = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01")
     assert capacity.to_dict() == {
+        (jan, "A", "x"): 5,  # two of x's children, one list
+        (jan, "A", "y"): 5,
+        (jan, "B", "z"): 5,
+        (jan, "C", NO_DIRECTOR): 0,  # children no director looks after: nobody's list
+        (feb, "A", "x"): 5,
+        (feb, "B", NO_DIRECTOR): 0,
+    }
+    by_county = list_capacity(scored, per_caseworker=5, keys=["as_of", "county_code"])
+    assert by_county.to_dict() == {
         (pd.Timestamp("2025-01-01"), "A"): 10,
         (pd.Timestamp("2025-01-01"), "B"): 5,
         (pd.Timestamp("2025-01-01"), "C"): 0,  # no caseworker at all: capacity 0

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from src.config import Evaluate
+from src.delivery.capacity import with_directors
 from src.errors import SafetynetError
 from src.models import evaluate, metrics, promotion, tracking
 from tests.params import PARAMS_FILE
@@ -94,7 +95,7 @@ class StubModel:
     calibrated = predict_proba
 
 
-def test_capacity_counts_distinct_caseworkers_per_county_and_month():
+def test_capacity_is_one_list_per_director_and_month():
     test = pd.DataFrame(
         {
             "child_pid": ["a", "b", "c", "e", "a", "d"],
@@ -106,10 +107,13 @@ def test_capacity_counts_distinct_caseworkers_per_county_and_month():
         {"child_pid": list("abcde"), "caseworker_id": ["x", "y", "x", None, "z"]}
     )
     capacity = evaluate.capacity_by_list(test, children, per_caseworker=5)
+    jan, feb = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01")
     assert capacity.to_dict() == {
-        (pd.Timestamp("2025-01-01"), "A"): 10,
-        (pd.Timestamp("2025-01-01"), "B"): 5,
-        (pd.Timestamp("2025-02-01"), "A"): 5,
+        (jan, "A", "x"): 5,
+        (jan, "A", "y"): 5,
+        (jan, "B", "z"): 5,
+        (feb, "A", ""): 0,  # d has no director: on nobody's list
+        (feb, "A", "x"): 5,
     }
     no_caseworker = children.assign(caseworker_id=["x", "y", "x", None, None])
     with pytest.raises(SafetynetError, match="caseworker_id.*county B"):
@@ -120,7 +124,7 @@ def test_capacity_counts_distinct_caseworkers_per_county_and_month():
 
 def _core_inputs():
     features = make_features()
-    test = evaluate.select_test_rows(features, TEST_MONTHS)
+    test = with_directors(evaluate.select_test_rows(features, TEST_MONTHS), make_children())
     # county 110101 = odd children (cw2 or none: 1 caseworker), 110102 = even (cw1, cw3)
     capacity = evaluate.capacity_by_list(test, make_children(), per_caseworker=3)
     scores = {
@@ -151,13 +155,14 @@ def hand_frame() -> pd.DataFrame:
     return frame, children
 
 
-def test_capacity_metrics_are_pooled_over_county_lists_by_hand():
+def test_capacity_metrics_are_pooled_over_director_lists_by_hand():
     test, children = hand_frame()
+    test = with_directors(test, children)
     capacity = evaluate.capacity_by_list(test, children, per_caseworker=1)
-    assert capacity.tolist() == [2, 1, 2, 1]
+    assert capacity.tolist() == [1] * 6  # x, y in A and z in B, each month
     block = evaluate.score_block(test, test["score"].to_numpy(), capacity, SETTINGS, True)
-    # month 1: A keeps a1, a2 (1 hit), B keeps b1 (0 hits); a global top 3 would keep b2 too
-    # month 2: A keeps a1, a2 (1 hit), B keeps b2 (1 hit); 7 positives in 14 rows
+    # month 1: x keeps a1 (hit), y keeps a2, z keeps b1; a global top 3 would keep b2 too
+    # month 2: x keeps a1, y keeps a2 (hit), z keeps b2 (hit); 7 positives in 14 rows
     assert block["k"] == 6
     assert block["precision_at_k"] == round(3 / 6, 6)
     assert block["recall_at_k"] == round(3 / 7, 6)
