@@ -158,6 +158,7 @@ def build_context(
         "protected_as_features": protected_as_features,
         "metrics": metrics_table(metrics, params.evaluate.top_pcts),
         "test": metrics.get("test", {}),
+        "nowcast": metrics.get("nowcast", {}),
         "ratios": (metrics.get("ratios") or {}).get("model_to_oracle", {}),
         "fairness": fairness_summary(fairness, fairness_link),
         "train": train_summary,

@@ -50,6 +50,10 @@ def write_inputs(tmp_path, owner_hint: str = "") -> dict:
         },
         "ratios": {"model_to_oracle": {"auc_roc": 0.9}},
         "gate": {"metric": "precision_at_k", "model": 0.41, "rules": 0.3, "passed": True},
+        "nowcast": {"2025-01-01": {"ratio": 0.87, "from": ["2024-11-01", "2024-12-01"],
+                                   "ece_calibrated": 0.041, "ece_nowcast": 0.017,
+                                   "observed_to_predicted_calibrated": 0.8,
+                                   "observed_to_predicted_nowcast": 0.93}},
     }
     fairness = {
         "settings": {"tolerance": [0.8, 1.25]},
@@ -112,6 +116,11 @@ def test_the_card_names_the_model_by_content_and_shows_the_gate(tmp_path):
     assert "MLflow run id" not in markdown  # one machine's store never reaches a tracked report
     assert "refitted on every as-of date whose label is" in markdown and "2025-03-01" in markdown
     assert "| 2024-06-01 | 2023-01-01..2023-10-01 |" in markdown and "`num_leaves` 31" in markdown
+
+
+def test_the_card_shows_what_the_nowcast_did_per_test_month(tmp_path):
+    markdown, _ = render(tmp_path)
+    assert "| 2025-01-01 | 0.870 | 2024-11-01, 2024-12-01 | 0.041 → 0.017 | 0.800 → 0.930 |" in markdown
 
 
 def render(tmp_path, **kwargs):
