@@ -156,6 +156,7 @@ class Train:
     negative_sample_rate: float
     calibration: typing.Literal["isotonic", "platt", "beta"]
     num_threads: int
+    monotone_constraints: bool  # LightGBM follows each directional feature's catalogue direction
     lightgbm: LightGBMParams
     logistic_c: float
 
