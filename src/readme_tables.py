@@ -9,18 +9,31 @@ from src.features.catalogue import CATALOGUE, SYSTEMS
 START, END = "<!-- feature-table:start -->", "<!-- feature-table:end -->"
 
 
+def warning_sign(entry) -> str:
+    """What makes the value a warning sign: risk direction and normal range, or risk values."""
+    if entry.risk_values:
+        return "risk values: " + ", ".join(f"`{v}`" for v in entry.risk_values)
+    if entry.direction == 0:
+        return "none" if entry.kind == "categorical" else "no direction"
+    arrow = "↑ risk rises with the value" if entry.direction > 0 else "↓ risk falls with the value"
+    low, high = entry.normal
+    normal = f"≤ {high:g}" if low is None else (f"≥ {low:g}" if high is None else f"{low:g}..{high:g}")
+    return f"{arrow}; normal {normal}"
+
+
 def feature_table() -> str:
     """One Markdown table row per catalogue entry, grouped by protection system."""
     lines = [
-        "| feature | protection system | what it measures | actionable | when unknown | reason (zh) |",
-        "|---|---|---|---|---|---|",
+        "| feature | protection system | what it measures | role | warning sign (direction; normal range) "
+        "| actionable | when unknown | reason (zh) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     order = list(SYSTEMS)
     for entry in sorted(CATALOGUE, key=lambda e: (order.index(e.system), e.name)):
         zh = entry.template_zh.replace("{value}", "…").replace("|", "\\|")
         lines.append(
-            f"| `{entry.name}` | {SYSTEMS[entry.system][1]} | {entry.description} | "
-            f"{'yes' if entry.actionable else 'no'}{' (protected)' if entry.protected else ''} | {entry.missing} | {zh} |"
+            f"| `{entry.name}` | {SYSTEMS[entry.system][1]} | {entry.description} | {entry.role} | "
+            f"{warning_sign(entry)} | {'yes' if entry.actionable else 'no'}{' (protected)' if entry.protected else ''} | {entry.missing} | {zh} |"
         )
     return "\n".join(lines)
 
