@@ -9,7 +9,8 @@ Pure functions on frames and arrays; explain.py calls them. The rule (docs/archi
    an indicator's normal range is (None, 0), so 1 is the warning sign), or, for a
    categorical feature, one of its declared `risk_values` (e.g. enrollment_status
    dropped_out). A feature with neither (no direction or no normal range, no risk values)
-   is never a reason; an unknown value (NaN) is never a warning sign;
+   is never a reason; an unknown value (NaN) is never a warning sign; nor is a value whose
+   catalogue `only_when` fails (days since the last payment of a child never paid);
 3. its catalogue role is "risk" and it is actionable.
 
 The top `explain.top_n_reasons` qualifying features by SHAP are shown (ties keep the model's
@@ -36,8 +37,6 @@ NO_REASON = {
 }
 # zh measure words that follow {value} in the templates (the first one found is the unit).
 ZH_UNITS = ("个上学日", "天", "次", "级", "元", "岁", "个月")
-# Exposure facts that mean something only for a child in the benefit system.
-BENEFIT_ONLY = ("days_until_recert_due", "days_since_recert")
 NOT_IN_SYSTEM = ("never", "unknown", "no_record")  # category codes left out of the context line
 
 
@@ -64,6 +63,15 @@ def on_risk_side(entry: catalogue.FeatureSpec, values: pd.Series) -> np.ndarray:
         return v < low if low is not None else np.zeros(len(v), dtype=bool)
 
 
+def applies(entry: catalogue.FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
+    """True where the feature's `only_when` condition holds (or it has none, or the frame
+    lacks the condition's feature)."""
+    if entry.only_when is None or entry.only_when[0] not in frame.columns:
+        return np.ones(len(frame), dtype=bool)
+    feature, values = entry.only_when
+    return frame[feature].astype(object).isin(values).to_numpy()
+
+
 def qualifying(X: pd.DataFrame, contrib: np.ndarray) -> np.ndarray:
     """(n x F) bool: the contributions that may be shown as reasons."""
     out = contrib > 0
@@ -72,7 +80,7 @@ def qualifying(X: pd.DataFrame, contrib: np.ndarray) -> np.ndarray:
         if not can_be_reason(entry):
             out[:, j] = False
         elif out[:, j].any():
-            out[:, j] &= on_risk_side(entry, X[name])
+            out[:, j] &= on_risk_side(entry, X[name]) & applies(entry, X)
     return out
 
 
@@ -156,21 +164,15 @@ def context_features(features: list[str]) -> list[str]:
 def context_lines(frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(zh, en) context lines from the exposure features, '；' / '; ' joined.
 
-    Left out: unknown values, 'not in the system' codes, and the recertification schedule
-    of a child outside the benefit system (benefit_status never).
+    Left out: unknown values, 'not in the system' codes, and facts whose catalogue
+    `only_when` fails (the recertification schedule of a child outside the benefit system).
     """
     names = context_features(features)
-    in_benefit = (
-        frame["benefit_status"].astype(object).ne("never").to_numpy()
-        if "benefit_status" in frame.columns
-        else np.ones(len(frame), dtype=bool)
-    )
     parts = {"zh": [], "en": []}
     for name in names:
         values = frame[name]
         show = values.notna().to_numpy() & ~values.astype(object).isin(NOT_IN_SYSTEM).to_numpy()
-        if name in BENEFIT_ONLY:
-            show &= in_benefit
+        show &= applies(catalogue.spec(name), frame)
         for language, sink in parts.items():
             texts = _render_many(name, values, language)
             sink.append(np.where(show, texts, ""))

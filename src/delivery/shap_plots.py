@@ -14,12 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shap
 
 from src import figures  # sets the headless backend before pyplot is imported
 from src.features import catalogue
-
-import matplotlib.pyplot as plt  # noqa: E402  (after src.figures chose the backend)
-import shap  # noqa: E402
 
 TOP_FEATURES = 15  # features in the beeswarm
 TOP_DEPENDENCE = 4  # numeric features with a dependence plot
@@ -46,6 +44,8 @@ def top_features(shap_frame: pd.DataFrame, n: int, numeric_only: bool = False) -
 
 @contextmanager
 def seeded_pyplot(width: float, height: float):
+    from matplotlib import pyplot as plt  # here: src.figures has chosen the headless backend
+
     state = np.random.get_state()
     np.random.seed(0)
     fig = plt.figure(figsize=(width, height))

@@ -1,7 +1,13 @@
 """The feature catalogue: every feature column described once.
 
-Name, protection system, description, whether a caseworker can act on it, and the
-plain-language reason templates (Chinese and English). Explanations, the model card and
+Name, protection system, description, whether a caseworker can act on it, the plain-language
+reason templates (Chinese and English), and what the value means to a social worker: its
+`role` (risk: a warning sign; exposure: being in a system, e.g. receiving the benefit;
+background: age, category, guardian type, protected attributes), its risk `direction` (+1 /
+-1 / 0; categoricals have none, at most a list of `risk_values`) and its `normal` range
+(e.g. a payment within the last 35 days). src/delivery/reasons.py turns these into the rule
+for which contributions are shown as reasons (docs/architecture.md, "Reasons"); training
+constrains the directional features to their direction (train.monotone_constraints). Explanations, the model card and
 the README's feature table all read from here; a test fails when a column of
 features.parquet has no entry or an entry has no column.
 
@@ -68,6 +74,7 @@ AUDIT_ATTRIBUTES = (
 
 KINDS = ("numeric", "indicator", "categorical")
 ROLES = ("risk", "exposure", "background")
+IN_BENEFIT = ("benefit_status", ("active", "suspended", "terminated"))
 FORMATS = ("int", "float1", "pct", "code", "none")
 
 
@@ -90,6 +97,10 @@ class FeatureSpec:
     direction: int = 0  # +1 risk rises with the value, -1 risk falls with it, 0 no direction
     normal: tuple[float | None, float | None] | None = None  # (low, high) normal range; None = open
     risk_values: tuple[str, ...] = ()  # categorical values that are a warning sign
+    # (feature, values): the value means something only when that feature has one of these
+    # values, e.g. payment features only for a child in the benefit system (a child never
+    # paid reads days_since_last_payment = 365, which is no lapse).
+    only_when: tuple[str, tuple[str, ...]] | None = None
 
 
 # Windows (days) that the catalogue's feature names use. params.features.windows_days must
@@ -152,10 +163,12 @@ def _count(name, system, what, zh, en, actionable=True, missing=_COUNT, role="ri
     )  # fmt: skip
 
 
-def _days_since(name, system, what, zh, en, role, direction=0, normal=None, actionable=True):
+def _days_since(name, system, what, zh, en, role, direction=0, normal=None, actionable=True,
+                only_when=None):  # fmt: skip
     return FeatureSpec(
         name, system, what, actionable, "numeric", "int", zh, en, _DAYS_SINCE,
         window_days=DAYS_SINCE_CAP, role=role, direction=direction, normal=normal,
+        only_when=only_when,
     )  # fmt: skip
 
 
@@ -225,6 +238,7 @@ _BASIC_LIVING = (
         "Days since the last benefit payment.",
         "距上次领取补助已 {value} 天",
         "{value} days since the last benefit payment",
+        only_when=IN_BENEFIT,
         role="risk",
         direction=1,
         normal=(None, 35),
@@ -266,6 +280,7 @@ _BASIC_LIVING = (
         "Days since the last recert_done or benefit enrollment (annual recertification falls due near 365).",
         "距上次资格复核已 {value} 天",
         "{value} days since the last benefit recertification",
+        only_when=IN_BENEFIT,
         role="exposure",
     ),
     FeatureSpec(
@@ -280,6 +295,7 @@ _BASIC_LIVING = (
         "距下次资格复核还有 {value} 天",
         "benefit recertification falls due in {value} days",
         "never missing: the registration date always gives a schedule",
+        only_when=IN_BENEFIT,
         role="exposure",
     ),
     _count(

@@ -58,6 +58,15 @@ def test_qualifying_needs_all_three_conditions():
     assert allowed.tolist() == [[False, False, True], [True, False, False], [False, False, False]]
 
 
+def test_a_payment_gap_is_no_warning_sign_for_a_child_never_in_the_benefit_system():
+    X = frame(
+        benefit_status=pd.Categorical(["active", "never"]),
+        days_since_last_payment=[365.0, 365.0],  # never paid reads as the cap
+    )
+    allowed = reasons.qualifying(X, np.array([[0.0, 0.8], [0.0, 0.8]]))
+    assert allowed[:, 1].tolist() == [True, False]
+
+
 def test_pick_reasons_never_pads_and_keeps_shap_order():
     contrib = np.array([[0.2, 0.9, 0.5], [0.3, 0.1, 0.4], [0.3, 0.3, 0.0]])
     allowed = np.array([[True, True, False], [False, False, False], [True, True, False]])

@@ -57,6 +57,9 @@ def test_direction_normal_range_and_role_are_consistent(entry):
         assert entry.role == "risk"
     if entry.role == "risk" and entry.actionable:  # every actionable risk has a reason rule
         assert entry.risk_values or entry.direction != 0
+    if entry.only_when is not None:
+        feature, values = entry.only_when
+        assert set(values) <= set(catalogue.spec(feature).categories)
     if entry.system == "static" or entry.protected:
         assert entry.role == "background" and not entry.actionable
 
