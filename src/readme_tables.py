@@ -14,7 +14,11 @@ def warning_sign(entry) -> str:
     if entry.risk_values:
         return "risk values: " + ", ".join(f"`{v}`" for v in entry.risk_values)
     if entry.direction == 0:
-        return "none" if entry.kind == "categorical" else "no direction"
+        if entry.kind == "categorical":
+            return "none"
+        low, high = entry.normal or (None, None)
+        usual = f"; usually ≤ {high:g}" if high is not None and low is None else ""
+        return f"no direction{usual}"
     arrow = "↑ risk rises with the value" if entry.direction > 0 else "↓ risk falls with the value"
     low, high = entry.normal
     normal = f"≤ {high:g}" if low is None else (f"≥ {low:g}" if high is None else f"{low:g}..{high:g}")

@@ -2,8 +2,8 @@
 
 Routing follows the reasons shown, never raw SHAP sums (which would count exposure and
 background features): a child's systems are the systems of its shown reasons, in reason
-order without repeats (the first reason's system is the primary), and it gets one service
-per system, primary first ("；" / "; " joined). A child with no shown reason gets the general
+order without repeats (the first reason's system is the primary; a reason that does not
+route, a casework concern of any topic, adds none), and it gets one service per system, primary first ("；" / "; " joined). A child with no shown reason gets the general
 review only, so no child is sent to benefit recertification unless a benefit reason is
 shown. An already-out child gets one service per net it has left.
 
@@ -52,10 +52,10 @@ SEPARATOR = {"zh": "；", "en": "; "}
 def systems_from_reasons(reason_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row of shown reason features (n x k, '' = empty slot): '|'-joined systems in reason
     order without repeats, and the primary system ('static' when no reason is shown)."""
-    system_of = {entry.name: entry.system for entry in catalogue.CATALOGUE}
+    system_of = {entry.name: entry.system for entry in catalogue.CATALOGUE if entry.routes}
     joined, primary = [], []
     for row in reason_features:
-        systems = list(dict.fromkeys(system_of[name] for name in row if name))
+        systems = list(dict.fromkeys(system_of[name] for name in row if name in system_of))
         joined.append("|".join(systems))
         primary.append(systems[0] if systems else "static")
     return np.array(joined, dtype=object), np.array(primary, dtype=object)

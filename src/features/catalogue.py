@@ -101,6 +101,7 @@ class FeatureSpec:
     # values, e.g. payment features only for a child in the benefit system (a child never
     # paid reads days_since_last_payment = 365, which is no lapse).
     only_when: tuple[str, tuple[str, ...]] | None = None
+    routes: bool = True  # as a reason, its system chooses a service (not for any-topic concerns)
 
 
 # Windows (days) that the catalogue's feature names use. params.features.windows_days must
@@ -155,11 +156,11 @@ _NONE = (None, 0)
 
 
 def _count(name, system, what, zh, en, actionable=True, missing=_COUNT, role="risk", direction=1,
-           normal=_NONE):  # fmt: skip
+           normal=_NONE, routes=True):  # fmt: skip
     days = _window(name)
     return FeatureSpec(
         name, system, what, actionable, "numeric", "int", zh, en, _short(missing, days),
-        window_days=days, role=role, direction=direction, normal=normal,
+        window_days=days, role=role, direction=direction, normal=normal, routes=routes,
     )  # fmt: skip
 
 
@@ -198,8 +199,8 @@ def _absence_rate(kind, window, normal_high):
         _short(_IN_SCHOOL, window),
         window_days=window,
         role="risk",
-        direction=1,
-        normal=(None, normal_high),
+        direction=1 if normal_high is not None else 0,
+        normal=(None, normal_high) if normal_high is not None else None,
     )
 
 
@@ -239,8 +240,7 @@ _BASIC_LIVING = (
         "距上次领取补助已 {value} 天",
         "{value} days since the last benefit payment",
         only_when=IN_BENEFIT,
-        role="risk",
-        direction=1,
+        role="exposure",  # paid monthly: among children in the system it says "receives the benefit"
         normal=(None, 35),
     ),
     FeatureSpec(
@@ -385,8 +385,8 @@ _EDUCATION = (
     _absence_rate("all", 90, 0.1),
     _absence_rate("all", 365, 0.1),
     _absence_rate("unexcused", 90, 0.03),
-    _absence_rate("excused", 90, 0.1),
-    _absence_rate("sick", 90, 0.1),
+    _absence_rate("excused", 90, None),  # excused or sick: no warning sign a director acts on
+    _absence_rate("sick", 90, None),
     FeatureSpec(
         "unexcused_days_90d",
         "education",
@@ -593,8 +593,8 @@ _MEDICAL = (
         _short("NaN when no medical event in the last 365 days records a positive cost", 365),
         window_days=365,
         role="risk",
-        direction=1,
-        normal=(None, 0.5),
+        direction=0,  # the model reads a high share as lower risk (coverage, not hardship)
+        normal=None,
     ),
     _concern("health", "medical", "健康", "health"),
 )
@@ -625,6 +625,7 @@ _MENTAL_HEALTH = (
         "近一年心理/精神类就诊 {value} 次",
         "{value} medical events with a mental-health diagnosis in the last year",
         actionable=False,
+        direction=0,
     ),
     _concern("mental_health", "mental_health", "心理健康", "mental-health"),
 )
@@ -704,6 +705,7 @@ _GUARDIANSHIP = (
         "Casework visits in the last 90 days that recorded any concern.",
         "近90天走访发现问题 {value} 次",
         "{value} casework visits in the last 90 days recorded a concern",
+        routes=False,  # a concern of any topic: the topic's own concern feature routes
     ),
     _concern("guardianship", "guardianship", "监护", "guardianship"),
     _count(

@@ -14,9 +14,10 @@ def frame(**columns) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def test_a_normal_monthly_payment_is_not_a_warning_sign():
-    entry = catalogue.spec("days_since_last_payment")
-    values = pd.Series([12.0, 35.0, 36.0, 200.0, np.nan])
+def test_a_normal_monthly_payment_is_not_a_warning_sign_but_a_long_gap_is():
+    assert not reasons.can_be_reason(catalogue.spec("days_since_last_payment"))  # exposure
+    entry = catalogue.spec("payment_gap_max_365d")
+    values = pd.Series([12.0, 45.0, 46.0, 200.0, np.nan])
     assert reasons.on_risk_side(entry, values).tolist() == [False, False, True, True, False]
 
 
@@ -37,16 +38,18 @@ def test_categorical_features_are_warning_signs_only_for_their_declared_values()
 
 def test_only_actionable_risk_features_can_be_reasons():
     for name in ("age_years", "category", "guardian_type", "months_in_registry", "benefit_status",
-                 "days_until_recert_due", "days_since_recert", "school_type", "insurance_status"):
+                 "days_until_recert_due", "days_since_recert", "school_type", "insurance_status",
+                 "days_since_last_payment"):
         entry = catalogue.spec(name)
         assert reasons.can_be_reason(entry) == (entry.role == "risk"), name  # fmt: skip
     assert not reasons.can_be_reason(catalogue.spec("mental_diagnosis_events_365d"))  # not actionable
+    assert not reasons.can_be_reason(catalogue.spec("absence_rate_sick_90d"))  # no direction
     assert reasons.can_be_reason(catalogue.spec("unexcused_days_90d"))
 
 
 def test_qualifying_needs_all_three_conditions():
     X = frame(
-        days_since_last_payment=[12.0, 60.0, 60.0],
+        payment_gap_max_365d=[32.0, 60.0, 60.0],
         age_years=[15.0, 15.0, 15.0],
         unexcused_days_90d=[6.0, 1.0, 6.0],
     )
@@ -58,13 +61,10 @@ def test_qualifying_needs_all_three_conditions():
     assert allowed.tolist() == [[False, False, True], [True, False, False], [False, False, False]]
 
 
-def test_a_payment_gap_is_no_warning_sign_for_a_child_never_in_the_benefit_system():
-    X = frame(
-        benefit_status=pd.Categorical(["active", "never"]),
-        days_since_last_payment=[365.0, 365.0],  # never paid reads as the cap
-    )
-    allowed = reasons.qualifying(X, np.array([[0.0, 0.8], [0.0, 0.8]]))
-    assert allowed[:, 1].tolist() == [True, False]
+def test_benefit_facts_apply_only_to_children_in_the_benefit_system():
+    X = frame(benefit_status=pd.Categorical(["active", "never", "suspended"]))
+    assert reasons.applies(catalogue.spec("days_since_recert"), X).tolist() == [True, False, True]
+    assert reasons.applies(catalogue.spec("unexcused_days_90d"), X).all()  # no condition
 
 
 def test_pick_reasons_never_pads_and_keeps_shap_order():

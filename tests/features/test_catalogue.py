@@ -53,10 +53,8 @@ def test_direction_normal_range_and_role_are_consistent(entry):
         assert entry.role == "risk" and entry.normal is not None
         low, high = entry.normal
         assert (high if entry.direction > 0 else low) is not None
-    if entry.risk_values or entry.direction:
-        assert entry.role == "risk"
-    if entry.role == "risk" and entry.actionable:  # every actionable risk has a reason rule
-        assert entry.risk_values or entry.direction != 0
+    if entry.role != "risk":  # exposure and background facts are never constrained or listed
+        assert entry.direction == 0 and not entry.risk_values
     if entry.only_when is not None:
         feature, values = entry.only_when
         assert set(values) <= set(catalogue.spec(feature).categories)
@@ -70,8 +68,13 @@ def test_roles_a_social_worker_would_give():
     exposure = {"benefit_status", "days_until_recert_due", "days_since_recert", "school_type", "school_period"}
     assert {e.name for e in catalogue.CATALOGUE if e.role == "background"} == background
     assert exposure <= {e.name for e in catalogue.CATALOGUE if e.role == "exposure"}
+    # paid monthly: among children in the benefit system, days since the last payment says
+    # "receives the benefit" (exposure); a missed payment shows as a long gap
     payment = catalogue.spec("days_since_last_payment")
-    assert (payment.role, payment.direction, payment.normal) == ("risk", 1, (None, 35))
+    assert (payment.role, payment.direction, payment.normal) == ("exposure", 0, (None, 35))
+    gap = catalogue.spec("payment_gap_max_365d")
+    assert (gap.role, gap.direction, gap.normal) == ("risk", 1, (None, 45))
+    assert not catalogue.spec("visit_concerns_90d").routes
     assert catalogue.spec("enrollment_status").risk_values == ("suspended", "dropped_out")
     assert catalogue.spec("insurance_status").risk_values == ("lapsed",)
 
