@@ -4,25 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from src.delivery.reasons import warning_sign
 from src.features.catalogue import CATALOGUE, SYSTEMS
 
 START, END = "<!-- feature-table:start -->", "<!-- feature-table:end -->"
-
-
-def warning_sign(entry) -> str:
-    """What makes the value a warning sign: risk direction and normal range, or risk values."""
-    if entry.risk_values:
-        return "risk values: " + ", ".join(f"`{v}`" for v in entry.risk_values)
-    if entry.direction == 0:
-        if entry.kind == "categorical":
-            return "none"
-        low, high = entry.normal or (None, None)
-        usual = f"; usually ≤ {high:g}" if high is not None and low is None else ""
-        return f"no direction{usual}"
-    arrow = "↑ risk rises with the value" if entry.direction > 0 else "↓ risk falls with the value"
-    low, high = entry.normal
-    normal = f"≤ {high:g}" if low is None else (f"≥ {low:g}" if high is None else f"{low:g}..{high:g}")
-    return f"{arrow}; normal {normal}"
 
 
 def feature_table() -> str:

@@ -91,6 +91,23 @@ def pick_reasons(contrib: np.ndarray, allowed: np.ndarray, top_n: int) -> tuple[
     return top, np.isfinite(np.take_along_axis(masked, top, axis=1))
 
 
+def warning_sign(entry: catalogue.FeatureSpec) -> str:
+    """What makes the value a warning sign: risk direction and normal range, or risk values."""
+    if entry.risk_values:
+        return "risk values: " + ", ".join(f"`{v}`" for v in entry.risk_values)
+    if entry.direction == 0:
+        if entry.kind == "categorical":
+            return "none"
+        low, high = entry.normal or (None, None)
+        usual = f"; usually ≤ {high:g}" if high is not None and low is None else ""
+        return f"no direction{usual}"
+    arrow = "↑ risk rises with the value" if entry.direction > 0 else "↓ risk falls with the value"
+    low, high = entry.normal
+    normal = f"≤ {high:g}" if low is None else (f"≥ {low:g}" if high is None else f"{low:g}..{high:g}")
+    return f"{arrow}; normal {normal}"
+
+
+
 # ----------------------------------------------------------------------------- the words
 
 
