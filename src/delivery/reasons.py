@@ -38,6 +38,10 @@ NO_REASON = {
 # zh measure words that follow {value} in the templates (the first one found is the unit).
 ZH_UNITS = ("个上学日", "天", "次", "级", "元", "岁", "个月")
 NOT_IN_SYSTEM = ("never", "unknown", "no_record")  # category codes left out of the context line
+# The exposure facts a director reads in one line: which systems the child is in and what
+# falls due. Other exposure features (visit counts, days since the last absence ...) stay
+# out of the line; the waterfall (contributions.parquet) shows them when they weigh.
+CONTEXT_FEATURES = ("benefit_status", "days_until_recert_due", "school_type", "school_period")
 
 
 # ----------------------------------------------------------------------------- the rule
@@ -175,11 +179,11 @@ def reason_columns(
 
 
 def context_features(features: list[str]) -> list[str]:
-    return [name for name in features if catalogue.spec(name).role == "exposure"]
+    return [name for name in CONTEXT_FEATURES if name in features and catalogue.spec(name).role == "exposure"]
 
 
 def context_lines(frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(zh, en) context lines from the exposure features, '；' / '; ' joined.
+    """(zh, en) context lines from the exposure facts in CONTEXT_FEATURES, '；' / '; ' joined.
 
     Left out: unknown values, 'not in the system' codes, and facts whose catalogue
     `only_when` fails (the recertification schedule of a child outside the benefit system).

@@ -9,6 +9,7 @@ global generator, so each plot gets its own figure (closed afterwards) and a fix
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def seeded_pyplot(width: float, height: float):
     np.random.seed(0)
     fig = plt.figure(figsize=(width, height))
     try:
-        yield fig
+        with warnings.catch_warnings():  # NumPy's notice that shap relies on the global RNG
+            warnings.simplefilter("ignore", FutureWarning)
+            yield fig
     finally:
         np.random.set_state(state)
         plt.close(fig)

@@ -104,6 +104,7 @@ def test_context_line_holds_exposure_facts_only_for_children_in_the_system():
         benefit_status=pd.Categorical(["active", "never"]),
         days_until_recert_due=[23.0, 100.0],
         school_type=pd.Categorical(["regular", "unknown"]),
+        visits_180d=[2.0, 1.0],  # exposure, but not a line-worthy fact
         unexcused_days_90d=[6.0, 0.0],
         age_years=[10.0, 5.0],
     )
