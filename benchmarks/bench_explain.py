@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--num-leaves", type=int, default=31)
     parser.add_argument("--n-features", type=int, default=40, help="total model features (>= 9)")
     parser.add_argument("--n-counties", type=int, default=6)
-    parser.add_argument("--reasons-top-share", type=float, default=1.0)
+    parser.add_argument("--shap-margin", type=float, default=1.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -90,11 +90,11 @@ def main() -> None:
     with timed(timings, "score previous month", threads=2):
         prev = explain.score_previous(previous, model, 3)
     with timed(timings, "score + TreeSHAP + reasons (snapshot)", threads=2):
-        now, shap_frame = explain.explain_snapshot(
-            current, model, 3, args.reasons_top_share, progress=True
-        )
+        snapshot = explain.explain_snapshot(current, model, 3, children, 5, args.shap_margin,
+                                            progress=True)  # fmt: skip
+        now = snapshot.explanations
     with timed(timings, "global importance"):
-        explain.global_importance(shap_frame, pd.Timestamp("2024-06-01"))
+        explain.global_importance(snapshot.shap, pd.Timestamp("2024-06-01"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         expl_path = tmp / "explanations.parquet"
@@ -120,8 +120,8 @@ def report(timings: dict, n: int, args) -> None:
     wall = sum(w for w, _, _ in timings.values())
     cpu = sum(c for _, c, _ in timings.values())
     idle = sum(c / t for _, c, t in timings.values())
-    log.info("n_children=%d trees=%d leaves=%d features=%d share=%.2f", n, args.n_trees, args.num_leaves,
-             len(catalogue.CATALOGUE), args.reasons_top_share)  # fmt: skip
+    log.info("n_children=%d trees=%d leaves=%d features=%d margin=%.2f", n, args.n_trees, args.num_leaves,
+             len(catalogue.CATALOGUE), args.shap_margin)  # fmt: skip
     log.info("  %-42s %9s %9s %18s", "step", "wall s", "cpu s", "1M idle-wall est. s")
     for step, (w, c, t) in timings.items():
         log.info("  %-42s %9.1f %9.1f %18.0f", step, w, c, c / t * scale)

@@ -70,6 +70,8 @@ def stage_commands(work: Path) -> dict[str, list[str]]:
         "explain": [
             "explain",
             *("--features", str(work / "features.parquet"), "--models", str(work / "models")),
+            *("--interim", str(work / "interim")),
+            *("--contributions", str(work / "contributions.parquet")),
             *(
                 "--out",
                 str(work / "explanations.parquet"),
@@ -90,12 +92,12 @@ def stage_commands(work: Path) -> dict[str, list[str]]:
     }
 
 
-def write_params(work: Path, n_children: int, sample_rate: float, top_share: float | None) -> Path:
+def write_params(work: Path, n_children: int, sample_rate: float, margin: float | None) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["synthetic"]["n_children"] = n_children
     params["train"]["negative_sample_rate"] = sample_rate
-    if top_share is not None:
-        params["explain"]["reasons_top_share"] = top_share
+    if margin is not None:
+        params["explain"]["shap_margin"] = margin
     path = work / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -131,12 +133,12 @@ def main() -> None:
         "--stages", default=",".join(TARGETS), help="comma-separated subset, in order"
     )
     parser.add_argument(
-        "--reasons-top-share", type=float, help="override explain.reasons_top_share"
+        "--shap-margin", type=float, help="override explain.shap_margin"
     )
     args = parser.parse_args()
     work = args.workdir.resolve()
     (work / "reports").mkdir(parents=True, exist_ok=True)
-    params = write_params(work, args.n_children, args.negative_sample_rate, args.reasons_top_share)
+    params = write_params(work, args.n_children, args.negative_sample_rate, args.shap_margin)
     commands = stage_commands(work)
     results = [run_stage(name, commands[name], params, work) for name in args.stages.split(",")]
     print(f"\n{args.n_children:,} children")

@@ -211,17 +211,21 @@ def explain(
     features: PathOpt = None,
     features_summary: PathOpt = None,
     models: PathOpt = None,
+    interim: PathOpt = None,
     out: PathOpt = None,
+    contributions: PathOpt = None,
     reports: PathOpt = None,
 ) -> None:
-    """Score the snapshot with the served model (models/served) and explain every score with SHAP."""
+    """Score the snapshot with the served model (models/served); explain the listable children with SHAP."""
     from src.delivery import explain as stage
 
     stage.run(
         _path(features, "features"),
         _path(features_summary, "features_summary"),
         _path(models, "served"),
+        _path(interim, "interim"),
         _path(out, "explanations"),
+        _path(contributions, "contributions"),
         _path(reports, "explain_reports"),
         _params(),
     )

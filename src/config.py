@@ -1,10 +1,9 @@
 """params.yaml -> typed, frozen Params: the one place where params are validated.
 
-An unknown, missing or mistyped key, and every check across fields (the gate metric, the
-feature windows, the risk bands, the fairness tolerance ...), is one clear error when the
-file loads, before any stage does work. `check_split` adds the one check that needs the data
-span, called by the features stage as soon as the span is known. params.yaml holds the only
-defaults: the dataclasses below have none, except for optional sections.
+An unknown, missing or mistyped key, and every check across fields, is one clear error when
+the file loads, before any stage does work. `check_split` adds the one check that needs the
+data span. params.yaml holds the only defaults: the dataclasses below have none, except for
+optional sections.
 """
 
 from __future__ import annotations
@@ -164,6 +163,7 @@ class Train:
     negative_sample_rate: float
     calibration: typing.Literal["isotonic", "platt", "beta"]
     num_threads: int
+    monotone_constraints: bool  # LightGBM follows each directional feature's catalogue direction
     lightgbm: LightGBMParams
     logistic_c: float
 
@@ -182,7 +182,7 @@ class Evaluate:
 class Explain:
     as_of: dt.date | None
     top_n_reasons: int
-    reasons_top_share: float  # share of scored children (highest risk first) given reasons
+    shap_margin: float  # SHAP for capacity x (1 + margin) per county and per caseworker
 
 
 @dataclass(frozen=True)
@@ -300,7 +300,7 @@ def _check(p: Params) -> None:
     _require(p.evaluate.ece_bins >= 2, "evaluate.ece_bins must be at least 2")
     _require(0 < p.evaluate.peer_alpha < 0.5, "evaluate.peer_alpha must be in (0, 0.5)")
     _require(p.explain.top_n_reasons >= 1, "explain.top_n_reasons must be at least 1")
-    _require(0 < p.explain.reasons_top_share <= 1, "explain.reasons_top_share must be in (0, 1]")
+    _require(p.explain.shap_margin >= 0, "explain.shap_margin must be at least 0")
     bands = p.watchlist.risk_bands
     _require(len(bands) == 2 and 0 < bands[0] < bands[1] < 1,
              f"watchlist.risk_bands: expected two increasing probabilities, got {list(bands)}")  # fmt: skip

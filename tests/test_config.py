@@ -53,7 +53,7 @@ def test_every_params_section_is_a_stage_or_shared(raw):
         (("fairness", "tolerance"), [1.1, 1.25], "fairness.tolerance must be [low, high]"),
         (("fairness", "intersections"), [["hukou"]], "fairness.intersections entries must name two"),
         (("fairness", "attributes"), ["sex", "income"], "fairness: 'income' is not an audited attribute"),
-        (("explain", "reasons_top_share"), 0.0, "explain.reasons_top_share must be in (0, 1]"),
+        (("explain", "shap_margin"), -0.5, "explain.shap_margin must be at least 0"),
     ],
 )
 def test_bad_keys_stop_with_one_line_naming_the_key(raw, path, value, message):

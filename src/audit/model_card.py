@@ -16,6 +16,7 @@ import jinja2
 from markdown_it import MarkdownIt
 
 from src.atomic import write_text
+from src.delivery.reasons import warning_sign
 from src.features import catalogue
 from src.models.promotion import read_promotion
 from src.run_facts import read_stage_json, read_train_summary
@@ -62,6 +63,8 @@ def features_by_system(protected_as_features: bool) -> list[dict]:
                 "name": e.name,
                 "description": e.description,
                 "actionable": e.actionable,
+                "role": e.role,
+                "warning_sign": warning_sign(e),
                 "model_input": e.name in inputs,
                 "missing": e.missing,
             }

@@ -1,21 +1,23 @@
-"""features.parquet + the model in models/ -> explanations.parquet (score, SHAP reasons, routing) and reports/explain/.
+"""features.parquet + the served model + interim/children -> explanations.parquet,
+contributions.parquet and reports/explain/.
 
 Scores every cohort child at the snapshot as-of date (and, for the watchlist's change
-markers, at the month before), explains each snapshot score with LightGBM's native
-TreeSHAP (`pred_contrib`, log-odds), turns the strongest risk-raising contributions into
-plain-language reasons through the feature catalogue, and routes each child to the
-protection systems whose features raise the risk most. Only child_pid leaves this stage:
-no identity, and nothing per child under reports/ or in MLflow.
+markers, at the month before). SHAP (`shap.TreeExplainer` on the booster: tree-path-dependent,
+log-odds, equal to LightGBM's `pred_contrib`) is computed only for the children a list can
+show (`rows_to_explain`): per county, the top capacity x (1 + `explain.shap_margin`) by
+score, and per caseworker, the top `base.children_per_caseworker` x (1 + margin) of their own
+children. Their contributions become reasons through `src.delivery.reasons` (a reason is a
+warning sign the child director can act on, never exposure or background), their services
+come from the reasons shown (`src.delivery.services`), and their top contributions go to
+contributions.parquet for the watchlist's waterfall. Only child_pid leaves this stage: no
+identity, and nothing per child under reports/ or in MLflow (reports/explain/ holds global
+importance, a SHAP beeswarm and dependence plots).
 
-Rules (see docs/architecture.md and issue 5):
-- reasons: the top `explain.top_n_reasons` features with positive SHAP; among those,
-  actionable ones come first (each group keeps SHAP order; equal SHAP keeps catalogue order).
-- systems: ranked by the sum of positive SHAP of their features; `static` (age, category...)
-  is dropped from routing when any other system has positive SHAP; ties keep SYSTEMS order.
-  A child with no risk-raising feature gets no systems and the `static` general review.
 - already_out children are not scored as at risk (score NaN); their systems are the nets
-  they have already left, for the watchlist's re-engage section.
+  they have already left (one service per net), for the watchlist's re-engage section.
 - the previous month is scored only (no SHAP): the watchlist needs its scores, not reasons.
+- shap_<system>: the sum of the positive contributions of a system's features (an
+  aggregate for analysts; routing does not use it).
 """
 
 from __future__ import annotations
@@ -23,17 +25,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shap
 from mlflow import MlflowClient
 from rich.console import Console
 from rich.progress import Progress
 
 from src.atomic import atomic_dir, write_json, write_parquet
+from src.delivery import reasons
+from src.delivery.capacity import list_capacity
+from src.delivery.contributions import contribution_table
 from src.delivery.importance import global_importance, plot_importance, system_matrix
-from src.delivery.services import suggested_service
+from src.delivery.services import services_for, systems_from_reasons
+from src.delivery.shap_plots import plot_beeswarm, plot_dependence
 from src.errors import SafetynetError
 from src.features import catalogue
 from src.models import tracking
@@ -44,7 +53,8 @@ log = logging.getLogger(__name__)
 
 SHAP_CHUNK_ROWS = 20_000
 OUTCOME_COLUMNS = ("already_out", "already_out_net")
-
+PLACE_COLUMNS = ("child_pid", "county_code", "caseworker_id")
+TOP_CONTRIBUTIONS = 10  # per child in contributions.parquet, plus the remainder row
 
 # ----------------------------------------------------------------------------- snapshot
 
@@ -92,108 +102,73 @@ def model_feature_names(booster) -> list[str]:
 def shap_contributions(
     booster, X: pd.DataFrame, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature TreeSHAP contributions (n x F, log-odds) and the base value (n,), in chunks."""
+    """Per-feature SHAP contributions (n x F, log-odds) and the base value (n,), in chunks."""
     n = len(X)
-    out = np.empty((n, X.shape[1] + 1), dtype=np.float64)
+    contrib = np.empty((n, X.shape[1]), dtype=np.float64)
     if n == 0:
-        return out[:, :-1], out[:, -1]
-    starts = range(0, n, SHAP_CHUNK_ROWS)
+        return contrib, np.empty(0)
+    explainer = shap.TreeExplainer(booster)  # tree-path-dependent: no background data
     with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task("TreeSHAP", total=n)
-        for start in starts:
+        for start in range(0, n, SHAP_CHUNK_ROWS):
             chunk = X.iloc[start : start + SHAP_CHUNK_ROWS]
-            out[start : start + len(chunk)] = booster.predict(chunk, pred_contrib=True)
+            with warnings.catch_warnings():  # "output has changed to a list": it is one array
+                warnings.simplefilter("ignore", UserWarning)
+                contrib[start : start + len(chunk)] = explainer.shap_values(chunk)
             bar.advance(task, len(chunk))
-    return out[:, :-1], out[:, -1]
+    base = float(np.ravel(explainer.expected_value)[-1])
+    return contrib, np.full(n, base)
 
 
-def route_systems(positive_sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """'|'-joined systems with positive SHAP (largest first) and the primary system, per row."""
-    systems = np.array(list(catalogue.SYSTEMS), dtype=object)
-    sums = positive_sums.copy()
-    static = list(catalogue.SYSTEMS).index("static")
-    others_positive = (np.delete(sums, static, axis=1) > 0).any(axis=1)
-    sums[others_positive, static] = 0.0
-    order = np.argsort(-sums, axis=1, kind="stable")
-    ranked = np.take_along_axis(sums, order, axis=1)
-    names = np.where(ranked > 0, systems[order], "")
-    joined = pd.Series(names[:, 0], dtype=object)
-    for j in range(1, names.shape[1]):
-        part = pd.Series(names[:, j], dtype=object)
-        joined = joined + np.where(part != "", "|" + part, "")
-    primary = np.where(names[:, 0] != "", names[:, 0], "static")
-    return joined.to_numpy(dtype=object), primary.astype(object)
+def rows_to_explain(
+    scores: np.ndarray, places: pd.DataFrame, at_risk: np.ndarray, per_caseworker: int,
+    margin: float,
+) -> np.ndarray:  # fmt: skip
+    """Boolean mask of the children a list can show, plus the margin (module docstring).
 
-
-def pick_reasons(
-    contrib: np.ndarray, actionable: np.ndarray, top_n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Feature indices (n x top_n) of the reasons and whether each slot holds one.
-
-    The top_n positive contributions; actionable before non-actionable, SHAP order within.
+    `places` (aligned with `scores`) holds county_code and caseworker_id; ties by child_pid.
     """
-    masked = np.where(contrib > 0, contrib, -np.inf)
-    top = np.argsort(-masked, axis=1, kind="stable")[:, :top_n]
-    valid = np.isfinite(np.take_along_axis(masked, top, axis=1))
-    group = np.where(valid, np.where(actionable[top], 0, 1), 2)
-    order = np.argsort(group, axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(valid, order, axis=1)
-
-
-def render_values(name: str, values: pd.Series, language: str) -> np.ndarray:
-    """catalogue.render_reason for many values of one feature, rendering each distinct value once."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    texts = [catalogue.render_reason(name, value, language) for value in uniques]
-    texts.append(catalogue.render_reason(name, math.nan, language))  # code -1 = missing
-    return np.array(texts, dtype=object)[codes]
-
-
-def reason_columns(X: pd.DataFrame, idx: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
-    """reason_<k>_feature / _zh / _en columns, rendered with each child's actual values."""
-    features = np.array(X.columns, dtype=object)
-    columns: dict[str, np.ndarray] = {}
-    for k in range(idx.shape[1]):
-        columns[f"reason_{k + 1}_feature"] = np.where(valid[:, k], features[idx[:, k]], "")
-        for language in ("zh", "en"):
-            text = np.full(len(X), "", dtype=object)
-            for j, name in enumerate(features):
-                rows = np.flatnonzero(valid[:, k] & (idx[:, k] == j))
-                if rows.size:
-                    text[rows] = render_values(name, X[name].iloc[rows], language)
-            columns[f"reason_{k + 1}_{language}"] = text
-    return columns
+    frame = places.assign(score=scores, at_risk=at_risk, row=np.arange(len(scores)))
+    frame = frame[at_risk].sort_values(["score", "child_pid"], ascending=[False, True], kind="stable")
+    capacity = list_capacity(frame, per_caseworker, keys=["county_code"])
+    county_keep = np.ceil(frame["county_code"].map(capacity).fillna(0) * (1 + margin))
+    own_keep = math.ceil(per_caseworker * (1 + margin))
+    county_rank = frame.groupby("county_code", sort=False, dropna=False).cumcount()
+    own_rank = frame.groupby("caseworker_id", sort=False, dropna=True).cumcount()
+    keep = (county_rank < county_keep) | (frame["caseworker_id"].notna() & (own_rank < own_keep))
+    mask = np.zeros(len(scores), dtype=bool)
+    mask[frame.loc[keep, "row"].to_numpy()] = True
+    return mask
 
 
 # ----------------------------------------------------------------------------- core
 
 
 def explanation_columns(top_n: int) -> list[str]:
-    reasons = [
+    texts = [
         f"reason_{k}_{part}" for k in range(1, top_n + 1) for part in ("feature", "zh", "en")
     ]
-    shap = [f"shap_{system}" for system in catalogue.SYSTEMS]
+    shap_columns = [f"shap_{system}" for system in catalogue.SYSTEMS]
     return [
-        "child_pid", "as_of", "score", "already_out", "already_out_net", *reasons,
-        "systems", "primary_system", "service_zh", "service_en", *shap,
+        "child_pid", "as_of", "score", "already_out", "already_out_net", *texts, "no_reason",
+        "context_zh", "context_en", "systems", "primary_system", "service_zh", "service_en",
+        *shap_columns,
     ]  # fmt: skip
 
 
-def rows_to_explain(
-    scores: np.ndarray, pids: pd.Series, at_risk: np.ndarray, share: float
-) -> np.ndarray:
-    """Boolean mask: the highest-risk `share` of the at-risk rows (ties by child_pid)."""
-    n_keep = math.ceil(share * int(at_risk.sum()))
-    order = np.lexsort((pids.to_numpy(), -np.nan_to_num(scores, nan=-np.inf)))
-    order = order[at_risk[order]][:n_keep]
-    mask = np.zeros(len(scores), dtype=bool)
-    mask[order] = True
-    return mask
+@dataclass(frozen=True)
+class Snapshot:
+    explanations: pd.DataFrame  # explanation_columns, one row per child
+    shap: pd.DataFrame  # the explained rows' contributions (features as columns), for reports
+    X: pd.DataFrame  # the explained rows as the booster saw them
+    contributions: pd.DataFrame  # contributions.COLUMNS, long
 
 
 def explain_snapshot(
-    frame: pd.DataFrame, model, top_n: int, share: float = 1.0, progress: bool = False
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Explanations for one as-of date, and the SHAP matrix of the explained rows (for importance)."""
+    frame: pd.DataFrame, model, top_n: int, places: pd.DataFrame | None = None,
+    per_caseworker: int = 5, margin: float = 1.0, progress: bool = False,
+) -> Snapshot:  # fmt: skip
+    """Explanations for one as-of date. `places` None = explain every at-risk child."""
     features = model_feature_names(model.booster)
     frame = frame.sort_values("child_pid", kind="stable").reset_index(drop=True)
     at_risk = frame["already_out"].to_numpy() == 0
@@ -202,15 +177,28 @@ def explain_snapshot(
     if at_risk.any():
         scores[at_risk] = predict(model, frame.loc[at_risk, features])
     out["score"] = scores
-    explained = rows_to_explain(scores, frame["child_pid"], at_risk, share)
-    X = model.prepare(
-        frame.loc[explained]
-    )  # the exact frame the booster scores (order, categories)
-    contrib, _ = shap_contributions(model.booster, X, progress=progress)
-    fill_reasons_and_routing(out, explained, X, contrib, features, top_n)
+    if places is None:
+        explained = at_risk
+    else:
+        aligned = frame[["child_pid"]].merge(places, on="child_pid", how="left")
+        explained = rows_to_explain(scores, aligned, at_risk, per_caseworker, margin)
+    X = model.prepare(frame.loc[explained])  # the exact frame the booster scores
+    contrib, base = shap_contributions(model.booster, X, progress=progress)
+    bands = band_of(frame)
+    medians = reasons.cohort_medians(frame.loc[at_risk].assign(age_band=bands[at_risk]), features)
+    fill_reasons_and_routing(out, explained, X, contrib, bands[explained], medians)
+    out["context_zh"], out["context_en"] = reasons.context_lines(frame, features)
     fill_already_out(out, ~at_risk)
+    table = contribution_table(frame.loc[explained, "child_pid"], X, contrib, base, TOP_CONTRIBUTIONS)
     shap_frame = pd.DataFrame(contrib, columns=features)
-    return out[explanation_columns(top_n)], shap_frame
+    return Snapshot(out[explanation_columns(top_n)], shap_frame, X.reset_index(drop=True), table)
+
+
+def band_of(frame: pd.DataFrame) -> pd.Series:
+    """The age band the reason medians compare with ('all' when the features carry none)."""
+    if "age_band" in frame.columns:
+        return frame["age_band"].astype(object).fillna("all").astype(str)
+    return pd.Series("all", index=frame.index, dtype=object)
 
 
 def predict(model, frame: pd.DataFrame) -> np.ndarray:
@@ -225,20 +213,24 @@ def empty_explanations(frame: pd.DataFrame, top_n: int) -> pd.DataFrame:
     for column in explanation_columns(top_n):
         if column.startswith("shap_"):
             out[column] = np.nan
+        elif column == "no_reason":
+            out[column] = False
         elif column not in out.columns and column != "score":
             out[column] = ""
     return out
 
 
-def fill_reasons_and_routing(out, explained, X, contrib, features, top_n) -> None:
-    positive = np.clip(contrib, 0.0, None) @ system_matrix(features)
+def fill_reasons_and_routing(out, explained, X, contrib, bands, medians) -> None:
+    positive = np.clip(contrib, 0.0, None) @ system_matrix(list(X.columns))
     for j, system in enumerate(catalogue.SYSTEMS):
         out.loc[explained, f"shap_{system}"] = positive[:, j]
-    systems, primary = route_systems(positive)
-    actionable = np.array([catalogue.spec(name).actionable for name in features], dtype=bool)
-    idx, valid = pick_reasons(contrib, actionable, top_n)
-    for column, values in reason_columns(X, idx, valid).items():
+    top_n = sum(c.endswith("_feature") for c in out.columns)
+    idx, valid = reasons.pick_reasons(contrib, reasons.qualifying(X, contrib), top_n)
+    columns = reasons.reason_columns(X, idx, valid, bands, medians)
+    for column, values in columns.items():
         out.loc[explained, column] = values
+    shown = np.column_stack([columns[f"reason_{k}_feature"] for k in range(1, top_n + 1)])
+    systems, primary = systems_from_reasons(shown.reshape(len(X), top_n))
     out.loc[explained, "systems"] = systems
     out.loc[explained, "primary_system"] = primary
     set_services(out, explained)
@@ -254,12 +246,7 @@ def fill_already_out(out: pd.DataFrame, mask: np.ndarray) -> None:
 
 def set_services(out: pd.DataFrame, mask) -> None:
     for language in ("zh", "en"):
-        mapping = {s: suggested_service(s, language) for s in catalogue.SYSTEMS}
-        out.loc[mask, f"service_{language}"] = (
-            out.loc[mask, "primary_system"]
-            .map(mapping)
-            .fillna(suggested_service("static", language))
-        )
+        out.loc[mask, f"service_{language}"] = services_for(out.loc[mask, "systems"], language)
 
 
 def score_previous(frame: pd.DataFrame, model, top_n: int) -> pd.DataFrame:
@@ -292,7 +279,7 @@ def log_to_model_run(models_dir: Path, reports_dir: Path) -> str | None:
 
 
 def read_month(features_path: Path, as_of: pd.Timestamp, features: list[str]) -> pd.DataFrame:
-    columns = ["child_pid", "as_of", *OUTCOME_COLUMNS, *features]
+    columns = ["child_pid", "as_of", "age_band", *OUTCOME_COLUMNS, *features]
     try:
         return pd.read_parquet(features_path, columns=columns, filters=[("as_of", "==", as_of)])
     except (KeyError, ValueError) as exc:
@@ -301,40 +288,61 @@ def read_month(features_path: Path, as_of: pd.Timestamp, features: list[str]) ->
         ) from None
 
 
-def run(features_path, features_summary_path, models_dir, out_path, reports_dir, params) -> dict:
-    """Score and explain the snapshot with the served model (`models_dir` = models/served: the
-    evaluated model's settings refitted on all labelled history); write explanations.parquet
-    and reports/explain/."""
+def read_places(interim_dir: Path) -> pd.DataFrame:
+    """county_code and caseworker_id per child_pid (interim/children.parquet)."""
+    path = Path(interim_dir) / "children.parquet"
+    if not path.exists():
+        raise SafetynetError(f"{path}: not found; run `dvc repro ingest` first")
+    try:
+        return pd.read_parquet(path, columns=list(PLACE_COLUMNS))
+    except (KeyError, ValueError) as exc:
+        raise SafetynetError(f"{path}: missing a column ({exc}); rerun `dvc repro ingest`") from None
+
+
+def write_reports(reports_dir: Path, snapshot: Snapshot, as_of: pd.Timestamp) -> None:
+    """Aggregates only: importance (JSON + PNG), the SHAP beeswarm and dependence plots."""
+    importance = global_importance(snapshot.shap, as_of)
+    with atomic_dir(reports_dir) as tmp:
+        write_json(tmp / "importance.json", importance)
+        plot_importance(importance, tmp / "importance.png")
+        if len(snapshot.shap):
+            plot_beeswarm(snapshot.shap, snapshot.X, tmp / "shap_beeswarm.png")
+            plot_dependence(snapshot.shap, snapshot.X, tmp / "dependence")
+
+
+def run(features_path, features_summary_path, models_dir, interim_dir, out_path, contributions_path,
+        reports_dir, params) -> dict:  # fmt: skip
+    """Score the snapshot with the served model (`models_dir` = models/served: the evaluated
+    model's settings refitted on all labelled history) and explain the children a list can
+    show; write explanations.parquet, contributions.parquet and reports/explain/."""
     features_path, out_path, reports_dir = Path(features_path), Path(out_path), Path(reports_dir)
     if not features_path.exists():
         raise SafetynetError(f"{features_path}: not found; run `dvc repro features` first")
     facts = read_facts(features_summary_path)
     model = CalibratedModel.from_dir(models_dir)
     features = model_feature_names(model.booster)
-    as_of, previous = choose_as_of(
-        facts.as_of_dates, params.explain.as_of, facts.export_date
-    )
+    as_of, previous = choose_as_of(facts.as_of_dates, params.explain.as_of, facts.export_date)
     log.info("explaining the snapshot at %s (previous month %s)", as_of.date(), previous)
-    top_n, share = params.explain.top_n_reasons, params.explain.reasons_top_share
-    current, shap_frame = explain_snapshot(
-        read_month(features_path, as_of, features), model, top_n, share, progress=True
-    )
-    parts = [current]
+    top_n = params.explain.top_n_reasons
+    snapshot = explain_snapshot(
+        read_month(features_path, as_of, features), model, top_n, read_places(interim_dir),
+        params.base.children_per_caseworker, params.explain.shap_margin, progress=True,
+    )  # fmt: skip
+    parts = [snapshot.explanations]
     if previous is not None:
         parts.insert(0, score_previous(read_month(features_path, previous, features), model, top_n))
-    explanations = pd.concat(parts, ignore_index=True)
-    write_parquet(out_path, explanations)
-    importance = global_importance(shap_frame, as_of)
-    with atomic_dir(reports_dir) as tmp:
-        write_json(tmp / "importance.json", importance)
-        plot_importance(importance, tmp / "importance.png")
+    write_parquet(out_path, pd.concat(parts, ignore_index=True))
+    write_parquet(Path(contributions_path), snapshot.contributions)
+    write_reports(reports_dir, snapshot, as_of)
     run_id = log_to_model_run(Path(models_dir), reports_dir)
+    current = snapshot.explanations
     summary = {
         "as_of": as_of.date().isoformat(),
         "previous_as_of": previous.date().isoformat() if previous is not None else None,
         "n_scored": int(current["score"].notna().sum()),
         "n_already_out": int(current["already_out"].sum()),
-        "n_explained": len(shap_frame),
+        "n_explained": len(snapshot.shap),
+        "n_no_reason": int(current["no_reason"].sum()),
         "mlflow_run_id": run_id,
     }
     log.info("explain: %s", summary)

@@ -1,6 +1,7 @@
 """Global SHAP importance of the snapshot: per feature and per protection system.
 
-Aggregates only (mean |SHAP|), never a value per child, so it may go to reports/ and MLflow.
+Aggregates only (mean |SHAP| over the explained children: those a list can show), never a
+value per child, so it may go to reports/ and MLflow.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def global_importance(shap_frame: pd.DataFrame, as_of: pd.Timestamp) -> dict:
     return {
         "as_of": as_of.date().isoformat(),
         "n_explained": len(shap_frame),
-        "units": "log-odds (LightGBM TreeSHAP, pred_contrib)",
+        "units": "log-odds (shap.TreeExplainer, tree-path-dependent: equal to LightGBM pred_contrib)",
         "features": {
             f: {"mean_abs_shap": float(mean_abs[f]), "system": catalogue.spec(f).system}
             for f in features

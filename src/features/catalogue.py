@@ -1,7 +1,13 @@
 """The feature catalogue: every feature column described once.
 
-Name, protection system, description, whether a caseworker can act on it, and the
-plain-language reason templates (Chinese and English). Explanations, the model card and
+Name, protection system, description, whether a caseworker can act on it, the plain-language
+reason templates (Chinese and English), and what the value means to a social worker: its
+`role` (risk: a warning sign; exposure: being in a system, e.g. receiving the benefit;
+background: age, category, guardian type, protected attributes), its risk `direction` (+1 /
+-1 / 0; categoricals have none, at most a list of `risk_values`) and its `normal` range
+(e.g. a payment within the last 35 days). src/delivery/reasons.py turns these into the rule
+for which contributions are shown as reasons (docs/architecture.md, "Reasons"); training
+constrains the directional features to their direction (train.monotone_constraints). Explanations, the model card and
 the README's feature table all read from here; a test fails when a column of
 features.parquet has no entry or an entry has no column.
 
@@ -56,9 +62,19 @@ LABEL_COLUMNS = (*RULE_COLUMNS, "label", "days_to_outcome", "label_observed", "a
 AUDIT_COLUMNS = ("county_code", "community_code", "age_band", "disability")
 PROTECTED = ("sex", "ethnicity", "hukou")
 # What each test prediction carries for the fairness audit (fairness.attributes must be among them)
-AUDIT_ATTRIBUTES = ("sex", "hukou", "ethnicity", "disability", "category", "county_code", "age_band")
+AUDIT_ATTRIBUTES = (
+    "sex",
+    "hukou",
+    "ethnicity",
+    "disability",
+    "category",
+    "county_code",
+    "age_band",
+)
 
 KINDS = ("numeric", "indicator", "categorical")
+ROLES = ("risk", "exposure", "background")
+IN_BENEFIT = ("benefit_status", ("active", "suspended", "terminated"))
 FORMATS = ("int", "float1", "pct", "code", "none")
 
 
@@ -76,6 +92,16 @@ class FeatureSpec:
     categories: tuple[str, ...] = ()  # fixed category order for categorical features
     protected: bool = False  # model input only when features.protected_as_features is true
     window_days: int | None = None  # look-back that must lie after the history start, else unknown
+    # What the value means for a social worker (docs/architecture.md, "Reasons"):
+    role: str = "background"  # risk (a warning sign) | exposure (being in a system) | background
+    direction: int = 0  # +1 risk rises with the value, -1 risk falls with it, 0 no direction
+    normal: tuple[float | None, float | None] | None = None  # (low, high) normal range; None = open
+    risk_values: tuple[str, ...] = ()  # categorical values that are a warning sign
+    # (feature, values): the value means something only when that feature has one of these
+    # values, e.g. payment features only for a child in the benefit system (a child never
+    # paid reads days_since_last_payment = 365, which is no lapse).
+    only_when: tuple[str, tuple[str, ...]] | None = None
+    routes: bool = True  # as a reason, its system chooses a service (not for any-topic concerns)
 
 
 # Windows (days) that the catalogue's feature names use. params.features.windows_days must
@@ -125,18 +151,25 @@ def _window(name: str) -> int:
     return int(name.rsplit("_", 1)[1].removesuffix("d"))
 
 
-def _count(name, system, what, zh, en, actionable=True, missing=_COUNT):
+# A count of warning events: risk rises with it, and none is normal (unless told otherwise).
+_NONE = (None, 0)
+
+
+def _count(name, system, what, zh, en, actionable=True, missing=_COUNT, role="risk", direction=1,
+           normal=_NONE, routes=True):  # fmt: skip
     days = _window(name)
     return FeatureSpec(
         name, system, what, actionable, "numeric", "int", zh, en, _short(missing, days),
-        window_days=days,
+        window_days=days, role=role, direction=direction, normal=normal, routes=routes,
     )  # fmt: skip
 
 
-def _days_since(name, system, what, zh, en, actionable=True):
+def _days_since(name, system, what, zh, en, role, direction=0, normal=None, actionable=True,
+                only_when=None):  # fmt: skip
     return FeatureSpec(
         name, system, what, actionable, "numeric", "int", zh, en, _DAYS_SINCE,
-        window_days=DAYS_SINCE_CAP,
+        window_days=DAYS_SINCE_CAP, role=role, direction=direction, normal=normal,
+        only_when=only_when,
     )  # fmt: skip
 
 
@@ -150,7 +183,7 @@ def _concern(concern, system, zh_topic, en_topic):
     )
 
 
-def _absence_rate(kind, window):
+def _absence_rate(kind, window, normal_high):
     zh_kind = {"all": "", "unexcused": "无故", "excused": "请假", "sick": "病假"}[kind]
     en_kind = {"all": "", "unexcused": "unexcused ", "excused": "excused ", "sick": "sick "}[kind]
     what = "of any type" if kind == "all" else f"recorded as {kind}"
@@ -165,6 +198,9 @@ def _absence_rate(kind, window):
         f"{en_kind}absence rate {{value}} in the last {window} days",
         _short(_IN_SCHOOL, window),
         window_days=window,
+        role="risk",
+        direction=1 if normal_high is not None else 0,
+        normal=(None, normal_high) if normal_high is not None else None,
     )
 
 
@@ -180,6 +216,7 @@ _BASIC_LIVING = (
         "benefit status: {value}",
         "'never' when the child has no status event and no payment in the last 365 days",
         categories=("active", "suspended", "terminated", "never"),
+        role="exposure",
     ),
     FeatureSpec(
         "payment_ratio_180d",
@@ -192,6 +229,9 @@ _BASIC_LIVING = (
         "payments received in only {value} of expected months (last 180 days)",
         _short(_ON_BENEFIT, 180),
         window_days=180,
+        role="risk",
+        direction=-1,
+        normal=(0.8, None),
     ),
     _days_since(
         "days_since_last_payment",
@@ -199,6 +239,9 @@ _BASIC_LIVING = (
         "Days since the last benefit payment.",
         "距上次领取补助已 {value} 天",
         "{value} days since the last benefit payment",
+        only_when=IN_BENEFIT,
+        role="exposure",  # paid monthly: among children in the system it says "receives the benefit"
+        normal=(None, 35),
     ),
     FeatureSpec(
         "payment_gap_max_365d",
@@ -211,6 +254,9 @@ _BASIC_LIVING = (
         "longest gap between payments in the last year: {value} days",
         _short(_ON_BENEFIT, 365),
         window_days=365,
+        role="risk",
+        direction=1,
+        normal=(None, 45),
     ),
     FeatureSpec(
         "recert_overdue",
@@ -224,6 +270,9 @@ _BASIC_LIVING = (
         "0 when no recert_due is open; NaN when no recert_due was observed in the last 365 days "
         "and the history behind as_of is shorter than 365 days",
         window_days=365,
+        role="risk",
+        direction=1,
+        normal=(None, 0),
     ),
     _days_since(
         "days_since_recert",
@@ -231,6 +280,8 @@ _BASIC_LIVING = (
         "Days since the last recert_done or benefit enrollment (annual recertification falls due near 365).",
         "距上次资格复核已 {value} 天",
         "{value} days since the last benefit recertification",
+        only_when=IN_BENEFIT,
+        role="exposure",
     ),
     FeatureSpec(
         "days_until_recert_due",
@@ -244,6 +295,8 @@ _BASIC_LIVING = (
         "距下次资格复核还有 {value} 天",
         "benefit recertification falls due in {value} days",
         "never missing: the registration date always gives a schedule",
+        only_when=IN_BENEFIT,
+        role="exposure",
     ),
     _count(
         "suspensions_365d",
@@ -265,6 +318,8 @@ _BASIC_LIVING = (
         "none was observed and the 365-day window reaches before the export's history start",
         categories=("none", *EXIT_REASON, "unknown"),
         window_days=365,
+        role="risk",
+        risk_values=("recert_missed", "documents_missing", "contact_lost"),
     ),
     FeatureSpec(
         "payment_amount_change_90d",
@@ -277,6 +332,9 @@ _BASIC_LIVING = (
         "benefit amount changed by {value} vs the previous quarter",
         _short("NaN when either 90-day window has no payment with an amount", 180),
         window_days=180,
+        role="risk",
+        direction=-1,
+        normal=(-0.2, None),
     ),
     _concern("basic_needs", "basic_living", "基本生活", "basic needs"),
 )
@@ -293,6 +351,8 @@ _EDUCATION = (
         "school enrollment status: {value}",
         "'no_record' when there is no enrollment event",
         categories=("enrolled", "suspended", "dropped_out", "graduated", "no_record"),
+        role="risk",
+        risk_values=("suspended", "dropped_out"),
     ),
     FeatureSpec(
         "school_type",
@@ -305,6 +365,7 @@ _EDUCATION = (
         "school type: {value}",
         "'unknown' when no enrollment event records a school type",
         categories=("regular", "special_education", "home_delivery", "unknown"),
+        role="exposure",
     ),
     FeatureSpec(
         "grade_gap",
@@ -316,13 +377,16 @@ _EDUCATION = (
         "年级比同龄应读年级相差 {value} 级",
         "grade differs from the grade expected for age by {value}",
         "NaN when no enrollment event records a grade",
+        role="risk",
+        direction=-1,
+        normal=(-1, None),
     ),
-    _absence_rate("all", 30),
-    _absence_rate("all", 90),
-    _absence_rate("all", 365),
-    _absence_rate("unexcused", 90),
-    _absence_rate("excused", 90),
-    _absence_rate("sick", 90),
+    _absence_rate("all", 30, 0.1),
+    _absence_rate("all", 90, 0.1),
+    _absence_rate("all", 365, 0.1),
+    _absence_rate("unexcused", 90, 0.03),
+    _absence_rate("excused", 90, None),  # excused or sick: no warning sign a director acts on
+    _absence_rate("sick", 90, None),
     FeatureSpec(
         "unexcused_days_90d",
         "education",
@@ -334,6 +398,9 @@ _EDUCATION = (
         "{value} unexcused absence days in the last 90 days",
         _short(_IN_SCHOOL, 90),
         window_days=90,
+        role="risk",
+        direction=1,
+        normal=(None, 2),
     ),
     FeatureSpec(
         "absence_trend_90d",
@@ -346,6 +413,9 @@ _EDUCATION = (
         "absence rate rose by {value} vs the previous quarter",
         _short(_IN_SCHOOL + " (either window)", 180),
         window_days=180,
+        role="risk",
+        direction=1,
+        normal=(None, 0.05),
     ),
     FeatureSpec(
         "longest_unexcused_streak_90d",
@@ -358,6 +428,9 @@ _EDUCATION = (
         "{value} school days in a row of unexcused absence (last 90 days)",
         _short(_IN_SCHOOL, 90),
         window_days=90,
+        role="risk",
+        direction=1,
+        normal=(None, 2),
     ),
     _days_since(
         "days_since_last_absence",
@@ -365,6 +438,7 @@ _EDUCATION = (
         "Days since the last recorded absence of any type.",
         "距上次缺课 {value} 天",
         "{value} days since the last absence",
+        role="exposure",
     ),
     _count(
         "school_transfers_365d",
@@ -372,6 +446,7 @@ _EDUCATION = (
         "School transfers in the last 365 days.",
         "近一年转学 {value} 次",
         "{value} school transfers in the last year",
+        normal=(None, 1),
     ),
     _count(
         "school_suspensions_365d",
@@ -395,6 +470,7 @@ _EDUCATION = (
         "'unknown' when those 7 days hold no school day and the calendar lists none before as_of "
         "or none after them (it lists school days only, so it may simply end there)",
         categories=("term", "holiday", "unknown"),
+        role="exposure",
     ),
 )
 
@@ -406,6 +482,9 @@ _MEDICAL = (
         "近180天门诊 {value} 次",
         "{value} outpatient visits in the last 180 days",
         actionable=False,
+        role="exposure",
+        direction=0,
+        normal=None,
     ),
     _count(
         "emergency_visits_180d",
@@ -427,6 +506,7 @@ _MEDICAL = (
         "Missed rehabilitation sessions in the last 180 days.",
         "近180天缺席康复训练 {value} 次",
         "{value} missed rehabilitation sessions in the last 180 days",
+        normal=(None, 1),
     ),
     FeatureSpec(
         "rehab_attendance_ratio_180d",
@@ -439,6 +519,9 @@ _MEDICAL = (
         "rehabilitation attendance only {value} in the last 180 days",
         _short("NaN when there was no rehabilitation session in the last 180 days", 180),
         window_days=180,
+        role="risk",
+        direction=-1,
+        normal=(0.8, None),
     ),
     FeatureSpec(
         "rehab_missed_streak",
@@ -451,8 +534,13 @@ _MEDICAL = (
         "int",
         "已连续 {value} 次缺席康复训练",
         "{value} rehabilitation sessions missed in a row",
-        _short("0 when the latest session in the last 365 days was attended, or there was none", 365),
+        _short(
+            "0 when the latest session in the last 365 days was attended, or there was none", 365
+        ),
         window_days=365,
+        role="risk",
+        direction=1,
+        normal=(None, 1),
     ),
     FeatureSpec(
         "insurance_status",
@@ -465,6 +553,8 @@ _MEDICAL = (
         "medical insurance status: {value}",
         "'no_record' when there is no insurance event",
         categories=("insured", "lapsed", "no_record"),
+        role="risk",
+        risk_values=("lapsed",),
     ),
     _days_since(
         "days_since_insurance_lapse",
@@ -472,6 +562,9 @@ _MEDICAL = (
         "Days since the last insurance_lapsed event.",
         "医保中断已 {value} 天",
         "medical insurance lapsed {value} days ago",
+        role="risk",
+        direction=-1,
+        normal=(365, None),
     ),
     FeatureSpec(
         "out_of_pocket_cny_365d",
@@ -484,6 +577,9 @@ _MEDICAL = (
         "CNY {value} paid out of pocket for medical care in the last year",
         _short("0 when there was no medical event with a recorded out-of-pocket amount", 365),
         window_days=365,
+        role="risk",
+        direction=1,
+        normal=(None, 2000),
     ),
     FeatureSpec(
         "out_of_pocket_share_365d",
@@ -496,6 +592,9 @@ _MEDICAL = (
         "{value} of medical costs paid out of pocket in the last year",
         _short("NaN when no medical event in the last 365 days records a positive cost", 365),
         window_days=365,
+        role="risk",
+        direction=0,  # the model reads a high share as lower risk (coverage, not hardship)
+        normal=None,
     ),
     _concern("health", "medical", "健康", "health"),
 )
@@ -507,6 +606,9 @@ _MENTAL_HEALTH = (
         "Mental-health service contacts (medical event mental_health) in the last 180 days.",
         "近180天心理健康服务 {value} 次",
         "{value} mental-health contacts in the last 180 days",
+        role="exposure",
+        direction=0,
+        normal=None,
     ),
     _days_since(
         "days_since_mental_health_contact",
@@ -514,6 +616,7 @@ _MENTAL_HEALTH = (
         "Days since the last mental-health contact.",
         "距上次心理健康服务 {value} 天",
         "{value} days since the last mental-health contact",
+        role="exposure",
     ),
     _count(
         "mental_diagnosis_events_365d",
@@ -522,6 +625,7 @@ _MENTAL_HEALTH = (
         "近一年心理/精神类就诊 {value} 次",
         "{value} medical events with a mental-health diagnosis in the last year",
         actionable=False,
+        direction=0,
     ),
     _concern("mental_health", "mental_health", "心理健康", "mental-health"),
 )
@@ -561,6 +665,9 @@ _SAFETY = (
         "Days since the last protection event of any type.",
         "距上次保护事件 {value} 天",
         "{value} days since the last child-protection event",
+        role="risk",
+        direction=-1,
+        normal=(180, None),
     ),
     _concern("safety", "safety", "人身安全", "safety"),
 )
@@ -576,6 +683,7 @@ _GUARDIANSHIP = (
         "监护情况：{value}",
         "guardian: {value}",
         categories=GUARDIAN_TYPE,
+        role="background",
     ),
     _count(
         "guardian_lost_365d",
@@ -597,6 +705,7 @@ _GUARDIANSHIP = (
         "Casework visits in the last 90 days that recorded any concern.",
         "近90天走访发现问题 {value} 次",
         "{value} casework visits in the last 90 days recorded a concern",
+        routes=False,  # a concern of any topic: the topic's own concern feature routes
     ),
     _concern("guardianship", "guardianship", "监护", "guardianship"),
     _count(
@@ -605,6 +714,9 @@ _GUARDIANSHIP = (
         "Casework visits (any mode) in the last 180 days.",
         "近180天儿童主任走访 {value} 次",
         "{value} casework visits in the last 180 days",
+        role="exposure",
+        direction=0,
+        normal=None,
     ),
     _days_since(
         "days_since_last_visit",
@@ -612,6 +724,9 @@ _GUARDIANSHIP = (
         "Days since the last casework visit.",
         "距儿童主任上次走访已 {value} 天",
         "{value} days since the last casework visit",
+        role="risk",
+        direction=1,
+        normal=(None, 90),
     ),
 )
 

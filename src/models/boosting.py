@@ -8,6 +8,13 @@ negatives/positives of the (sampled) training rows. Negative down-sampling
 (`train.negative_sample_rate` < 1) keeps each negative with that probability. Both shift
 the model's log-odds by a known prior term, undone by `raw_offset` = log(rate) -
 log(scale_pos_weight); the calibrator then maps the corrected score to a probability.
+
+Monotone constraints (`train.monotone_constraints`, on by default): each numeric or indicator
+feature with a catalogue risk direction (+1 / -1) may only move the score that way, so a
+contribution's sign agrees with the declared direction and a reason (a value beyond its
+normal range on the risk side) cannot be a protective value in disguise. Categorical and
+directionless features are unconstrained. The cost is measured in the backtest
+(`src.models.constraints`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from src.config import LightGBMParams, Params, Train
+from src.features import catalogue
 
 
 def class_weight(y: np.ndarray, weighting: str) -> float:
@@ -33,10 +41,29 @@ def raw_offset(y: np.ndarray, train: Train) -> float:
     return math.log(train.negative_sample_rate) - math.log(class_weight(y, train.objective_weighting))
 
 
+def monotone_constraints(features: list[str]) -> list[int]:
+    """Per model feature, its catalogue direction (numeric and indicator features; else 0)."""
+    out = []
+    for name in features:
+        entry = catalogue.spec(name)
+        out.append(int(entry.direction) if entry.kind != "categorical" else 0)
+    return out
+
+
 def lightgbm_params(params: Params, settings: LightGBMParams, scale_pos_weight: float) -> dict:
-    """LightGBM settings: deterministic (fixed threads, row-wise histograms, every seed from base.seed)."""
+    """LightGBM settings: deterministic (fixed threads, row-wise histograms, every seed from base.seed).
+
+    The features are the catalogue's model features in catalogue order (as every fit and
+    scoring prepares them), so the monotone constraints line up with the columns.
+    """
     seed = params.base.seed % (2**31 - 1)
+    constraints = {}
+    if params.train.monotone_constraints:
+        directions = monotone_constraints(catalogue.model_features(params.features.protected_as_features))
+        if any(directions):
+            constraints = {"monotone_constraints": directions}
     return {
+        **constraints,
         "objective": "binary",
         "learning_rate": settings.learning_rate,
         "num_leaves": settings.num_leaves,

@@ -8,9 +8,11 @@ order-independent, so it can run while streaming the file.
 
 The backtest (`src.models.backtest`) chooses the settings, the boosting rounds and the
 calibrator on folds inside the train dates; the evaluated model is then fitted on all of
-them with those settings and rounds. Class weighting and the raw-score offset that undoes
-it: `src.models.boosting`. The model's nowcast (`src.models.nowcast`) gives the outcome level
-of each test month from what the export showed by that month's first day.
+them with those settings and rounds. Class weighting, the raw-score offset that undoes it and
+the monotone constraints: `src.models.boosting`; what the constraints cost on the backtest
+folds: `src.models.constraints` (in the summary's backtest section, hence reports/metrics.json).
+The model's nowcast (`src.models.nowcast`) gives the outcome level of each test month from
+what the export showed by that month's first day.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from src.features import catalogue
 from src.models import nowcast
 from src.models.backtest import run_backtest
 from src.models.boosting import class_weight, fit_booster, params_for, raw_offset
+from src.models.constraints import compare_constraints
 from src.models.scoring import CalibratedModel, prepare_features
 from src.models.split import Split, make_split
 from src.models.tracking import log_training_run
@@ -108,6 +111,7 @@ def train_model(
             "label value; supply more history"
         )
     backtest = run_backtest(frame, split.folds, params, features, categories)
+    constraints = compare_constraints(frame, split.folds, params, features, categories, backtest)
     y = frame["label"].to_numpy()
     spw, offset = class_weight(y, tp.objective_weighting), raw_offset(y, tp)
     x_train = prepare_features(frame, features, categories)
@@ -124,7 +128,7 @@ def train_model(
         periods={"train": period_counts(frame)},
         importance=_importance(booster),
         input_example=synthetic_input_example(model),
-        backtest=backtest.report,
+        backtest={**backtest.report, "monotone_constraints": constraints},
         kappa=nowcast.kappa_from(frame["days_to_outcome"], y, tp.nowcast.days),
     )
 

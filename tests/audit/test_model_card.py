@@ -76,7 +76,11 @@ def write_inputs(tmp_path, owner_hint: str = "") -> dict:
     stat = {"mean": 0.8, "sd": 0.01}
     backtest = {"folds": [fold, {**fold, "window": ["2024-06-01"]}], "rounds": 88, "calibration": "isotonic",
                 "summary": {k: stat for k in ("auc_roc", "auc_pr", "precision@5_pct", "ece")},
-                "chosen": {"num_leaves": 31}, "search": [{}, {}], "fold_metric": "average_precision"}
+                "chosen": {"num_leaves": 31}, "search": [{}, {}], "fold_metric": "average_precision",
+                "monotone_constraints": {"configured": "monotone", "monotone": {"auc_roc": 0.796, "precision@5_pct": 0.49},
+                                         "unconstrained": {"auc_roc": 0.8, "precision@5_pct": 0.5},
+                                         "auc_cost_relative": 0.005, "precision@5_pct_cost": 0.01,
+                                         "auc_cost_target": 0.01, "within_target": True}}
     train = {"backtest": backtest, "features_sha256": "e" * 64, "best_iteration": 88, "features": ["age_years"], "categorical_features": {},
              "calibration": "isotonic", "export_date": "2025-12-31",
              "split": {"train": ["2024-01-01", "2024-09-01"], "val": ["2024-10-01"], "test": ["2025-01-01", "2025-03-01"]},
@@ -189,3 +193,9 @@ def test_missing_input_is_one_clear_error(tmp_path):
             paths["html"],
             load_params(PARAMS_FILE),
         )
+
+
+def test_the_card_shows_what_the_monotone_constraints_cost(tmp_path):
+    markdown, _ = render(tmp_path)
+    assert "| monotone | 0.796 | 0.490 |" in markdown and "| unconstrained | 0.800 | 0.500 |" in markdown
+    assert "AUC cost of the constraints: 0.5% of the unconstrained AUC (target at most\n1.0%: met)" in markdown

@@ -27,19 +27,24 @@ CATEGORIES = ("orphan", "left_behind", "low_income", "disabled")
 SMALL_CATALOGUE = (
     FeatureSpec("absence_days_unexcused_90d", "education", "Unexcused absence days, last 90 days.", True,
                 "numeric", "int", "近90天无故缺课 {value} 天", "{value} unexcused absence days in the last 90 days",
-                "NaN when not enrolled"),
+                "NaN when not enrolled", role="risk", direction=1, normal=(None, 2)),
     FeatureSpec("absence_rate_all_90d", "education", "Absence rate, last 90 days.", True, "numeric", "pct",
-                "近90天缺课率 {value}", "absent {value} of school days in the last 90 days", "NaN when not enrolled"),
+                "近90天缺课率 {value}", "absent {value} of school days in the last 90 days", "NaN when not enrolled",
+                role="risk", direction=1, normal=(None, 0.1)),
     FeatureSpec("recert_overdue", "basic_living", "Recertification overdue.", True, "indicator", "none",
-                "低保/补贴复核已逾期", "benefit recertification is overdue"),
+                "低保/补贴复核已逾期", "benefit recertification is overdue", role="risk", direction=1,
+                normal=(None, 0)),
     FeatureSpec("rehab_missed_180d", "medical", "Missed rehab sessions, last 180 days.", True, "numeric", "int",
-                "近180天康复训练缺席 {value} 次", "missed {value} rehabilitation sessions in the last 180 days"),
+                "近180天康复训练缺席 {value} 次", "missed {value} rehabilitation sessions in the last 180 days",
+                role="risk", direction=1, normal=(None, 0)),
     FeatureSpec("mental_health_events_365d", "mental_health", "Mental-health contacts, last year.", True,
-                "numeric", "int", "近一年心理健康就诊 {value} 次", "{value} mental-health contacts in the last year"),
+                "numeric", "int", "近一年心理健康就诊 {value} 次", "{value} mental-health contacts in the last year",
+                role="exposure"),
     FeatureSpec("visit_concerns_90d", "safety", "Visits with a concern, last 90 days.", True, "numeric", "int",
-                "近90天走访发现问题 {value} 次", "{value} visits with a concern in the last 90 days"),
+                "近90天走访发现问题 {value} 次", "{value} visits with a concern in the last 90 days",
+                role="risk", direction=1, normal=(None, 0)),
     FeatureSpec("guardian_type", "guardianship", "Guardian type.", True, "categorical", "code",
-                "监护情况：{value}", "guardian: {value}", categories=GUARDIANS),
+                "监护情况：{value}", "guardian: {value}", categories=GUARDIANS, role="risk", risk_values=("none",)),
     FeatureSpec("age_years", "static", "Age in years.", False, "numeric", "float1",
                 "年龄 {value} 岁", "aged {value}"),
     FeatureSpec("category", "static", "Registry category.", False, "categorical", "code",
@@ -112,6 +117,7 @@ def features_frame(
         f["visit_concerns_90d"] = rng.poisson(0.3, n).astype(float)
         f["guardian_type"] = pd.Categorical(rng.choice(GUARDIANS, n), categories=GUARDIANS)
         f["age_years"] = rng.uniform(0, 17.9, n).round(2)
+        f["age_band"] = np.where(f["age_years"] < 12, "0-11", "12-17")
         f["category"] = pd.Categorical(rng.choice(CATEGORIES, n), categories=CATEGORIES)
         out = rng.random(n) < already_out_share
         f["already_out"] = out.astype("int8")
@@ -201,7 +207,7 @@ def write_inputs(
     month = {d: frame[frame["as_of"] == pd.Timestamp(d)] for d in dates}
     parts = [
         explain.score_previous(month[dates[0]], model, 3),
-        explain.explain_snapshot(month[dates[1]], model, 3)[0],
+        explain.explain_snapshot(month[dates[1]], model, 3).explanations,
     ]
     expl_path = folder / "explanations.parquet"
     pd.concat(parts, ignore_index=True).to_parquet(expl_path, index=False)

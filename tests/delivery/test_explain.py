@@ -39,43 +39,34 @@ def snapshot(frame, date="2024-06-01"):
     return frame[frame["as_of"] == pd.Timestamp(date)]
 
 
-def test_shap_contributions_add_up_to_the_raw_score(small_catalogue, frame, model, monkeypatch):
+def test_shap_values_equal_pred_contrib_and_add_up_to_the_raw_score(
+    small_catalogue, frame, model, monkeypatch
+):
     monkeypatch.setattr(explain, "SHAP_CHUNK_ROWS", 70)  # several chunks
     X = snapshot(frame)[model.booster.feature_name()]
     contrib, base = explain.shap_contributions(model.booster, X)
-    raw = model.booster.predict(X, raw_score=True)
+    native = model.booster.predict(X, pred_contrib=True)
     assert contrib.shape == X.shape
-    np.testing.assert_allclose(contrib.sum(axis=1) + base, raw, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(contrib, native[:, :-1], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(base, native[:, -1], rtol=0, atol=1e-6)
+    raw = model.booster.predict(X, raw_score=True)
+    np.testing.assert_allclose(contrib.sum(axis=1) + base, raw, rtol=0, atol=1e-6)
 
 
-def test_pick_reasons_takes_top_positive_and_puts_actionable_first():
-    contrib = np.array(
-        [
-            [0.5, 0.1, -0.2, 0.9],  # top 3 positive: f3 (non-act), f0, f1 -> f0, f1, f3
-            [-0.1, -0.2, 0.3, 0.0],  # only one positive reason
-            [0.2, 0.2, 0.0, 0.1],  # tie between f0 and f1 keeps catalogue order
-        ]
-    )
-    actionable = np.array([True, True, True, False])
-    idx, valid = explain.pick_reasons(contrib, actionable, top_n=3)
-    assert idx[0].tolist() == [0, 1, 3] and valid[0].all()
-    assert idx[1, 0] == 2 and valid[1].tolist() == [True, False, False]
-    assert idx[2].tolist() == [0, 1, 3]
-
-
-def test_route_systems_ranks_by_positive_shap_and_drops_static(small_catalogue):
-    names = list(catalogue.SYSTEMS)
-    sums = np.zeros((4, len(names)))
-    sums[0, names.index("static")] = 2.0
-    sums[0, names.index("education")] = 0.3
-    sums[0, names.index("medical")] = 0.5
-    sums[1, names.index("static")] = 0.4  # only static: it stays
-    sums[3, names.index("safety")] = sums[3, names.index("guardianship")] = (
-        0.2  # tie: SYSTEMS order
-    )
-    systems, primary = explain.route_systems(sums)
-    assert systems.tolist() == ["medical|education", "static", "", "safety|guardianship"]
-    assert primary.tolist() == ["medical", "static", "static", "safety"]
+def test_rows_to_explain_takes_capacity_plus_margin_per_county_and_per_caseworker():
+    places = pd.DataFrame({
+        "child_pid": [f"p{i:02d}" for i in range(12)],
+        "county_code": ["A"] * 8 + ["B"] * 4,
+        "caseworker_id": ["a1"] * 6 + ["a2", "a2"] + ["b1"] * 4,
+    })  # fmt: skip
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.1, 0.05, 0.3, 0.3, 0.2, np.nan])
+    at_risk = ~np.isnan(scores)
+    # county A: 2 caseworkers x 1 x (1 + 0.5) = 3 -> p00..p02; a2's own top ceil(1.5) = 2 -> p06, p07
+    # county B: 1 x 1.5 -> 2 (tie at 0.3 by child_pid: p08, p09); p11 is not at risk
+    mask = explain.rows_to_explain(scores, places, at_risk, per_caseworker=1, margin=0.5)
+    assert places.loc[mask, "child_pid"].tolist() == ["p00", "p01", "p02", "p06", "p07", "p08", "p09"]
+    none = explain.rows_to_explain(scores, places, at_risk, per_caseworker=0, margin=1.0)
+    assert not none.any()
 
 
 def test_choose_as_of_defaults_to_last_month_on_or_before_export_date():
@@ -91,42 +82,67 @@ def test_choose_as_of_defaults_to_last_month_on_or_before_export_date():
         explain.choose_as_of(dates, dt.date(2023, 1, 1), None)
 
 
-def test_explain_snapshot_reasons_routing_and_already_out(small_catalogue, frame, model):
+def test_explain_snapshot_reasons_are_risks_and_routing_follows_them(small_catalogue, frame, model):
     rows = snapshot(frame)
-    out, shap_frame = explain.explain_snapshot(rows, model, top_n=3)
+    snap = explain.explain_snapshot(rows, model, top_n=3)
+    out = snap.explanations
     assert list(out.columns) == explain.explanation_columns(3)
     assert len(out) == len(rows) and out["child_pid"].is_monotonic_increasing
     lapsed = out[out["already_out"] == 1]
     assert lapsed["score"].isna().all() and len(lapsed) > 0
     assert (lapsed["systems"] == lapsed["already_out_net"]).all()
-    assert (lapsed["reason_1_zh"] == "").all()
+    assert (lapsed["reason_1_zh"] == "").all() and not lapsed["no_reason"].any()
+    both = lapsed["already_out_net"] == "basic_living|education"
+    assert (lapsed.loc[both, "service_en"]
+            == "help with benefit recertification; school follow-up (dropout prevention, 控辍保学)").all()  # fmt: skip
     scored = out[out["already_out"] == 0]
-    assert scored["score"].between(0, 1).all() and len(shap_frame) == len(scored)
-    # every non-empty reason is rendered with the child's own value
+    assert scored["score"].between(0, 1).all() and len(snap.shap) == len(scored)
     by_pid = rows.set_index("child_pid")
-    for _, row in scored.head(40).iterrows():
-        for k in (1, 2, 3):
-            name = row[f"reason_{k}_feature"]
-            if name:
-                value = by_pid.loc[row["child_pid"], name]
-                assert row[f"reason_{k}_zh"] == catalogue.render_reason(name, value, "zh")
-                assert row[f"reason_{k}_en"] == catalogue.render_reason(name, value, "en")
-    # actionable reasons are never after a non-actionable one
-    act = {s.name: s.actionable for s in catalogue.CATALOGUE}
-    flags = scored[[f"reason_{k}_feature" for k in (1, 2, 3)]].map(lambda n: act.get(n))
-    for a, b in ((1, 2), (2, 3)):
-        later_actionable = flags.iloc[:, b - 1].eq(True)
-        assert not (flags.iloc[:, a - 1].eq(False) & later_actionable).any()
-    assert set(scored["primary_system"]) <= set(catalogue.SYSTEMS)
-    assert (scored["service_en"] != "").all()
+    contrib = snap.shap.set_axis(scored["child_pid"].to_numpy())
+    shown = 0
+    for _, row in scored.iterrows():
+        names = [row[f"reason_{k}_feature"] for k in (1, 2, 3) if row[f"reason_{k}_feature"]]
+        assert row["no_reason"] == (not names)
+        if not names:
+            assert row["reason_1_zh"] == "没有单一记录能解释该风险，请全面复核档案"
+            assert row["systems"] == "" and row["service_en"] == "general review"
+            continue
+        shown += len(names)
+        for name in names:  # a risk, actionable, raising the risk, beyond the normal range
+            entry = catalogue.spec(name)
+            assert entry.role == "risk" and entry.actionable and contrib.loc[row["child_pid"], name] > 0
+            value = by_pid.loc[row["child_pid"], name]
+            assert value in entry.risk_values if entry.risk_values else value > entry.normal[1]
+        values = [contrib.loc[row["child_pid"], n] for n in names]
+        assert values == sorted(values, reverse=True)
+        systems = list(dict.fromkeys(catalogue.spec(n).system for n in names))
+        assert row["systems"] == "|".join(systems) and row["primary_system"] == systems[0]
+        assert ("benefit" in row["service_en"]) == ("basic_living" in systems)
+        k = names[0]
+        assert row["reason_1_zh"].startswith(catalogue.render_reason(k, by_pid.loc[row["child_pid"], k], "zh"))
+    assert shown > 0 and scored["no_reason"].any()
+    assert not {"age_years", "category", "mental_health_events_365d"} & set(
+        scored[[f"reason_{k}_feature" for k in (1, 2, 3)]].to_numpy().ravel()
+    )
+    # contributions: top 10 (all 9 here) + remainder, summing to the raw score
+    table = snap.contributions
+    assert table.groupby("child_pid").size().eq(10).all()
+    raw = model.raw_score(rows.set_index("child_pid").loc[table["child_pid"].unique()].reset_index())
+    total = table.groupby("child_pid", sort=False)["shap"].sum() + table.groupby("child_pid", sort=False)["base_log_odds"].first()
+    np.testing.assert_allclose(total.to_numpy(), raw, rtol=0, atol=1e-9)
 
 
-def test_reasons_top_share_explains_only_the_highest_risk(small_catalogue, frame, model):
-    out, shap_frame = explain.explain_snapshot(snapshot(frame), model, top_n=2, share=0.25)
+def test_explain_snapshot_explains_only_children_a_list_can_show(small_catalogue, frame, model):
+    rows = snapshot(frame)
+    _, children = fx.people(240, n_counties=2, hostile=False, seed=3)
+    snap = explain.explain_snapshot(rows, model, top_n=2, places=children, per_caseworker=3, margin=0.0)
+    out = snap.explanations
     scored = out[out["already_out"] == 0]
     explained = scored["shap_static"].notna()
-    assert explained.sum() == math.ceil(0.25 * len(scored)) == len(shap_frame)
-    assert scored.loc[explained, "score"].min() >= scored.loc[~explained, "score"].max()
+    assert 0 < explained.sum() == len(snap.shap) < len(scored)
+    assert scored["score"].notna().all()  # every child is still scored
+    assert (scored.loc[~explained, "reason_1_zh"] == "").all()
+    assert set(snap.contributions["child_pid"]) == set(scored.loc[explained, "child_pid"])
 
 
 def test_global_importance_is_mean_absolute_shap(small_catalogue):
@@ -150,13 +166,21 @@ def test_run_writes_explanations_and_identity_free_reports(
     monkeypatch.setattr(explain, "log_to_model_run", lambda models, path: logged.append(path) or "run-1")
     facts = tmp_path / "features_summary.json"
     write_json(facts, features_facts(dt.date(2024, 6, 30), 180, sorted(frame["as_of"].dt.date.unique())))
+    interim = tmp_path / "interim"
+    interim.mkdir()
+    fx.people(240, n_counties=2, hostile=False)[1].to_parquet(interim / "children.parquet", index=False)
     params = fx.params()
     outputs = []
     for attempt in range(2):
         out_path, reports = tmp_path / f"out{attempt}" / "expl.parquet", tmp_path / f"rep{attempt}"
-        summary = explain.run(features_path, facts, tmp_path / "models", out_path, reports, params)
-        outputs.append((out_path.read_bytes(), (reports / "importance.json").read_bytes(),
-                        (reports / "importance.png").read_bytes()))  # fmt: skip
+        contributions = tmp_path / f"out{attempt}" / "contributions.parquet"
+        summary = explain.run(features_path, facts, tmp_path / "models", interim, out_path,
+                              contributions, reports, params)  # fmt: skip
+        pngs = sorted(reports.rglob("*.png"))
+        outputs.append((out_path.read_bytes(), contributions.read_bytes(),
+                        (reports / "importance.json").read_bytes(),
+                        *(p.read_bytes() for p in pngs)))  # fmt: skip
+    assert (reports / "shap_beeswarm.png").exists() and len(list((reports / "dependence").glob("*.png"))) >= 1
     assert outputs[0] == outputs[1], "same data + params must give identical bytes"
     assert summary["as_of"] == "2024-06-01" and summary["previous_as_of"] == "2024-05-01"
     result = pd.read_parquet(out_path)
@@ -165,6 +189,8 @@ def test_run_writes_explanations_and_identity_free_reports(
     assert logged[-1] == reports and len(logged) == 2
     text = (reports / "importance.json").read_text(encoding="utf-8")
     assert not any(p in text for p in frame["child_pid"].unique()[:50])
+    assert sorted(p.name for p in reports.rglob("*") if p.is_file() and p.suffix not in (".png", ".json")) == []
+    assert set(pd.read_parquet(contributions)["child_pid"]) <= set(result["child_pid"])
     assert json.loads(text)["n_explained"] == summary["n_explained"]
 
 

@@ -44,6 +44,42 @@ def test_entry_is_well_formed(entry):
 
 
 @pytest.mark.parametrize("entry", catalogue.CATALOGUE, ids=lambda e: e.name)
+def test_direction_normal_range_and_role_are_consistent(entry):
+    assert entry.role in catalogue.ROLES and entry.direction in (-1, 0, 1)
+    assert set(entry.risk_values) <= set(entry.categories)
+    if entry.kind == "categorical":  # categories get no direction: a risk-value list at most
+        assert entry.direction == 0 and entry.normal is None
+    if entry.direction != 0:  # a direction needs the bound on its risk side, and is a risk
+        assert entry.role == "risk" and entry.normal is not None
+        low, high = entry.normal
+        assert (high if entry.direction > 0 else low) is not None
+    if entry.role != "risk":  # exposure and background facts are never constrained or listed
+        assert entry.direction == 0 and not entry.risk_values
+    if entry.only_when is not None:
+        feature, values = entry.only_when
+        assert set(values) <= set(catalogue.spec(feature).categories)
+    if entry.system == "static" or entry.protected:
+        assert entry.role == "background" and not entry.actionable
+
+
+def test_roles_a_social_worker_would_give():
+    background = {"age_years", "category", "months_in_registry", "months_of_history", "month_of_year",
+                  "guardian_type", "disability_level", "sex", "ethnicity", "hukou"}  # fmt: skip
+    exposure = {"benefit_status", "days_until_recert_due", "days_since_recert", "school_type", "school_period"}
+    assert {e.name for e in catalogue.CATALOGUE if e.role == "background"} == background
+    assert exposure <= {e.name for e in catalogue.CATALOGUE if e.role == "exposure"}
+    # paid monthly: among children in the benefit system, days since the last payment says
+    # "receives the benefit" (exposure); a missed payment shows as a long gap
+    payment = catalogue.spec("days_since_last_payment")
+    assert (payment.role, payment.direction, payment.normal) == ("exposure", 0, (None, 35))
+    gap = catalogue.spec("payment_gap_max_365d")
+    assert (gap.role, gap.direction, gap.normal) == ("risk", 1, (None, 45))
+    assert not catalogue.spec("visit_concerns_90d").routes
+    assert catalogue.spec("enrollment_status").risk_values == ("suspended", "dropped_out")
+    assert catalogue.spec("insurance_status").risk_values == ("lapsed",)
+
+
+@pytest.mark.parametrize("entry", catalogue.CATALOGUE, ids=lambda e: e.name)
 def test_templates_render_a_value_in_both_languages(entry):
     value = (
         entry.categories[0]
