@@ -22,8 +22,13 @@ or no previous month), `rising` when the risk grew by >= watchlist.change_thresh
 `falling` when it fell by >= that much, else `same`.
 
 Identity (child_id, name) exists only here. Every value a person typed is escaped in the
-HTML (Jinja autoescape) and neutralised against spreadsheet formula injection in the CSV and
-XLSX.
+HTML (markupsafe, as Jinja's autoescape) and neutralised against spreadsheet formula
+injection in the CSV and XLSX.
+
+Speed: the whole province is turned into text once (`display`, `neutralised`) and every
+row's HTML and CSV line is built once (`fragments`); each county's and director's files are
+joins of those strings (`director_groups` gives each director's rows in table order), so
+the stage is one pass over the rows plus one small write per file.
 """
 
 from __future__ import annotations
