@@ -98,7 +98,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     watchlist.check_served = lambda *_: None  # no model here; the gate is tested elsewhere
     params = fx.params()
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_watchlist_") as tmp:
         start = time.perf_counter()
         expl, contrib, interim = write_inputs(Path(tmp), args.n_children, args.counties,
                                               args.children_per_director, args.seed)  # fmt: skip

@@ -1,7 +1,9 @@
 """The watchlist's HTML pages: the county page, each child director's printable page, the index.
 
 Rendered with Jinja autoescape and StrictUndefined from templates/; no script and no
-external resource, so a page works offline and prints (print CSS in _style.css.j2).
+external resource, so a page works offline and prints (print CSS in _style.css.j2). The
+rows, the village groups and the explanations arrive pre-rendered (`fragments`, every value
+escaped there) as Markup: a template call per row cost more than the rest of the stage.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import itertools
 from pathlib import Path
 
 import jinja2
-import pandas as pd
+from markupsafe import Markup, escape
 
 from src.delivery.review_codes import REVIEW_CODES
 from src.delivery.wording import TEXT
@@ -31,67 +33,68 @@ def template_env() -> jinja2.Environment:
     )
 
 
-
-def by_village(rows: pd.DataFrame) -> list[dict]:
-    """[{village, rows}] sorted by village code, each village's children in rank order."""
-    records = sorted(rows.to_dict("records"), key=lambda r: (r["community"], int(r["rank"] or 0), r["child_id"]))
-    return [{"village": village, "rows": list(group)}
-            for village, group in itertools.groupby(records, key=lambda r: r["community"])]  # fmt: skip
+@functools.cache
+def template(name: str) -> jinja2.Template:
+    return template_env().get_template(name)
 
 
-def shared_context(county: str, as_of: str, params) -> dict:
-    language = params.watchlist.language
+def village_rows(rows: list[tuple[str, str]], text: dict) -> Markup:
+    """(village, row HTML) pairs, already in village order -> village heading rows + child rows."""
+    label = escape(text["village"])
+    return Markup("".join(
+        f'<tr class="village"><td colspan="14">{label}: {escape(village)}</td></tr>\n' + "".join(r for _, r in group)
+        for village, group in itertools.groupby(rows, key=lambda pair: pair[0])
+    ))  # fmt: skip
+
+
+@functools.cache
+def shared_context(language: str, per: int, risk_bands: tuple, threshold: float) -> dict:
     text = TEXT[language]
-    low, high = params.watchlist.risk_bands
+    low, high = risk_bands
     reviews = [{"code": c, "label": labels[0 if language == "zh" else 1]} for c, labels in REVIEW_CODES.items()]
     return {
-        "t": text, "county": county, "per": params.base.children_per_caseworker, "as_of": as_of, "reviews": reviews,
+        "t": text, "per": per, "reviews": reviews,
         "legend": text["legend"].format(low=f"{low:.0%}", high=f"{high:.0%}"),
-        "markers": text["markers"].format(thr=f"{100 * params.watchlist.change_threshold:g}"),
-        "ties": text["ties"].format(per=params.base.children_per_caseworker),
+        "markers": text["markers"].format(thr=f"{100 * threshold:g}"),
+        "ties": text["ties"].format(per=per),
     }  # fmt: skip
 
 
-def render_county(rows: pd.DataFrame, summary_row, as_of: str, params) -> str:
-    """The county page: per director, their visit list by village and a link to their page."""
+def context_of(county: str, as_of: str, params) -> dict:
+    w = params.watchlist
+    shared = shared_context(w.language, params.base.children_per_caseworker, tuple(w.risk_bands), w.change_threshold)
+    return {**shared, "county": county, "as_of": as_of}
+
+
+def render_county(directors: list[dict], lapsed: str, summary_row, as_of: str, params) -> str:
+    """The county page: per director (caseworker, slug, assigned, n, n_above, rows), their visit
+    list by village and a link to their page; then the county's already-out children."""
     text = TEXT[params.watchlist.language]
-    listed = rows[rows["rank"] != ""]
-    directors = []
-    for (caseworker, slug), mine in listed.groupby(["caseworker", "director"], sort=True):
-        directors.append({
-            "caseworker": caseworker, "slug": slug, "assigned": slug != "unassigned",
-            "n": len(mine), "n_above": int(mine["above_cut"].sum()),
-            "villages": by_village(mine[mine["above_cut"]]),
-        })  # fmt: skip
-    directors.sort(key=lambda d: (not d["assigned"], d["caseworker"]))
     capacity = text["capacity"].format(capacity=int(summary_row["capacity"]),
                                        per=params.base.children_per_caseworker,
                                        n=int(summary_row["caseworkers"]))  # fmt: skip
-    return template_env().get_template("watchlist.html.j2").render(
-        **shared_context(str(summary_row.name), as_of, params), capacity_text=capacity,
-        directors=directors, lapsed=rows[rows["rank"] == ""].to_dict("records"),
+    return template("watchlist.html.j2").render(
+        **context_of(str(summary_row.name), as_of, params), capacity_text=capacity,
+        directors=directors, lapsed=Markup(lapsed),
     )  # fmt: skip
 
 
-def render_director(rows: pd.DataFrame, county: str, charts: dict, as_of: str, params) -> str:
-    """One director's printable page: their list, the cut line, re-engage, an explanation per listed child."""
+def render_director(director: dict, county: str, as_of: str, params) -> str:
+    """One director's printable page: their list, the cut line, re-engage, an explanation per listed child.
+
+    `director`: caseworker, slug, assigned, n_above and the pre-rendered above (by village),
+    below, lapsed and explanations HTML."""
     text = TEXT[params.watchlist.language]
-    listed = rows[rows["rank"] != ""]
-    above = listed[listed["above_cut"]]
-    first = rows.iloc[0]
-    villages = by_village(above)
-    explanations = [{**row, "chart": charts.get(row["child_pid"])} for v in villages for row in v["rows"]]
-    return template_env().get_template("director.html.j2").render(
-        **shared_context(county, as_of, params), caseworker=first["caseworker"], slug=first["director"],
-        assigned=first["director"] != "unassigned", villages=villages,
-        below=listed[~listed["above_cut"]].to_dict("records"),
-        lapsed=rows[rows["rank"] == ""].to_dict("records"), explanations=explanations,
-        cut_text=text["director_cut"].format(per=params.base.children_per_caseworker, n=len(above)),
+    cut = text["director_cut"].format(per=params.base.children_per_caseworker, n=director["n_above"])
+    return template("director.html.j2").render(
+        **context_of(county, as_of, params), caseworker=director["caseworker"], slug=director["slug"],
+        assigned=director["assigned"], above=director["above"], below=Markup(director["below"]),
+        lapsed=Markup(director["lapsed"]), explanations=Markup(director["explanations"]), cut_text=cut,
     )  # fmt: skip
 
 
-def render_index(summary: pd.DataFrame, params) -> str:
+def render_index(summary, params) -> str:
     counties = [{"county": c, **{k: int(v) for k, v in row.items()}} for c, row in summary.iterrows()]
-    return template_env().get_template("index.html.j2").render(
+    return template("index.html.j2").render(
         t=TEXT[params.watchlist.language], as_of=summary.attrs["as_of"], counties=counties
     )

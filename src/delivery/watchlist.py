@@ -22,31 +22,35 @@ or no previous month), `rising` when the risk grew by >= watchlist.change_thresh
 `falling` when it fell by >= that much, else `same`.
 
 Identity (child_id, name) exists only here. Every value a person typed is escaped in the
-HTML (Jinja autoescape) and neutralised against spreadsheet formula injection in the CSV and
-XLSX.
+HTML (markupsafe, as Jinja's autoescape) and neutralised against spreadsheet formula
+injection in the CSV and XLSX.
+
+Speed: the whole province is turned into text once (`display`, `neutralised`) and every
+row's HTML and CSV line is built once (`fragments`); each county's and director's files are
+joins of those strings (`director_groups` gives each director's rows in table order), so
+the stage is one pass over the rows plus one small write per file.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup, escape
 
 from src.atomic import atomic_dir
+from src.delivery import fragments
 from src.delivery.capacity import director_cut, list_capacity
-from src.delivery.pages import render_county, render_director, render_index
-from src.delivery.waterfall import CONTRIBUTION_COLUMNS, waterfalls
+from src.delivery.display import display_table, neutralised
+from src.delivery.pages import render_county, render_director, render_index, village_rows
+from src.delivery.waterfall import CONTRIBUTION_COLUMNS, svg_charts
 from src.delivery.wording import CSV_COLUMNS, TEXT, XLSX_COLUMNS
-from src.delivery.xlsx import workbook_bytes
+from src.delivery.xlsx import cell_widths, column_widths, rows_workbook
 from src.errors import SafetynetError
-from src.features import catalogue
 from src.models.promotion import read_promotion, require_passed
 from src.run_facts import read_stage_json
-from src.spreadsheet import neutralise_formulas
 
 log = logging.getLogger(__name__)
 
@@ -149,121 +153,60 @@ def build_watchlists(
 # ----------------------------------------------------------------------------- display
 
 
-def format_risk(scores: pd.Series) -> pd.Series:
-    pct = (scores.to_numpy(dtype=float) * 100).round().astype(int).astype(str)
-    return pd.Series(
-        np.where(scores.to_numpy() < 0.005, "<1%", np.char.add(pct, "%")), index=scores.index
-    )
+def director_groups(table: pd.DataFrame) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """county -> [(director slug, row positions in table order)], both sorted."""
+    groups = table.groupby(["county_code", "director"], sort=True).indices
+    out: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for (county, slug), rows in groups.items():
+        out.setdefault(str(county), []).append((str(slug), rows))
+    return out
 
 
-def system_label(systems: pd.Series, language: str) -> pd.Series:
-    names = {code: (zh if language == "zh" else en) for code, (zh, en) in catalogue.SYSTEMS.items()}
-    sep = "、" if language == "zh" else ", "
-    return systems.fillna("").str.split("|").map(lambda codes: sep.join(names.get(c, c) for c in codes if c))
+def xlsx_rows(table: pd.DataFrame, cells: pd.DataFrame, language: str) -> tuple[pd.Series, pd.DataFrame]:
+    """The XLSX rows (listed above the cut, or already out) as neutralised text, and each county's widest cell per column."""
+    keep = table["above_cut"].to_numpy(dtype=bool) | (table["rank"] == "").to_numpy()
+    kept = cells.loc[keep, list(XLSX_COLUMNS)]
+    widths = pd.DataFrame({c: cell_widths(kept[c]) for c in XLSX_COLUMNS}, index=kept.index)
+    widest = widths.groupby(table.loc[keep, "county_code"].to_numpy()).max()
+    return pd.Series(keep, index=table.index), widest
 
 
-def joined_reasons(frame: pd.DataFrame, language: str) -> pd.Series:
-    """Reasons, one a line; the honest no-reason line when explain found no qualifying reason."""
-    columns = sorted(c for c in frame.columns if c.startswith("reason_") and c.endswith(f"_{language}"))
-    reasons = pd.Series("", index=frame.index, dtype=object)
-    for column in columns:
-        text = frame[column].fillna("").astype(str)
-        reasons = reasons + np.where((reasons != "") & (text != ""), "\n", "") + text
-    if "no_reason" in frame.columns:
-        flagged = frame["no_reason"].fillna(0).astype(int).to_numpy() == 1
-        reasons = reasons.where(~flagged, TEXT[language]["no_reason"])
-    return reasons
+class Fragments:
+    """Every row's HTML and CSV text (`fragments`), as lists indexed by table position."""
+
+    def __init__(self, table: pd.DataFrame, charts: dict[str, str], language: str):
+        text = TEXT[language]
+        listed = (table["rank"] != "").to_numpy()
+        above = table["above_cut"].to_numpy(dtype=bool)
+        self.cells = fragments.child_cells(table)
+        self.lapsed = [""] * len(table)
+        for i, html in zip(np.flatnonzero(~listed).tolist(), fragments.lapsed_rows(table[~listed]), strict=True):
+            self.lapsed[i] = html
+        self.explanations = [""] * len(table)
+        for i, html in zip(np.flatnonzero(above).tolist(), fragments.explanations(table[above], charts, text),
+                           strict=True):  # fmt: skip
+            self.explanations[i] = html
+        self.child_id, self.anchor = fragments.escaped(table["child_id"]), fragments.escaped(table["anchor"])
+        self.community, self.child_ids = table["community"].tolist(), table["child_id"].tolist()
+        self.rank = [int(r or 0) for r in table["rank"].tolist()]
+        self.listed, self.above = listed.tolist(), above.tolist()
+        self.caseworker = table["caseworker"].tolist()
+        self.link_text = str(escape(text["explain_link"]))
+
+    def row(self, i: int, where: str, link: str = "") -> str:
+        return fragments.child_row(self.cells[i], self.child_id[i], where, link and f"{link}#{self.anchor[i]}",
+                                   self.link_text)  # fmt: skip
+
+    def village_order(self, rows: list[int]) -> list[int]:
+        """`rows` by village code, rank, child_id (the order of a list grouped by village)."""
+        return sorted(rows, key=lambda i: (self.community[i], self.rank[i], self.child_ids[i]))
+
+    def villages(self, ordered: list[int], where: str, link: str, text: dict) -> Markup:
+        """Village heading rows, each followed by its children's rows (`ordered` by village_order)."""
+        return village_rows([(self.community[i], self.row(i, where, link)) for i in ordered], text)
 
 
-def code_label(codes: pd.Series, language: str) -> pd.Series:
-    text = codes.fillna("").astype(str)
-    if language == "zh":
-        return text.map(lambda c: catalogue.CODE_LABELS_ZH.get(c, c))
-    return text.str.replace("_", " ")
-
-
-def context_cells(source: pd.DataFrame, as_of: pd.Timestamp, language: str) -> dict[str, pd.Series]:
-    """age (whole years at the snapshot), sex, guardian, category and the exposure context line."""
-    birth = pd.to_datetime(source["birth_date"])
-    before_birthday = (birth.dt.month * 100 + birth.dt.day) > (as_of.month * 100 + as_of.day)
-    age = (as_of.year - birth.dt.year - before_birthday.astype(int)).astype("Int64").astype(str)
-    context = source[f"context_{language}"] if f"context_{language}" in source else pd.Series("", index=source.index)
-    return {
-        "age": age.replace("<NA>", ""),
-        "sex": source["sex"].map(TEXT[language]["sexes"]).fillna(""),
-        "guardian": code_label(source["guardian_type"], language),
-        "category": code_label(source["category"], language),
-        "context": context.fillna("").astype(str),
-    }
-
-
-def director_slug(county: pd.Series, caseworker: pd.Series) -> pd.Series:
-    """A file-name-safe, stable name for each director's page; `unassigned` without a director."""
-    key = county.astype(str) + "\x1f" + caseworker.fillna("").astype(str)
-    slugs = key.map(lambda k: "d-" + hashlib.sha256(k.encode()).hexdigest()[:12])
-    return slugs.where(caseworker.notna(), "unassigned")
-
-
-def display_table(ranked: pd.DataFrame, out: pd.DataFrame, language: str, as_of: str) -> pd.DataFrame:
-    """The watchlist as text cells (CSV_COLUMNS, plus codes and keys for the pages)."""
-    text = TEXT[language]
-    sections = np.where(ranked["above_cut"], text["sections"]["above_cut"], text["sections"]["below_cut"])
-    listed = pd.DataFrame(
-        {
-            "section": sections, "rank": ranked["rank"].astype(str), "risk": format_risk(ranked["score"]),
-            "band": ranked["band"].map(text["bands"]), "change": ranked["change"].map(text["changes"]),
-            "reasons": joined_reasons(ranked, language),
-            "primary_system": system_label(ranked["primary_system"], language),
-            "band_code": ranked["band"], "change_code": ranked["change"], "above_cut": ranked["above_cut"],
-        }
-    )  # fmt: skip
-    lapsed = pd.DataFrame(
-        {
-            "section": text["sections"]["already_out"], "rank": "", "risk": "", "band": "", "change": "",
-            "band_code": "", "change_code": "", "above_cut": False,
-            "reasons": system_label(out["already_out_net"], language).replace("", text["none"]),
-            "primary_system": system_label(out["primary_system"], language),
-        },
-        index=out.index,
-    )  # fmt: skip
-    for table, source in ((listed, ranked), (lapsed, out)):
-        table["county_code"] = source["county_code"].astype(str)
-        table["child_pid"] = source["child_pid"].astype(str)
-        table["anchor"] = "c-" + table["child_pid"].str[:16]
-        table["child_id"] = source["child_id"].astype(str)
-        table["name"] = source["name"].fillna("").astype(str)
-        table["community"] = source["community_code"].fillna("").astype(str)
-        table["caseworker"] = source["caseworker_id"].fillna(text["unassigned"]).astype(str)
-        table["director"] = director_slug(source["county_code"], source["caseworker_id"])
-        table["service"] = source[f"service_{language}"].fillna("").astype(str)
-        for column, values in context_cells(source, pd.Timestamp(as_of), language).items():
-            table[column] = values
-        table["review"] = table["review_date"] = table["review_note"] = ""
-    return pd.concat([listed, lapsed], ignore_index=True)
-
-
-def csv_cells(table: pd.DataFrame, language: str) -> pd.DataFrame:
-    """CSV_COLUMNS as formula-safe text under their headings (neutralised once per county)."""
-    cells = pd.DataFrame({c: neutralise_formulas(table[c].fillna("").astype(str)) for c in CSV_COLUMNS})
-    cells.columns = [TEXT[language]["columns"][c] for c in CSV_COLUMNS]
-    return cells
-
-
-def csv_bytes(cells: pd.DataFrame) -> bytes:
-    """UTF-8 with BOM (Excel opens Chinese correctly), CRLF rows."""
-    buffer = io.StringIO()
-    cells.to_csv(buffer, index=False, lineterminator="\r\n")
-    return buffer.getvalue().encode("utf-8-sig")
-
-
-def xlsx_bytes(rows: pd.DataFrame, language: str, as_of: str) -> bytes:
-    """A sheet per director: their visit list and their already-out children (rows needing a review)."""
-    keep = rows[rows["above_cut"] | (rows["rank"] == "")]
-    sheets = {name: group for name, group in keep.groupby("caseworker", sort=True)}
-    headers = {c: TEXT[language]["columns"][c] for c in XLSX_COLUMNS}
-    return workbook_bytes(sheets, headers, language, pd.Timestamp(as_of).date())
-
-
+# ----------------------------------------------------------------------------- I/O
 # ----------------------------------------------------------------------------- I/O
 
 
@@ -298,18 +241,55 @@ def check_served(models_dir: Path, served_dir: Path, params) -> None:
     require_passed(decision, params.watchlist.allow_failed_gate)
 
 
-def write_county(folder: Path, rows: pd.DataFrame, summary_row, charts: dict, as_of: str, params) -> None:
-    language = params.watchlist.language
+def write_county(folder: Path, county: str, directors: list[tuple[str, np.ndarray]], parts: Fragments,
+                 csv_text: tuple[str, list[str]], sheets: tuple, summary_row, as_of: str, params) -> None:  # fmt: skip
+    """A county's CSV, XLSX and page, and each director's page and CSV, from the rows' fragments."""
+    text = TEXT[params.watchlist.language]
+    header, lines = csv_text
     folder.mkdir()
     (folder / "directors").mkdir()
-    cells = csv_cells(rows, language)
-    (folder / "watchlist.csv").write_bytes(csv_bytes(cells))
-    (folder / "watchlist.xlsx").write_bytes(xlsx_bytes(rows, language, as_of))
-    (folder / "watchlist.html").write_text(render_county(rows, summary_row, as_of, params), encoding="utf-8")
-    for slug, mine in rows.groupby("director", sort=True):
-        (folder / "directors" / f"{slug}.csv").write_bytes(csv_bytes(cells.loc[mine.index]))
-        page = render_director(mine, summary_row.name, charts, as_of, params)
-        (folder / "directors" / f"{slug}.html").write_text(page, encoding="utf-8")
+    every = np.sort(np.concatenate([rows for _, rows in directors]))
+    (folder / "watchlist.csv").write_bytes(("\ufeff" + header + "".join(lines[i] for i in every)).encode("utf-8"))
+    (folder / "watchlist.xlsx").write_bytes(sheets_bytes(every, parts, *sheets, county, params.watchlist.language,
+                                                         as_of))  # fmt: skip
+    on_county_page, lapsed = [], []
+    for slug, rows in directors:
+        rows = rows.tolist()
+        listed = [i for i in rows if parts.listed[i]]
+        above = parts.village_order([i for i in listed if parts.above[i]])
+        mine = {"caseworker": parts.caseworker[rows[0]], "slug": slug, "assigned": slug != "unassigned",
+                "n": len(listed), "n_above": len(above)}  # fmt: skip
+        if listed:
+            link = f"directors/{escape(slug)}.html"
+            on_county_page.append({**mine, "rows": parts.villages(above, "above", link, text)})
+        lapsed += [i for i in rows if not parts.listed[i]]
+        page = {
+            **mine, "above": parts.villages(above, "above", "", text),
+            "below": "".join(parts.row(i, "below") for i in listed if not parts.above[i]),
+            "lapsed": "".join(parts.lapsed[i] for i in rows if not parts.listed[i]),
+            "explanations": "".join(parts.explanations[i] for i in above),
+        }  # fmt: skip
+        csv = "\ufeff" + header + "".join(lines[i] for i in rows)
+        (folder / "directors" / f"{slug}.csv").write_bytes(csv.encode("utf-8"))
+        html = render_director(page, county, as_of, params)
+        (folder / "directors" / f"{slug}.html").write_text(html, encoding="utf-8")
+    on_county_page.sort(key=lambda d: (not d["assigned"], d["caseworker"], d["slug"]))
+    lapsed_html = "".join(parts.lapsed[i] for i in sorted(lapsed))
+    page = render_county(on_county_page, lapsed_html, summary_row, as_of, params)
+    (folder / "watchlist.html").write_text(page, encoding="utf-8")
+
+
+def sheets_bytes(every: np.ndarray, parts: Fragments, keep: pd.Series, widest: pd.DataFrame, cells: list,
+                 county: str, language: str, as_of: str) -> bytes:  # fmt: skip
+    """A sheet per director (by caseworker): their visit list and their already-out children (rows needing a review)."""
+    kept = [i for i in every.tolist() if keep.iat[i]]
+    sheets: dict[str, list[list[str]]] = {}
+    for i in sorted(kept, key=lambda i: parts.caseworker[i]):
+        sheets.setdefault(parts.caseworker[i], []).append(cells[i])
+    headers = {c: TEXT[language]["columns"][c] for c in XLSX_COLUMNS}
+    content = widest.loc[county].tolist() if county in widest.index else [0] * len(headers)
+    widths = column_widths(content, list(headers.values()))
+    return rows_workbook(sheets, headers, widths, language, pd.Timestamp(as_of).date())
 
 
 def run(explanations_path, contributions_path, models_dir, served_dir, interim_dir, out_dir, params) -> dict:
@@ -327,11 +307,17 @@ def run(explanations_path, contributions_path, models_dir, served_dir, interim_d
     ranked, out, summary = build_watchlists(explanations, identity, children, params)
     language, as_of = params.watchlist.language, summary.attrs["as_of"]
     listed = ranked.loc[ranked["above_cut"], "child_pid"].tolist()
-    charts = waterfalls(read_contributions(Path(contributions_path), listed), language)
+    charts = svg_charts(read_contributions(Path(contributions_path), listed), language)
     table = display_table(ranked, out, language, as_of)
+    cells = neutralised(table, dict.fromkeys(CSV_COLUMNS + XLSX_COLUMNS))
+    headings = [TEXT[language]["columns"][c] for c in CSV_COLUMNS]
+    csv_text = (fragments.csv_header(headings), fragments.csv_lines(cells[list(CSV_COLUMNS)]))
+    keep, widest = xlsx_rows(table, cells, language)
+    sheets = (keep, widest, cells[list(XLSX_COLUMNS)].to_numpy(dtype=object).tolist())
+    parts = Fragments(table, charts, language)
     with atomic_dir(out_dir) as tmp:
-        for county, rows in table.groupby("county_code", sort=True):
-            write_county(tmp / str(county), rows, summary.loc[county], charts, as_of, params)
+        for county, directors in director_groups(table).items():
+            write_county(tmp / county, county, directors, parts, csv_text, sheets, summary.loc[county], as_of, params)
         (tmp / "index.html").write_text(render_index(summary, params), encoding="utf-8")
     result = {
         "as_of": as_of, "counties": len(summary), "n_scored": int(summary["n_scored"].sum()),

@@ -234,7 +234,7 @@ def contributions_frame(frame: pd.DataFrame, model, top: int = 3) -> pd.DataFram
             name = X.columns[j]
             rows.append((child, rank, name, contrib[i, j], catalogue.render_reason(name, X.iloc[i, j], "zh"),
                          catalogue.render_reason(name, X.iloc[i, j], "en"), base[i]))  # fmt: skip
-        rows.append((child, top + 1, "other", contrib[i, order[top:]].sum(), "", "", base[i]))
+        rows.append((child, top + 1, "other_features", contrib[i, order[top:]].sum(), "", "", base[i]))
     columns = ["child_pid", "rank", "feature", "shap", "value_zh", "value_en", "base_log_odds"]
     return pd.DataFrame(rows, columns=columns)
 

@@ -81,3 +81,12 @@ def test_sheet_names_are_safe_and_unique():
 
 def test_display_width_counts_chinese_twice():
     assert xlsx.display_width(pd.Series(["ab", "儿童主任\nx"])) == 8
+
+
+def test_markup_and_spaces_round_trip_and_control_characters_are_refused():
+    names = ["<b>&amp;</b> & Co", "  王小明 ", "李\n换行"]
+    ws = open_book(xlsx.workbook_bytes({"a": frame(names)}, HEADERS, "zh", AS_OF))["a"]
+    assert [row[1] for row in ws.iter_rows(min_row=2, values_only=True)] == names
+    assert all(ws[f"{c}2"].alignment.wrap_text for c in "ABCDEF")
+    with pytest.raises(openpyxl.utils.exceptions.IllegalCharacterError):
+        xlsx.workbook_bytes({"a": frame(["bell\x07"])}, HEADERS, "zh", AS_OF)
