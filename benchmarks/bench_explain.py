@@ -102,30 +102,12 @@ def main() -> None:
         (tmp / "interim").mkdir()
         identity.to_parquet(tmp / "interim" / "identity.parquet", index=False)
         children.to_parquet(tmp / "interim" / "children.parquet", index=False)
-        explained = explain.rows_to_explain(now["score"].to_numpy(), now["child_pid"],
-                                            now["already_out"].to_numpy() == 0, args.reasons_top_share)  # fmt: skip
-        contributions(now.loc[explained, "child_pid"], shap_frame).to_parquet(tmp / "contributions.parquet", index=False)
+        snapshot.contributions.to_parquet(tmp / "contributions.parquet", index=False)
         watchlist.check_served = lambda *_: None  # no promotion decision here; the gate is tested elsewhere
         with timed(timings, "watchlists (CSV + XLSX + HTML + waterfalls, all counties)"):
             watchlist.run(expl_path, tmp / "contributions.parquet", tmp, tmp, tmp / "interim", tmp / "watchlists",
                           params)  # fmt: skip
     report(timings, n, args)
-
-
-def contributions(pids: pd.Series, shap_frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
-    """contributions.parquet rows for each explained child (`pids`, the rows of `shap_frame`): its `top` largest |shap| features and
-    `other` (the rest). base_log_odds is 0: the watchlist's timing does not depend on it."""
-    values = shap_frame.to_numpy(dtype=float)
-    order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :top]
-    picked = np.take_along_axis(values, order, axis=1)
-    n = len(values)
-    shap = np.column_stack([picked, values.sum(axis=1) - picked.sum(axis=1)])
-    names = np.column_stack([np.asarray(shap_frame.columns, dtype=object)[order], np.full(n, "other", dtype=object)])
-    return pd.DataFrame({
-        "child_pid": np.repeat(pids.to_numpy(), top + 1), "rank": np.tile(np.arange(1, top + 2), n),
-        "feature": names.ravel(), "shap": shap.ravel(), "value_zh": names.ravel(), "value_en": names.ravel(),
-        "base_log_odds": 0.0,
-    })  # fmt: skip
 
 
 @contextlib.contextmanager
