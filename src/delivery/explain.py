@@ -175,7 +175,7 @@ def explain_snapshot(
     out = empty_explanations(frame, top_n)
     scores = np.full(len(frame), np.nan)
     if at_risk.any():
-        scores[at_risk] = predict(model, frame.loc[at_risk, features])
+        scores[at_risk] = predict(model, frame.loc[at_risk, [*features, "as_of"]])  # as_of: the nowcast
     out["score"] = scores
     if places is None:
         explained = at_risk
@@ -257,7 +257,7 @@ def score_previous(frame: pd.DataFrame, model, top_n: int) -> pd.DataFrame:
     at_risk = frame["already_out"].to_numpy() == 0
     scores = np.full(len(frame), np.nan)
     if at_risk.any():
-        scores[at_risk] = predict(model, frame.loc[at_risk, features])
+        scores[at_risk] = predict(model, frame.loc[at_risk, [*features, "as_of"]])  # as_of: the nowcast
     out["score"] = scores
     fill_already_out(out, ~at_risk)
     return out[explanation_columns(top_n)]

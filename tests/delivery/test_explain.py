@@ -206,3 +206,18 @@ def test_every_catalogue_template_renders():
             for language in ("zh", "en"):
                 text = catalogue.render_reason(entry.name, value, language)
                 assert text and "{" not in text and "}" not in text, (entry.name, language, text)
+
+
+def test_scores_are_the_models_for_their_as_of_date_nowcast_included(small_catalogue, frame, model):
+    """The served model's nowcast corrects by as-of date: explain must hand it the date."""
+
+    class Nowcasting(fx.StubModel):
+        def predict_proba(self, df):
+            halved = 0.5 if "as_of" in df.columns else 1.0  # what a nowcast ratio would do
+            return halved * super().predict_proba(df)
+
+    rows = snapshot(frame)
+    out = explain.explain_snapshot(rows, Nowcasting(model.booster), top_n=2).explanations
+    scored = out[out["already_out"] == 0].set_index("child_pid")["score"]
+    expected = pd.Series(0.5 * model.predict_proba(rows), index=rows["child_pid"])
+    assert np.allclose(scored, expected.loc[scored.index].to_numpy(), atol=1e-12)
