@@ -88,6 +88,7 @@ class Synthetic:
     measurement_bias: MeasurementBias
     prevalence_drift: float  # sd of the monthly step of the random walk on the log hazard; 0 = off
     recert_hazard_ratio: float  # outcome hazard x this in the recertification window; 1 = off
+    registry_history: bool  # write the registry_history table (changes happen either way)
 
     def __post_init__(self):
         if not 0 <= self.prevalence_drift <= 1:
@@ -125,6 +126,8 @@ class Features:
     dates_per_batch: int
     protected_as_features: bool
     duckdb_memory_gb: float
+    # without a registry_history table: exclude the registry fields an outcome can update, or keep them
+    registry_as_of_export: typing.Literal["exclude", "keep"]
 
 
 @dataclass(frozen=True)
