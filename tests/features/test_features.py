@@ -296,6 +296,7 @@ def test_as_of_dates_start_one_month_after_the_history_start():
         dates_per_batch=2,
         protected_as_features=False,
         duckdb_memory_gb=1.0,
+        registry_as_of_export="exclude",
     )
     con = connect(data)
     assert features.history_start(con) == dt.date(2023, 1, 1)
