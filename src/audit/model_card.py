@@ -32,6 +32,7 @@ SOURCE_TABLES = (
     ("medical_events", "health, medical insurance and rehabilitation", "required"),
     ("casework_visits", "visits and concerns recorded by child directors", "required"),
     ("protection_events", "safety and guardianship events", "optional"),
+    ("registry_history", "changes of category, guardian type and disability level", "optional"),
 )
 LABEL_RULES = {
     "benefit_lapse": "a welfare `suspended` or `terminated` event for a procedural reason "

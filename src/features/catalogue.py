@@ -569,7 +569,7 @@ _GUARDIANSHIP = (
     FeatureSpec(
         "guardian_type",
         "guardianship",
-        "Guardian type in the registry (a snapshot at export: the registry keeps no history).",
+        "Guardian type in the registry at as_of (from registry_history; without it, as of export and left out of the model by default).",
         True,
         "categorical",
         "code",
@@ -629,7 +629,7 @@ _STATIC = (
     FeatureSpec(
         "category",
         "static",
-        "Primary registry category.",
+        "Primary registry category at as_of (from registry_history; without it, as of export and left out of the model by default).",
         False,
         "categorical",
         "code",
@@ -640,7 +640,7 @@ _STATIC = (
     FeatureSpec(
         "disability_level",
         "static",
-        "Disability level 0-4 (0 = none).",
+        "Disability level 0-4 (0 = none) at as_of (from registry_history; without it, as of export).",
         False,
         "numeric",
         "int",
