@@ -367,9 +367,8 @@ def run(out_dir: Path, params: Params) -> dict:
     syn = params.synthetic
     registry, model, sim = simulate(params, progress=True)
     # the registry's recorded changes, drawn whether or not registry_history is written
-    changes = draw_changes(
-        registry, sim.frame("protection_events"), sim.span_end, rngs(params.base.seed)["registry_changes"]
-    )
+    stream = rngs(params.base.seed)["registry_changes"]
+    changes = draw_changes(registry, sim.frame("protection_events"), sim.span_end, stream)
     truth = truth_table(registry, model, sim, params.label.horizon_days)
     labels = realised_labels(truth, fired_outcomes(registry, sim), params.label.horizon_days)
     truth_rows = len(truth)

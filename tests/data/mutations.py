@@ -220,7 +220,8 @@ def registry_chain(broken: bool) -> Mutate:
         changed = set(history.loc[history["field"] == "guardian_type", "child_id"])
         child = children[~children["child_id"].isin(changed) & (children["birth_date"] < "2022")]
         child_id, exported = child.iloc[0][["child_id", "guardian_type"]]
-        others = [g for g in ("both_parents", "grandparents", "none", "institution") if g != exported]
+        guardians = ("both_parents", "grandparents", "none", "institution")
+        others = [g for g in guardians if g != exported]
         rows = (
             [(others[0], others[1], "2023-03-01"), (others[2], exported, "2023-06-01")]
             if broken

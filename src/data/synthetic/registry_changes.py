@@ -120,7 +120,11 @@ def _chain(registry: Registry, child, field, date, kind, value, rng) -> Changes:
     current = {CATEGORY: registry.category.copy(), GUARDIAN: registry.guardian.copy(),
                DISABILITY: registry.disability.copy()}  # fmt: skip
     u = rng.random(len(child))
-    kept, old, new = np.zeros(len(child), bool), np.zeros(len(child), np.int64), np.zeros(len(child), np.int64)
+    kept, old, new = (
+        np.zeros(len(child), bool),
+        np.zeros(len(child), np.int64),
+        np.zeros(len(child), np.int64),
+    )
     last_kept = None  # (child, field, date) of the latest kept change
     for i in range(len(child)):
         ch, f = child[i], field[i]
