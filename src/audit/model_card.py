@@ -117,12 +117,11 @@ def fairness_summary(fairness: dict, link: str) -> dict:
     }
 
 
-def registry_reading(features_summary: dict, params) -> dict:
+def registry_reading(features_summary: dict) -> dict:
     """How the features read the registry (features_summary's ``registry``; a summary written
-    before registry_history existed read it as of export and excluded nothing)."""
-    default = {"history": False, "read": "as_of_export", "excluded": []}
+    before registry_history existed read it as of export and kept every field)."""
+    default = {"history": False, "read": "as_of_export", "mode": "keep", "excluded": []}
     reading = {**default, **features_summary.get("registry", {})}
-    reading.setdefault("mode", params.features.registry_as_of_export)
     reading["excluded_list"] = ", ".join(f"`{_md_escape(name)}`" for name in reading["excluded"])
     return reading
 
@@ -165,7 +164,7 @@ def build_context(
         "features": features_by_system(
             protected_as_features, catalogue.registry_excluded(features_summary)
         ),
-        "registry": registry_reading(features_summary, params),
+        "registry": registry_reading(features_summary),
         "n_features": len(catalogue.CATALOGUE),
         "protected": catalogue.PROTECTED,
         "audit_columns": catalogue.AUDIT_COLUMNS,
