@@ -15,6 +15,7 @@ guardian_type and category in the booster.
 
     .venv/bin/python benchmarks/bench_registry.py                 # 20k children, params.yaml seed
     .venv/bin/python benchmarks/bench_registry.py --children 6000 # a quick look
+    .venv/bin/python benchmarks/bench_registry.py --keep /tmp/b --reuse --modes absent_keep
 
 Run on demand, never inside a test. MLflow goes to a scratch store.
 """
@@ -66,6 +67,11 @@ def evaluate_mode(work: Path, interim: Path, params, mode: str) -> dict:
     evaluate.run(out / "features.parquet", interim, out / "models", out / "metrics.json",
                  out / "by_month.json", out / "plots", out / "figures", out / "predictions.parquet",
                  out / "headline.json", params)  # fmt: skip
+    return {**summarise(out, mode), "seconds": round(time.perf_counter() - start)}
+
+
+def summarise(out: Path, mode: str) -> dict:
+    """One mode's figures from its folder (metrics.json, features.json, booster.txt)."""
     metrics = json.loads((out / "metrics.json").read_text())
     registry = json.loads((out / "features.json").read_text())["registry"]
     booster = lgb.Booster(model_file=str(out / "models" / "booster.txt"))
@@ -81,7 +87,6 @@ def evaluate_mode(work: Path, interim: Path, params, mode: str) -> dict:
         "oracle_precision_at_k": metrics["baselines"]["oracle"]["precision_at_k"],
         "peer_precision_at_k": metrics["baselines"]["lightgbm_peer"]["precision_at_k"],
         **{f"gain_share_{f}": round(gain.get(f, 0.0) / total, 4) for f in WATCHED},
-        "seconds": round(time.perf_counter() - start),
     }
 
 
@@ -89,25 +94,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--children", type=int, default=None, help="default: params.yaml")
     parser.add_argument("--keep", type=Path, default=None, help="keep the scratch folder here")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the export and interim folders already in --keep")
+    parser.add_argument("--report", action="store_true",
+                        help="only report the modes already run in --keep")  # fmt: skip
     args = parser.parse_args()
     overrides = {"synthetic": {"n_children": args.children}} if args.children else None
     params = load_params(ROOT / "params.yaml", overrides)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-registry-"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(work / 'mlflow.db').as_posix()}")
+    if args.report:
+        show([summarise(work / mode, mode) for mode in args.modes])
+        return
     try:
-        generate.run(work / "raw", params)
-        without_history(work / "raw", work / "raw_absent")
-        ingest.run(work / "raw", work / "interim", work / "dq.json", params)
-        ingest.run(work / "raw_absent", work / "interim_absent", work / "dq_absent.json", params)
+        if not (args.reuse and (work / "interim_absent" / "manifest.json").exists()):
+            generate.run(work / "raw", params)
+            without_history(work / "raw", work / "raw_absent")
+            ingest.run(work / "raw", work / "interim", work / "dq.json", params)
+            ingest.run(work / "raw_absent", work / "interim_absent", work / "dq_absent.json", params)
         rows = [
             evaluate_mode(work, work / ("interim" if mode == "history" else "interim_absent"),
                           params, mode)
-            for mode in MODES
+            for mode in args.modes
         ]  # fmt: skip
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+    show(rows)
+
+
+def show(rows: list[dict]) -> None:
     print(f"{'mode':<16}{'read':<17}{'test AUC':>9}{'oracle':>8}{'P@k':>8}"
           f"{'gain guardian':>15}{'gain category':>15}  excluded")  # fmt: skip
     for r in rows:
