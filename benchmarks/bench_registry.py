@@ -54,15 +54,18 @@ def without_history(raw: Path, out: Path) -> None:
             os.link(path, out / path.name)
 
 
-def evaluate_mode(work: Path, interim: Path, params, mode: str) -> dict:
+def evaluate_mode(work: Path, interim: Path, params, mode: str, quick: bool) -> dict:
     keep = "keep" if mode == "absent_keep" else "exclude"
-    params = load_params(ROOT / "params.yaml", {
-        "synthetic": {"n_children": params.synthetic.n_children},
-        "features": {"registry_as_of_export": keep}})  # fmt: skip
+    overrides = {"synthetic": {"n_children": params.synthetic.n_children},
+                 "features": {"registry_as_of_export": keep}}  # fmt: skip
+    if quick:  # one candidate in the backtest search: the configured settings
+        overrides["train"] = {"backtest": {"search_trials": 1}}
+    params = load_params(ROOT / "params.yaml", overrides)
     out = work / mode
-    out.mkdir()
+    out.mkdir(exist_ok=True)
     start = time.perf_counter()
-    features.run(interim, out / "features.parquet", out / "features.json", params)
+    if not (out / "features.json").exists():  # features.run writes the summary last
+        features.run(interim, out / "features.parquet", out / "features.json", params)
     train.run(out / "features.parquet", out / "features.json", out / "models", params)
     evaluate.run(out / "features.parquet", interim, out / "models", out / "metrics.json",
                  out / "by_month.json", out / "plots", out / "figures", out / "predictions.parquet",
@@ -97,6 +100,8 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the export and interim folders already in --keep")
+    parser.add_argument("--quick", action="store_true",
+                        help="train.backtest.search_trials = 1 in every mode")
     parser.add_argument("--report", action="store_true",
                         help="only report the modes already run in --keep")  # fmt: skip
     args = parser.parse_args()
@@ -116,7 +121,7 @@ def main() -> None:
             ingest.run(work / "raw_absent", work / "interim_absent", work / "dq_absent.json", params)
         rows = [
             evaluate_mode(work, work / ("interim" if mode == "history" else "interim_absent"),
-                          params, mode)
+                          params, mode, args.quick)
             for mode in args.modes
         ]  # fmt: skip
     finally:
