@@ -87,6 +87,7 @@ class Synthetic:
     measurement_bias: MeasurementBias
     prevalence_drift: float  # sd of the monthly step of the random walk on the log hazard; 0 = off
     recert_hazard_ratio: float  # outcome hazard x this in the recertification window; 1 = off
+    registry_history: bool  # write the registry_history table (changes happen either way)
 
     def __post_init__(self):
         if not 0 <= self.prevalence_drift <= 1:
@@ -110,10 +111,8 @@ class Ingest:
         _require(self.chunk_rows >= 1, "ingest.chunk_rows must be at least 1")
         _require(0 < self.export_date_normal_share <= 1,
                  f"ingest.export_date_normal_share must be in (0, 1], got {self.export_date_normal_share}")  # fmt: skip
-        _require(self.export_date_min_month_rows >= 1,
-                 "ingest.export_date_min_month_rows must be at least 1")  # fmt: skip
-        _require(self.export_date_tolerance_days >= 0,
-                 "ingest.export_date_tolerance_days must be at least 0")  # fmt: skip
+        _require(self.export_date_min_month_rows >= 1, "ingest.export_date_min_month_rows must be at least 1")
+        _require(self.export_date_tolerance_days >= 0, "ingest.export_date_tolerance_days must be at least 0")
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,7 @@ class Features:
     dates_per_batch: int
     protected_as_features: bool
     duckdb_memory_gb: float
+    registry_as_of_export: typing.Literal["exclude", "keep"]  # without registry_history: see params.yaml
 
 
 @dataclass(frozen=True)

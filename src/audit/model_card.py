@@ -33,6 +33,7 @@ SOURCE_TABLES = (
     ("medical_events", "health, medical insurance and rehabilitation", "required"),
     ("casework_visits", "visits and concerns recorded by child directors", "required"),
     ("protection_events", "safety and guardianship events", "optional"),
+    ("registry_history", "changes of category, guardian type and disability level", "optional"),
 )
 LABEL_RULES = {
     "benefit_lapse": "a welfare `suspended` or `terminated` event for a procedural reason "
@@ -53,9 +54,9 @@ METRIC_ROWS = (
 )
 
 
-def features_by_system(protected_as_features: bool) -> list[dict]:
+def features_by_system(protected_as_features: bool, excluded=()) -> list[dict]:
     """The catalogue grouped by protection system, in the order of catalogue.SYSTEMS."""
-    inputs = set(catalogue.model_features(protected_as_features))
+    inputs = set(catalogue.model_features(protected_as_features, excluded))
     groups = []
     for system, (name_zh, name_en) in catalogue.SYSTEMS.items():
         entries = [
@@ -119,6 +120,15 @@ def fairness_summary(fairness: dict, link: str) -> dict:
     }
 
 
+def registry_reading(features_summary: dict) -> dict:
+    """How the features read the registry (features_summary's ``registry``; a summary written
+    before registry_history existed read it as of export and kept every field)."""
+    default = {"history": False, "read": "as_of_export", "mode": "keep", "excluded": []}
+    reading = {**default, **features_summary.get("registry", {})}
+    reading["excluded_list"] = ", ".join(f"`{_md_escape(name)}`" for name in reading["excluded"])
+    return reading
+
+
 def period_table(train_summary: dict) -> list[dict]:
     split = train_summary.get("split", {})
     counts = train_summary.get("periods", {})
@@ -154,7 +164,10 @@ def build_context(
             for r in LABEL_RULES
         ],  # fmt: skip
         "label_rate": (features_summary.get("label_rates_observed") or {}).get("label"),
-        "features": features_by_system(protected_as_features),
+        "features": features_by_system(
+            protected_as_features, catalogue.registry_excluded(features_summary)
+        ),
+        "registry": registry_reading(features_summary),
         "n_features": len(catalogue.CATALOGUE),
         "protected": catalogue.PROTECTED,
         "audit_columns": catalogue.AUDIT_COLUMNS,

@@ -239,6 +239,33 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 
+# --- registry_history (optional): the registry fields that can change, and when -----------
+# category, guardian_type and disability_level in `children` are the values as of the export.
+# A change recorded after an outcome (a guardian_type updated after a guardian_lost) would leak
+# that outcome into every earlier row; with this table, features read the value in force at
+# each as-of date. Values are the field's codes as text (disability_level "0"-"4"); a value not
+# in its field's list is `unknown_code:old_value` / `unknown_code:new_value`, and a chain of
+# changes that does not link up is `inconsistent_chain:*` (src.data.row_checks).
+DISABILITY_LEVELS = ("0", "1", "2", "3", "4")
+REGISTRY_HISTORY = "registry_history"
+REGISTRY_HISTORY_FIELDS: dict[str, tuple[str, ...]] = {
+    "category": CATEGORY,
+    "guardian_type": GUARDIAN_TYPE,
+    "disability_level": DISABILITY_LEVELS,
+}
+TABLES[REGISTRY_HISTORY] = TableSpec(
+    REGISTRY_HISTORY,
+    False,
+    (
+        _child_id(),
+        ColumnSpec("field", CODE, True, tuple(REGISTRY_HISTORY_FIELDS)),
+        ColumnSpec("old_value", CODE, True),
+        ColumnSpec("new_value", CODE, True),
+        ColumnSpec("change_date", DATE, True),
+    ),
+    "change_date",
+)
+
 # Whole-row rules beyond single columns: name -> (columns it concerns, predicate that is True when valid).
 # An event dated before the child's birth is the cross-table reason `before_birth:<date column>`
 # (src.data.row_checks); within the registry it is this table's row rule.

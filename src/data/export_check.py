@@ -19,12 +19,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.data.contract import TABLES
+from src.data.contract import REGISTRY_HISTORY, TABLES
 from src.data.export_date import ExportDateInference, given, infer_export_date
 from src.data.interim import IDENTITY_COLUMNS, TableCounts
 from src.data.pseudonymise import PidKey, child_pids
 from src.data.raw_files import RawFile, find_table_file, iter_text_chunks, open_raw_file
-from src.data.row_checks import DuplicateFilter, Registry, validate_rows
+from src.data.row_checks import (
+    DuplicateFilter,
+    Registry,
+    chain_failures,
+    exported_values,
+    first_reasons,
+    reason_order,
+    validate_rows,
+)
 from src.data.validation_report import TableCheck, ValidationReport
 from src.errors import SafetynetError
 from src.spreadsheet import printable
@@ -131,7 +139,9 @@ def read_tables(
     registry = identity = None
     for table in TABLES:
         raw_file = opened.raw_files.get(table)
-        if raw_file is None and (checks[table].problem or not strict):
+        # an absent registry_history writes nothing: features then know the registry is as of export
+        absent_ok = not strict or table == REGISTRY_HISTORY
+        if raw_file is None and (checks[table].problem or absent_ok):
             continue
         sink = make_sink(table, raw_file)
         try:
@@ -139,6 +149,8 @@ def read_tables(
                 counts, registry, identity = ingest_children(
                     raw_file, export_date, chunk_rows, key, sink
                 )
+            elif table == REGISTRY_HISTORY:
+                counts = ingest_history(raw_file, export_date, chunk_rows, registry, sink)
             elif raw_file is not None:
                 counts = ingest_events(
                     raw_file, table, export_date, chunk_rows, registry, sink, progress
@@ -188,6 +200,7 @@ def ingest_children(raw_file, export_date, chunk_rows, key: PidKey, sink):
         child_pids(accepted["child_id"], key.key),
         quarantined_ids[quarantined_ids.ne("")].unique(),
         accepted["birth_date"],
+        exported_values(accepted),
     )
     sink.accept(accepted, registry.pids)
     identity = accepted.reindex(columns=list(IDENTITY_COLUMNS)).reset_index(drop=True)
@@ -210,6 +223,28 @@ def ingest_events(
         sink.accept(accepted, pids)
         if progress:
             progress.advance(task, len(raw))
+    return counts
+
+
+def ingest_history(raw_file, export_date, chunk_rows, registry, sink) -> TableCounts:
+    """registry_history, read whole: its chains of changes are checked across rows."""
+    chunks = list(iter_text_chunks(raw_file, chunk_rows))
+    raw = pd.concat(chunks) if chunks else _empty_text_frame(raw_file.contract_columns)
+    counts = TableCounts()
+    n_read = len(raw)
+    raw = raw[DuplicateFilter().first_seen(raw)]
+    parsed, reasons = validate_rows(raw, REGISTRY_HISTORY, export_date, registry)
+    chains = chain_failures(parsed, reasons.isna().to_numpy(), registry)
+    reasons = reasons.fillna(first_reasons(raw.index, chains, reason_order(REGISTRY_HISTORY)))
+    counts.add(n_read, n_read - len(raw), reasons)
+    bad = reasons.notna().to_numpy()
+    if bad.any():
+        sink.reject(raw[bad], reasons[bad])
+    accepted = parsed[~bad]
+    pids = None
+    if registry is not None:
+        pids = registry.pids.take(registry.positions(accepted["child_id"]))
+    sink.accept(accepted, pids)
     return counts
 
 

@@ -18,8 +18,8 @@ Per table (its contract date column; dates from 1990 up to the day the pipeline 
    without that year of history it does not.
 2. The table votes when that median (its usual rows a month, unmoved by stray rows after
    its end or by one busy month) is at least min_month_rows: months smaller than that cannot
-   tell a complete month from a few stray rows. The registry (`children`) never votes:
-   registrations need not run up to the export. Nor does a table with one month of rows.
+   tell a complete month from a few stray rows. The registry (`children`) and its changes
+   (`registry_history`) never vote: registrations need not run up to the export. Nor does a table with one month of rows.
 3. The table ends at the latest date that passes (its last row there, not the month end).
 
 Across tables: the export date is the latest end among voting tables. A voting table ending
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 BASELINE_MONTHS = 6  # the months with rows a month is compared with
 MONTH_DAYS = 30.4375
 REGISTRY = "children"
+REGISTRY_CHANGES = "registry_history"  # like registrations, changes need not run up to the export
 NOT_RECORDS = ("school_calendar",)  # a calendar of school days is no record of the export
 SOURCE_PARAMS = "base.export_date"
 SOURCE_VOLUMES = "monthly volumes"
@@ -254,8 +255,12 @@ def table_end(table: str, daily: pd.Series, rule: Rule) -> TableEnd:
     periods = daily.index.to_period("M")
     monthly = daily.groupby(periods).sum()
     overall = float(monthly.median())
-    if table == REGISTRY:
-        why = "the registry: registrations need not run up to the export"
+    if table in (REGISTRY, REGISTRY_CHANGES):
+        why = (
+            "the registry: registrations need not run up to the export"
+            if table == REGISTRY
+            else "registry changes: they need not run up to the export"
+        )
         return TableEnd(table, rows, last, None, overall, False, why)
     by_day = _rows_by_day_of_month(daily, periods, monthly.index)
     passed_over = []

@@ -1,4 +1,4 @@
-"""params -> a synthetic raw export (the 8 contract tables), truth.parquet and injected_defects.json.
+"""params -> a synthetic raw export (the contract tables), truth.parquet and injected_defects.json.
 
 Latent risk. Each child has a three-state monthly Markov chain (stable, strained, crisis;
 `src/data/synthetic/latent.py`). A hazard multiplier h from category, age band, disability,
@@ -19,6 +19,11 @@ recursion over the months covering (t, t + label.horizon_days] gives P(an outcom
 horizon | state at t). Outcome dates are uniform over the month's days, so the first month
 (day t excluded) and the last partial month are prorated exactly; legitimate exits and the
 18th birthday end the record. It uses the state at t and the model, never the realised future.
+
+Registry changes (`synthetic/registry_changes.py`): a guardian lost or an emergency placement
+is followed by a new guardian_type (and often category), and a few children a year change
+category, guardian or disability level. `children` shows the values as of the export; the
+`registry_history` table (`synthetic.registry_history`) records every change.
 
 Seasons (`synthetic/latent.py`): recertification falls due in each child's anniversary month,
 where `synthetic.recert_hazard_ratio` raises the hazard (and the share of benefit lapses);
@@ -64,12 +69,22 @@ from src.data.synthetic import export as ex
 from src.data.synthetic.events import Simulation
 from src.data.synthetic.latent import RiskModel, drift_path, horizon_weights, month_starts, p_true
 from src.data.synthetic.registry import Registry, draw_registry
+from src.data.synthetic.registry_changes import (
+    Changes,
+    as_exported,
+    children_table,
+    draw_changes,
+    history_table,
+)
 from src.data.synthetic.school import RecordingBias
 
 log = logging.getLogger(__name__)
 HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmless (weight 0)
 # New streams go last: a stream's seed is its position, so existing streams never shift.
-STREAMS = ("registry", "model", "simulation", "decoys", "defects", "recording_bias", "drift")
+STREAMS = (
+    "registry", "model", "simulation", "decoys", "defects", "recording_bias", "drift",
+    "registry_changes",
+)  # fmt: skip
 # Every enrolment row changes a school status, so its defects are spoiled extra copies.
 SPOILED_COPIES = ("school_enrollment",)
 
@@ -254,29 +269,6 @@ def _table_columns(
     return {"event_type": ex.codes(f["event_type"], c.PROTECTION_EVENT)}
 
 
-def children_table(registry: Registry) -> pa.Table:
-    """The registry in the contract's columns."""
-    community = registry.community_codes[registry.community]
-    return pa.table(
-        {
-            "child_id": pa.array(registry.child_id.tolist(), pa.string()),
-            "name": pa.array(registry.name.tolist(), pa.string()),
-            "id_number": pa.array(registry.id_number.tolist(), pa.string()),
-            "sex": ex.codes(registry.sex, c.SEX),
-            "birth_date": ex.dates(registry.birth),
-            "ethnicity": ex.codes(registry.ethnicity, c.ETHNICITY),
-            "hukou": ex.codes(registry.hukou, c.HUKOU),
-            "county_code": ex.labels(registry.county, registry.county_codes),
-            "community_code": pa.array(community.tolist(), pa.string()),
-            "caseworker_id": pa.array(np.char.add("CW", community).tolist(), pa.string()),
-            "category": ex.codes(registry.category, c.CATEGORY),
-            "disability_level": ex.integers(registry.disability),
-            "guardian_type": ex.codes(registry.guardian, c.GUARDIAN_TYPE),
-            "registered_date": ex.dates(registry.registered),
-        }
-    )
-
-
 def registry_with_decoys(params: Params, registry: Registry) -> tuple[pa.Table, dict]:
     """Real children plus decoy rows (no events) that carry the children-table defects."""
     syn, shares = params.synthetic, _shares(params)
@@ -306,11 +298,13 @@ def _shares(params: Params) -> dict[str, float]:
 
 
 def source_table(
-    params: Params, registry: Registry, sim: Simulation, name: str
+    params: Params, registry: Registry, sim: Simulation, name: str, changes: Changes
 ) -> tuple[pa.Table, dict]:
     """One contract table before defects, with its rows' defect eligibility."""
-    if name == "children":
-        return registry_with_decoys(params, registry)
+    if name == "children":  # the values as of the export, after every recorded change
+        return registry_with_decoys(params, as_exported(registry, changes))
+    if name == c.REGISTRY_HISTORY:
+        return history_table(registry, changes)
     if name == "school_calendar":
         calendar = c.default_school_calendar(
             params.synthetic.start_date, (sim.starts[-1] - 1).astype(object)
@@ -322,7 +316,9 @@ def source_table(
     return event_table(registry, sim, name)
 
 
-def write_tables(folder: Path, params: Params, registry: Registry, sim: Simulation) -> tuple:
+def write_tables(
+    folder: Path, params: Params, registry: Registry, sim: Simulation, changes: Changes
+) -> tuple:
     """Build, spoil and write each table in turn, freeing it before the next one is built.
 
     Returns ({table: file name}, {table: manifest entry}). Tables go in contract order, so the
@@ -331,7 +327,9 @@ def write_tables(folder: Path, params: Params, registry: Registry, sim: Simulati
     syn, shares, rng = params.synthetic, _shares(params), rngs(params.base.seed)["defects"]
     files, manifest = {}, {}
     for name in c.TABLES:
-        table, ok = source_table(params, registry, sim, name)
+        if name == c.REGISTRY_HISTORY and not syn.registry_history:
+            continue
+        table, ok = source_table(params, registry, sim, name, changes)
         base = registry.n if name == "children" else table.num_rows
         clean, bad, entries = ex.inject_defects(table, name, shares, ok, rng, base_rows=base)
         del table, ok
@@ -368,13 +366,16 @@ def run(out_dir: Path, params: Params) -> dict:
     """
     syn = params.synthetic
     registry, model, sim = simulate(params, progress=True)
+    # the registry's recorded changes, drawn whether or not registry_history is written
+    stream = rngs(params.base.seed)["registry_changes"]
+    changes = draw_changes(registry, sim.frame("protection_events"), sim.span_end, stream)
     truth = truth_table(registry, model, sim, params.label.horizon_days)
     labels = realised_labels(truth, fired_outcomes(registry, sim), params.label.horizon_days)
     truth_rows = len(truth)
     with atomic_dir(out_dir) as tmp:
         write_parquet(tmp / "truth.parquet", truth)
         del truth
-        files, defects = write_tables(tmp, params, registry, sim)
+        files, defects = write_tables(tmp, params, registry, sim, changes)
         manifest = {
             "format": syn.file_format,
             "encoding": syn.encoding if syn.file_format == "csv" else None,

@@ -105,9 +105,10 @@ def _write_default_calendar(out: Path, export_date: dt.date) -> None:
 def _earliest_record_date(out: Path) -> dt.date:
     earliest = None
     for table, spec in TABLES.items():
-        if table == "school_calendar":
+        path = out / f"{table}.parquet"
+        if table == "school_calendar" or not path.exists():  # an absent registry_history
             continue
-        column = pq.read_table(out / f"{table}.parquet", columns=[spec.date_column])[
+        column = pq.read_table(path, columns=[spec.date_column])[
             spec.date_column
         ]
         low = pc.min(column).as_py()

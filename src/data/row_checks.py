@@ -11,6 +11,12 @@ A quarantined row gets the FIRST reason that applies, in this fixed order
    ``before_birth:registered_date``
 4. cross-table checks: ``duplicate_child_id`` (children), then ``unknown_child``,
    ``child_quarantined`` and ``before_birth:<date column>`` (event tables)
+5. registry_history only, over the whole table (``chain_failures``): the changes of one child's
+   field, in date order, must link up (each ``old_value`` the previous ``new_value``, no two on
+   one day): else every change of that chain is ``inconsistent_chain:old_value``; the last
+   ``new_value`` must be the value the children table exports: else
+   ``inconsistent_chain:new_value``. A value outside its field's codes is
+   ``unknown_code:old_value`` / ``unknown_code:new_value`` (``history_value_failures``).
 
 Values are read as text first. Empty (or all-blank) values are missing. Codes, dates and
 numbers are stripped of surrounding blanks; ids and free text are kept as typed.
@@ -30,7 +36,16 @@ import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
 from src.data import contract
-from src.data.contract import DATE, INT, NUMBER, ROW_RULES, TABLES, build_schema
+from src.data.contract import (
+    DATE,
+    INT,
+    NUMBER,
+    REGISTRY_HISTORY,
+    REGISTRY_HISTORY_FIELDS,
+    ROW_RULES,
+    TABLES,
+    build_schema,
+)
 
 COLUMN_CHECKS = (
     "missing_required",
@@ -65,6 +80,8 @@ def reason_order(table: str) -> list[str]:
         order.append("duplicate_child_id")
     elif "child_id" in spec.column_names:
         order += ["unknown_child", "child_quarantined", f"before_birth:{spec.date_column}"]
+    if table == REGISTRY_HISTORY:
+        order += list(CHAIN_REASONS)
     return order
 
 
@@ -145,9 +162,11 @@ class Registry:
     pids: pa_arrow.Array
     quarantined: pa_arrow.Array
     birth_dates: np.ndarray | None = None  # datetime64[us] by position, for before_birth
+    # exported value of each REGISTRY_HISTORY_FIELDS field as text, by position (chain ends)
+    exported: dict[str, np.ndarray] | None = None
 
     @classmethod
-    def build(cls, ids, pids, quarantined=(), birth_dates=None) -> Registry:
+    def build(cls, ids, pids, quarantined=(), birth_dates=None, exported=None) -> Registry:
         def as_text(v):
             return pa_arrow.array(np.asarray(v, dtype=object), type=pa_arrow.large_string())  # noqa: E731
 
@@ -157,6 +176,7 @@ class Registry:
             pa_arrow.array(np.asarray(pids, dtype=object), type=pa_arrow.string()),
             as_text(quarantined),
             births,
+            exported,
         )
 
     def positions(self, child_ids: pd.Series) -> np.ndarray:
@@ -231,9 +251,74 @@ def validate_rows(
     """Parsed values and the quarantine reason of each raw text row (missing = accepted)."""
     parsed, failures = parse_text(raw, table)
     failures |= contract_failures(parsed, table, export_date)
+    if table == REGISTRY_HISTORY:
+        failures |= history_value_failures(parsed)
     if "child_id" in parsed:
         failures |= cross_table_failures(parsed, table, registry)
     return parsed, first_reasons(raw.index, failures, reason_order(table))
+
+
+# --------------------------------------------------------------------------- registry history
+
+CHAIN_REASONS = ("inconsistent_chain:old_value", "inconsistent_chain:new_value")
+
+
+def history_value_failures(parsed: pd.DataFrame) -> dict[str, pd.Series]:
+    """old_value / new_value outside the codes of the row's field (an unknown field: not here)."""
+    failures = {}
+    for column in ("old_value", "new_value"):
+        bad = pd.Series(False, index=parsed.index)
+        for field, codes in REGISTRY_HISTORY_FIELDS.items():
+            bad |= parsed["field"].eq(field) & parsed[column].notna() & ~parsed[column].isin(codes)
+        failures[f"unknown_code:{column}"] = bad
+    return failures
+
+
+def chain_failures(
+    parsed: pd.DataFrame, valid: np.ndarray, registry: Registry | None
+) -> dict[str, pd.Series]:
+    """Chains of registry changes (one child's field) that do not link up, among `valid` rows.
+
+    Sorted by change_date (then source row), each old_value must be the previous new_value and
+    no two changes may share a day (their order is unknown); the last new_value must be the
+    children table's exported value. A broken chain is quarantined whole: which of its
+    changes is wrong cannot be told, and a partial chain would misdate the others.
+    """
+    rows = parsed.loc[valid, ["child_id", "field", "old_value", "new_value", "change_date"]]
+    rows = rows.assign(row_no=rows.index.to_numpy()).sort_values(
+        ["child_id", "field", "change_date", "row_no"], kind="stable"
+    )
+    chain = [rows["child_id"], rows["field"]]
+    groups = rows.groupby(chain, sort=False)
+    previous_new, previous_date = groups["new_value"].shift(), groups["change_date"].shift()
+    broken = previous_new.notna() & (
+        rows["old_value"].ne(previous_new) | rows["change_date"].eq(previous_date)
+    )
+    broken = broken.groupby(chain, sort=False).transform("any")
+    stale = pd.Series(False, index=rows.index)
+    if registry is not None and registry.exported is not None and len(rows):
+        last = groups.cumcount(ascending=False).eq(0).to_numpy()
+        positions = registry.positions(rows["child_id"])
+        exported = np.full(len(rows), None, dtype=object)
+        for field, values in registry.exported.items():
+            hit = rows["field"].eq(field).to_numpy() & (positions >= 0)
+            exported[hit] = values[positions[hit]]
+        stale = pd.Series(last & (rows["new_value"].to_numpy() != exported), index=rows.index)
+        stale = stale.groupby(chain, sort=False).transform("any") & ~broken
+    return {
+        reason: mask.reindex(parsed.index, fill_value=False).astype(bool)
+        for reason, mask in zip(CHAIN_REASONS, (broken, stale), strict=True)
+    }
+
+
+def exported_values(children: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The children table's value of each field a registry change can touch, as text."""
+    out = {}
+    for field in REGISTRY_HISTORY_FIELDS:
+        values = children[field]
+        text = values.astype("Int64").astype(str) if field == "disability_level" else values
+        out[field] = np.asarray(text.astype(object).where(values.notna(), None), dtype=object)
+    return out
 
 
 # --------------------------------------------------------------------------- duplicates

@@ -676,7 +676,7 @@ _GUARDIANSHIP = (
     FeatureSpec(
         "guardian_type",
         "guardianship",
-        "Guardian type in the registry (a snapshot at export: the registry keeps no history).",
+        "Guardian type in the registry at as_of (from registry_history; without it, as of export and left out of the model by default).",
         True,
         "categorical",
         "code",
@@ -744,7 +744,7 @@ _STATIC = (
     FeatureSpec(
         "category",
         "static",
-        "Primary registry category.",
+        "Primary registry category at as_of (from registry_history; without it, as of export and left out of the model by default).",
         False,
         "categorical",
         "code",
@@ -755,7 +755,7 @@ _STATIC = (
     FeatureSpec(
         "disability_level",
         "static",
-        "Disability level 0-4 (0 = none).",
+        "Disability level 0-4 (0 = none) at as_of (from registry_history; without it, as of export).",
         False,
         "numeric",
         "int",
@@ -910,16 +910,52 @@ def feature_names() -> list[str]:
     return [entry.name for entry in CATALOGUE]
 
 
-def model_features(protected_as_features: bool = False) -> list[str]:
-    return [e.name for e in CATALOGUE if protected_as_features or not e.protected]
-
-
-def categorical_features(protected_as_features: bool = False) -> list[str]:
+def model_features(protected_as_features: bool = False, excluded=()) -> list[str]:
+    """Model inputs in catalogue order; `excluded` (e.g. ``registry_excluded``) are left out."""
     return [
         e.name
         for e in CATALOGUE
-        if e.kind == "categorical" and (protected_as_features or not e.protected)
+        if (protected_as_features or not e.protected) and e.name not in excluded
     ]
+
+
+def categorical_features(protected_as_features: bool = False, excluded=()) -> list[str]:
+    return [
+        e.name
+        for e in CATALOGUE
+        if e.kind == "categorical"
+        and (protected_as_features or not e.protected)
+        and e.name not in excluded
+    ]
+
+
+# --- the registry as of export ------------------------------------------------------------
+# Registry fields that an outcome itself can update: a guardian_lost or an emergency_placement
+# (the protection_crisis outcome) is followed by a new guardian_type, and a child who loses a
+# guardian is re-registered as de_facto_unsupported (the synthetic generator does both, as
+# civil-affairs offices do: src/data/synthetic/registry_changes.py). Read as of export, they
+# carry a later outcome into every earlier row. disability_level changes only in the
+# background (a reassessment), so it stays. Without a registry_history table and with
+# features.registry_as_of_export = exclude, these are not model inputs.
+REGISTRY_FIELDS_AFTER_OUTCOMES = ("guardian_type", "category")
+
+
+def registry_reading(history_present: bool, mode: str) -> dict:
+    """How the features read the registry fields, for features_summary.json: ``history`` (the
+    registry_history table was exported), ``read`` (``as_of_each_date`` or ``as_of_export``),
+    ``mode`` (features.registry_as_of_export) and the model features ``excluded``."""
+    excluded = [] if history_present or mode == "keep" else list(REGISTRY_FIELDS_AFTER_OUTCOMES)
+    return {
+        "history": history_present,
+        "read": "as_of_each_date" if history_present else "as_of_export",
+        "mode": mode,
+        "excluded": excluded,
+    }
+
+
+def registry_excluded(features_summary: dict) -> tuple[str, ...]:
+    """The model features the features stage excluded (``registry_reading``); none in older summaries."""
+    return tuple(features_summary.get("registry", {}).get("excluded", ()))
 
 
 def format_value(entry: FeatureSpec, value, language: str) -> str:

@@ -22,6 +22,7 @@ from src.features.sql import (
     month_index,
     observed,
     rate,
+    registry_value,
 )
 
 ENROLLMENT_STATUS = decode_case(
@@ -122,7 +123,7 @@ _COLUMNS = {
     "police_contacts_365d": count0("pr.police_365"),
     "days_since_protection_event": days_since("pr.last_protection"),
     "visit_concern_safety_180d": count0("vi.c_safety_180"),
-    "guardian_type": "c.guardian_type",
+    "guardian_type": registry_value("guardian_type", "c.guardian_type"),
     "guardian_lost_365d": count0("pr.guardian_lost_365"),
     "emergency_placements_365d": count0("pr.placement_365"),
     "visit_concerns_90d": count0("vi.concerns_90"),
@@ -130,8 +131,8 @@ _COLUMNS = {
     "visits_180d": count0("vi.visits_180"),
     "days_since_last_visit": days_since("vi.last_visit"),
     "age_years": "date_diff('day', c.birth_date, k.as_of) / 365.25",
-    "category": "c.category",
-    "disability_level": "c.disability_level",
+    "category": registry_value("category", "c.category"),
+    "disability_level": registry_value("disability_level", "c.disability_level"),
     "months_in_registry": "CAST((EXTRACT(YEAR FROM k.as_of) - EXTRACT(YEAR FROM c.registered_date)) * 12 "
     "+ EXTRACT(MONTH FROM k.as_of) - EXTRACT(MONTH FROM c.registered_date) AS DOUBLE)",
     "months_of_history": "a.months_hist",
@@ -162,5 +163,6 @@ AUDIT_SELECT = {
     "community_code": "c.community_code",
     "age_band": "CASE WHEN k.age < 6 THEN '0-5' WHEN k.age < 12 THEN '6-11' WHEN k.age < 15 THEN '12-14' "
     "ELSE '15-17' END",
-    "disability": "CASE WHEN c.disability_level > 0 THEN 'disabled' ELSE 'none' END",
+    "disability": f"CASE WHEN {registry_value('disability_level', 'c.disability_level')} > 0 "
+    "THEN 'disabled' ELSE 'none' END",
 }

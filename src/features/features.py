@@ -5,8 +5,10 @@ cohort at that date (``labels.build_labels``), with the label columns, the audit
 the features of ``catalogue.CATALOGUE``. Features at ``as_of`` read only records dated on or
 before ``as_of``; windows end at ``as_of`` and old events age out of them ("days since"
 features are capped at 365 days), so no event marks a child forever. The registry attributes
-(category, guardian type, disability level, sex, ethnicity, hukou) are the registry's
-snapshot at export: the registry keeps no history.
+sex, ethnicity and hukou are the registry's snapshot at export. category, guardian_type and
+disability_level are read as of each as-of date when the export has a registry_history table;
+without it they are as of export, and the summary's ``registry`` entry says so and names the
+fields left out of the model (``catalogue.registry_reading``).
 
 As-of dates start one month after the export's history start (``as_of_dates``), so the early
 ones have short histories: a window reaching before the history start is unknown (NaN), and
@@ -35,6 +37,7 @@ from sklearn.metrics import roc_auc_score
 
 from src.atomic import atomic_path, scratch_dir, write_json
 from src.config import Features, Params, check_split
+from src.data.contract import REGISTRY_HISTORY
 from src.errors import SafetynetError
 from src.features import catalogue, queries
 from src.features.cohort import month_starts
@@ -46,6 +49,13 @@ log = logging.getLogger(__name__)
 # At most this many rows per Arrow chunk pulled from DuckDB (one parquet row group each): bounds memory.
 CHUNK_ROWS = 1_000_000
 FEATURE_SPECS = {entry.name: entry for entry in catalogue.CATALOGUE}
+
+# Without registry_history (optional, absent from interim then) the registry is as of export.
+NO_REGISTRY_CHANGES = (
+    "SELECT CAST(NULL AS VARCHAR) AS child_pid, CAST(NULL AS VARCHAR) AS field, "
+    "CAST(NULL AS VARCHAR) AS old_value, CAST(NULL AS VARCHAR) AS new_value, "
+    "CAST(NULL AS TIMESTAMP) AS change_date WHERE 1 = 0"
+)
 
 INTERIM_TABLES = (
     "children",
@@ -78,6 +88,11 @@ def open_interim(
                 f"{path}: missing interim table; run `safetynet ingest` (dvc repro ingest) first"
             )
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{path.as_posix()}')")
+    history = interim_dir / f"{REGISTRY_HISTORY}.parquet"
+    if history.exists():
+        con.execute(
+            f"CREATE VIEW {REGISTRY_HISTORY} AS SELECT * FROM read_parquet('{history.as_posix()}')"
+        )
     truth = interim_dir / "truth.parquet"
     if truth.exists():
         con.execute(f"CREATE VIEW truth AS SELECT * FROM read_parquet('{truth.as_posix()}')")
@@ -121,7 +136,11 @@ def as_of_dates(
 
 
 def prepare_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Materialise the event tables with integer child keys and DATE columns (once per run)."""
+    """Materialise the event tables with integer child keys and DATE columns (once per run).
+
+    Without a ``registry_history`` relation the registry has no recorded change (as of export)."""
+    if REGISTRY_HISTORY not in _relations(con):
+        con.execute(f"CREATE VIEW {REGISTRY_HISTORY} AS {NO_REGISTRY_CHANGES}")
     for name, sql in queries.PREPARE.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
@@ -194,6 +213,13 @@ def cast_table(table: pa.Table) -> pa.Table:
     return pa.table(columns)
 
 
+def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Names of the tables and views on the connection."""
+    return {
+        row[0] for row in con.sql("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+
+
 def batches(dates: list[dt.date], size: int) -> list[list[dt.date]]:
     size = max(1, size)
     return [dates[i : i + size] for i in range(0, len(dates), size)]
@@ -248,10 +274,7 @@ def truth_auc(con: duckdb.DuckDBPyConnection, features_path: Path) -> float | No
 
     A check that generator and label rules agree; None without ``truth`` or with one class only.
     """
-    tables = {
-        row[0] for row in con.sql("SELECT table_name FROM information_schema.tables").fetchall()
-    }
-    if "truth" not in tables:
+    if "truth" not in _relations(con):
         return None
     pairs = con.sql(
         f"""SELECT t.p_true, k.label FROM read_parquet('{features_path.as_posix()}') AS k
@@ -290,6 +313,11 @@ def write_features(
     return summary
 
 
+def has_registry_history(interim_dir: Path) -> bool:
+    """Whether the export held a registry_history table (ingest writes it only then)."""
+    return (Path(interim_dir) / f"{REGISTRY_HISTORY}.parquet").exists()
+
+
 def run(interim_dir, out_path, summary_path, params: Params) -> dict:
     """Build features.parquet and features_summary.json from the interim folder; return the summary."""
     interim_dir, out_path = Path(interim_dir), Path(out_path)
@@ -309,6 +337,9 @@ def run(interim_dir, out_path, summary_path, params: Params) -> dict:
         raise SafetynetError(
             f"{interim_dir}: no child is in the cohort at any as-of date; check children.parquet"
         )
+    summary["registry"] = catalogue.registry_reading(
+        has_registry_history(interim_dir), params.features.registry_as_of_export
+    )
     write_json(summary_path, summary)
     log.info("features: %d rows -> %s", summary["rows"], out_path)
     return summary

@@ -29,6 +29,7 @@ feature tracks the same run its label rule reads.
 
 from __future__ import annotations
 
+from src.data.contract import REGISTRY_HISTORY_FIELDS
 from src.features.catalogue import HISTORY_CAP_MONTHS, HISTORY_TABLES, WINDOWS_DAYS
 from src.features.columns import AUDIT_SELECT, ENROLLMENT_STATUS, SELECT_FEATURES
 from src.features.runs import rehab_sessions_sql, school_days_sql, streak_days_sql, streak_runs_sql
@@ -45,6 +46,7 @@ from src.features.sql import (
     in_codes,
     n_events,
     rank_case,
+    registry_ranks,
     school_year,
     since,
 )
@@ -129,6 +131,11 @@ PREPARE = {
     "f_prot": """
         SELECT k.child_idx, CAST(p.event_date AS DATE) AS d, p.event_type
         FROM protection_events AS p JOIN f_kids AS k ON k.child_pid = p.child_pid""",
+    # Changes of category, guardian_type and disability_level (none when the export has no
+    # registry_history: the registry is then as of export).
+    "f_registry": """
+        SELECT k.child_idx, CAST(r.change_date AS DATE) AS d, r.field, r.old_value, r.new_value
+        FROM registry_history AS r JOIN f_kids AS k ON k.child_pid = r.child_pid""",
 }
 
 
@@ -288,6 +295,31 @@ PROTECTION = f"""
     FROM f_prot AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
+
+def _registry_keys() -> str:
+    """Per field: the latest change on or before as_of and the earliest after it, as keys."""
+    keys = []
+    for field in REGISTRY_HISTORY_FIELDS:
+        ranks = registry_ranks(field)
+        key = f"{epoch_days('e.d')} * 10 + {{rank}}"
+        new, old = rank_case("e.new_value", ranks), rank_case("e.old_value", ranks)
+        keys.append(
+            f"MAX({key.format(rank=new)}) FILTER (WHERE e.field = '{field}' AND e.d <= a.as_of) "
+            f"AS {field}_then,\n        "
+            f"MIN({key.format(rank=old)}) FILTER (WHERE e.field = '{field}' AND e.d > a.as_of) "
+            f"AS {field}_before"
+        )
+    return ",\n        ".join(keys)
+
+
+# The registry at as_of: a change after as_of gives only the value it replaced (its old value),
+# which was in force at as_of; nothing it changed to can reach the row.
+REGISTRY = f"""
+    SELECT e.child_idx, a.as_of,
+        {_registry_keys()}
+    FROM f_registry AS e CROSS JOIN f_dates AS a
+    GROUP BY e.child_idx, a.as_of"""
+
 FAMILIES = {
     "wf": WELFARE,
     "pg": PAYMENTS,
@@ -299,6 +331,7 @@ FAMILIES = {
     "ins": INSURANCE,
     "vi": VISITS,
     "pr": PROTECTION,
+    "rg": REGISTRY,
 }
 
 

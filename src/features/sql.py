@@ -10,7 +10,7 @@ event and, on the same day, the highest rank (``rank_case``); ``key % 10`` gives
 
 from __future__ import annotations
 
-from src.data.contract import EXIT_REASON
+from src.data.contract import EXIT_REASON, REGISTRY_HISTORY_FIELDS
 from src.features.catalogue import DAYS_SINCE_CAP, WINDOWS_DAYS
 
 EPOCH_DAYS = "date_diff('day', DATE '1970-01-01', {col})"
@@ -118,3 +118,24 @@ def rate(numerator: str, school_days: str) -> str:
 
 def count0(col: str) -> str:
     return f"CAST(COALESCE({col}, 0) AS DOUBLE)"
+
+
+# ---------------------------------------------------------------------------- registry as of t
+
+
+def registry_ranks(field: str) -> dict[str, int]:
+    """Rank (1-9) of each code of a registry field in a change key (days_since_1970 * 10 + rank)."""
+    return {code: i + 1 for i, code in enumerate(REGISTRY_HISTORY_FIELDS[field])}
+
+
+def registry_value(field: str, exported: str) -> str:
+    """The field's value in force at as_of (family ``rg``): the new value of the latest change
+    on or before as_of, else the old value of the earliest change after it, else ``exported``
+    (no change recorded). A disability level comes back as a number."""
+    numeric = field == "disability_level"
+    whens = " ".join(
+        f"WHEN {rank} THEN {code if numeric else repr(code)}"
+        for code, rank in registry_ranks(field).items()
+    )
+    then, before = (f"CASE rg.{field}_{when} % 10 {whens} END" for when in ("then", "before"))
+    return f"COALESCE({then}, {before}, {exported})"

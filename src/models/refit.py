@@ -25,6 +25,7 @@ import pandas as pd
 
 from src.config import Params
 from src.errors import SafetynetError
+from src.features import catalogue
 from src.models import nowcast, promotion
 from src.models.backtest import SEARCH_SPACE
 from src.models.boosting import fit_booster, params_for, raw_offset
@@ -69,7 +70,8 @@ def run(features_path, features_summary_path, models_dir, served_dir, params: Pa
     test_dates = Split.from_dict(summary["split"]).test
     decision = read_stage_json(models_dir / promotion.PROMOTION_FILE, "evaluate")
     evaluated = CalibratedModel.from_dir(models_dir)
-    features, categories = feature_categories(params.features.protected_as_features)
+    excluded = catalogue.registry_excluded(read_stage_json(features_summary_path, "features"))
+    features, categories = feature_categories(params.features.protected_as_features, excluded)
     if features != list(summary["features"]):
         raise SafetynetError(f"{models_dir}: trained on other features than the catalogue's; rerun dvc repro")
     dataset = open_features(features_path, features)

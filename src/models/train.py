@@ -48,7 +48,7 @@ from src.models.training_data import (
     read_cohort_rows,
     read_training_rows,
 )
-from src.run_facts import read_facts
+from src.run_facts import read_facts, read_stage_json
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,15 @@ class TrainingResult:
     kappa: float  # share of outcomes in the horizon's first train.nowcast.days (src/models/nowcast.py)
 
 
-def feature_categories(protected_as_features: bool) -> tuple[list[str], dict[str, list[str]]]:
-    """Model features in catalogue order and each categorical feature's fixed categories."""
-    features = catalogue.model_features(protected_as_features)
+def feature_categories(
+    protected_as_features: bool, excluded: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Model features in catalogue order (less ``excluded``) and each categorical's categories."""
+    features = catalogue.model_features(protected_as_features, excluded)
     if not features:
         raise SafetynetError("src/features/catalogue.py: the catalogue has no model features")
     categories = {}
-    for name in catalogue.categorical_features(protected_as_features):
+    for name in catalogue.categorical_features(protected_as_features, excluded):
         cats = list(catalogue.spec(name).categories)
         if not cats:
             raise SafetynetError(
@@ -167,7 +169,8 @@ def run(features_path, features_summary_path, models_dir, params: Params) -> dic
     """Train, calibrate, write models/ atomically, log the MLflow run and register the model."""
     features_path, models_dir = Path(features_path), Path(models_dir)
     facts = read_facts(features_summary_path)
-    features, categories = feature_categories(params.features.protected_as_features)
+    excluded = catalogue.registry_excluded(read_stage_json(features_summary_path, "features"))
+    features, categories = feature_categories(params.features.protected_as_features, excluded)
     dataset = open_features(features_path, features)
     check_observed(dataset, facts, features_path)
     bt = params.train.backtest

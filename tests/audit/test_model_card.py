@@ -32,7 +32,7 @@ def block(auc: float) -> dict:
             "k": 120, "prevalence": 0.08, "n": 5000}  # fmt: skip
 
 
-def write_inputs(tmp_path, owner_hint: str = "") -> dict:
+def write_inputs(tmp_path, owner_hint: str = "", registry: dict | None = None) -> dict:
     reports, models, fair = (
         tmp_path / "reports",
         tmp_path / "models",
@@ -70,6 +70,7 @@ def write_inputs(tmp_path, owner_hint: str = "") -> dict:
     summary = {
         "export_date": "2025-12-31",
         "label_rates_observed": {"label": 0.08, "benefit_lapse": 0.03},
+        **({"registry": registry} if registry is not None else {}),
     }
     fold = {"window": ["2024-05-01"], "train_from": "2023-01-01", "train_to": "2023-10-01", "n": 4000,
             "prevalence": 0.12, "auc_roc": 0.8, "auc_pr": 0.4, "precision@5_pct": 0.5, "ece": 0.01}
@@ -171,6 +172,30 @@ def test_card_lists_catalogue_features_by_system(tmp_path):
     md, _ = render(tmp_path)
     for entry in catalogue.CATALOGUE:
         assert f"`{entry.name}`" in md
+
+
+AS_OF_EXPORT = {"history": False, "read": "as_of_export", "mode": "exclude",
+                "excluded": ["guardian_type", "category"]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("registry", "says", "never"),
+    [
+        ({"history": True, "read": "as_of_each_date", "mode": "exclude", "excluded": []},
+         "The registry was read as of each date", "Registry fields are as of export"),
+        (AS_OF_EXPORT, "Excluded from the model for that reason "
+         "(`features.registry_as_of_export: exclude`):\n  `guardian_type`, `category`.",
+         "read as of each date"),
+        ({**AS_OF_EXPORT, "mode": "keep", "excluded": []},
+         "They are kept as model inputs (`features.registry_as_of_export: keep`)", "Excluded"),
+    ],
+)  # fmt: skip
+def test_card_says_how_the_registry_was_read(tmp_path, registry, says, never):
+    md, _ = render(tmp_path, registry=registry)
+    assert says in md and never not in md
+    guardian_row = next(line for line in md.splitlines() if line.startswith("| `guardian_type`"))
+    excluded = "guardian_type" in registry["excluded"]
+    assert guardian_row.endswith("| no (audit only) |" if excluded else "| yes |")
 
 
 def test_card_is_deterministic(tmp_path):

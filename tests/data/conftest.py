@@ -76,6 +76,13 @@ VALID_ROWS = {
         "concern_guardianship": "0",
     },
     "protection_events": {"child_id": "C1", "event_date": "2024-06-29", "event_type": "runaway"},
+    "registry_history": {
+        "child_id": "C1",
+        "field": "guardian_type",
+        "old_value": "both_parents",
+        "new_value": "grandparents",  # the children row's value: the chain ends at the export
+        "change_date": "2023-06-01",
+    },
 }
 
 
@@ -100,7 +107,7 @@ def write_export(
         **{
             t: [r]
             for t, r in VALID_ROWS.items()
-            if t not in ("school_calendar", "protection_events")
+            if t not in ("school_calendar", "protection_events", "registry_history")
         },
         **(tables or {}),
     }

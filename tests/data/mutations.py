@@ -208,3 +208,27 @@ def shift_dates(table: str, column: str, days: int) -> Mutate:
         frame.to_csv(_csv(folder, table), index=False)
 
     return mutate
+
+
+def registry_chain(broken: bool) -> Mutate:
+    """New guardian_type changes for a child born before 2022 whose guardian_type never changed:
+    two changes that do not link up (``broken``), or one that ends off the exported value."""
+
+    def mutate(folder: Path) -> None:
+        children = pd.read_csv(_csv(folder, "children"), dtype=str, keep_default_na=False)
+        history = pd.read_csv(_csv(folder, "registry_history"), dtype=str, keep_default_na=False)
+        changed = set(history.loc[history["field"] == "guardian_type", "child_id"])
+        child = children[~children["child_id"].isin(changed) & (children["birth_date"] < "2022")]
+        child_id, exported = child.iloc[0][["child_id", "guardian_type"]]
+        guardians = ("both_parents", "grandparents", "none", "institution")
+        others = [g for g in guardians if g != exported]
+        rows = (
+            [(others[0], others[1], "2023-03-01"), (others[2], exported, "2023-06-01")]
+            if broken
+            else [(exported, others[0], "2023-03-01")]
+        )
+        with _csv(folder, "registry_history").open("a", encoding="utf-8", newline="") as fh:
+            for old, new, day in rows:
+                fh.write(_line([child_id, "guardian_type", old, new, day]))
+
+    return mutate

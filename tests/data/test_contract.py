@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from src.data import contract
-from src.data.row_checks import Registry, reason_order, validate_rows
+from src.data.row_checks import (
+    Registry,
+    chain_failures,
+    first_reasons,
+    reason_order,
+    validate_rows,
+)
 from tests.data.conftest import VALID_ROWS, text_frame
 
 EXPORT = dt.date(2024, 12, 31)
@@ -32,6 +39,14 @@ def test_valid_example_of_every_table_is_accepted(table):
     ("table", "changes", "reason"),
     [
         ("welfare_events", {"event_type": "paid"}, "unknown_code:event_type"),
+        ("registry_history", {"field": "sex"}, "unknown_code:field"),
+        ("registry_history", {"old_value": "orphan"}, "unknown_code:old_value"),
+        ("registry_history", {"field": "disability_level", "old_value": "0", "new_value": "5"},
+         "unknown_code:new_value"),
+        ("registry_history", {"new_value": ""}, "missing_required:new_value"),
+        ("registry_history", {"change_date": "2025-01-01"}, "beyond_export_date:change_date"),
+        ("registry_history", {"change_date": "2012-05-04"}, "before_birth:change_date"),
+        ("registry_history", {"child_id": "C404"}, "unknown_child"),
         ("children", {"sex": "F"}, "unknown_code:sex"),
         ("school_absences", {"days": "2"}, "unknown_code:days"),
         ("welfare_events", {"event_date": "2024/01/02"}, "malformed_date:event_date"),
@@ -121,3 +136,62 @@ def test_default_school_calendar_skips_weekends_and_breaks():
     assert days.dt.dayofweek.max() < 5
     assert not days.isin(pd.to_datetime(["2024-02-01", "2024-08-01", "2024-07-10"])).any()
     assert pd.to_datetime(["2024-02-21", "2024-07-09", "2024-09-02"]).isin(days).all()
+
+
+# --------------------------------------------------------------------------- registry chains
+
+EXPORTED = Registry.build(
+    ["C1", "C2"], ["p" * 64, "q" * 64], (), pd.to_datetime(["2012-05-05", "2012-05-05"]),
+    {"category": np.array(["orphan", "low_income"], dtype=object),
+     "guardian_type": np.array(["institution", "grandparents"], dtype=object),
+     "disability_level": np.array(["2", "0"], dtype=object)},
+)  # fmt: skip
+
+
+def change(child_id, field, old, new, date) -> dict:
+    return {"child_id": child_id, "field": field, "old_value": old, "new_value": new,
+            "change_date": date}  # fmt: skip
+
+
+def chain_reasons(rows: list[dict]) -> list:
+    parsed, reasons = validate_rows(text_frame(rows), "registry_history", EXPORT, EXPORTED)
+    chains = chain_failures(parsed, reasons.isna().to_numpy(), EXPORTED)
+    reasons = reasons.fillna(first_reasons(parsed.index, chains, reason_order("registry_history")))
+    return [r if isinstance(r, str) else None for r in reasons]
+
+
+def test_a_chain_that_links_up_to_the_exported_value_is_accepted():
+    rows = [  # out of date order on purpose: chains are read in date order
+        change("C1", "guardian_type", "grandparents", "institution", "2024-03-01"),
+        change("C1", "guardian_type", "both_parents", "grandparents", "2023-01-01"),
+        change("C1", "disability_level", "1", "2", "2022-01-01"),
+        change("C2", "category", "left_behind", "low_income", "2024-06-30"),
+    ]
+    assert chain_reasons(rows) == [None] * 4
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # old_value of the later change is not the earlier change's new_value
+        ([change("C1", "guardian_type", "both_parents", "grandparents", "2023-01-01"),
+          change("C1", "guardian_type", "single_parent", "institution", "2024-03-01"),
+          change("C1", "category", "low_income", "orphan", "2024-03-01")],
+         ["inconsistent_chain:old_value"] * 2 + [None]),
+        # two changes of one field on one day: their order is unknown
+        ([change("C1", "guardian_type", "both_parents", "grandparents", "2024-03-01"),
+          change("C1", "guardian_type", "grandparents", "institution", "2024-03-01")],
+         ["inconsistent_chain:old_value"] * 2),
+        # the last change does not end at the value the children table exports
+        ([change("C2", "guardian_type", "grandparents", "both_parents", "2024-03-01")],
+         ["inconsistent_chain:new_value"]),
+        # a row that fails its own check leaves the rest of the chain broken
+        ([change("C1", "category", "low_income", "left_behind", "2023-01-01"),
+          change("C1", "category", "left_behind", "orphan", "2090-01-01"),
+          change("C1", "category", "low_income", "orphan", "2024-01-01")],
+         ["inconsistent_chain:old_value", "beyond_export_date:change_date",
+          "inconsistent_chain:old_value"]),
+    ],
+)  # fmt: skip
+def test_chains_that_do_not_link_up_are_quarantined_whole(rows, expected):
+    assert chain_reasons(rows) == expected

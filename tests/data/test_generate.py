@@ -296,3 +296,33 @@ def test_school_absences_fall_in_term_time_only(out):
 def test_seasonality_params_are_checked_at_load(key, value, message):
     with pytest.raises(SafetynetError, match=message.replace("[", r"\[").replace("]", r"\]")):
         small_params(**{key: value})
+
+
+def test_children_export_the_value_after_each_fields_last_recorded_change(out):
+    history = clean_rows(out, "registry_history")
+    assert len(history) and set(history["field"]) == set(c.REGISTRY_HISTORY_FIELDS)
+    children = clean_rows(out, "children").set_index("child_id")
+    ordered = history.sort_values(["child_id", "field", "change_date"], kind="stable")
+    chains = ordered.groupby(["child_id", "field"])
+    linked = ordered["old_value"].iloc[1:].to_numpy() == ordered["new_value"].iloc[:-1].to_numpy()
+    same_chain = (chains.cumcount() > 0).to_numpy()[1:]
+    assert linked[same_chain].all()  # each change starts where the previous one ended
+    last = chains.tail(1)
+    exported = [children.loc[r.child_id, r.field] for r in last.itertuples()]
+    assert (last["new_value"].to_numpy() == np.array(exported)).all()
+
+
+def test_guardian_lost_is_followed_by_a_new_guardian_type(out):
+    history = clean_rows(out, "registry_history")
+    protection = clean_rows(out, "protection_events")
+    lost = protection[protection["event_type"] == "guardian_lost"]
+    changed = history[history["field"] == "guardian_type"].merge(lost, on="child_id")
+    after = pd.to_datetime(changed["change_date"]) - pd.to_datetime(changed["event_date"])
+    followed = changed[after.between(pd.Timedelta(days=7), pd.Timedelta(days=60))]["child_id"]
+    assert followed.nunique() >= 0.5 * lost["child_id"].nunique() > 0
+
+
+def test_registry_history_can_be_switched_off_and_children_stay_as_of_export(out, tmp_path):
+    generate.run(tmp_path / "off", small_params(hostile_name_rate=0.05, registry_history=False))
+    assert not list((tmp_path / "off").glob("registry_history.*"))
+    assert (tmp_path / "off" / "children.csv").read_bytes() == (out / "children.csv").read_bytes()

@@ -37,7 +37,7 @@ SECRET = "SECRET-13800138000"  # the value of every extra column: must never be 
 ESC = "\x1b[31mred\x1b[0m"
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # nothing but line ends may stay raw in an output
 FORMULA = '=HYPERLINK("http://evil","x")'
-W, C = "welfare_events", "children"
+W, C, H = "welfare_events", "children", "registry_history"
 BAD_WELFARE = {"event_type": "paid"}  # one unknown_code:event_type row
 NEW_CHILD = {"child_id": "C99999999", "name": "泄露测试", "id_number": "110101201001010011"}
 
@@ -111,6 +111,17 @@ CASES = {
     "stray_dates_many_months": Case(m.append_rows(W, *({"event_date": f"20{y}-{mo:02d}-15"} for y in (24, 25) for mo in range(1, 13))), 1, "beyond_export_date:event_date: 24", {W: {"beyond_export_date:event_date": 24}}),
     "stray_registration": Case(m.append_rows(C, NEW_CHILD | {"registered_date": "2026-11-30"}), 1, "beyond_export_date:registered_date: 1", {C: {"beyond_export_date:registered_date": 1}}),
     "far_future_date": Case(m.append_rows(W, {"event_date": "2091-03-15"}), 1, "1 row dated after today ignored", {W: {"beyond_export_date:event_date": 1}}),
+    # 11. registry_history (optional): codes by field, chains, the export date, structure
+    "history_absent": Case(m.remove(H), 0, "[absent]  registry_history"),
+    "history_unknown_field": Case(m.append_rows(H, {"field": "hobby"}), 1, "unknown_code:field: 1", {H: {"unknown_code:field": 1}}),
+    "history_value_not_in_field": Case(m.append_rows(H, {"new_value": "martian"}), 1, "unknown_code:new_value: 1", {H: {"unknown_code:new_value": 1}}),
+    "history_unknown_child": Case(m.append_rows(H, {"child_id": "C99999999"}), 1, "unknown_child: 1", {H: {"unknown_child": 1}}),
+    "history_after_export": Case(m.append_rows(H, {"change_date": "2026-11-30"}), 1, "beyond_export_date:change_date: 1", {H: {"beyond_export_date:change_date": 1}}),
+    "history_chain_broken": Case(m.registry_chain(broken=True), 1, "inconsistent_chain:old_value: 2", {H: {"inconsistent_chain:old_value": 2}}),
+    "history_chain_ends_off_export": Case(m.registry_chain(broken=False), 1, "inconsistent_chain:new_value: 1", {H: {"inconsistent_chain:new_value": 1}}),
+    "history_duplicate": Case(m.append_rows(H, {}), 0, "1 duplicates collapsed", {H: {"duplicates": 1}}),
+    "history_no_old_value": Case(m.drop_column(H, "old_value"), 2, "required column 'old_value' is missing"),
+    "history_semicolons": Case(m.rewrite(H, sep=";"), 2, "registry_history.csv: this file is semicolon-delimited; the contract expects commas"),
     "table_ends_early": Case(m.shift_dates("casework_visits", "visit_date", -183), 2, "export date: the tables end more than 45 days apart (ingest.export_date_tolerance_days): "),
 }  # fmt: skip
 

@@ -148,6 +148,38 @@ def test_bad_rows_are_quarantined_with_raw_text_and_reason(tmp_path, params):
     )
 
 
+def test_registry_history_is_pseudonymised_and_its_broken_chains_quarantined(tmp_path, params):
+    good = VALID_ROWS["registry_history"]  # both_parents -> grandparents, the exported value
+    history = [
+        good,
+        good,  # an exact duplicate: collapsed
+        # ends off the exported category (low_income)
+        {**good, "field": "category", "old_value": "orphan", "new_value": "left_behind"},
+        {**good, "field": "disability_level", "old_value": "0", "new_value": "x"},
+    ]
+    raw = write_export(tmp_path / "raw", {"registry_history": history})
+    _, quality = run_ingest(tmp_path, raw, params)
+    q = quality["tables"]["registry_history"]
+    assert q["found"] and q["reconciles"] and q["rows_read"] == 4 and q["rows_accepted"] == 1
+    assert q["duplicates_collapsed"] == 1
+    assert q["rows_quarantined"]["by_reason"] == {
+        "inconsistent_chain:new_value": 1, "unknown_code:new_value": 1}  # fmt: skip
+    accepted = pd.read_parquet(tmp_path / "interim" / "registry_history.parquet")
+    assert list(accepted.columns) == ["child_pid", "field", "old_value", "new_value", "change_date"]
+    assert accepted["child_pid"].str.len().eq(64).all()
+    assert accepted["change_date"].dtype == "datetime64[us]"
+    bad = pd.read_csv(tmp_path / "interim" / "quarantine" / "registry_history.csv", dtype=str,
+                      encoding="utf-8-sig", keep_default_na=False)  # fmt: skip
+    assert "child_id" not in bad.columns and bad["source_row"].tolist() == ["3", "4"]
+
+
+def test_an_absent_registry_history_writes_no_table(tmp_path, params):
+    _, quality = run_ingest(tmp_path, write_export(tmp_path / "raw"), params)
+    assert not quality["tables"]["registry_history"]["found"]
+    assert not (tmp_path / "interim" / "registry_history.parquet").exists()
+    assert (tmp_path / "interim" / "protection_events.parquet").exists()  # absent: empty table
+
+
 def test_children_quarantine_cascades_to_their_events(tmp_path, params):
     children = [VALID_ROWS["children"], {**VALID_ROWS["children"], "child_id": "C2", "sex": "x"}]
     welfare = [VALID_ROWS["welfare_events"], {**VALID_ROWS["welfare_events"], "child_id": "C2"}]

@@ -78,6 +78,13 @@ COLUMNS = {
         },
     },
     "protection_events": {"child_pid": "str", "event_date": "datetime64[us]", "event_type": "str"},
+    "registry_history": {
+        "child_pid": "str",
+        "field": "str",
+        "old_value": "str",
+        "new_value": "str",
+        "change_date": "datetime64[us]",
+    },
 }
 
 

@@ -116,3 +116,22 @@ def test_protected_attributes_are_inputs_only_on_request():
         and "sex" not in catalogue.categorical_features()
     )
     assert all(system in {e.system for e in catalogue.CATALOGUE} for system in catalogue.SYSTEMS)
+
+
+@pytest.mark.parametrize(
+    ("history", "mode", "read", "excluded"),
+    [
+        (True, "exclude", "as_of_each_date", []),
+        (True, "keep", "as_of_each_date", []),
+        (False, "exclude", "as_of_export", ["guardian_type", "category"]),
+        (False, "keep", "as_of_export", []),
+    ],
+)
+def test_registry_reading_excludes_outcome_updated_fields_only_without_history(
+    history, mode, read, excluded
+):
+    reading = catalogue.registry_reading(history, mode)
+    assert reading == {"history": history, "read": read, "mode": mode, "excluded": excluded}
+    assert catalogue.registry_excluded({"registry": reading}) == tuple(excluded)
+    inputs = catalogue.model_features(False, catalogue.registry_excluded({"registry": reading}))
+    assert set(catalogue.model_features()) - set(inputs) == set(excluded)

@@ -296,6 +296,7 @@ def test_as_of_dates_start_one_month_after_the_history_start():
         dates_per_batch=2,
         protected_as_features=False,
         duckdb_memory_gb=1.0,
+        registry_as_of_export="exclude",
     )
     con = connect(data)
     assert features.history_start(con) == dt.date(2023, 1, 1)
@@ -360,6 +361,12 @@ def test_run_writes_features_and_summary(tmp_path, monkeypatch):
     first = out.read_bytes()
     features.run(interim, out, summary_path, params)
     assert out.read_bytes() == first  # byte-identical on a rerun
+    assert summary["registry"] == {  # an (empty) registry_history: the registry as of each date
+        "history": True, "read": "as_of_each_date", "mode": "exclude", "excluded": []}  # fmt: skip
+    (interim / "registry_history.parquet").unlink()
+    absent = features.run(interim, out, summary_path, params)["registry"]
+    assert absent["read"] == "as_of_export" and absent["excluded"] == ["guardian_type", "category"]
+    assert out.read_bytes() == first  # no recorded change: the same features either way
 
 
 # ---------------------------------------------------------------- history, seasons, schedules

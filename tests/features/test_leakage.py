@@ -167,3 +167,57 @@ def test_features_at_t_equal_those_of_the_export_cut_at_t(
     pd.testing.assert_series_equal(
         frames[0].loc["x", COMPARED], frames[1].loc["x", COMPARED], check_names=False
     )
+
+
+FIELD_CODES = contract.REGISTRY_HISTORY_FIELDS
+
+
+@st.composite
+def registry_chains(draw) -> tuple[dict[str, str], list[tuple[str, int, str, str]]]:
+    """Registered values and chained changes (field, day offset from t, old, new) around t."""
+    start, changes = {}, []
+    for field, codes in FIELD_CODES.items():
+        start[field] = value = draw(st.sampled_from(codes))
+        offsets = draw(st.lists(st.integers(-400, 200), unique=True, max_size=4))
+        for offset in sorted(offsets):
+            new = draw(st.sampled_from([c for c in codes if c != value]))
+            changes.append((field, offset, value, new))
+            value = new
+    return start, changes
+
+
+def _registry_export(as_of: dt.date, start: dict, changes: list) -> dict[str, pd.DataFrame]:
+    """Child "x" with the values after its last change (as of export) and its registry_history."""
+    current = dict(start)
+    for field, _, _, new in changes:
+        current[field] = new
+    history = [
+        {"child_pid": "x", "field": field, "old_value": old, "new_value": new,
+         "change_date": (as_of + dt.timedelta(days=offset)).isoformat()}
+        for field, offset, old, new in changes
+    ]  # fmt: skip
+    exported = {**current, "disability_level": int(current["disability_level"])}
+    return tables(children=[child("x", **exported)], registry_history=history)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(as_of=st.sampled_from(AS_OF_CHOICES), chains=registry_chains())
+def test_registry_changes_after_t_never_change_the_row_at_t(as_of, chains):
+    """category, guardian_type and disability_level at t are the values in force at t: the same
+    with every change after t removed (the export cut at t, where children shows them)."""
+    start, changes = chains
+    whole = features_at(_registry_export(as_of, start, changes), as_of.isoformat())
+    cut = features_at(
+        _registry_export(as_of, start, [c for c in changes if c[1] <= 0]), as_of.isoformat()
+    )
+    compared = ["category", "guardian_type", "disability_level", "disability"]
+    pd.testing.assert_series_equal(
+        whole.loc["x", compared], cut.loc["x", compared], check_names=False
+    )
+    in_force = dict(start)
+    for field, offset, _, new in changes:
+        if offset <= 0:
+            in_force[field] = new
+    assert whole.loc["x", "category"] == in_force["category"]
+    assert whole.loc["x", "guardian_type"] == in_force["guardian_type"]
+    assert whole.loc["x", "disability_level"] == float(in_force["disability_level"])

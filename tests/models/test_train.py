@@ -41,6 +41,17 @@ def test_features_follow_the_catalogue(small_catalogue):
     assert "sex" in train.feature_categories(True)[1]
 
 
+def test_registry_fields_the_features_stage_excluded_are_no_model_inputs():
+    excluded = catalogue.registry_excluded(
+        {"registry": catalogue.registry_reading(False, "exclude")}
+    )
+    features, categories = train.feature_categories(False, excluded)
+    assert {"guardian_type", "category"}.isdisjoint(features) and "category" not in categories
+    assert "disability_level" in features  # updated only in the background, never by an outcome
+    kept, _ = train.feature_categories(False, catalogue.registry_excluded({}))
+    assert {"guardian_type", "category"} <= set(kept)  # a summary without the entry excludes none
+
+
 @pytest.mark.parametrize("method", ["isotonic", "platt"])
 def test_calibration_improves_brier_on_held_out_period(small_catalogue, method):
     frame = fx.synthetic_features()

@@ -71,6 +71,13 @@ DEFECT_COLUMNS = {
         "future_date": "registered_date",
         "missing_required": "hukou",
     },
+    "registry_history": {
+        "unknown_code": "field",
+        "malformed_date": "change_date",
+        "future_date": "change_date",
+        "unknown_child": "child_id",
+        "missing_required": "new_value",
+    },
     "school_calendar": {},  # a lost school day would shift dropout streaks: duplicates only
 }
 MALFORMED_DATES = ("2024/13/45", "n/a", "2024-02-30", "31.12.2024", "20240115")
