@@ -1,4 +1,4 @@
-"""params -> a synthetic raw export (the 8 contract tables), truth.parquet and injected_defects.json.
+"""params -> a synthetic raw export (the contract tables), truth.parquet and injected_defects.json.
 
 Latent risk. Each child has a three-state monthly Markov chain (stable, strained, crisis;
 `src/data/synthetic/latent.py`). A hazard multiplier h from category, age band, disability,
@@ -63,13 +63,14 @@ from src.data import contract as c
 from src.data.synthetic import export as ex
 from src.data.synthetic.events import Simulation
 from src.data.synthetic.latent import RiskModel, drift_path, horizon_weights, month_starts, p_true
+from src.data.synthetic.lookups import LOOKUP_NAMES, lookup_tables
 from src.data.synthetic.registry import Registry, draw_registry
 from src.data.synthetic.school import RecordingBias
 
 log = logging.getLogger(__name__)
 HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmless (weight 0)
 # New streams go last: a stream's seed is its position, so existing streams never shift.
-STREAMS = ("registry", "model", "simulation", "decoys", "defects", "recording_bias", "drift")
+STREAMS = ("registry", "model", "simulation", "decoys", "defects", "recording_bias", "drift", "lookups")
 # Every enrolment row changes a school status, so its defects are spoiled extra copies.
 SPOILED_COPIES = ("school_enrollment",)
 
@@ -330,8 +331,14 @@ def write_tables(folder: Path, params: Params, registry: Registry, sim: Simulati
     """
     syn, shares, rng = params.synthetic, _shares(params), rngs(params.base.seed)["defects"]
     files, manifest = {}, {}
+    lookups = lookup_tables(registry, syn.hostile_name_rate, rngs(params.base.seed)["lookups"])
     for name in c.TABLES:
-        table, ok = source_table(params, registry, sim, name)
+        if name in LOOKUP_NAMES:  # synthetic.lookups: false leaves them out (codes are shown)
+            if not syn.lookups:
+                continue
+            table, ok = lookups[name], {"default": np.ones(lookups[name].num_rows, dtype=bool)}
+        else:
+            table, ok = source_table(params, registry, sim, name)
         base = registry.n if name == "children" else table.num_rows
         clean, bad, entries = ex.inject_defects(table, name, shares, ok, rng, base_rows=base)
         del table, ok

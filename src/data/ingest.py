@@ -105,7 +105,7 @@ def _write_default_calendar(out: Path, export_date: dt.date) -> None:
 def _earliest_record_date(out: Path) -> dt.date:
     earliest = None
     for table, spec in TABLES.items():
-        if table == "school_calendar":
+        if table == "school_calendar" or spec.date_column is None:
             continue
         column = pq.read_table(out / f"{table}.parquet", columns=[spec.date_column])[
             spec.date_column

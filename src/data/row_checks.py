@@ -10,7 +10,8 @@ A quarantined row gets the FIRST reason that applies, in this fixed order
 3. row rules of the contract (``ROW_RULES`` order), e.g. ``amount_required:amount_cny``,
    ``before_birth:registered_date``
 4. cross-table checks: ``duplicate_child_id`` (children), then ``unknown_child``,
-   ``child_quarantined`` and ``before_birth:<date column>`` (event tables)
+   ``child_quarantined`` and ``before_birth:<date column>`` (event tables); for the lookups
+   (a table with a ``key``), ``duplicate_id:<key>`` then ``not_in_children:<column>``
 
 Values are read as text first. Empty (or all-blank) values are missing. Codes, dates and
 numbers are stripped of surrounding blanks; ids and free text are kept as typed.
@@ -21,7 +22,7 @@ Exact duplicate rows are collapsed before any check (`DuplicateFilter`).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,9 @@ def reason_order(table: str) -> list[str]:
         order.append("duplicate_child_id")
     elif "child_id" in spec.column_names:
         order += ["unknown_child", "child_quarantined", f"before_birth:{spec.date_column}"]
+    if spec.key is not None:
+        order.append(f"duplicate_id:{spec.key}")
+        order += [f"not_in_children:{c.name}" for c in spec.columns if c.registry_column]
     return order
 
 
@@ -145,9 +149,11 @@ class Registry:
     pids: pa_arrow.Array
     quarantined: pa_arrow.Array
     birth_dates: np.ndarray | None = None  # datetime64[us] by position, for before_birth
+    # accepted values of the children columns the lookups refer to (contract.REGISTRY_REFERENCES)
+    values: dict[str, pa_arrow.Array] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, ids, pids, quarantined=(), birth_dates=None) -> Registry:
+    def build(cls, ids, pids, quarantined=(), birth_dates=None, values=None) -> Registry:
         def as_text(v):
             return pa_arrow.array(np.asarray(v, dtype=object), type=pa_arrow.large_string())  # noqa: E731
 
@@ -157,6 +163,7 @@ class Registry:
             pa_arrow.array(np.asarray(pids, dtype=object), type=pa_arrow.string()),
             as_text(quarantined),
             births,
+            {c: as_text(pd.unique(pd.Series(v).dropna())) for c, v in (values or {}).items()},
         )
 
     def positions(self, child_ids: pd.Series) -> np.ndarray:
@@ -213,6 +220,22 @@ def cross_table_failures(parsed: pd.DataFrame, table: str, registry: Registry | 
     return failures
 
 
+def lookup_failures(parsed: pd.DataFrame, table: str, registry: Registry | None) -> dict:
+    """A lookup's duplicate_id:<key> (every row of a repeated key: which is the truth?) and
+    not_in_children:<column> (a value the accepted registry does not hold)."""
+    spec = TABLES[table]
+    keys = parsed[spec.key]
+    failures = {f"duplicate_id:{spec.key}": keys.notna() & keys.duplicated(keep=False)}
+    for col in spec.columns:
+        if col.registry_column and registry is not None and col.registry_column in registry.values:
+            values = parsed[col.name]
+            known = pc.is_in(_arrow_text(values.fillna("")), value_set=registry.values[col.registry_column])
+            failures[f"not_in_children:{col.name}"] = values.notna() & ~pd.Series(
+                known.to_numpy(zero_copy_only=False), index=parsed.index
+            )
+    return failures
+
+
 def first_reasons(index: pd.Index, failures: dict, order: list[str]) -> pd.Series:
     """One reason per row: the first failing one in `order` (missing = valid)."""
     reasons = pd.Series(pd.NA, index=index, dtype="str")
@@ -233,6 +256,8 @@ def validate_rows(
     failures |= contract_failures(parsed, table, export_date)
     if "child_id" in parsed:
         failures |= cross_table_failures(parsed, table, registry)
+    if TABLES[table].key is not None:
+        failures |= lookup_failures(parsed, table, registry)
     return parsed, first_reasons(raw.index, failures, reason_order(table))
 
 

@@ -76,6 +76,9 @@ VALID_ROWS = {
         "concern_guardianship": "0",
     },
     "protection_events": {"child_id": "C1", "event_date": "2024-06-29", "event_type": "runaway"},
+    # the optional name lookups
+    "caseworkers": {"caseworker_id": "CW1", "name": "李芳", "phone": "13800000000"},
+    "communities": {"community_code": "110101001", "name": "杨柳村", "county_code": "110101"},
 }
 
 
