@@ -88,6 +88,7 @@ class Synthetic:
     prevalence_drift: float  # sd of the monthly step of the random walk on the log hazard; 0 = off
     recert_hazard_ratio: float  # outcome hazard x this in the recertification window; 1 = off
     registry_history: bool  # write the registry_history table (changes happen either way)
+    lookups: bool  # write the caseworkers and communities name lookups
 
     def __post_init__(self):
         if not 0 <= self.prevalence_drift <= 1:
@@ -95,9 +96,7 @@ class Synthetic:
                 f"synthetic.prevalence_drift must be in [0, 1], got {self.prevalence_drift}"
             )
         if not self.recert_hazard_ratio > 0:
-            raise SafetynetError(
-                f"synthetic.recert_hazard_ratio must be > 0, got {self.recert_hazard_ratio}"
-            )
+            raise SafetynetError(f"synthetic.recert_hazard_ratio must be > 0, got {self.recert_hazard_ratio}")
 
 
 @dataclass(frozen=True)

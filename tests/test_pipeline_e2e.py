@@ -127,7 +127,10 @@ ID_TOKEN = re.compile(r"[A-Za-z0-9_-]{6,}")
 def test_no_identity_in_reports_or_mlflow(project):
     ident = pd.read_parquet(project / "data/interim/identity.parquet")
     ids = set(ident["child_id"].dropna()) | set(ident["id_number"].dropna())
-    names = sorted({n for n in ident["name"].dropna() if len(n) >= 3}, key=len, reverse=True)
+    lookups = [pd.read_parquet(project / f"data/interim/{t}.parquet") for t in ("caseworkers", "communities")]
+    assert all(len(lookup) for lookup in lookups)  # the default export names directors and villages
+    every_name = [*ident["name"].dropna(), *(n for lookup in lookups for n in lookup["name"].dropna())]
+    names = sorted({n for n in every_name if len(n) >= 3}, key=len, reverse=True)
     name_pattern = re.compile("|".join(map(re.escape, names)))
     assert ids and names
     haystacks = [p for p in (project / "reports").rglob("*") if p.is_file()]

@@ -103,6 +103,9 @@ class ColumnSpec:
     pattern: str | None = None
     plausible_max: float | None = None  # above: implausible_amount (bounds above)
     personal: bool = False  # personal data: kept only in identity.parquet and watchlists
+    # Lookups: a value must be one of the accepted registry's values of this children column
+    # (quarantine reason `not_in_children:<column>`).
+    registry_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class TableSpec:
     required: bool
     columns: tuple[ColumnSpec, ...]
     date_column: str | None  # the record date that decides what a feature may see
+    key: str | None = None  # lookups: unique per row (quarantine reason `duplicate_id:<key>`)
 
     @property
     def column_names(self) -> list[str]:
@@ -264,6 +268,43 @@ TABLES[REGISTRY_HISTORY] = TableSpec(
         ColumnSpec("change_date", DATE, True),
     ),
     "change_date",
+)
+
+# --------------------------------------------------------------------------- lookups
+# Optional name lookups for the watchlists: no child_id and no date, one row per `key`.
+# Names and phones are personal (identity): they stay in data/interim/<table>.parquet and
+# reach only the watchlists, never quarantine files, reports, features or MLflow. A table
+# that is absent (or a code it lacks) leaves the watchlists showing codes.
+LOOKUP_TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        "caseworkers",
+        False,
+        (
+            ColumnSpec("caseworker_id", TEXT, True),
+            ColumnSpec("name", TEXT, True, personal=True),
+            ColumnSpec("phone", TEXT, False, personal=True),
+        ),
+        None,
+        key="caseworker_id",
+    ),
+    TableSpec(
+        "communities",
+        False,
+        (
+            ColumnSpec("community_code", TEXT, True),
+            ColumnSpec("name", TEXT, True, personal=True),
+            ColumnSpec(
+                "county_code", TEXT, True, pattern=COUNTY_CODE_PATTERN, registry_column="county_code"
+            ),
+        ),
+        None,
+        key="community_code",
+    ),
+)
+TABLES.update({t.name: t for t in LOOKUP_TABLES})
+# children columns whose accepted values the lookups are checked against
+REGISTRY_REFERENCES = tuple(
+    sorted({c.registry_column for t in LOOKUP_TABLES for c in t.columns if c.registry_column})
 )
 
 # Whole-row rules beyond single columns: name -> (columns it concerns, predicate that is True when valid).

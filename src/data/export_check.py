@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.data.contract import REGISTRY_HISTORY, TABLES
+from src.data.contract import REGISTRY_HISTORY, REGISTRY_REFERENCES, TABLES
 from src.data.export_date import ExportDateInference, given, infer_export_date
 from src.data.interim import IDENTITY_COLUMNS, TableCounts
 from src.data.pseudonymise import PidKey, child_pids
@@ -151,6 +151,8 @@ def read_tables(
                 )
             elif table == REGISTRY_HISTORY:
                 counts = ingest_history(raw_file, export_date, chunk_rows, registry, sink)
+            elif raw_file is not None and TABLES[table].key is not None:
+                counts = ingest_lookup(raw_file, table, export_date, chunk_rows, registry, sink)
             elif raw_file is not None:
                 counts = ingest_events(
                     raw_file, table, export_date, chunk_rows, registry, sink, progress
@@ -200,12 +202,23 @@ def ingest_children(raw_file, export_date, chunk_rows, key: PidKey, sink):
         child_pids(accepted["child_id"], key.key),
         quarantined_ids[quarantined_ids.ne("")].unique(),
         accepted["birth_date"],
-        exported_values(accepted),
+        exported=exported_values(accepted),
+        values={column: accepted[column] for column in REGISTRY_REFERENCES},
     )
     sink.accept(accepted, registry.pids)
     identity = accepted.reindex(columns=list(IDENTITY_COLUMNS)).reset_index(drop=True)
     identity.insert(0, "child_pid", pd.Series(registry.pids.to_pylist(), dtype=str))
     return counts, registry, identity
+
+
+def ingest_lookup(raw_file, table, export_date, chunk_rows, registry, sink) -> TableCounts:
+    """A lookup (caseworkers, communities), read whole so that a repeated key is seen."""
+    chunks = list(iter_text_chunks(raw_file, chunk_rows))
+    raw = pd.concat(chunks) if chunks else _empty_text_frame(raw_file.contract_columns)
+    counts = TableCounts()
+    accepted, _ = process_chunk(raw, table, export_date, registry, DuplicateFilter(), counts, sink)
+    sink.accept(accepted, None)
+    return counts
 
 
 def ingest_events(

@@ -177,7 +177,7 @@ def infer_export_date(
     daily, after = {}, {}
     for table, raw_file in raw_files.items():
         column = TABLES[table].date_column
-        if table in NOT_RECORDS or column not in raw_file.columns:
+        if table in NOT_RECORDS or column is None or column not in raw_file.columns:
             continue
         try:
             daily[table], after[table] = count_days(

@@ -106,7 +106,8 @@ def _earliest_record_date(out: Path) -> dt.date:
     earliest = None
     for table, spec in TABLES.items():
         path = out / f"{table}.parquet"
-        if table == "school_calendar" or not path.exists():  # an absent registry_history
+        # no date (the lookups) or an absent registry_history: nothing to date
+        if table == "school_calendar" or spec.date_column is None or not path.exists():
             continue
         column = pq.read_table(path, columns=[spec.date_column])[
             spec.date_column

@@ -49,9 +49,9 @@ def interim_dtypes(table: str) -> dict[str, str]:
     if table == "truth":
         return {"child_pid": "str", "as_of": "datetime64[us]", "p_true": "float64"}
     kinds = {DATE: "datetime64[us]", INT: "Int64", NUMBER: "float64"}
-    dtypes = {"child_pid": "str"} if "child_id" in TABLES[table].column_names else {}
+    dtypes = {"child_pid": "str"} if _keyed_by_child(table) else {}
     for col in TABLES[table].columns:
-        if col.name not in IDENTITY_COLUMNS:
+        if col.name not in identity_columns(table):
             dtypes[col.name] = (
                 "int8" if col.name in contract.CONCERNS else kinds.get(col.kind, "str")
             )
@@ -76,9 +76,8 @@ def interim_table(
 ) -> pa_arrow.Table:
     """Accepted parsed rows in interim form: child_pid instead of identity, contract dtypes."""
     schema = interim_schema(table)
-    frame = accepted.drop(columns=[c for c in IDENTITY_COLUMNS if c in accepted]).reset_index(
-        drop=True
-    )
+    frame = accepted.drop(columns=[c for c in identity_columns(table) if c in accepted])
+    frame = frame.reset_index(drop=True)
     for col in contract.CONCERNS:
         if col in frame:
             frame[col] = frame[col].astype("int8")
@@ -126,8 +125,15 @@ def _keyed_by_child(table: str) -> bool:
     return "child_id" in TABLES[table].column_names
 
 
+def identity_columns(table: str) -> tuple[str, ...]:
+    """The columns moved to identity.parquet: child identity, for tables keyed by child. A
+    lookup (no child) keeps its names in its own interim file, read only by the watchlists."""
+    return IDENTITY_COLUMNS if _keyed_by_child(table) else ()
+
+
 def _kept_columns(table: str, raw_columns: Iterable[str]) -> list[str]:
-    known = set(TABLES[table].column_names) - set(IDENTITY_COLUMNS)
+    withheld = set(IDENTITY_COLUMNS) | {c.name for c in TABLES[table].columns if c.personal}
+    known = set(TABLES[table].column_names) - withheld
     return [c for c in raw_columns if c in known]
 
 

@@ -10,7 +10,8 @@ A quarantined row gets the FIRST reason that applies, in this fixed order
 3. row rules of the contract (``ROW_RULES`` order), e.g. ``amount_required:amount_cny``,
    ``before_birth:registered_date``
 4. cross-table checks: ``duplicate_child_id`` (children), then ``unknown_child``,
-   ``child_quarantined`` and ``before_birth:<date column>`` (event tables)
+   ``child_quarantined`` and ``before_birth:<date column>`` (event tables); for the lookups
+   (a table with a ``key``), ``duplicate_id:<key>`` then ``not_in_children:<column>``
 5. registry_history only, over the whole table (``chain_failures``): the changes of one child's
    field, in date order, must link up (each ``old_value`` the previous ``new_value``, no two on
    one day): else every change of that chain is ``inconsistent_chain:old_value``; the last
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 import pandas as pd
@@ -82,6 +84,9 @@ def reason_order(table: str) -> list[str]:
         order += ["unknown_child", "child_quarantined", f"before_birth:{spec.date_column}"]
     if table == REGISTRY_HISTORY:
         order += list(CHAIN_REASONS)
+    if spec.key is not None:
+        order.append(f"duplicate_id:{spec.key}")
+        order += [f"not_in_children:{c.name}" for c in spec.columns if c.registry_column]
     return order
 
 
@@ -164,9 +169,11 @@ class Registry:
     birth_dates: np.ndarray | None = None  # datetime64[us] by position, for before_birth
     # exported value of each REGISTRY_HISTORY_FIELDS field as text, by position (chain ends)
     exported: dict[str, np.ndarray] | None = None
+    # accepted values of the children columns the lookups refer to (contract.REGISTRY_REFERENCES)
+    values: dict[str, pa_arrow.Array] = dataclass_field(default_factory=dict)
 
     @classmethod
-    def build(cls, ids, pids, quarantined=(), birth_dates=None, exported=None) -> Registry:
+    def build(cls, ids, pids, quarantined=(), birth_dates=None, exported=None, values=None) -> Registry:
         def as_text(v):
             return pa_arrow.array(np.asarray(v, dtype=object), type=pa_arrow.large_string())  # noqa: E731
 
@@ -177,6 +184,7 @@ class Registry:
             as_text(quarantined),
             births,
             exported,
+            {c: as_text(pd.unique(pd.Series(v).dropna())) for c, v in (values or {}).items()},
         )
 
     def positions(self, child_ids: pd.Series) -> np.ndarray:
@@ -233,6 +241,22 @@ def cross_table_failures(parsed: pd.DataFrame, table: str, registry: Registry | 
     return failures
 
 
+def lookup_failures(parsed: pd.DataFrame, table: str, registry: Registry | None) -> dict:
+    """A lookup's duplicate_id:<key> (every row of a repeated key: which is the truth?) and
+    not_in_children:<column> (a value the accepted registry does not hold)."""
+    spec = TABLES[table]
+    keys = parsed[spec.key]
+    failures = {f"duplicate_id:{spec.key}": keys.notna() & keys.duplicated(keep=False)}
+    for col in spec.columns:
+        if col.registry_column and registry is not None and col.registry_column in registry.values:
+            values = parsed[col.name]
+            known = pc.is_in(_arrow_text(values.fillna("")), value_set=registry.values[col.registry_column])
+            failures[f"not_in_children:{col.name}"] = values.notna() & ~pd.Series(
+                known.to_numpy(zero_copy_only=False), index=parsed.index
+            )
+    return failures
+
+
 def first_reasons(index: pd.Index, failures: dict, order: list[str]) -> pd.Series:
     """One reason per row: the first failing one in `order` (missing = valid)."""
     reasons = pd.Series(pd.NA, index=index, dtype="str")
@@ -255,6 +279,8 @@ def validate_rows(
         failures |= history_value_failures(parsed)
     if "child_id" in parsed:
         failures |= cross_table_failures(parsed, table, registry)
+    if TABLES[table].key is not None:
+        failures |= lookup_failures(parsed, table, registry)
     return parsed, first_reasons(raw.index, failures, reason_order(table))
 
 

@@ -25,6 +25,12 @@ EXIT_CODES_HELP = (
     "on different dates)."
 )
 
+ABSENT_OPTIONAL = {
+    "school_calendar": "default calendar used",
+    "caseworkers": "watchlists show child directors by code",
+    "communities": "watchlists show villages by code",
+}
+
 
 @dataclass
 class TableCheck:
@@ -104,9 +110,8 @@ def _render_table(t: TableCheck) -> list[str]:
     if t.problem:
         return [f"[problem] {t.table}: {t.problem}"]
     if not t.found:
-        return [
-            f"[absent]  {t.table} (optional; {'default calendar used' if t.table == 'school_calendar' else 'empty'})"
-        ]
+        absent = ABSENT_OPTIONAL.get(t.table, "empty")
+        return [f"[absent]  {t.table} (optional; {absent})"]
     c = t.counts
     lines = [
         f"[found]   {t.table}: {t.file} ({t.encoding}), {c.rows_read} rows: {c.rows_accepted} accepted, "

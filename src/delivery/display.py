@@ -1,8 +1,8 @@
 """The watchlist as text: every child's cells (risk, band, change, reasons, context, director) in words.
 
 Pure and vectorised over the whole province: a text rule that depends on one value (a
-system's name, a code's label, a director's page name) runs once per distinct value, not
-once per child.
+system's name, a code's label, a director's page name, a director's or village's name from
+the contract's optional lookups) runs once per distinct value, not once per child.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import pandas as pd
 
 from src.delivery.wording import TEXT
 from src.features import catalogue
-from src.spreadsheet import neutralise_formulas
+from src.spreadsheet import neutralise_formulas, printable
+
+# The optional lookups (data/interim/<table>.parquet): what a name labels -> (table, key column).
+LOOKUPS = {"caseworker": ("caseworkers", "caseworker_id"), "community": ("communities", "community_code")}
 
 
 def per_distinct(values: pd.Series, rule) -> pd.Series:
@@ -70,6 +73,16 @@ def context_cells(source: pd.DataFrame, as_of: pd.Timestamp, language: str) -> d
     }
 
 
+def named(codes: pd.Series, names: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """("name (code)" where `names` (code -> name) has the code, else the code; whether it did).
+
+    Once per distinct code; control characters in a name are escaped (`printable`), so no
+    page, CSV or sheet can be broken by one. Missing codes stay "" (not named)."""
+    lookup = names.dropna().astype(str).to_dict()
+    labels = per_distinct(codes, lambda c: f"{printable(lookup[c])} ({c})" if c in lookup else c)
+    return labels, codes.isin(list(lookup)) & codes.notna()
+
+
 def director_slug(county: pd.Series, caseworker: pd.Series) -> pd.Series:
     """A file-name-safe, stable name for each director's page; `unassigned` without a director."""
     key = county.astype(str) + "\x1f" + caseworker.fillna("").astype(str)
@@ -77,10 +90,16 @@ def director_slug(county: pd.Series, caseworker: pd.Series) -> pd.Series:
     return slugs.where(caseworker.notna(), "unassigned")
 
 
-def display_table(ranked: pd.DataFrame, out: pd.DataFrame, language: str, as_of: str) -> pd.DataFrame:
+def display_table(ranked: pd.DataFrame, out: pd.DataFrame, language: str, as_of: str,
+                  names: dict[str, pd.Series] | None = None) -> pd.DataFrame:  # fmt: skip
     """The watchlist as text cells (CSV_COLUMNS, plus codes and keys for the pages): the ranked
-    children in `ranked`'s order, then the already-out children in `out`'s order."""
-    text = TEXT[language]
+    children in `ranked`'s order, then the already-out children in `out`'s order.
+
+    `names`: code -> name per `LOOKUPS` label ("caseworker", "community") and "phone"
+    (caseworker_id -> phone); directors and villages without one are shown by their code."""
+    text, names = TEXT[language], names or {}
+    empty = pd.Series(dtype=object)
+    phones = names.get("phone", empty).dropna().astype(str).to_dict()
     sections = np.where(ranked["above_cut"], text["sections"]["above_cut"], text["sections"]["below_cut"])
     listed = pd.DataFrame(
         {
@@ -106,14 +125,35 @@ def display_table(ranked: pd.DataFrame, out: pd.DataFrame, language: str, as_of:
         table["anchor"] = "c-" + table["child_pid"].str[:16]
         table["child_id"] = source["child_id"].astype(str)
         table["name"] = source["name"].fillna("").astype(str)
-        table["community"] = source["community_code"].fillna("").astype(str)
-        table["caseworker"] = source["caseworker_id"].fillna(text["unassigned"]).astype(str)
+        for label, (_, key) in LOOKUPS.items():
+            codes = source[key].astype(object).where(source[key].notna())
+            table[f"{label}_code"] = codes
+            table[label], table[f"{label}_named"] = named(codes, names.get(label, empty))
+        table["caseworker"] = table["caseworker"].where(source["caseworker_id"].notna(), text["unassigned"])
+        table["phone"] = per_distinct(source["caseworker_id"], lambda c: printable(phones.get(c, "")))
         table["director"] = director_slug(source["county_code"], source["caseworker_id"])
         table["service"] = source[f"service_{language}"].fillna("").astype(str)
         for column, values in context_cells(source, pd.Timestamp(as_of), language).items():
             table[column] = values
         table["review"] = table["review_date"] = table["review_note"] = ""
     return pd.concat([listed, lapsed], ignore_index=True)
+
+
+def names_notes(table: pd.DataFrame, language: str) -> dict[str, str]:
+    """Per county, the legend's line saying how directors and villages are shown: all by
+    name (code), some of them (how many by code only), or all by code."""
+    text = TEXT[language]
+    notes: dict[str, list[str]] = {str(c): [] for c in table["county_code"].unique()}
+    for label in LOOKUPS:
+        shown = table.loc[table[f"{label}_code"].notna(), ["county_code", f"{label}_code", f"{label}_named"]]
+        counts = shown.drop_duplicates(["county_code", f"{label}_code"]).groupby("county_code")[f"{label}_named"]
+        named_n, total = counts.sum(), counts.size()
+        what = text["lookup_what"][label]
+        for county in notes:
+            n, of = int(named_n.get(county, 0)), int(total.get(county, 0))
+            state = "named_none" if n == 0 else "named_all" if n == of else "named_some"
+            notes[county].append(text[state].format(what=what, n=of - n))
+    return {county: " ".join(lines) for county, lines in notes.items()}
 
 
 def neutralised(table: pd.DataFrame, columns) -> pd.DataFrame:

@@ -60,34 +60,36 @@ def shared_context(language: str, per: int, risk_bands: tuple, threshold: float)
     }  # fmt: skip
 
 
-def context_of(county: str, as_of: str, params) -> dict:
+def context_of(county: str, as_of: str, params, names_note: str) -> dict:
     w = params.watchlist
     shared = shared_context(w.language, params.base.children_per_caseworker, tuple(w.risk_bands), w.change_threshold)
-    return {**shared, "county": county, "as_of": as_of}
+    return {**shared, "county": county, "as_of": as_of, "names_note": names_note}
 
 
-def render_county(directors: list[dict], lapsed: str, summary_row, as_of: str, params) -> str:
-    """The county page: per director (caseworker, slug, assigned, n, n_above, rows), their visit
-    list by village and a link to their page; then the county's already-out children."""
+def render_county(directors: list[dict], lapsed: str, summary_row, as_of: str, params, names_note: str) -> str:
+    """The county page: per director (caseworker, phone, slug, assigned, n, n_above, rows), their
+    visit list by village and a link to their page; then the county's already-out children.
+    `names_note`: the legend's line on how directors and villages are shown (names or codes)."""
     text = TEXT[params.watchlist.language]
     capacity = text["capacity"].format(capacity=int(summary_row["capacity"]),
                                        per=params.base.children_per_caseworker,
                                        n=int(summary_row["caseworkers"]))  # fmt: skip
     return template("watchlist.html.j2").render(
-        **context_of(str(summary_row.name), as_of, params), capacity_text=capacity,
+        **context_of(str(summary_row.name), as_of, params, names_note), capacity_text=capacity,
         directors=directors, lapsed=Markup(lapsed),
     )  # fmt: skip
 
 
-def render_director(director: dict, county: str, as_of: str, params) -> str:
+def render_director(director: dict, county: str, as_of: str, params, names_note: str) -> str:
     """One director's printable page: their list, the cut line, re-engage, an explanation per listed child.
 
-    `director`: caseworker, slug, assigned, n_above and the pre-rendered above (by village),
-    below, lapsed and explanations HTML."""
+    `director`: caseworker, phone, slug, assigned, n_above and the pre-rendered above (by
+    village), below, lapsed and explanations HTML; `names_note` as for `render_county`."""
     text = TEXT[params.watchlist.language]
     cut = text["director_cut"].format(per=params.base.children_per_caseworker, n=director["n_above"])
     return template("director.html.j2").render(
-        **context_of(county, as_of, params), caseworker=director["caseworker"], slug=director["slug"],
+        **context_of(county, as_of, params, names_note), caseworker=director["caseworker"],
+        phone=director["phone"], slug=director["slug"],
         assigned=director["assigned"], above=director["above"], below=Markup(director["below"]),
         lapsed=Markup(director["lapsed"]), explanations=Markup(director["explanations"]), cut_text=cut,
     )  # fmt: skip

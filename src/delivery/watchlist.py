@@ -13,15 +13,16 @@ reproducibly and independently of names or registration order); the first
 base.children_per_caseworker sit above the director's cut line
 (`src.delivery.capacity.director_cut`). Children without a caseworker_id belong to no
 director and are never above a cut. Children already out of a net are listed in a separate
-re-engage section with the net(s) they left. Directors and villages are shown by their codes:
-the data contract has no lookup table of their names.
+re-engage section with the net(s) they left. Directors and villages are shown as "name (code)"
+where the export's optional lookups (contract tables `caseworkers`, `communities`, in
+data/interim) name them, by their code otherwise; each page's legend says which.
 
 Change vs the previous month (by calibrated probability, absolute difference):
 `new` when the child was not on the previous month's list (not in the cohort, already out,
 or no previous month), `rising` when the risk grew by >= watchlist.change_threshold,
 `falling` when it fell by >= that much, else `same`.
 
-Identity (child_id, name) exists only here. Every value a person typed is escaped in the
+Identity (child_id, name; the directors' names and phones) exists only here. Every value a person typed is escaped in the
 HTML (markupsafe, as Jinja's autoescape) and neutralised against spreadsheet formula
 injection in the CSV and XLSX.
 
@@ -43,7 +44,7 @@ from markupsafe import Markup, escape
 from src.atomic import atomic_dir
 from src.delivery import fragments
 from src.delivery.capacity import director_cut, list_capacity
-from src.delivery.display import display_table, neutralised
+from src.delivery.display import LOOKUPS, display_table, names_notes, neutralised
 from src.delivery.pages import render_county, render_director, render_index, village_rows
 from src.delivery.waterfall import CONTRIBUTION_COLUMNS, svg_charts
 from src.delivery.wording import CSV_COLUMNS, TEXT, XLSX_COLUMNS
@@ -190,7 +191,8 @@ class Fragments:
         self.community, self.child_ids = table["community"].tolist(), table["child_id"].tolist()
         self.rank = [int(r or 0) for r in table["rank"].tolist()]
         self.listed, self.above = listed.tolist(), above.tolist()
-        self.caseworker = table["caseworker"].tolist()
+        self.caseworker, self.phone = table["caseworker"].tolist(), table["phone"].tolist()
+        self.names_note = names_notes(table, language)
         self.link_text = str(escape(text["explain_link"]))
 
     def row(self, i: int, where: str, link: str = "") -> str:
@@ -207,7 +209,6 @@ class Fragments:
 
 
 # ----------------------------------------------------------------------------- I/O
-# ----------------------------------------------------------------------------- I/O
 
 
 def read_interim(interim_dir: Path, name: str, columns: list[str]) -> pd.DataFrame:
@@ -218,6 +219,22 @@ def read_interim(interim_dir: Path, name: str, columns: list[str]) -> pd.DataFra
         return pd.read_parquet(path, columns=columns)
     except (KeyError, ValueError) as exc:
         raise SafetynetError(f"{path}: missing a column ({exc}); rerun `dvc repro ingest`") from None
+
+
+def read_names(interim_dir: Path) -> dict[str, pd.Series]:
+    """code -> name from each optional lookup ingest wrote (none: codes are shown), and the
+    directors' phones; a lookup is read whole, it has one row per director or village."""
+    names = {}
+    for label, (table, key) in LOOKUPS.items():
+        path = interim_dir / f"{table}.parquet"
+        if not path.exists():
+            continue
+        columns = [key, "name", "phone"] if label == "caseworker" else [key, "name"]
+        frame = read_interim(interim_dir, path.name, columns).set_index(key)
+        names[label] = frame["name"]
+        if "phone" in frame:
+            names["phone"] = frame["phone"]
+    return names
 
 
 def read_contributions(path: Path, pids: list[str]) -> pd.DataFrame:
@@ -257,8 +274,8 @@ def write_county(folder: Path, county: str, directors: list[tuple[str, np.ndarra
         rows = rows.tolist()
         listed = [i for i in rows if parts.listed[i]]
         above = parts.village_order([i for i in listed if parts.above[i]])
-        mine = {"caseworker": parts.caseworker[rows[0]], "slug": slug, "assigned": slug != "unassigned",
-                "n": len(listed), "n_above": len(above)}  # fmt: skip
+        mine = {"caseworker": parts.caseworker[rows[0]], "phone": parts.phone[rows[0]], "slug": slug,
+                "assigned": slug != "unassigned", "n": len(listed), "n_above": len(above)}  # fmt: skip
         if listed:
             link = f"directors/{escape(slug)}.html"
             on_county_page.append({**mine, "rows": parts.villages(above, "above", link, text)})
@@ -271,11 +288,11 @@ def write_county(folder: Path, county: str, directors: list[tuple[str, np.ndarra
         }  # fmt: skip
         csv = "\ufeff" + header + "".join(lines[i] for i in rows)
         (folder / "directors" / f"{slug}.csv").write_bytes(csv.encode("utf-8"))
-        html = render_director(page, county, as_of, params)
+        html = render_director(page, county, as_of, params, parts.names_note[county])
         (folder / "directors" / f"{slug}.html").write_text(html, encoding="utf-8")
     on_county_page.sort(key=lambda d: (not d["assigned"], d["caseworker"], d["slug"]))
     lapsed_html = "".join(parts.lapsed[i] for i in sorted(lapsed))
-    page = render_county(on_county_page, lapsed_html, summary_row, as_of, params)
+    page = render_county(on_county_page, lapsed_html, summary_row, as_of, params, parts.names_note[county])
     (folder / "watchlist.html").write_text(page, encoding="utf-8")
 
 
@@ -308,7 +325,7 @@ def run(explanations_path, contributions_path, models_dir, served_dir, interim_d
     language, as_of = params.watchlist.language, summary.attrs["as_of"]
     listed = ranked.loc[ranked["above_cut"], "child_pid"].tolist()
     charts = svg_charts(read_contributions(Path(contributions_path), listed), language)
-    table = display_table(ranked, out, language, as_of)
+    table = display_table(ranked, out, language, as_of, read_names(interim_dir))
     cells = neutralised(table, dict.fromkeys(CSV_COLUMNS + XLSX_COLUMNS))
     headings = [TEXT[language]["columns"][c] for c in CSV_COLUMNS]
     csv_text = (fragments.csv_header(headings), fragments.csv_lines(cells[list(CSV_COLUMNS)]))

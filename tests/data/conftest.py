@@ -83,6 +83,9 @@ VALID_ROWS = {
         "new_value": "grandparents",  # the children row's value: the chain ends at the export
         "change_date": "2023-06-01",
     },
+    # the optional name lookups
+    "caseworkers": {"caseworker_id": "CW1", "name": "李芳", "phone": "13800000000"},
+    "communities": {"community_code": "110101001", "name": "杨柳村", "county_code": "110101"},
 }
 
 

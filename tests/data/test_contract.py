@@ -19,7 +19,9 @@ from src.data.row_checks import (
 from tests.data.conftest import VALID_ROWS, text_frame
 
 EXPORT = dt.date(2024, 12, 31)
-REGISTRY = Registry.build(["C1"], ["p" * 64], ["CQ"], pd.to_datetime(["2012-05-05"]))
+REGISTRY = Registry.build(
+    ["C1"], ["p" * 64], ["CQ"], pd.to_datetime(["2012-05-05"]), values={"county_code": ["110101"]}
+)
 
 
 def reasons_for(table: str, **changes) -> list:
@@ -32,7 +34,8 @@ def reasons_for(table: str, **changes) -> list:
 def test_valid_example_of_every_table_is_accepted(table):
     parsed, reasons = validate_rows(text_frame([VALID_ROWS[table]]), table, EXPORT, REGISTRY)
     assert reasons.isna().all(), reasons.tolist()
-    assert parsed.dtypes[contract.TABLES[table].date_column] == "datetime64[us]"
+    date_column = contract.TABLES[table].date_column
+    assert date_column is None or parsed.dtypes[date_column] == "datetime64[us]"
 
 
 @pytest.mark.parametrize(
@@ -83,6 +86,10 @@ def test_valid_example_of_every_table_is_accepted(table):
         ("children", {"disability_level": "1.5"}, "malformed_number:disability_level"),
         ("school_enrollment", {"grade": "13"}, "out_of_range:grade"),
         ("casework_visits", {"concern_safety": "2"}, "out_of_range:concern_safety"),
+        ("caseworkers", {"name": " "}, "missing_required:name"),
+        ("caseworkers", {"caseworker_id": ""}, "missing_required:caseworker_id"),
+        ("communities", {"county_code": "999999"}, "not_in_children:county_code"),
+        ("communities", {"county_code": "1101"}, "invalid_format:county_code"),
     ],
 )
 def test_each_defect_gets_its_reason(table, changes, reason):
@@ -129,6 +136,20 @@ def test_duplicate_child_ids_with_different_rows_are_all_quarantined():
     _, reasons = validate_rows(text_frame(rows), "children", EXPORT)
     assert reasons.tolist()[:2] == ["duplicate_child_id", "duplicate_child_id"]
     assert pd.isna(reasons.iloc[2])
+
+
+def test_a_repeated_lookup_key_quarantines_every_row_of_it():
+    rows = [VALID_ROWS["caseworkers"], {**VALID_ROWS["caseworkers"], "name": "王伟"},
+            {**VALID_ROWS["caseworkers"], "caseworker_id": "CW2"}]  # fmt: skip
+    _, reasons = validate_rows(text_frame(rows), "caseworkers", EXPORT, REGISTRY)
+    assert reasons.tolist()[:2] == ["duplicate_id:caseworker_id"] * 2 and pd.isna(reasons.iloc[2])
+    assert reason_order("communities")[-2:] == ["duplicate_id:community_code", "not_in_children:county_code"]
+
+
+def test_a_lookup_is_not_checked_against_children_without_a_registry():
+    _, reasons = validate_rows(text_frame([VALID_ROWS["communities"] | {"county_code": "999999"}]),
+                               "communities", EXPORT, None)  # fmt: skip
+    assert reasons.isna().all()
 
 
 def test_default_school_calendar_skips_weekends_and_breaks():

@@ -3,7 +3,7 @@
 A case is one line: a mutation of a small clean generated export, the exit code validate
 must give (0 clean, 1 rows to quarantine, 2 not ingestible), a fragment of the message, and
 the expected reconciliation: quarantine reasons per table (``"duplicates"`` counts collapsed
-rows). Every case also checks that
+rows, ``"accepted"`` appended rows that are valid). Every case also checks that
 
 - validate and ingest agree: ingest fails exactly when the exit code is 2, with a message
   validate also reports; otherwise validate's counts equal data_quality.json's;
@@ -40,6 +40,8 @@ FORMULA = '=HYPERLINK("http://evil","x")'
 W, C, H = "welfare_events", "children", "registry_history"
 BAD_WELFARE = {"event_type": "paid"}  # one unknown_code:event_type row
 NEW_CHILD = {"child_id": "C99999999", "name": "泄露测试", "id_number": "110101201001010011"}
+CW, CM = "caseworkers", "communities"  # the optional name lookups: names are identity
+HOSTILE_LOOKUP_NAMES = {"=HYPERLINK(\"http://evil\",\"主任\")", "<script>alert(1)</script>村", "泄露甲", "泄露乙"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,13 @@ CASES = {
     "optional_dangling_symlink": Case(m.replace_with("protection_events", "dangling"), 2, "table 'protection_events' was found but could not be read"),
     "optional_directory": Case(m.replace_with("school_calendar", "directory"), 2, "was found but could not be read (it is a directory)"),
     "optional_absent": Case(m.remove("protection_events"), 0, "[absent]  protection_events"),
+    # 11. the name lookups: hostile names are data, a repeated id or an empty name is quarantined
+    "lookup_formula_name": Case(m.append_rows(CW, {"caseworker_id": "CW_NEW", "name": '=HYPERLINK("http://evil","主任")'}), 0, "caseworkers: caseworkers.csv (utf-8)", {CW: {"accepted": 1}}),
+    "lookup_html_name": Case(m.append_rows(CM, {"community_code": "NEW001", "name": "<script>alert(1)</script>村"}), 0, "communities: communities.csv", {CM: {"accepted": 1}}),
+    "lookup_duplicate_id": Case(m.append_rows(CW, {"caseworker_id": "CWX", "name": "泄露甲"}, {"caseworker_id": "CWX", "name": "泄露乙"}), 1, "duplicate_id:caseworker_id: 2", {CW: {"duplicate_id:caseworker_id": 2}}),
+    "lookup_empty_name": Case(m.append_rows(CW, {"caseworker_id": "CWY", "name": " "}), 1, "missing_required:name: 1", {CW: {"missing_required:name": 1}}),
+    "lookup_unknown_county": Case(m.append_rows(CM, {"community_code": "NEW002", "county_code": "999999"}), 1, "not_in_children:county_code: 1", {CM: {"not_in_children:county_code": 1}}),
+    "lookup_absent": Case(lambda f: (m.remove(CW)(f), m.remove(CM)(f)), 0, "[absent]  caseworkers (optional; watchlists show child directors by code)"),
     # 7. plausibility
     "event_before_birth": Case(m.event_before_birth(W, "event_date"), 1, "before_birth:event_date: 1", {W: {"before_birth:event_date": 1}}),
     "visit_before_birth": Case(m.event_before_birth("casework_visits", "visit_date"), 1, "before_birth:visit_date", {"casework_visits": {"before_birth:visit_date": 1}}),
@@ -141,7 +150,10 @@ def clean(tmp_path_factory):
     generate.run(root / "exp", params)
     children = pd.read_csv(root / "exp" / "children.csv", dtype=str, keep_default_na=False)
     identity = {*children["child_id"], *children["id_number"], *NEW_CHILD.values()}
-    identity |= {n for n in children["name"] if len(n) >= 2}
+    identity |= {n for n in children["name"] if len(n) >= 2} | HOSTILE_LOOKUP_NAMES
+    for table in (CW, CM):
+        lookup = pd.read_csv(root / "exp" / f"{table}.csv", dtype=str, keep_default_na=False)
+        identity |= {n for n in lookup["name"] if len(n) >= 2} | set(lookup.get("phone", []))
     report = ingest.validate_export(root / "exp", params)
     assert report.exit_code == 0, report.render()
     return params, root / "exp", identity, {t.table: t.counts.as_dict() for t in report.tables}
@@ -207,16 +219,20 @@ def test_hostile_export(name, clean, clean_dates, tmp_path, monkeypatch):
     _assert_nothing_leaks(out, quality_path, identity)
     if name == "header_Name":
         assert pd.read_parquet(out / "identity.parquet")["name"].notna().all()
+    if name.startswith("lookup_"):  # valid names reach interim as typed, quarantined ones do not
+        names = {*pd.read_parquet(out / f"{CW}.parquet")["name"], *pd.read_parquet(out / f"{CM}.parquet")["name"]}
+        assert len(names & HOSTILE_LOOKUP_NAMES) == (name in ("lookup_formula_name", "lookup_html_name"))
+        assert bool(names) == (name != "lookup_absent")
 
 
 def _assert_expected_counts(got: dict, clean: dict, reasons: dict[str, int]) -> None:
     reasons = dict(reasons)
-    duplicates = reasons.pop("duplicates", 0)
-    added = duplicates + sum(reasons.values())
+    duplicates, accepted = reasons.pop("duplicates", 0), reasons.pop("accepted", 0)
+    added = duplicates + accepted + sum(reasons.values())
     assert got["rows_quarantined"]["by_reason"] == reasons
     assert got["duplicates_collapsed"] == clean["duplicates_collapsed"] + duplicates
     assert got["rows_read"] == clean["rows_read"] + added
-    assert got["rows_accepted"] == clean["rows_accepted"]
+    assert got["rows_accepted"] == clean["rows_accepted"] + accepted
     assert got["rows_read"] == (
         got["rows_accepted"] + got["rows_quarantined"]["total"] + got["duplicates_collapsed"]
     )

@@ -292,3 +292,34 @@ def test_the_county_xlsx_has_a_sheet_per_director_with_dropdowns(written):
             assert ws.freeze_panes == "A2" and ws.protection.sheet
             assert any(v.type == "list" for v in ws.data_validations.dataValidation)
             assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+
+
+def test_directors_and_villages_are_named_from_the_lookups_and_fall_back_to_codes(written, tmp_path):
+    import openpyxl
+
+    write, identity, children = written
+    codes_only = write(name="codes")
+    directors = sorted(children["caseworker_id"].dropna().unique())
+    villages = sorted(children["community_code"].unique())
+    named_cw, unnamed_cw = directors[0], directors[1]
+    lookup_names = ["=王芳<i>x</i>", *[f"李{i}" for i in range(1, len(directors) - 1)]]
+    pd.DataFrame({"caseworker_id": [named_cw, *directors[2:]], "name": lookup_names,
+                  "phone": ["13800000000"] * (len(directors) - 1)}).to_parquet(tmp_path / "interim" / "caseworkers.parquet")  # fmt: skip
+    pd.DataFrame({"community_code": villages, "name": [f"杨柳{i}村" for i in range(len(villages))],
+                  "county_code": "x"}).to_parquet(tmp_path / "interim" / "communities.parquet")  # fmt: skip
+    out = write(name="named")
+    county_of = dict(zip(children["caseworker_id"], children["county_code"], strict=True))
+    html = (out / county_of[named_cw] / "watchlist.html").read_text(encoding="utf-8")
+    code = named_cw.replace("<", "&lt;").replace(">", "&gt;")
+    assert f"=王芳&lt;i&gt;x&lt;/i&gt; ({code})" in html and "<i>x" not in html
+    assert "电话: 13800000000" in html
+    assert "村（社区）显示为“姓名 (代码)”" in html  # every village named
+    other = (out / county_of[unnamed_cw] / "watchlist.html").read_text(encoding="utf-8")
+    assert "其余 1 个仅显示代码" in other  # this county's director without a name: shown by code
+    cells = [c for row in read_csv(out / county_of[named_cw] / "watchlist.csv") for c in row]
+    assert f"'=王芳<i>x</i> ({named_cw})" in cells and not any(c.startswith("=") for c in cells)
+    assert any(re.fullmatch(r"杨柳\d+村 \(.+\)", c) for c in cells)
+    wb = openpyxl.load_workbook(out / county_of[named_cw] / "watchlist.xlsx")
+    assert all(c.data_type != "f" for ws in wb for row in ws.iter_rows() for c in row)
+    plain = (codes_only / county_of[named_cw] / "watchlist.html").read_text(encoding="utf-8")
+    assert "王芳" not in plain and "儿童主任以代码显示：导出数据中没有其姓名对照表" in plain
