@@ -78,12 +78,14 @@ def list_ids(test: pd.DataFrame, capacity: pd.Series) -> np.ndarray:
 def director_cut(frame: pd.DataFrame, per_caseworker: int) -> pd.DataFrame:
     """Rank each director's scored children and cut at `per_caseworker`.
 
-    `frame` holds county_code, caseworker_id (None = no director), score and child_pid. The
+    `frame` holds county_code, caseworker_id (None or NO_DIRECTOR = no director), score and child_pid. The
     result is sorted by county, director (no director last), score (desc) and child_pid, with
     `director_rank` (1 = highest risk of that director) and `above_cut`
     (director_rank <= per_caseworker, never for children without a director).
     """
-    ranked = frame.assign(_unassigned=frame["caseworker_id"].isna()).sort_values(
+    ids = frame["caseworker_id"].astype("object")
+    ranked = frame.assign(caseworker_id=ids.where(ids != NO_DIRECTOR), _unassigned=ids.isna() | (ids == NO_DIRECTOR))
+    ranked = ranked.sort_values(
         ["county_code", "_unassigned", "caseworker_id", "score", "child_pid"],
         ascending=[True, True, True, False, True],
         kind="stable",

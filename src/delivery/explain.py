@@ -10,8 +10,9 @@ children. Their contributions become reasons through `src.delivery.reasons` (a r
 warning sign the child director can act on, never exposure or background), their services
 come from the reasons shown (`src.delivery.services`), and their top contributions go to
 contributions.parquet for the watchlist's waterfall. Only child_pid leaves this stage: no
-identity, and nothing per child under reports/ or in MLflow (reports/explain/ holds global
-importance, a SHAP beeswarm and dependence plots).
+identity, and no identifier under reports/ or in MLflow (reports/explain/ holds global
+importance, and a SHAP beeswarm and dependence plots: unlabelled points, one per explained
+child).
 
 - already_out children are not scored as at risk (score NaN); their systems are the nets
   they have already left (one service per net), for the watchlist's re-engage section.
@@ -134,7 +135,7 @@ def rows_to_explain(
     county_keep = np.ceil(frame["county_code"].map(capacity).fillna(0) * (1 + margin))
     own_keep = math.ceil(per_caseworker * (1 + margin))
     county_rank = frame.groupby("county_code", sort=False, dropna=False).cumcount()
-    own_rank = frame.groupby("caseworker_id", sort=False, dropna=True).cumcount()
+    own_rank = frame.groupby(["county_code", "caseworker_id"], sort=False, dropna=True).cumcount()  # as director_cut
     keep = (county_rank < county_keep) | (frame["caseworker_id"].notna() & (own_rank < own_keep))
     mask = np.zeros(len(scores), dtype=bool)
     mask[frame.loc[keep, "row"].to_numpy()] = True

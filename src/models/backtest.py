@@ -185,7 +185,7 @@ def run_backtest(
         fitted = []
         for train, window in parts:
             y = train["label"].to_numpy()
-            fitted.append(fit_fold(train, window, params_for(params, settings, y), settings, features,
+            fitted.append(fit_fold(train, window, params_for(params, settings, y, features), settings, features,
                                    categories, raw_offset(y, tp)))  # fmt: skip
         tried.append((float(np.mean([f.score for f in fitted])), settings, fitted))
         log.info("backtest: %s -> mean window %s %.4f", {k: getattr(settings, k) for k in SEARCH_SPACE},

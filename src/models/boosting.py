@@ -50,16 +50,18 @@ def monotone_constraints(features: list[str]) -> list[int]:
     return out
 
 
-def lightgbm_params(params: Params, settings: LightGBMParams, scale_pos_weight: float) -> dict:
+def lightgbm_params(
+    params: Params, settings: LightGBMParams, scale_pos_weight: float, features: list[str]
+) -> dict:
     """LightGBM settings: deterministic (fixed threads, row-wise histograms, every seed from base.seed).
 
-    The features are the catalogue's model features in catalogue order (as every fit and
-    scoring prepares them), so the monotone constraints line up with the columns.
+    `features` are the columns of the fit, in order (the registry fields may be excluded), so
+    the monotone constraints line up with them.
     """
     seed = params.base.seed % (2**31 - 1)
     constraints = {}
     if params.train.monotone_constraints:
-        directions = monotone_constraints(catalogue.model_features(params.features.protected_as_features))
+        directions = monotone_constraints(features)
         if any(directions):
             constraints = {"monotone_constraints": directions}
     return {
@@ -101,6 +103,6 @@ def fit_booster(x_train, y_train, lgb_params: dict, rounds: int) -> lgb.Booster:
                          callbacks=[_progress_callback(progress, task)])  # fmt: skip
 
 
-def params_for(params: Params, settings: LightGBMParams, y: np.ndarray) -> dict:
-    """`lightgbm_params` with the class weight of the training labels `y`."""
-    return lightgbm_params(params, settings, class_weight(y, params.train.objective_weighting))
+def params_for(params: Params, settings: LightGBMParams, y: np.ndarray, features: list[str]) -> dict:
+    """`lightgbm_params` with the class weight of the training labels `y`, for `features`."""
+    return lightgbm_params(params, settings, class_weight(y, params.train.objective_weighting), features)

@@ -52,7 +52,7 @@ def compare_constraints(
     for fold in folds:
         train, window = frame.loc[dates.isin(fold.train)], frame.loc[dates.isin(fold.window)]
         y = train["label"].to_numpy()
-        scores = fit_fold(train, window, params_for(other, backtest.settings, y), backtest.settings,
+        scores = fit_fold(train, window, params_for(other, backtest.settings, y, features), backtest.settings,
                           features, categories, raw_offset(y, other.train))  # fmt: skip
         rows.append(fold_figures(scores.raw, scores.y, scores.months))
     own = mean_figures([{k: f[k] for k in FIGURES} for f in backtest.report["folds"]])

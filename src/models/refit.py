@@ -54,7 +54,7 @@ def refit(frame: pd.DataFrame, test_rows: pd.DataFrame, evaluated: CalibratedMod
     y = frame["label"].to_numpy()
     features = list(summary["features"])
     booster = fit_booster(prepare_features(frame, features, categories), y,
-                          params_for(params, settings, y), summary["backtest"]["rounds"])  # fmt: skip
+                          params_for(params, settings, y, features), summary["backtest"]["rounds"])  # fmt: skip
     if test_rows["label"].nunique() < 2:
         raise SafetynetError("features.parquet: the test period has one label value; cannot calibrate the served model")
     calibrator = fit_calibrator(tp.calibration, evaluated.raw_score(test_rows),

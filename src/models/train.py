@@ -117,7 +117,7 @@ def train_model(
     y = frame["label"].to_numpy()
     spw, offset = class_weight(y, tp.objective_weighting), raw_offset(y, tp)
     x_train = prepare_features(frame, features, categories)
-    booster = fit_booster(x_train, y, params_for(params, backtest.settings, y), backtest.rounds)
+    booster = fit_booster(x_train, y, params_for(params, backtest.settings, y, features), backtest.rounds)
     calibrator = dataclasses.replace(backtest.calibrator, offset=offset)
     model = CalibratedModel(booster, calibrator, categories)
     raw_train = booster.predict(x_train, raw_score=True) + offset

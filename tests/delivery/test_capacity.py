@@ -59,3 +59,10 @@ def test_each_director_gets_their_own_top_n_ties_by_child_pid():
     assert ranked["above_cut"].tolist() == [True, True, False, True, True, False, False, True]
     # at most the county capacity: B's director has one child for two slots
     assert ranked["above_cut"].sum() == list_capacity(frame, 2, keys=["county_code"]).sum() - 1
+
+
+def test_no_director_written_as_empty_text_is_on_no_list():
+    frame = pd.DataFrame({"county_code": ["A", "A", "A"], "caseworker_id": ["x", NO_DIRECTOR, None],
+                          "score": [0.1, 0.9, 0.8], "child_pid": ["a", "b", "c"]})  # fmt: skip
+    ranked = director_cut(frame, per_caseworker=5)
+    assert ranked.loc[ranked["above_cut"], "child_pid"].tolist() == ["a"]

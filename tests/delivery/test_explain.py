@@ -221,3 +221,13 @@ def test_scores_are_the_models_for_their_as_of_date_nowcast_included(small_catal
     scored = out[out["already_out"] == 0].set_index("child_pid")["score"]
     expected = pd.Series(0.5 * model.predict_proba(rows), index=rows["child_pid"])
     assert np.allclose(scored, expected.loc[scored.index].to_numpy(), atol=1e-12)
+
+
+def test_a_director_code_in_two_counties_is_two_lists_for_shap_too():
+    """director_cut ranks per (county, director); SHAP must reach the top of each such list."""
+    places = pd.DataFrame({"child_pid": list("abcdef"), "county_code": ["A", "A", "B", "B", "B", "B"],
+                           "caseworker_id": ["x", "x", "y", "y", "y", "x"]})  # fmt: skip
+    scores = np.array([0.9, 0.8, 0.95, 0.94, 0.93, 0.3])
+    mask = explain.rows_to_explain(scores, places, np.ones(6, dtype=bool), per_caseworker=1, margin=0.0)
+    # county B's two slots go to y's c and d; f is x's top child in B, listed by director_cut
+    assert mask.tolist() == [True, False, True, True, False, True]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from src.features import catalogue
 from src.models import backtest
 from src.models.backtest import FoldScores
 from tests.models import train_fixtures as fx
@@ -57,6 +58,7 @@ def test_the_best_mean_window_score_wins_and_sets_the_rounds(monkeypatch):
         return FoldScores(raw, window["label"].to_numpy(), window["as_of"].to_numpy(),
                           best_iteration=10 * len(calls), score=score)  # fmt: skip
 
+    monkeypatch.setattr(catalogue, "CATALOGUE", fx.SMALL_CATALOGUE)  # the fitted features' catalogue
     monkeypatch.setattr(backtest, "fit_fold", fake_fit)
     monkeypatch.setattr(backtest, "candidates", lambda configured, trials, seed: [
         configured, configured.__class__(**{**configured.__dict__, "num_leaves": 63})])

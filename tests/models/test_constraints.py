@@ -25,10 +25,15 @@ def directional_catalogue(monkeypatch):
 
 def test_lightgbm_params_carry_the_catalogue_directions_only_when_on(directional_catalogue):
     assert boosting.monotone_constraints(fx.MODEL_FEATURES) == [1, 0, 0, 0]
-    on = boosting.lightgbm_params(fx.small_params(), fx.small_params().train.lightgbm, 1.0)
+    on = boosting.lightgbm_params(fx.small_params(), fx.small_params().train.lightgbm, 1.0, fx.MODEL_FEATURES)
     assert on["monotone_constraints"] == [1, 0, 0, 0]
+    # one direction per column actually fitted: a feature left out (e.g. an excluded registry
+    # field) takes its constraint with it, or LightGBM refuses the list
+    fewer = boosting.lightgbm_params(fx.small_params(), fx.small_params().train.lightgbm, 1.0, ["kind", "risk_a"])
+    assert fewer["monotone_constraints"] == [0, 1]
     off_params = fx.small_params(monotone_constraints=False)
-    assert "monotone_constraints" not in boosting.lightgbm_params(off_params, off_params.train.lightgbm, 1.0)
+    assert "monotone_constraints" not in boosting.lightgbm_params(off_params, off_params.train.lightgbm, 1.0,
+                                                                  fx.MODEL_FEATURES)  # fmt: skip
 
 
 def test_the_cost_compares_the_same_folds_with_and_without_constraints(directional_catalogue):
