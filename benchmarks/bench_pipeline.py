@@ -66,6 +66,7 @@ def stage_commands(work: Path) -> dict[str, list[str]]:
             *("--metrics-by-month", str(work / "reports/metrics_by_month.json")),
             *("--plots", str(work / "reports/plots"), "--figures", str(work / "reports/figures")),
             *("--predictions", str(work / "reports/predictions/test.parquet")),
+            *("--headline", str(work / "reports/headline.json")),  # never the project's own
         ],
         "explain": [
             "explain",

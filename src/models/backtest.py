@@ -122,13 +122,14 @@ def _fold_figures(fold: FoldScores, calibrated: np.ndarray | None, ece_bins: int
     return out
 
 
-def compare_calibrators(folds: list[FoldScores], ece_bins: int) -> list[dict]:
-    """Each method fitted on fold k-1's window, judged on fold k's: ECE and observed/predicted."""
+def compare_calibrators(folds: list[FoldScores], ece_bins: int, negative_rate: float = 1.0) -> list[dict]:
+    """Each method fitted on fold k-1's window, judged on fold k's: ECE and observed/predicted
+    (on the windows as sampled: with negative_rate < 1 the judged figures are the sample's)."""
     rows = []
     for before, after in itertools.pairwise(folds):
         row = {}
         for method in METHODS:
-            calibrated = fit_calibrator(method, before.raw, before.y, 0.0).predict(after.raw)
+            calibrated = fit_calibrator(method, before.raw, before.y, 0.0, negative_rate).predict(after.raw)
             row[method] = {
                 "ece": metrics.compute("ece", after.y, calibrated, ece_bins=ece_bins),
                 "observed_to_predicted": float(np.mean(after.y) / np.mean(calibrated)),
@@ -194,12 +195,12 @@ def run_backtest(
     rounds = int(np.median([f.best_iteration for f in fitted]))
     recent = fitted[-tp.backtest.calibration_folds :]
     calibrator = fit_calibrator(tp.calibration, np.concatenate([f.raw for f in recent]),
-                                np.concatenate([f.y for f in recent]), 0.0)  # fmt: skip
+                                np.concatenate([f.y for f in recent]), 0.0, tp.negative_sample_rate)  # fmt: skip
     ece_bins = params.evaluate.ece_bins
     fold_rows = []
     for k, (fold, scores) in enumerate(zip(folds, fitted, strict=True)):
         previous = fitted[k - 1] if k else None
-        calibrated = (fit_calibrator(tp.calibration, previous.raw, previous.y, 0.0).predict(scores.raw)
+        calibrated = (fit_calibrator(tp.calibration, previous.raw, previous.y, 0.0, tp.negative_sample_rate).predict(scores.raw)
                       if previous is not None else None)  # fmt: skip
         fold_rows.append({"window": [d.isoformat() for d in fold.window],
                           "train_from": fold.train[0].isoformat(), "train_to": fold.train[-1].isoformat(),
@@ -207,7 +208,7 @@ def run_backtest(
     report = {
         "folds": fold_rows,
         "summary": _mean_sd(fold_rows, FOLD_REPORT),
-        "calibration_comparison": compare_calibrators(fitted, ece_bins),
+        "calibration_comparison": compare_calibrators(fitted, ece_bins, tp.negative_sample_rate),
         "calibration": tp.calibration,
         "search": [{"settings": {k: getattr(s, k) for k in SEARCH_SPACE}, FOLD_METRIC: score}
                    for score, s, _ in tried],  # fmt: skip

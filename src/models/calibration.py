@@ -105,37 +105,43 @@ def centred_knots(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def fit_calibrator(
-    method: str, corrected_raw: np.ndarray, labels: np.ndarray, offset: float
-) -> Calibrator:
-    """Fit the calibrator on (corrected raw score, 0/1 label) pairs of rows the model never saw."""
+    method: str, corrected_raw: np.ndarray, labels: np.ndarray, offset: float,
+    negative_rate: float = 1.0,
+) -> Calibrator:  # fmt: skip
+    """Fit the calibrator on (corrected raw score, 0/1 label) pairs of rows the model never saw.
+
+    Rows whose negatives were down-sampled at `negative_rate` (< 1) weigh each negative
+    1 / negative_rate, so the calibrator learns the population's outcome rate, not the sample's.
+    """
     scores = np.asarray(corrected_raw, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
+    weight = None if negative_rate >= 1.0 else np.where(y == 1, 1.0, 1.0 / negative_rate)
     if len(np.unique(y)) < 2:
         raise SafetynetError(
             "features.parquet: the calibration months have only one label value, so the "
             "calibrator cannot be fitted; use more (train.backtest.calibration_folds)"
         )
     if method == "isotonic":
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y, sample_weight=weight)
         x, levels = centred_knots(iso.X_thresholds_, iso.y_thresholds_)
         return Calibrator("isotonic", offset, x=tuple(x.tolist()), y=tuple(levels.tolist()))
     if method == "platt":
         # C=inf: plain maximum likelihood; two parameters need no regularisation.
-        fit = LogisticRegression(C=np.inf).fit(scores.reshape(-1, 1), y)
+        fit = LogisticRegression(C=np.inf).fit(scores.reshape(-1, 1), y, sample_weight=weight)
         return Calibrator("platt", offset, a=float(fit.coef_[0, 0]), b=float(fit.intercept_[0]))
     if method == "beta":
-        return _fit_beta(scores, y, offset)
+        return _fit_beta(scores, y, offset, weight)
     raise SafetynetError(
         f"params.yaml: train.calibration '{method}' is not one of {', '.join(METHODS)}"
     )
 
 
-def _fit_beta(scores: np.ndarray, y: np.ndarray, offset: float) -> Calibrator:
+def _fit_beta(scores: np.ndarray, y: np.ndarray, offset: float, weight: np.ndarray | None) -> Calibrator:
     """Beta calibration by maximum likelihood; a negative slope is fixed at 0 and refitted."""
     columns = np.column_stack([_log_q(scores), _log_1mq_neg(scores)])
     keep = [0, 1]
     while True:
-        fit = LogisticRegression(C=np.inf).fit(columns[:, keep], y)
+        fit = LogisticRegression(C=np.inf).fit(columns[:, keep], y, sample_weight=weight)
         coef = dict(zip(keep, fit.coef_[0], strict=True))
         negative = [j for j, value in coef.items() if value < 0]
         if not negative or len(keep) == 1:
