@@ -188,10 +188,15 @@ def process_chunk(
     return parsed[~bad], reasons
 
 
+def _read_whole(raw_file, chunk_rows) -> pd.DataFrame:
+    """A table read whole, as text (its checks span rows: one row per key, chains of changes)."""
+    chunks = list(iter_text_chunks(raw_file, chunk_rows))
+    return pd.concat(chunks) if chunks else _empty_text_frame(raw_file.contract_columns)
+
+
 def ingest_children(raw_file, export_date, chunk_rows, key: PidKey, sink):
     """The registry, read whole (one row per child): counts, Registry and identity rows."""
-    chunks = list(iter_text_chunks(raw_file, chunk_rows))
-    raw = pd.concat(chunks) if chunks else _empty_text_frame(raw_file.contract_columns)
+    raw = _read_whole(raw_file, chunk_rows)
     counts = TableCounts()
     accepted, reasons = process_chunk(
         raw, "children", export_date, None, DuplicateFilter(), counts, sink
@@ -213,8 +218,7 @@ def ingest_children(raw_file, export_date, chunk_rows, key: PidKey, sink):
 
 def ingest_lookup(raw_file, table, export_date, chunk_rows, registry, sink) -> TableCounts:
     """A lookup (caseworkers, communities), read whole so that a repeated key is seen."""
-    chunks = list(iter_text_chunks(raw_file, chunk_rows))
-    raw = pd.concat(chunks) if chunks else _empty_text_frame(raw_file.contract_columns)
+    raw = _read_whole(raw_file, chunk_rows)
     counts = TableCounts()
     accepted, _ = process_chunk(raw, table, export_date, registry, DuplicateFilter(), counts, sink)
     sink.accept(accepted, None)
@@ -241,8 +245,7 @@ def ingest_events(
 
 def ingest_history(raw_file, export_date, chunk_rows, registry, sink) -> TableCounts:
     """registry_history, read whole: its chains of changes are checked across rows."""
-    chunks = list(iter_text_chunks(raw_file, chunk_rows))
-    raw = pd.concat(chunks) if chunks else _empty_text_frame(raw_file.contract_columns)
+    raw = _read_whole(raw_file, chunk_rows)
     counts = TableCounts()
     n_read = len(raw)
     raw = raw[DuplicateFilter().first_seen(raw)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from src.delivery.reasons import render_values
 from src.features import catalogue
 
 OTHER = "other_features"
@@ -38,7 +39,8 @@ def contribution_table(
     for j in np.unique(cols):
         at = np.flatnonzero(cols == j)
         for language, sink in (("zh", value_zh), ("en", value_en)):
-            sink[at] = _render(features[j], X.iloc[rows[at], j], language)
+            unknown = catalogue.render_reason(features[j], np.nan, language)
+            sink[at] = render_values(features[j], X.iloc[rows[at], j], language, unknown)
     ranked = pd.DataFrame({
         "child_pid": pids.to_numpy()[rows], "rank": np.tile(np.arange(1, top + 1), n),
         "feature": features[cols], "shap": shown.ravel(), "value_zh": value_zh,
@@ -54,9 +56,3 @@ def contribution_table(
     table["rank"] = table["rank"].astype("int16")
     return table[list(COLUMNS)]
 
-
-def _render(name: str, values: pd.Series, language: str) -> np.ndarray:
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    texts = [catalogue.render_reason(name, value, language) for value in uniques]
-    texts.append(catalogue.render_reason(name, np.nan, language))
-    return np.array(texts, dtype=object)[codes]

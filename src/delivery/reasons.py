@@ -195,14 +195,15 @@ def context_lines(frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray,
         show = values.notna().to_numpy() & ~values.astype(object).isin(NOT_IN_SYSTEM).to_numpy()
         show &= applies(catalogue.spec(name), frame)
         for language, sink in parts.items():
-            texts = _render_many(name, values, language)
+            texts = render_values(name, values, language)
             sink.append(np.where(show, texts, ""))
     return _join(parts["zh"], "；", len(frame)), _join(parts["en"], "; ", len(frame))
 
 
-def _render_many(name: str, values: pd.Series, language: str) -> np.ndarray:
+def render_values(name: str, values: pd.Series, language: str, missing: str = "") -> np.ndarray:
+    """The catalogue wording of each value, rendered once per distinct value; `missing` for NaN."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    texts = [catalogue.render_reason(name, value, language) for value in uniques] + [""]
+    texts = [catalogue.render_reason(name, value, language) for value in uniques] + [missing]
     return np.array(texts, dtype=object)[codes]
 
 

@@ -44,9 +44,10 @@ from markupsafe import Markup, escape
 from src.atomic import atomic_dir
 from src.delivery import fragments
 from src.delivery.capacity import director_cut, list_capacity
+from src.delivery.contributions import COLUMNS as CONTRIBUTION_COLUMNS
 from src.delivery.display import LOOKUPS, display_table, names_notes, neutralised
 from src.delivery.pages import render_county, render_director, render_index, village_rows
-from src.delivery.waterfall import CONTRIBUTION_COLUMNS, svg_charts
+from src.delivery.waterfall import svg_charts
 from src.delivery.wording import CSV_COLUMNS, TEXT, XLSX_COLUMNS
 from src.delivery.xlsx import cell_widths, column_widths, rows_workbook
 from src.errors import SafetynetError

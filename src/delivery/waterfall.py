@@ -18,18 +18,18 @@ import numpy as np
 import pandas as pd
 from markupsafe import escape
 
+from src.delivery.contributions import COLUMNS
 from src.delivery.contributions import OTHER as OTHER_FEATURES
 from src.delivery.fragments import escaped
 from src.delivery.wording import TEXT
 from src.errors import SafetynetError
 
-CONTRIBUTION_COLUMNS = ("child_pid", "rank", "feature", "shap", "value_zh", "value_en", "base_log_odds")
 LABEL_WIDTH, PLOT_WIDTH, ROW_HEIGHT, MARGIN, TOP = 330, 300, 22, 48, 24  # SVG pixels
 OTHER = {"zh": "其他因素合计", "en": "all other factors"}
 
 
 def check_contributions(contributions: pd.DataFrame) -> None:
-    missing = [c for c in CONTRIBUTION_COLUMNS if c not in contributions.columns]
+    missing = [c for c in COLUMNS if c not in contributions.columns]
     if missing:
         raise SafetynetError(
             f"contributions.parquet: missing column(s) {', '.join(missing)}; rerun `dvc repro explain`"

@@ -56,14 +56,9 @@ def display_width(values: pd.Series) -> int:
     return int(cell_widths(values).max()) if len(values) else 0
 
 
-def text_width(text: str) -> int:
-    """`display_width` of one text."""
-    return max(len(line) + len(re.findall(WIDE, line)) for line in text.split("\n"))
-
-
 def column_widths(content: list[int], headers: list[str]) -> list[int]:
     """Sheet column widths from each column's widest cell and its heading."""
-    return [max(min(max(w, text_width(h)) + 2, MAX_WIDTH), MIN_WIDTH)
+    return [max(min(max(w, int(cell_widths(pd.Series([h]))[0])) + 2, MAX_WIDTH), MIN_WIDTH)
             for w, h in zip(content, headers, strict=True)]  # fmt: skip
 
 
