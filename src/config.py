@@ -144,6 +144,7 @@ class Backtest:
     fold_months: int  # as-of months per fold window
     calibration_folds: int  # the latest folds whose out-of-fold scores fit the calibrator
     search_trials: int  # hyperparameter candidates tried on the folds (1 = lightgbm as given)
+    max_children: int  # the backtest runs on at most this many children, a seeded sample (0 = all)
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,7 @@ def _check(p: Params) -> None:
     _require(p.train.test_months >= 1, "train.test_months must be at least 1")
     _require(bt.folds >= 2 and bt.fold_months >= 1 and bt.search_trials >= 1,
              "train.backtest: folds must be >= 2, fold_months and search_trials >= 1")  # fmt: skip
+    _require(bt.max_children >= 0, "train.backtest.max_children must be >= 0 (0 = every child)")
     _require(1 <= bt.calibration_folds <= bt.folds,
              "train.backtest.calibration_folds must be between 1 and train.backtest.folds")  # fmt: skip
     nc = p.train.nowcast
