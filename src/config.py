@@ -89,6 +89,7 @@ class Synthetic:
     recert_hazard_ratio: float  # outcome hazard x this in the recertification window; 1 = off
     registry_history: bool  # write the registry_history table (changes happen either way)
     lookups: bool  # write the caseworkers and communities name lookups
+    service_providers: bool  # write the service directory (src/data/synthetic/providers.py)
 
     def __post_init__(self):
         if not 0 <= self.prevalence_drift <= 1:
