@@ -194,6 +194,20 @@ class Watchlist:
 
 
 @dataclass(frozen=True)
+class ReferralWeights:  # src/delivery/matching.py
+    distance: float
+    risk: float
+    secondary: float
+    continuity: float
+
+
+@dataclass(frozen=True)
+class Referrals:
+    county_fallback: bool  # a provider may take a child of its county outside its listed villages
+    weights: ReferralWeights
+
+
+@dataclass(frozen=True)
 class Fairness:
     attributes: tuple[str, ...]
     intersections: tuple[tuple[str, ...], ...]
@@ -223,6 +237,7 @@ class Params:
     evaluate: Evaluate
     explain: Explain
     watchlist: Watchlist
+    referrals: Referrals
     fairness: Fairness
     model_card: ModelCard
 
@@ -304,6 +319,9 @@ def _check(p: Params) -> None:
     bands = p.watchlist.risk_bands
     _require(len(bands) == 2 and 0 < bands[0] < bands[1] < 1,
              f"watchlist.risk_bands: expected two increasing probabilities, got {list(bands)}")  # fmt: skip
+    _require(min(vars(p.referrals.weights).values()) >= 0, "referrals.weights must all be >= 0")
+    _require(max(p.referrals.weights.distance, p.referrals.weights.secondary) <= 10,
+             "referrals.weights: distance and secondary must be <= 10 (a match must beat an unmet need)")  # fmt: skip
     tolerance = p.fairness.tolerance
     _require(len(tolerance) == 2 and 0 < tolerance[0] < 1 < tolerance[1],
              f"fairness.tolerance must be [low, high] with 0 < low < 1 < high, got {list(tolerance)}")  # fmt: skip

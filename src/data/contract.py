@@ -20,7 +20,6 @@ import pandera.pandas as pa
 from src.data.service_vocabulary import CODES as SERVICE_CODES
 from src.data.specs import CODE, DATE, ID, INT, LIST_SEPARATOR, NUMBER, TEXT, ColumnSpec, TableSpec
 
-
 MIN_DATE = dt.date(1990, 1, 1)
 # Plausibility bounds (quarantine reason `implausible_amount:<column>`): the most one record
 # of the table can plausibly amount to, in CNY. A value above is a typing or unit error.
