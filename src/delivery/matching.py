@@ -10,20 +10,22 @@ need uses one unit of the provider's `monthly_capacity` (a child referred for tw
 to one provider uses two).
 
 The problem, per county, is a min-cost flow: source -> need -> provider -> sink, capacity 1
-per need and `monthly_capacity` per provider, and an unmet arc per need. Needs of one
-*type* (village, service, continuing provider) reach the same providers at the same cost, so
-the flow is solved on types: one arc per (type, eligible provider) and one unit-bounded
-variable per need, which the type's arcs must carry (conservation). Cost per matched need:
+per need and `monthly_capacity` per provider, and an unmet arc per need. Needs of one *type*
+(village, service, continuing provider) reach the same providers at the same costs, and so do
+the types of one *class* (types with identical arcs, e.g. every village no local provider of
+the service covers); needs of one class with the same reward are one *bucket*. The flow is
+solved on classes: one arc per (class, eligible provider) and one variable per bucket, bounded
+by its size, which the class's arcs must carry (conservation). Cost per matched need:
 
-    w.distance x distance + (-w.continuity if the provider already serves the child) + tiny tie-breakers
-    - (BASE_REWARD + w.risk x score - w.secondary x need_rank)
+    w.distance x distance + (-w.continuity if the provider already serves the child) + tie-breaker
+    - (BASE_REWARD + w.risk x risk (to 0.01) - w.secondary x need_rank)
 
 BASE_REWARD exceeds every arc cost, so an unmet need is never preferred to a free slot;
 when capacity binds, higher-risk children and primary needs win it. The LP is solved by
 `scipy.optimize.linprog` (HiGHS dual simplex); its matrix is a network matrix (totally
-unimodular), so the basic optimum is integral. Ties are broken deterministically: tiny cost
-terms by provider_id order and by child_pid order make the optimum unique, and within a
-type the matched needs are the highest reward first, then child_pid, given to the type's
+unimodular) with integral bounds, so the basic optimum is integral. Ties are broken
+deterministically: a tiny cost by provider_id order separates equal providers, and within a
+class the matched needs are the highest reward first, then child_pid, given to the class's
 providers cheapest (then provider_id) first.
 
 Continuity: `continuity` lists (child_pid, provider_id) pairs already in service. No table
@@ -43,7 +45,8 @@ from scipy.optimize import linprog
 from src.errors import SafetynetError
 
 BASE_REWARD = 100.0
-TIE = 1e-4  # scale of the tie-breakers: far below any weight, far above the solver's tolerance
+TIE = 1e-4  # scale of the tie-breaker between providers: far below any weight, above the solver's tolerance
+RISK_DECIMALS = 2  # risk priority by the score to 0.01: needs of one class and level share one variable
 UNMET = ""  # provider_id of an unmet need
 NEED_COLUMNS = ["child_pid", "county_code", "community_code", "score", "need_rank", "service_code"]
 PROVIDER_COLUMNS = ["provider_id", "county_code", "communities", "services", "monthly_capacity"]
@@ -101,35 +104,46 @@ def match_county(needs: pd.DataFrame, providers: pd.DataFrame, continuity: pd.Da
     arc_cost = weights.distance * base["distance"].to_numpy(float) + TIE * base["provider"].to_numpy() / len(providers)
     continuing = types["keep"].to_numpy()[base["kind"]] == providers["provider_id"].to_numpy()[base["provider"]]
     arc_cost = arc_cost - weights.continuity * continuing
-    pid_order = needs["child_pid"].rank(method="dense").to_numpy() / (len(needs) + 1)
-    reward = (BASE_REWARD + weights.risk * needs["score"].to_numpy(float)
-              - weights.secondary * needs["need_rank"].to_numpy(float) - TIE * pid_order)  # fmt: skip
-    flow = _solve(base, type_id, arc_cost, reward, providers["monthly_capacity"].to_numpy(float), len(types))
-    base = base.assign(flow=flow, cost=arc_cost)[flow > 0].sort_values(["kind", "cost", "provider"])
-    order = np.lexsort((needs["child_pid"].to_numpy(), -reward, type_id))
+    # types reaching the same providers at the same costs are one class; needs of a class with
+    # one reward are one bucket (a variable bounded by its size)
+    signature = (base["provider"].astype(str) + ":" + pd.Series(arc_cost).round(9).astype(str)).groupby(base["kind"]).agg(",".join)
+    class_of_type = np.full(len(types), -1)
+    class_of_type[signature.index.to_numpy()] = pd.factorize(signature)[0]
+    arcs = base.assign(cost=arc_cost, kind=class_of_type[base["kind"]]).drop_duplicates(["kind", "provider"])
+    need_class = class_of_type[type_id]
+    reward = (BASE_REWARD + weights.risk * needs["score"].to_numpy(float).round(RISK_DECIMALS)
+              - weights.secondary * needs["need_rank"].to_numpy(float))  # fmt: skip
+    reachable = need_class >= 0
+    bucket, levels = pd.factorize(pd.Series(need_class[reachable]).astype(str) + "/" + pd.Series(reward[reachable]).astype(str))
+    sizes = np.bincount(bucket)
+    first = np.unique(bucket, return_index=True)[1]
+    flow = _solve(arcs, need_class[reachable][first], reward[reachable][first], sizes,
+                  providers["monthly_capacity"].to_numpy(float), int(need_class.max()) + 1)  # fmt: skip
+    arcs = arcs.assign(flow=flow)[flow > 0].sort_values(["kind", "cost", "provider"])
+    order = np.lexsort((needs["child_pid"].to_numpy(), -reward, need_class))
     ids, distances = np.full(len(needs), UNMET, dtype=object), np.full(len(needs), -1)
-    starts = np.searchsorted(type_id[order], np.arange(len(types)))
-    for kind, arcs in base.groupby("kind", sort=False):
+    starts = np.searchsorted(need_class[order], np.arange(int(need_class.max()) + 1))
+    for kind, group in arcs.groupby("kind", sort=False):
         taken = starts[kind]
-        for provider, distance, units in zip(arcs["provider"], arcs["distance"], arcs["flow"], strict=True):
+        for provider, distance, units in zip(group["provider"], group["distance"], group["flow"], strict=True):
             chosen = order[taken:taken + units]
             ids[chosen], distances[chosen] = providers["provider_id"].iat[provider], distance
             taken += units
     return pd.DataFrame({"provider_id": ids, "distance": distances}, index=needs.index)
 
 
-def _solve(arcs: pd.DataFrame, type_id: np.ndarray, arc_cost: np.ndarray, reward: np.ndarray,
+def _solve(arcs: pd.DataFrame, type_id: np.ndarray, reward: np.ndarray, sizes: np.ndarray,
            capacity: np.ndarray, n_types: int) -> np.ndarray:  # fmt: skip
-    """Integral flow on each arc: min arc_cost.x - reward.y; per type sum(x) = sum(y); per provider
-    sum(x) <= capacity; 0 <= y <= 1 (one y per need)."""
+    """Integral flow on each arc (kind = class): min cost.x - reward.y; per class sum(x) = sum(y);
+    per provider sum(x) <= capacity; 0 <= y <= size (one y per bucket of `type_id` class)."""
     n_arcs, n_needs = len(arcs), len(type_id)
-    kind, provider = arcs["kind"].to_numpy(), arcs["provider"].to_numpy()
+    kind, provider, arc_cost = arcs["kind"].to_numpy(), arcs["provider"].to_numpy(), arcs["cost"].to_numpy()
     a_eq = sparse.hstack([
         sparse.csr_matrix((np.ones(n_arcs), (kind, np.arange(n_arcs))), shape=(n_types, n_arcs)),
         sparse.csr_matrix((-np.ones(n_needs), (type_id, np.arange(n_needs))), shape=(n_types, n_needs)),
     ]).tocsr()  # fmt: skip
     a_ub = sparse.csr_matrix((np.ones(n_arcs), (provider, np.arange(n_arcs))), shape=(len(capacity), n_arcs + n_needs))
-    bounds = np.column_stack([np.zeros(n_arcs + n_needs), np.r_[np.full(n_arcs, np.inf), np.ones(n_needs)]])
+    bounds = np.column_stack([np.zeros(n_arcs + n_needs), np.r_[np.full(n_arcs, np.inf), sizes]])
     result = linprog(np.r_[arc_cost, -reward], A_ub=a_ub, b_ub=capacity, A_eq=a_eq, b_eq=np.zeros(n_types),
                      bounds=bounds, method="highs-ds")  # fmt: skip
     if result.status != 0:

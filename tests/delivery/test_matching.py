@@ -36,7 +36,7 @@ def instances(draw, max_children=12, max_providers=4, counties=("c1", "c2")):
     return needs, frame.astype({"monthly_capacity": int}) if len(frame) else frame
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(instances(), st.booleans())
 def test_the_plan_reconciles_respects_capacity_and_coverage(instance, fallback):
     needs, providers = instance
@@ -77,7 +77,7 @@ def _brute_force(needs, providers, fallback):
     return float(cost[rows, cols].sum())
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(instances(max_children=6, max_providers=3, counties=("c1",)), st.booleans())
 def test_the_plan_is_optimal(instance, fallback):
     needs, providers = instance
