@@ -34,8 +34,11 @@ def directory(children: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture
-def stage(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory):
+    """The inputs are built once (a tiny model is trained); each run writes its own folders."""
+    monkeypatch = pytest.MonkeyPatch()
+    tmp_path = tmp_path_factory.mktemp("referrals")
     fx.use_small_catalogue(monkeypatch)
     expl_path, interim, identity, children = fx.write_inputs(tmp_path)
     monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok", "model_digest": "m"})
@@ -57,7 +60,8 @@ def stage(tmp_path, monkeypatch):
                       interim, out, fx.params(watchlist__language="en"), referrals_dir)  # fmt: skip
         return out
 
-    return run, lists, identity, children
+    yield run, lists, identity, children
+    monkeypatch.undo()
 
 
 def test_the_plan_reconciles_and_each_provider_file_holds_only_its_children(stage):
