@@ -61,7 +61,7 @@ def referral_cells(plan: pd.DataFrame, listed: pd.DataFrame, names: dict, langua
         "caseworker": caseworker.to_numpy(), "phone": people["caseworker_id"].map(phones).fillna("").to_numpy(),
         "need": [NEED[language][min(int(r), 1)] for r in plan["need_rank"]],
         "service": plan["service_code"].map(lambda c: vocabulary.wording(c, language)).to_numpy(),
-        "reasons": joined_reasons(people, language).to_numpy(),
+        "reasons": joined_reasons(people, language).str.replace("\n", WORDS[language]["sep"]).to_numpy(),
         "provider": plan["provider_name"].where(matched, WORDS[language]["escalate"]).to_numpy(),
         "contact": plan["provider_contact"].fillna("").to_numpy(),
         "status": [STATUS[language][0 if m else 1] for m in matched],
