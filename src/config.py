@@ -89,6 +89,7 @@ class Synthetic:
     recert_hazard_ratio: float  # outcome hazard x this in the recertification window; 1 = off
     registry_history: bool  # write the registry_history table (changes happen either way)
     lookups: bool  # write the caseworkers and communities name lookups
+    service_providers: bool  # write the service directory (src/data/synthetic/providers.py)
 
     def __post_init__(self):
         if not 0 <= self.prevalence_drift <= 1:
@@ -194,6 +195,20 @@ class Watchlist:
 
 
 @dataclass(frozen=True)
+class ReferralWeights:  # src/delivery/matching.py
+    distance: float
+    risk: float
+    secondary: float
+    continuity: float
+
+
+@dataclass(frozen=True)
+class Referrals:
+    county_fallback: bool  # a provider may take a child of its county outside its listed villages
+    weights: ReferralWeights
+
+
+@dataclass(frozen=True)
 class Fairness:
     attributes: tuple[str, ...]
     intersections: tuple[tuple[str, ...], ...]
@@ -223,6 +238,7 @@ class Params:
     evaluate: Evaluate
     explain: Explain
     watchlist: Watchlist
+    referrals: Referrals
     fairness: Fairness
     model_card: ModelCard
 
@@ -305,6 +321,9 @@ def _check(p: Params) -> None:
     bands = p.watchlist.risk_bands
     _require(len(bands) == 2 and 0 < bands[0] < bands[1] < 1,
              f"watchlist.risk_bands: expected two increasing probabilities, got {list(bands)}")  # fmt: skip
+    _require(min(vars(p.referrals.weights).values()) >= 0, "referrals.weights must all be >= 0")
+    _require(max(p.referrals.weights.distance, p.referrals.weights.secondary) <= 10,
+             "referrals.weights: distance and secondary must be <= 10 (a match must beat an unmet need)")  # fmt: skip
     tolerance = p.fairness.tolerance
     _require(len(tolerance) == 2 and 0 < tolerance[0] < 1 < tolerance[1],
              f"fairness.tolerance must be [low, high] with 0 < low < 1 < high, got {list(tolerance)}")  # fmt: skip
