@@ -74,6 +74,7 @@ _COLUMNS = {
     "payment_amount_change_90d": "CASE WHEN pg.amount_prev_90 > 0 AND pg.n_amount_90 > 0 THEN "
     "(CAST(pg.amount_90 AS DOUBLE) / pg.n_amount_90) / (CAST(pg.amount_prev_90 AS DOUBLE) / pg.n_amount_prev_90) "
     "- 1 END",
+    "payment_delay_90d": "CAST(pg.delay_90 AS DOUBLE)",
     "visit_concern_basic_needs_180d": count0("vi.c_basic_needs_180"),
     "enrollment_status": ENROLLMENT_STATUS,
     "school_type": decode_case(
@@ -126,6 +127,8 @@ _COLUMNS = {
     "guardian_type": registry_value("guardian_type", "c.guardian_type"),
     "guardian_lost_365d": count0("pr.guardian_lost_365"),
     "emergency_placements_365d": count0("pr.placement_365"),
+    "visit_concerns_30d": count0("vi.concerns_30"),
+    "concerns_per_visit": "CAST(vh.concerns AS DOUBLE) / vh.visits",
     "visit_concerns_90d": count0("vi.concerns_90"),
     "visit_concern_guardianship_180d": count0("vi.c_guardianship_180"),
     "visits_180d": count0("vi.visits_180"),

@@ -198,6 +198,7 @@ PAYMENTS = f"""
         MAX(LEAST(e.gap, date_diff('day', CAST({before(365)} AS DATE), e.d))) AS gap_max,
         COUNT(*) FILTER (WHERE e.first_in_month = 1 AND {since(180)}) AS paid_months_180,
         MAX(e.d) AS last_payment,
+        AVG(EXTRACT(DAY FROM e.d)) FILTER (WHERE {since(90)}) - MIN(EXTRACT(DAY FROM e.d)) AS delay_90,
         SUM(e.amount) FILTER (WHERE {since(90)}) AS amount_90,
         COUNT(e.amount) FILTER (WHERE {since(90)}) AS n_amount_90,
         SUM(e.amount) FILTER (WHERE e.d <= {before(90)} AND {since(180)}) AS amount_prev_90,
@@ -273,18 +274,37 @@ INSURANCE = f"""
     GROUP BY e.child_idx, a.as_of"""
 
 
+ANY_CONCERN = "(e.c_basic_needs + e.c_health + e.c_education + e.c_mental_health + e.c_safety + e.c_guardianship)"
+
 VISITS = f"""
     SELECT e.child_idx, a.as_of,
         COUNT(*) FILTER (WHERE {since(180)}) AS visits_180,
         MAX(e.d) AS last_visit,
-        COUNT(*) FILTER (WHERE {since(90)} AND e.c_basic_needs + e.c_health + e.c_education
-            + e.c_mental_health + e.c_safety + e.c_guardianship > 0) AS concerns_90,
+        COUNT(*) FILTER (WHERE {since(30)} AND {ANY_CONCERN} > 0) AS concerns_30,
+        COUNT(*) FILTER (WHERE {since(90)} AND {ANY_CONCERN} > 0) AS concerns_90,
         {concerns("c_basic_needs", 180)} AS c_basic_needs_180, {concerns("c_health", 180)} AS c_health_180,
         {concerns("c_education", 180)} AS c_education_180,
         {concerns("c_mental_health", 180)} AS c_mental_health_180,
         {concerns("c_safety", 180)} AS c_safety_180, {concerns("c_guardianship", 180)} AS c_guardianship_180
     FROM f_visits AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
+
+# Every visit on or before as_of, not a window: running totals per child, then the latest
+# running total on or before each as-of date (an ASOF join: no visit x date product).
+VISIT_HISTORY = f"""
+    WITH totals AS (
+        SELECT e.child_idx, e.d,
+            SUM({ANY_CONCERN}) OVER (PARTITION BY e.child_idx ORDER BY e.d ROWS UNBOUNDED PRECEDING) AS concerns,
+            ROW_NUMBER() OVER (PARTITION BY e.child_idx ORDER BY e.d) AS visits
+        FROM f_visits AS e
+    ),
+    last_of_day AS (  -- running totals only grow: a day's largest holds all its visits
+        SELECT child_idx, d, MAX(concerns) AS concerns, MAX(visits) AS visits FROM totals GROUP BY child_idx, d
+    ),
+    kids AS (SELECT DISTINCT child_idx FROM f_visits)
+    SELECT k.child_idx, a.as_of, t.concerns, t.visits
+    FROM kids AS k CROSS JOIN f_dates AS a
+    ASOF JOIN last_of_day AS t ON t.child_idx = k.child_idx AND t.d <= a.as_of"""
 
 PROTECTION = f"""
     SELECT e.child_idx, a.as_of,
@@ -330,6 +350,7 @@ FAMILIES = {
     "rh": REHAB,
     "ins": INSURANCE,
     "vi": VISITS,
+    "vh": VISIT_HISTORY,
     "pr": PROTECTION,
     "rg": REGISTRY,
 }

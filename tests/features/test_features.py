@@ -52,14 +52,17 @@ def test_basic_living_family():
         welfare("c", "2022-05-01", "terminated", reason="contact_lost"),
         welfare("d", "2024-06-20", "recert_due"),
         welfare("d", "2024-06-25", "recert_done"),
+        *[welfare("f", d, "payment", amount=500.0) for d in ("2024-01-10", "2024-02-10", "2024-05-20", "2024-06-24")],
     ]
-    f = features_at(tables(children=[child(p) for p in "abcde"], welfare_events=rows), AS_OF)
+    f = features_at(tables(children=[child(p) for p in "abcdef"], welfare_events=rows), AS_OF)
     a = f.loc["a"]
     assert a["benefit_status"] == "active"
     assert a["payment_ratio_180d"] == pytest.approx(4 / 6)  # Jan, Feb, Mar, May of 6 months
     assert a["days_since_last_payment"] == 47
     assert a["payment_gap_max_365d"] == 197  # 2023-06-15 -> 2024-01-15, clipped at 2023-07-02
     assert a["payment_amount_change_90d"] == pytest.approx(0.2)
+    assert a["payment_delay_90d"] == 0  # paid on the 15th, as all year
+    assert f.loc["f", "payment_delay_90d"] == pytest.approx(12)  # (20 + 24) / 2 - 10
     assert a["recert_overdue"] == 1
     assert a["days_since_recert"] == 365  # last recert_done older than a year: capped
     assert a["suspensions_365d"] == 1
@@ -76,6 +79,7 @@ def test_basic_living_family():
     e = f.loc["e"]  # never in the benefit system: unknown, not zero
     assert e["benefit_status"] == "never"
     assert math.isnan(e["payment_ratio_180d"]) and math.isnan(e["payment_gap_max_365d"])
+    assert math.isnan(e["payment_delay_90d"])
 
 
 def absence(pid, date, kind="unexcused", days=1.0):
@@ -227,6 +231,10 @@ def test_safety_and_guardianship_families():
         visit("a", "2024-03-01", education=1),
         visit("a", "2024-01-01"),
         visit("a", "2023-12-01", health=1),
+        visit("c", "2024-06-20", basic_needs=1, health=1),
+        visit("c", "2024-06-20"),
+        visit("c", "2022-01-01", safety=1),  # beyond every window, still history
+        visit("c", "2024-07-02", safety=1),  # after as_of: unseen
     ]
     prot = [
         {"child_pid": "a", "event_date": d, "event_type": t}
@@ -237,16 +245,20 @@ def test_safety_and_guardianship_families():
             ("2024-02-01", "guardian_lost"),
         ]
     ]
-    kids = [child("a"), child("b", guardian_type="none")]
+    kids = [child("a"), child("b", guardian_type="none"), child("c")]
     f = features_at(tables(children=kids, casework_visits=visits, protection_events=prot), AS_OF)
     a = f.loc["a"]
     assert (a["visits_180d"], a["visit_concerns_90d"], a["days_since_last_visit"]) == (2, 1, 30)
+    assert (a["visit_concerns_30d"], a["concerns_per_visit"]) == (0, 1.0)  # 4 concerns, 4 visits
+    c = f.loc["c"]
+    assert (c["visit_concerns_30d"], c["concerns_per_visit"]) == (1, 1.0)  # 3 concerns, 3 visits
     assert (a["visit_concern_safety_180d"], a["visit_concern_guardianship_180d"]) == (1, 1)
     assert (a["visit_concern_education_180d"], a["visit_concern_health_180d"]) == (1, 0)
     assert (a["abuse_reports_365d"], a["neglect_reports_365d"], a["runaways_365d"]) == (1, 0, 1)
     assert (a["guardian_lost_365d"], a["days_since_protection_event"]) == (1, 6)
     b = f.loc["b"]
     assert (b["guardian_type"], b["visits_180d"], b["days_since_last_visit"]) == ("none", 0, 365)
+    assert math.isnan(b["concerns_per_visit"])  # never visited: unknown
 
 
 def test_static_and_audit_columns():
