@@ -43,7 +43,11 @@ def list_ref(child_pids: pd.Series, list_date: str) -> pd.Series:
     """The watchlist row's reference: 16 hex chars of sha256(child_pid | list date). child_pid is
     keyed (SAFETYNET_PID_KEY), so only a row handed out on that list carries a matching reference:
     the import checks it to refuse a child who was not on that watchlist."""
-    return child_pids.astype(str).map(lambda p: hashlib.sha256(f"{p}|{list_date}".encode()).hexdigest()[:16])
+    return child_pids.astype(str).map(lambda p: ref_of(p, list_date))
+
+
+def ref_of(child_pid: str, list_date: str) -> str:
+    return hashlib.sha256(f"{child_pid}|{list_date}".encode()).hexdigest()[:16]
 
 
 def empty_reviews() -> pd.DataFrame:
