@@ -34,6 +34,7 @@ class Base:
 class Data:
     raw_dir: str
     encoding: typing.Literal["auto", "utf-8", "utf-8-sig", "gb18030"]
+    reviews_dir: str | None  # folder of casework_reviews.csv; null = raw_dir (src/delivery/review_import.py)
 
 
 @dataclass(frozen=True)
@@ -195,11 +196,7 @@ class Watchlist:
     cooldown_days: int  # a child reviewed "no risk" this many days ago takes no slot (src/delivery/review_loop.py)
     cooldown_override: float  # ... unless their risk rose by at least this since the review
 
-
-@dataclass(frozen=True)
-class Reviews:  # `safetynet reviews import` (src/delivery/review_import.py)
-    dir: str | None  # folder of the casework_reviews file; null = the export folder (data.raw_dir)
-    follow_up_days: int  # a referral without a next_review_date is followed up this many days later
+    follow_up_days: int  # reviews import: a referral without a next_review_date is followed up then
 
 
 @dataclass(frozen=True)
@@ -247,7 +244,6 @@ class Params:
     explain: Explain
     watchlist: Watchlist
     referrals: Referrals
-    reviews: Reviews
     fairness: Fairness
     model_card: ModelCard
 
@@ -332,7 +328,7 @@ def _check(p: Params) -> None:
              f"watchlist.risk_bands: expected two increasing probabilities, got {list(bands)}")  # fmt: skip
     _require(p.watchlist.cooldown_days >= 0 and 0 <= p.watchlist.cooldown_override <= 1,
              "watchlist: cooldown_days must be >= 0 and cooldown_override in [0, 1]")  # fmt: skip
-    _require(p.reviews.follow_up_days >= 1, "reviews.follow_up_days must be >= 1")
+    _require(p.watchlist.follow_up_days >= 1, "watchlist.follow_up_days must be >= 1")
     _require(min(vars(p.referrals.weights).values()) >= 0, "referrals.weights must all be >= 0")
     _require(max(p.referrals.weights.distance, p.referrals.weights.secondary) <= 10,
              "referrals.weights: distance and secondary must be <= 10 (a match must beat an unmet need)")  # fmt: skip

@@ -111,8 +111,8 @@ def fix_export_date(opened: OpenExport, params, strict: bool, today: dt.date) ->
 
 
 def reviews_folder(raw_dir: Path, params) -> Path:
-    """Where the casework_reviews file lives: `reviews.dir`, else the export folder itself."""
-    return Path(params.reviews.dir) if params.reviews.dir else Path(raw_dir)
+    """Where the casework_reviews file lives: `data.reviews_dir`, else the export folder itself."""
+    return Path(params.data.reviews_dir) if params.data.reviews_dir else Path(raw_dir)
 
 
 def folder_problem(raw_dir: Path) -> str | None:

@@ -13,8 +13,8 @@ was not reviewed and is skipped. Otherwise, one clear error per row, and the row
 
 A recorded row: the review date as typed, else the list's own date (a stale list is imported
 with its date); the list's service codes and matched providers when the outcome is `referred`,
-and its next review date, else review date + `reviews.follow_up_days`; the note as typed.
-Rows are appended to `casework_reviews.csv` in `reviews.dir` (null: the export folder,
+and its next review date, else review date + `watchlist.follow_up_days`; the note as typed.
+Rows are appended to `casework_reviews.csv` in `data.reviews_dir` (null: the export folder,
 `data.raw_dir`), in that file's encoding and column order, only when the same row (every
 contract column) is not there yet: importing a file twice changes nothing, byte for byte, and a
 changed outcome is a new row (history kept). The next ingest validates them like any table.
@@ -174,7 +174,7 @@ def append_reviews(target: Path, rows: pd.DataFrame) -> int:
     """Append the rows not yet in `target` (casework_reviews.csv), in its encoding and column order."""
     if target.with_suffix(".parquet").exists():
         raise SafetynetError(f"{target.with_suffix('.parquet')}: reviews are appended to a CSV table; convert "
-                             "it to casework_reviews.csv or set reviews.dir to another folder")  # fmt: skip
+                             "it to casework_reviews.csv or set data.reviews_dir to another folder")  # fmt: skip
     encoding, columns, existing = "utf-8", COLUMNS, pd.DataFrame(columns=COLUMNS)
     if target.exists():
         raw = target.read_bytes()
@@ -205,7 +205,7 @@ def run(paths, params) -> dict:
     target = reviews_folder(Path(params.data.raw_dir), params) / f"{CASEWORK_REVIEWS}.csv"
     summary = {"target": str(target), "files": {}}
     for path in map(Path, paths):
-        rows, errors, counts = review_rows(read_filled(path), key, params.reviews.follow_up_days)
+        rows, errors, counts = review_rows(read_filled(path), key, params.watchlist.follow_up_days)
         recorded = append_reviews(target, rows)
         counts.update(recorded=recorded, already_present=len(rows) - recorded)
         accounted = counts["recorded"] + counts["already_present"] + counts["not_reviewed"] + counts["errors"]

@@ -112,7 +112,7 @@ def test_children_defects_only_on_decoys_without_events(out):
     )
     events = pd.concat(
         [read(out, t)["child_id"] for t, spec in c.TABLES.items()
-         if t != "children" and "child_id" in spec.column_names]  # fmt: skip
+         if t not in ("children", "casework_reviews") and "child_id" in spec.column_names]  # fmt: skip
     )
     assert not spoiled["child_id"].isin(events).any()
 
