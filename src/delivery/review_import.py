@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook
 
 from src.data.contract import TABLES
 from src.data.export_check import reviews_folder
@@ -83,7 +83,7 @@ def review_rows(filled: pd.DataFrame, key: PidKey, follow_up_days: int) -> tuple
     filled = filled.reindex(columns=[*KEYS, "where"], fill_value="").fillna("").astype(str)
     reviewed = filled["review"].str.strip().ne("")
     rows = filled[reviewed].reset_index(drop=True)
-    outcome = rows["review"].map(code_of)
+    outcome = rows["review"].map({text: code_of(text) for text in rows["review"].unique()})  # once per label
     list_date, bad_list = parse_dates(rows["list_date"])
     review_date, bad_review = parse_dates(rows["review_date"])
     next_date, bad_next = parse_dates(rows["next_review_date"])
@@ -127,7 +127,8 @@ def review_rows(filled: pd.DataFrame, key: PidKey, follow_up_days: int) -> tuple
 def new_rows(existing: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     """`rows` not already in `existing` (every contract column, as text), each once, in order."""
     def keys(frame):
-        return frame.reindex(columns=COLUMNS, fill_value="").fillna("").astype(str).agg("\x1f".join, axis=1)
+        text = frame.reindex(columns=COLUMNS, fill_value="").fillna("").astype(str)
+        return text[COLUMNS[0]].str.cat([text[c] for c in COLUMNS[1:]], sep="\x1f")
 
     seen = set(keys(existing)) if len(existing) else set()
     row_keys = keys(rows) if len(rows) else pd.Series(dtype=str)
@@ -145,18 +146,17 @@ def read_filled(path: Path) -> pd.DataFrame:
         raise SafetynetError(f"{path}: not found; pass a filled watchlist.xlsx or watchlist.csv")
     if path.suffix.lower() == ".xlsx":
         parts = []
-        workbook = load_workbook(path, read_only=True, data_only=True)
-        for sheet in workbook.worksheets:
-            rows = sheet.iter_rows(values_only=True)
-            header = [HEADINGS.get(as_text(h).strip(), "") for h in next(rows, ())]
+        workbook = CalamineWorkbook.from_path(str(path))
+        for title in workbook.sheet_names:
+            rows = workbook.get_sheet_by_name(title).to_python(skip_empty_area=False)
+            header = [HEADINGS.get(as_text(h).strip(), "") for h in (rows[0] if rows else [])]
             if not set(NEEDED) <= set(header):
                 continue
-            body = [[as_text(v) for v in row] for row in rows if any(v not in (None, "") for v in row)]
+            body = [[as_text(v) for v in row] for row in rows[1:] if any(v not in (None, "") for v in row)]
             frame = pd.DataFrame(body, columns=range(len(header))) if body else pd.DataFrame(columns=range(len(header)))
             frame = frame.iloc[:, [j for j, k in enumerate(header) if k]].set_axis([k for k in header if k], axis=1)
-            frame["where"] = [f"{path.name} sheet '{sheet.title}' row {i}" for i in range(2, len(frame) + 2)]
+            frame["where"] = [f"{path.name} sheet '{title}' row {i}" for i in range(2, len(frame) + 2)]
             parts.append(frame)
-        workbook.close()
         if not parts:
             raise SafetynetError(f"{path}: no sheet has the watchlist's columns ({', '.join(NEEDED)})")
         return pd.concat(parts, ignore_index=True)
