@@ -51,8 +51,14 @@ def _params():
     return load_params(_state["params"])
 
 
-def command(fn):
+reviews_app = typer.Typer(help="The review loop: filled watchlists back into the export.", no_args_is_help=True)
+app.add_typer(reviews_app, name="reviews")
+
+
+def command(fn=None, *, target=None, name=None):
     """Register a subcommand whose failures become one line on stderr (traceback with --debug)."""
+    if fn is None:
+        return functools.partial(command, target=target, name=name)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -72,7 +78,7 @@ def command(fn):
             typer.secho(f"{prefix}: {exc}  [rerun with --debug for details]", fg="red", err=True)
             raise typer.Exit(code=2) from None
 
-    return app.command(fn.__name__.replace("_", "-"))(wrapper)
+    return (target or app).command(name or fn.__name__.replace("_", "-"))(wrapper)
 
 
 def _path(value: Path | None, name: str) -> Path:
@@ -277,6 +283,24 @@ def watchlist(
         _params(),
         _path(referrals, "referrals"),
     )
+
+
+@command(target=reviews_app, name="import")
+def reviews_import(
+    paths: Annotated[list[Path], typer.Argument(help="Filled watchlist.xlsx or watchlist.csv file(s).")],
+) -> None:
+    """Append the review outcomes of filled watchlists to the export's casework_reviews table."""
+    from src.delivery import review_import as stage
+
+    summary = stage.run(paths, _params())
+    for path, counts in summary["files"].items():
+        typer.echo(f"{path}: {counts['rows_read']} rows read, {counts['recorded']} recorded, "
+                   f"{counts['already_present']} already present, {counts['not_reviewed']} not reviewed, "
+                   f"{counts['errors']} with errors -> {summary['target']}")  # fmt: skip
+        for line in counts["error_lines"]:
+            typer.secho(f"  error: {line}", fg="red", err=True)
+    if summary["errors"]:
+        raise typer.Exit(code=1)
 
 
 @command

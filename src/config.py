@@ -34,6 +34,7 @@ class Base:
 class Data:
     raw_dir: str
     encoding: typing.Literal["auto", "utf-8", "utf-8-sig", "gb18030"]
+    reviews_dir: str | None  # folder of casework_reviews.csv; null = raw_dir (src/delivery/review_import.py)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,10 @@ class Watchlist:
     risk_bands: tuple[float, ...]
     change_threshold: float  # absolute probability change that counts as rising/falling
     allow_failed_gate: bool  # true = hand out a list even when the model failed the gate
+    cooldown_days: int  # a child reviewed "no risk" this many days ago takes no slot (src/delivery/review_loop.py)
+    cooldown_override: float  # ... unless their risk rose by at least this since the review
+
+    follow_up_days: int  # reviews import: a referral without a next_review_date is followed up then
 
 
 @dataclass(frozen=True)
@@ -321,6 +326,9 @@ def _check(p: Params) -> None:
     bands = p.watchlist.risk_bands
     _require(len(bands) == 2 and 0 < bands[0] < bands[1] < 1,
              f"watchlist.risk_bands: expected two increasing probabilities, got {list(bands)}")  # fmt: skip
+    _require(p.watchlist.cooldown_days >= 0 and 0 <= p.watchlist.cooldown_override <= 1,
+             "watchlist: cooldown_days must be >= 0 and cooldown_override in [0, 1]")  # fmt: skip
+    _require(p.watchlist.follow_up_days >= 1, "watchlist.follow_up_days must be >= 1")
     _require(min(vars(p.referrals.weights).values()) >= 0, "referrals.weights must all be >= 0")
     _require(max(p.referrals.weights.distance, p.referrals.weights.secondary) <= 10,
              "referrals.weights: distance and secondary must be <= 10 (a match must beat an unmet need)")  # fmt: skip

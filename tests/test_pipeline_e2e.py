@@ -15,9 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 import yaml
+
+from src.delivery.wording import TEXT
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -266,3 +270,92 @@ def test_a_killed_stage_leaves_no_debris(project):
     assert debris == []
     assert not any((project / ".tmp").iterdir()) if (project / ".tmp").exists() else True
     assert "Running stage" not in run(["dvc", "repro"], project).stdout
+
+
+NOTE_TOKEN = "REVIEWNOTE"  # every review note carries it: it must reach no list, plan, report or quarantine
+
+
+@pytest.mark.slow
+def test_two_months_of_reviews_shape_the_next_list(project, tmp_path):
+    """Month 1 (the month before the snapshot): list -> XLSX filled by openpyxl (outcomes drawn
+    from the generator's truth) -> `safetynet reviews import` (twice: no-op) -> ingest -> month 2's
+    list shows the cooldown, follow-up and escalation sections; confirmation rate ~ truth."""
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    explained = pd.read_parquet(project / "data/processed/explanations.parquet")
+    month2 = explained["as_of"].max()
+    month1 = (month2 - pd.DateOffset(months=1)).date().isoformat()
+    reviews_dir, m1 = tmp_path / "reviews", tmp_path / "m1"
+    params["explain"]["as_of"] = month1
+    params["data"]["reviews_dir"] = str(reviews_dir)
+    (tmp_path / "p1.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    cli = ["python", "-m", "src.cli", "--params", str(tmp_path / "p1.yaml")]
+    run([*cli, "explain", "--out", str(m1 / "e.parquet"), "--contributions", str(m1 / "c.parquet"),
+         "--reports", str(m1 / "r")], project)  # fmt: skip
+    run([*cli, "referrals", "--explanations", str(m1 / "e.parquet"), "--out", str(m1 / "ref"), "--reports",
+         str(m1 / "rs")], project)  # fmt: skip
+    run([*cli, "watchlist", "--explanations", str(m1 / "e.parquet"), "--contributions", str(m1 / "c.parquet"),
+         "--referrals", str(m1 / "ref"), "--out", str(m1 / "w")], project)  # fmt: skip
+    identity = pd.read_parquet(project / "data/interim/identity.parquet").set_index("child_id")["child_pid"]
+    truth = pd.read_parquet(project / "data/interim/truth.parquet")
+    p_true = truth[truth["as_of"] == pd.Timestamp(month1)].set_index("child_pid")["p_true"]
+    export = pd.Timestamp(json.loads((project / "data/interim/manifest.json").read_text())["export_date"])
+    rng = np.random.default_rng(0)
+    cols = TEXT[params["watchlist"]["language"]]["columns"]
+    cols_sections = TEXT[params["watchlist"]["language"]]["sections"]
+    drawn, files = {}, sorted((m1 / "w").glob("*/watchlist.xlsx"))
+    for path in files:
+        wb = openpyxl.load_workbook(path)
+        for ws in wb.worksheets[:-1]:
+            head = [c.value for c in ws[1]]
+            at = {k: head.index(cols[k]) + 1 for k in ("child_id", "review", "review_date", "review_note", "section")}
+            for r in range(2, ws.max_row + 1):
+                child = ws.cell(r, at["child_id"]).value
+                if ws.cell(r, at["section"]).value != cols_sections["above_cut"] or rng.random() < 0.2:
+                    continue  # visits a share of the listed children
+                u = rng.random()
+                code = ("unreachable" if u < 0.1 else "referred" if u < 0.2
+                        else "visited_risk" if rng.random() < p_true[identity[child]] else "visited_no_risk")  # fmt: skip
+                drawn[child] = code
+                ws.cell(r, at["review"]).value = code  # the code itself is accepted, like a label
+                ws.cell(r, at["review_date"]).value = (export - pd.Timedelta(days=int(rng.integers(1, 25)))).to_pydatetime()
+                ws.cell(r, at["review_note"]).value = f"{NOTE_TOKEN} 孩子奶奶说最近没去上学"
+        wb.save(path)
+    for _ in range(2):
+        run([*cli, "reviews", "import", *map(str, files)], project)
+        digest = (reviews_dir / "casework_reviews.csv").read_bytes()
+    assert digest == (reviews_dir / "casework_reviews.csv").read_bytes()
+    interims = []
+    for name in ("i2", "i2b"):
+        run([*cli, "ingest", "--raw", "data/synthetic", "--interim", str(tmp_path / name), "--quality",
+             str(tmp_path / f"{name}.json")], project)  # fmt: skip
+        interims.append({p.name: p.read_bytes() for p in (tmp_path / name).rglob("*") if p.is_file()})
+    assert interims[0] == interims[1]  # deterministic interim from the imported reviews
+    params["explain"]["as_of"] = None
+    (tmp_path / "p2.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    cli2 = ["python", "-m", "src.cli", "--params", str(tmp_path / "p2.yaml")]
+    i2 = str(tmp_path / "i2")
+    run([*cli2, "referrals", "--interim", i2, "--out", str(tmp_path / "ref2"), "--reports", str(tmp_path / "rs2")], project)
+    run([*cli2, "watchlist", "--interim", i2, "--referrals", str(tmp_path / "ref2"), "--out", str(tmp_path / "w2")], project)
+    rows = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in (tmp_path / "w2").glob("*/watchlist.csv")])
+    section = rows.set_index(cols["child_id"])[cols["section"]]
+    sections = TEXT[params["watchlist"]["language"]]["sections"]
+    scored = set(section.index[section != sections["already_out"]])  # out of a net since: re-engage instead
+    unreachable = [c for c, o in drawn.items() if o == "unreachable" and c in scored]
+    referred = [c for c, o in drawn.items() if o == "referred" and c in scored]
+    no_risk = [c for c, o in drawn.items() if o == "visited_no_risk" and c in scored]
+    assert unreachable and referred and no_risk
+    assert (section[unreachable] == sections["escalated"]).all()
+    assert (section[referred] == sections["follow_up"]).all()  # followed up after follow_up_days (30)
+    cooled = section[no_risk].eq(sections["cooldown"])
+    assert cooled.mean() > 0.5 and section[no_risk][~cooled].isin([sections["above_cut"], sections["below_cut"]]).all()
+    ranks = rows.set_index(cols["child_id"])[cols["rank"]]
+    assert (ranks[unreachable].astype(int) <= params["base"]["children_per_caseworker"]).all()
+    pages = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "w2").glob("*/directors/*.html"))
+    assert "上月复核覆盖" in pages and 'class="watchlist review-cooldown"' in pages
+    visited = [c for c, o in drawn.items() if o.startswith("visited")]
+    confirmed = np.mean([drawn[c] == "visited_risk" for c in visited])
+    expected = np.mean([p_true[identity[c]] for c in visited])
+    assert abs(confirmed - expected) < 4 * np.sqrt(expected * (1 - expected) / len(visited)) + 0.02
+    for path in [*(tmp_path / "i2/quarantine").glob("*.csv"), *(tmp_path / "rs2").rglob("*.*"),
+                 *(tmp_path / "ref2").rglob("*.*"), *(tmp_path / "w2").rglob("*.*"), *(project / "reports").rglob("*.*")]:  # fmt: skip
+        assert NOTE_TOKEN.encode() not in path.read_bytes(), path

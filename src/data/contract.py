@@ -1,7 +1,6 @@
 """The data contract (shared/data-contract.md) as code: tables, columns, codes and row rules.
 
-This module is the single source of truth: ingest validates against it, the generator
-draws its codes from it, and the tests build their examples from it.
+The single source of truth: ingest validates against it, the generator draws its codes from it.
 
 A row rule that fails gives a machine-readable quarantine reason ``<check>:<column>``,
 for example ``unknown_code:event_type`` or ``beyond_export_date:visit_date`` (a date after the
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from src.data import reviews_spec
 from src.data.service_vocabulary import CODES as SERVICE_CODES
 from src.data.specs import CODE, DATE, ID, INT, LIST_SEPARATOR, NUMBER, TEXT, ColumnSpec, TableSpec
 
@@ -89,6 +89,7 @@ PROTECTION_EVENT = (
     "guardian_lost",
     "emergency_placement",
 )
+
 
 def _child_id() -> ColumnSpec:
     return ColumnSpec("child_id", ID, True, pattern=CHILD_ID_PATTERN)
@@ -293,6 +294,7 @@ TABLES[SERVICE_PROVIDERS] = TableSpec(
     key="provider_id",
     period=("active_from", "active_to"),
 )
+TABLES[reviews_spec.CASEWORK_REVIEWS] = reviews_spec.reviews_table(_child_id())  # optional, src/data/reviews_spec.py
 # children columns whose accepted values the lookups are checked against
 REGISTRY_REFERENCES = tuple(
     sorted({c.registry_column for t in (*LOOKUP_TABLES, TABLES[SERVICE_PROVIDERS])
@@ -329,6 +331,7 @@ ROW_RULES: dict[str, dict[str, tuple[str, callable]]] = {
             lambda df: df["active_to"].isna() | df["active_from"].isna() | (df["active_to"] >= df["active_from"]),
         ),
     },
+    reviews_spec.CASEWORK_REVIEWS: reviews_spec.ROW_RULES,
     "medical_events": {
         "out_of_pocket_above_cost": (
             "out_of_pocket_cny",

@@ -24,6 +24,7 @@ from src.data.export_date import ExportDateInference, given, infer_export_date
 from src.data.interim import IDENTITY_COLUMNS, TableCounts
 from src.data.pseudonymise import PidKey, child_pids
 from src.data.raw_files import RawFile, find_table_file, iter_text_chunks, open_raw_file
+from src.data.reviews_spec import CASEWORK_REVIEWS
 from src.data.row_checks import (
     DuplicateFilter,
     Registry,
@@ -78,7 +79,7 @@ def open_export(raw_dir, params, strict: bool, today: dt.date | None = None) -> 
         return opened
     for table, check in checks.items():
         try:
-            path = find_table_file(raw_dir, table)
+            path = find_table_file(reviews_folder(raw_dir, params) if table == CASEWORK_REVIEWS else raw_dir, table)
             if path is None:
                 continue
             raw_file = open_raw_file(table, path, params.data.encoding)
@@ -107,6 +108,11 @@ def fix_export_date(opened: OpenExport, params, strict: bool, today: dt.date) ->
         if strict:
             raise SafetynetError(inference.problem)
         opened.report.export_date_problem = inference.problem
+
+
+def reviews_folder(raw_dir: Path, params) -> Path:
+    """Where the casework_reviews file lives: `data.reviews_dir`, else the export folder itself."""
+    return Path(params.data.reviews_dir) if params.data.reviews_dir else Path(raw_dir)
 
 
 def folder_problem(raw_dir: Path) -> str | None:

@@ -81,20 +81,24 @@ def director_cut(frame: pd.DataFrame, per_caseworker: int) -> pd.DataFrame:
     `frame` holds county_code, caseworker_id (None or NO_DIRECTOR = no director), score and child_pid. The
     result is sorted by county, director (no director last), score (desc) and child_pid, with
     `director_rank` (1 = highest risk of that director) and `above_cut`
-    (director_rank <= per_caseworker, never for children without a director).
+    (director_rank <= per_caseworker, never for children without a director). An optional
+    `review_priority` column (src.delivery.review_loop: 1 escalated, 0, -1 cooled down) sorts
+    before the score, and a negative priority is never above the cut; without it, risk alone.
     """
     ids = frame["caseworker_id"].astype("object")
-    ranked = frame.assign(caseworker_id=ids.where(ids != NO_DIRECTOR), _unassigned=ids.isna() | (ids == NO_DIRECTOR))
+    priority = frame["review_priority"] if "review_priority" in frame else pd.Series(0, index=frame.index)
+    ranked = frame.assign(caseworker_id=ids.where(ids != NO_DIRECTOR), _unassigned=ids.isna() | (ids == NO_DIRECTOR),
+                          _priority=priority.astype("int64"))  # fmt: skip
     ranked = ranked.sort_values(
-        ["county_code", "_unassigned", "caseworker_id", "score", "child_pid"],
-        ascending=[True, True, True, False, True],
+        ["county_code", "_unassigned", "caseworker_id", "_priority", "score", "child_pid"],
+        ascending=[True, True, True, False, False, True],
         kind="stable",
         na_position="last",
     )
-    ranked = ranked.drop(columns="_unassigned").reset_index(drop=True)
+    ranked = ranked.reset_index(drop=True)
     groups = ranked.groupby(["county_code", "caseworker_id"], sort=False, dropna=False)
     ranked["director_rank"] = groups.cumcount().astype("int64") + 1
-    ranked["above_cut"] = (ranked["director_rank"] <= int(per_caseworker)) & ranked[
-        "caseworker_id"
-    ].notna()
-    return ranked
+    ranked["above_cut"] = (
+        (ranked["director_rank"] <= int(per_caseworker)) & ranked["caseworker_id"].notna() & (ranked["_priority"] >= 0)
+    )
+    return ranked.drop(columns=["_unassigned", "_priority"])

@@ -12,6 +12,9 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from src.delivery.review_loop import FLAGS as REVIEW_FLAGS
+from src.delivery.review_loop import list_ref
+from src.delivery.services import referred_codes
 from src.delivery.wording import TEXT
 from src.features import catalogue
 from src.spreadsheet import neutralise_formulas, printable
@@ -101,6 +104,8 @@ def display_table(ranked: pd.DataFrame, out: pd.DataFrame, language: str, as_of:
     empty = pd.Series(dtype=object)
     phones = names.get("phone", empty).dropna().astype(str).to_dict()
     sections = np.where(ranked["above_cut"], text["sections"]["above_cut"], text["sections"]["below_cut"])
+    flags = ranked["review_flag"].to_numpy(dtype=object) if "review_flag" in ranked else np.full(len(ranked), "")
+    sections = np.select([flags == f for f in REVIEW_FLAGS], [text["sections"][f] for f in REVIEW_FLAGS], sections)
     listed = pd.DataFrame(
         {
             "section": sections, "rank": ranked["rank"].astype(str), "risk": format_risk(ranked["score"]),
@@ -108,12 +113,13 @@ def display_table(ranked: pd.DataFrame, out: pd.DataFrame, language: str, as_of:
             "reasons": joined_reasons(ranked, language),
             "primary_system": system_label(ranked["primary_system"], language),
             "band_code": ranked["band"], "change_code": ranked["change"], "above_cut": ranked["above_cut"],
+            "review_flag": flags,
         }
     )  # fmt: skip
     lapsed = pd.DataFrame(
         {
             "section": text["sections"]["already_out"], "rank": "", "risk": "", "band": "", "change": "",
-            "band_code": "", "change_code": "", "above_cut": False,
+            "band_code": "", "change_code": "", "above_cut": False, "review_flag": "",
             "reasons": system_label(out["already_out_net"], language).replace("", text["none"]),
             "primary_system": system_label(out["primary_system"], language),
         },
@@ -135,7 +141,12 @@ def display_table(ranked: pd.DataFrame, out: pd.DataFrame, language: str, as_of:
         table["service"] = source[f"service_{language}"].fillna("").astype(str)
         for column, values in context_cells(source, pd.Timestamp(as_of), language).items():
             table[column] = values
-        table["review"] = table["review_date"] = table["review_note"] = ""
+        table["review"] = table["review_date"] = table["review_note"] = table["next_review_date"] = ""
+        table["list_date"], table["list_ref"] = as_of, list_ref(table["child_pid"], as_of)
+        table["caseworker_id"] = source["caseworker_id"].fillna("").astype(str)
+        systems = source["systems"] if "systems" in source else pd.Series("", index=source.index)
+        table["service_codes"] = per_distinct(systems, lambda v: "|".join(referred_codes(v)))
+        table["provider_id"] = ""
     return pd.concat([listed, lapsed], ignore_index=True)
 
 

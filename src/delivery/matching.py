@@ -28,9 +28,9 @@ deterministically: a tiny cost by provider_id order separates equal providers, a
 class the matched needs are the highest reward first, then child_pid, given to the class's
 providers cheapest (then provider_id) first.
 
-Continuity: `continuity` lists (child_pid, provider_id) pairs already in service. No table
-holds them yet: issue 15 adds `casework_reviews`, whose referral outcomes will feed this
-hook; until then the stage passes none (`NO_CONTINUITY`).
+Continuity: `continuity` lists (child_pid, provider_id) pairs already in service: the
+referrals stage passes the children whose latest `casework_reviews` row referred them to a
+named provider (`src.delivery.review_loop.continuity`); with no reviews, none (`NO_CONTINUITY`).
 """
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ def render_director(director: dict, county: str, as_of: str, params, names_note:
     """One director's printable page: their list, the cut line, re-engage, an explanation per listed child.
 
     `director`: caseworker, phone, slug, assigned, n_above and the pre-rendered above (by
-    village), below, lapsed and explanations HTML; `names_note` as for `render_county`."""
+    village), below, lapsed and explanations HTML, the review sections (flag -> rows HTML,
+    src.delivery.review_loop) and the coverage line; `names_note` as for `render_county`."""
     text = TEXT[params.watchlist.language]
     cut = text["director_cut"].format(per=params.base.children_per_caseworker, n=director["n_above"])
     return template("director.html.j2").render(
@@ -95,6 +96,7 @@ def render_director(director: dict, county: str, as_of: str, params, names_note:
         phone=director["phone"], slug=director["slug"],
         assigned=director["assigned"], above=director["above"], below=Markup(director["below"]),
         lapsed=Markup(director["lapsed"]), explanations=Markup(director["explanations"]), cut_text=cut,
+        sections=director.get("sections", {}), coverage=director.get("coverage", ""),
     )  # fmt: skip
 
 

@@ -99,10 +99,13 @@ def provider_table(plan: pd.DataFrame, directory: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["county_code", "provider_id"]).reset_index(drop=True)
 
 
-def watchlist_services(folder: Path, language: str) -> tuple[pd.Series, pd.DataFrame, str]:
+def watchlist_services(folder: Path, language: str) -> tuple[pd.Series, pd.DataFrame, str, pd.Series]:
     """For the watchlist stage: child_pid -> service cell (empty unless a directory was given),
-    the unmet-need table for the index page, and the note on the directory's state."""
+    the unmet-need table for the index page, the note on the directory's state, and child_pid ->
+    the matched providers' ids ('|'-joined; what a review of a referral records)."""
     plan, directory, summary = read_plan(folder)
     state = summary["directory"]
     cells = service_text(plan, language) if state == "given" else pd.Series(dtype=object)
-    return cells, unmet_table(plan, directory), WORDS[language].get(state, "")
+    matched = plan[plan["provider_id"].ne(UNMET)]
+    providers = matched.groupby("child_pid", sort=True)["provider_id"].agg(lambda ids: "|".join(dict.fromkeys(ids)))
+    return cells, unmet_table(plan, directory), WORDS[language].get(state, ""), providers

@@ -36,7 +36,7 @@ import pandas as pd
 from src.atomic import atomic_dir, write_json, write_parquet
 from src.data import service_vocabulary as vocabulary
 from src.data.contract import SERVICE_PROVIDERS
-from src.delivery import matching
+from src.delivery import matching, review_loop
 from src.delivery.referral_files import write_county
 from src.delivery.referral_plan import (
     DIRECTORY_COLUMNS,
@@ -92,12 +92,14 @@ def for_matching(directory: pd.DataFrame) -> pd.DataFrame:
     )[matching.PROVIDER_COLUMNS]
 
 
-def build_plan(listed: pd.DataFrame, directory: pd.DataFrame, params) -> pd.DataFrame:
-    """The checked referral plan (PLAN_COLUMNS), by county, child_pid and need_rank."""
+def build_plan(listed: pd.DataFrame, directory: pd.DataFrame, params,
+               continuity: pd.DataFrame = matching.NO_CONTINUITY) -> pd.DataFrame:  # fmt: skip
+    """The checked referral plan (PLAN_COLUMNS), by county, child_pid and need_rank; `continuity`:
+    (child_pid, provider_id) already serving the child (the latest reviews, `review_loop.continuity`)."""
     r = params.referrals
     weights = matching.Weights(r.weights.distance, r.weights.risk, r.weights.secondary, r.weights.continuity)
     providers = for_matching(directory)
-    plan = matching.match(needs_frame(listed), providers, weights, r.county_fallback)
+    plan = matching.match(needs_frame(listed), providers, weights, r.county_fallback, continuity)
     matching.check_plan(plan, providers, listed["child_pid"], r.county_fallback)
     info = directory.set_index("provider_id")
     matched = plan["provider_id"].ne(matching.UNMET)
@@ -154,11 +156,13 @@ def run(explanations_path, models_dir, served_dir, interim_dir, out_dir, reports
     explanations = pd.read_parquet(explanations_path)
     identity = read_interim(interim_dir, "identity.parquet", ["child_pid", "child_id", "name"])
     children = read_interim(interim_dir, "children.parquet", CHILD_COLUMNS)
-    ranked, _, summary = build_watchlists(explanations, identity, children, params)
+    reviews = review_loop.read_reviews(interim_dir)
+    ranked, _, summary = build_watchlists(explanations, identity, children, params, reviews,
+                                          review_loop.read_export_date(interim_dir))  # fmt: skip
     as_of = summary.attrs["as_of"]
     listed = ranked[ranked["above_cut"]].reset_index(drop=True)
     directory, state = read_directory(interim_dir, pd.Timestamp(as_of))
-    plan = build_plan(listed, directory, params)
+    plan = build_plan(listed, directory, params, review_loop.continuity(reviews))
     report, unmet, providers = services_report(plan, directory, state, as_of, params.fairness.min_group_size)
     if not report["reconciles"]:
         raise SafetynetError("referrals: needs do not reconcile with matched + unmet")

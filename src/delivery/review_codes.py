@@ -1,20 +1,16 @@
 """The outcome codes a child director records after reviewing a listed child, read back by the review loop.
 
-One definition: the XLSX dropdowns offer these labels (in the watchlist's language), the
+One definition, the contract's (`src.data.reviews_spec.OUTCOMES`, the `outcome` column of
+`casework_reviews`): the XLSX dropdowns offer these labels (in the watchlist's language), the
 HTML legend explains them, and `code_of` turns whatever a director picked or typed (the
 code itself, or its Chinese or English label) back into the code.
 """
 
 from __future__ import annotations
 
-# code -> (Chinese label, English label); order = the dropdown's order
-REVIEW_CODES: dict[str, tuple[str, str]] = {
-    "visited_risk": ("已走访，确认存在风险", "visited - risk confirmed"),
-    "visited_no_risk": ("已走访，未发现风险", "visited - no risk found"),
-    "referred": ("已转介相关服务", "referred to a service"),
-    "unreachable": ("无法联系到儿童或监护人", "could not reach the child or guardian"),
-    "already_known": ("相关部门已在跟进", "already known to services"),
-}
+from src.data.reviews_spec import OUTCOMES
+
+REVIEW_CODES: dict[str, tuple[str, str]] = OUTCOMES  # code -> (zh, en); order = the dropdown's order
 
 
 def review_labels(language: str) -> list[str]:

@@ -42,7 +42,7 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from src.atomic import atomic_dir
-from src.delivery import fragments
+from src.delivery import fragments, review_loop
 from src.delivery.capacity import director_cut, list_capacity
 from src.delivery.contributions import COLUMNS as CONTRIBUTION_COLUMNS
 from src.delivery.display import LOOKUPS, display_table, names_notes, neutralised
@@ -116,9 +116,12 @@ def join_people(
 
 
 def build_watchlists(
-    explanations, identity, children, params
+    explanations, identity, children, params, reviews=None, export_date=None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(ranked at-risk rows, already-out rows, per-county summary) for the snapshot as-of."""
+    """(ranked at-risk rows, already-out rows, per-county summary) for the snapshot as-of.
+
+    With `reviews` (casework_reviews without notes) and the export date, the reviews shape the
+    lists (`review_loop`: cooldown, escalation, follow-up due; summary.attrs["coverage"])."""
     check_explanations(explanations)
     dates = sorted(explanations["as_of"].unique())
     if not dates:
@@ -132,7 +135,11 @@ def build_watchlists(
         at_risk["score"], at_risk["previous_score"], params.watchlist.change_threshold
     )
     at_risk["band"] = risk_band(at_risk["score"], params.watchlist.risk_bands)
-    ranked = director_cut(at_risk, params.base.children_per_caseworker)
+    reviews = review_loop.empty_reviews() if reviews is None else reviews
+    w, per = params.watchlist, params.base.children_per_caseworker
+    at_risk = at_risk.join(review_loop.review_flags(at_risk, reviews, export_date or dates[-1], w.cooldown_days,
+                                                    w.cooldown_override))  # fmt: skip
+    ranked = director_cut(at_risk, per)
     ranked["rank"] = ranked["director_rank"]
     out = snapshot[snapshot["already_out"] == 1].sort_values(["county_code", "child_pid"], kind="stable")
     summary = (
@@ -150,6 +157,9 @@ def build_watchlists(
         .sort_index()
     )
     summary.attrs["as_of"] = pd.Timestamp(dates[-1]).date().isoformat()
+    before = at_risk.dropna(subset=["previous_score"]).drop(columns=["score", "review_priority"])
+    summary.attrs["coverage"] = review_loop.coverage(director_cut(before.rename(columns={"previous_score": "score"}),
+                                                                  per), reviews, export_date or dates[-1])  # fmt: skip
     return ranked, out.reset_index(drop=True), summary
 
 
@@ -166,8 +176,9 @@ def director_groups(table: pd.DataFrame) -> dict[str, list[tuple[str, np.ndarray
 
 
 def xlsx_rows(table: pd.DataFrame, cells: pd.DataFrame, language: str) -> tuple[pd.Series, pd.DataFrame]:
-    """The XLSX rows (listed above the cut, or already out) as neutralised text, and each county's widest cell per column."""
-    keep = table["above_cut"].to_numpy(dtype=bool) | (table["rank"] == "").to_numpy()
+    """The XLSX rows (above the cut, follow-up due, or already out) as neutralised text, and each county's widest cell per column."""
+    keep = (table["above_cut"].to_numpy(dtype=bool) | (table["rank"] == "").to_numpy()
+            | (table["review_flag"] == "follow_up").to_numpy())  # fmt: skip
     kept = cells.loc[keep, list(XLSX_COLUMNS)]
     widths = pd.DataFrame({c: cell_widths(kept[c]) for c in XLSX_COLUMNS}, index=kept.index)
     widest = widths.groupby(table.loc[keep, "county_code"].to_numpy()).max()
@@ -193,6 +204,7 @@ class Fragments:
         self.community, self.child_ids = table["community"].tolist(), table["child_id"].tolist()
         self.rank = [int(r or 0) for r in table["rank"].tolist()]
         self.listed, self.above = listed.tolist(), above.tolist()
+        self.flag, self.caseworker_id = table["review_flag"].tolist(), table["caseworker_id"].tolist()
         self.caseworker, self.phone = table["caseworker"].tolist(), table["phone"].tolist()
         self.names_note = names_notes(table, language)
         self.link_text = str(escape(text["explain_link"]))
@@ -261,7 +273,8 @@ def check_served(models_dir: Path, served_dir: Path, params) -> None:
 
 
 def write_county(folder: Path, county: str, directors: list[tuple[str, np.ndarray]], parts: Fragments,
-                 csv_text: tuple[str, list[str]], sheets: tuple, summary_row, as_of: str, params) -> None:  # fmt: skip
+                 csv_text: tuple[str, list[str]], sheets: tuple, summary_row, as_of: str, params,
+                 coverage: pd.DataFrame) -> None:  # fmt: skip
     """A county's CSV, XLSX and page, and each director's page and CSV, from the rows' fragments."""
     text = TEXT[params.watchlist.language]
     header, lines = csv_text
@@ -275,7 +288,8 @@ def write_county(folder: Path, county: str, directors: list[tuple[str, np.ndarra
     for slug, rows in directors:
         rows = rows.tolist()
         listed = [i for i in rows if parts.listed[i]]
-        above = parts.village_order([i for i in listed if parts.above[i]])
+        flagged = {f: [i for i in listed if parts.flag[i] == f] for f in review_loop.FLAGS}
+        above = parts.village_order([i for i in listed if parts.above[i] and parts.flag[i] != "escalated"])
         mine = {"caseworker": parts.caseworker[rows[0]], "phone": parts.phone[rows[0]], "slug": slug,
                 "assigned": slug != "unassigned", "n": len(listed), "n_above": len(above)}  # fmt: skip
         if listed:
@@ -284,7 +298,10 @@ def write_county(folder: Path, county: str, directors: list[tuple[str, np.ndarra
         lapsed += [i for i in rows if not parts.listed[i]]
         page = {
             **mine, "above": parts.villages(above, "above", "", text),
-            "below": "".join(parts.row(i, "below") for i in listed if not parts.above[i]),
+            "below": "".join(parts.row(i, "below") for i in listed if not parts.above[i] and not parts.flag[i]),
+            "sections": {f: Markup("".join(parts.row(i, "above" if parts.above[i] else "below") for i in flagged[f]))
+                         for f in review_loop.FLAGS},
+            "coverage": coverage_text(coverage, county, parts.caseworker_id[rows[0]], params.watchlist.language),
             "lapsed": "".join(parts.lapsed[i] for i in rows if not parts.listed[i]),
             "explanations": "".join(parts.explanations[i] for i in above),
         }  # fmt: skip
@@ -296,6 +313,15 @@ def write_county(folder: Path, county: str, directors: list[tuple[str, np.ndarra
     lapsed_html = "".join(parts.lapsed[i] for i in sorted(lapsed))
     page = render_county(on_county_page, lapsed_html, summary_row, as_of, params, parts.names_note[county])
     (folder / "watchlist.html").write_text(page, encoding="utf-8")
+
+
+def coverage_text(coverage: pd.DataFrame, county: str, caseworker_id: str, language: str) -> str:
+    """The director page's line on last month's review coverage (review_loop.coverage)."""
+    text = TEXT[language]
+    if (county, caseworker_id) not in coverage.index:
+        return text["no_coverage"]
+    row = coverage.loc[(county, caseworker_id)]
+    return text["coverage"].format(listed=int(row["listed"]), reviewed=int(row["reviewed"]), share=f"{row['share']:.0%}")
 
 
 def sheets_bytes(every: np.ndarray, parts: Fragments, keep: pd.Series, widest: pd.DataFrame, cells: list,
@@ -326,16 +352,18 @@ def run(explanations_path, contributions_path, models_dir, served_dir, interim_d
     explanations = pd.read_parquet(explanations_path)
     identity = read_interim(interim_dir, "identity.parquet", ["child_pid", "child_id", "name"])
     children = read_interim(interim_dir, "children.parquet", CHILD_COLUMNS)
-    ranked, out, summary = build_watchlists(explanations, identity, children, params)
+    reviews, export_date = review_loop.read_reviews(interim_dir), review_loop.read_export_date(interim_dir)
+    ranked, out, summary = build_watchlists(explanations, identity, children, params, reviews, export_date)
     language, as_of = params.watchlist.language, summary.attrs["as_of"]
     listed = ranked.loc[ranked["above_cut"], "child_pid"].tolist()
     charts = svg_charts(read_contributions(Path(contributions_path), listed), language)
     table = display_table(ranked, out, language, as_of, read_names(interim_dir))
     services = None
     if referrals_dir is not None:
-        cells, unmet, note = watchlist_services(Path(referrals_dir), language)
+        cells, unmet, note, providers = watchlist_services(Path(referrals_dir), language)
         listed_rows = table["rank"].ne("") & table["child_pid"].isin(cells.index)
         table.loc[listed_rows, "service"] = table.loc[listed_rows, "child_pid"].map(cells)
+        table["provider_id"] = table["child_pid"].map(providers).fillna("")
         services = (unmet, note)
     cells = neutralised(table, dict.fromkeys(CSV_COLUMNS + XLSX_COLUMNS))
     headings = [TEXT[language]["columns"][c] for c in CSV_COLUMNS]
@@ -345,7 +373,8 @@ def run(explanations_path, contributions_path, models_dir, served_dir, interim_d
     parts = Fragments(table, charts, language)
     with atomic_dir(out_dir) as tmp:
         for county, directors in director_groups(table).items():
-            write_county(tmp / county, county, directors, parts, csv_text, sheets, summary.loc[county], as_of, params)
+            write_county(tmp / county, county, directors, parts, csv_text, sheets, summary.loc[county], as_of, params,
+                         summary.attrs["coverage"])  # fmt: skip
         (tmp / "index.html").write_text(render_index(summary, params, services), encoding="utf-8")
     result = {
         "as_of": as_of, "counties": len(summary), "n_scored": int(summary["n_scored"].sum()),

@@ -46,7 +46,13 @@ TEXT = {
         "index_title": "困境儿童重点关注名单 — 各县目录",
         "bands": {"low": "低", "medium": "中", "high": "高"},
         "changes": {"new": "新增", "rising": "上升", "falling": "下降", "same": "持平"},
-        "sections": {"above_cut": "优先走访", "below_cut": "能力线以下", "already_out": "已脱离保障"},
+        "sections": {"above_cut": "优先走访", "below_cut": "能力线以下", "already_out": "已脱离保障",
+                     "escalated": "优先走访（上次无法联系，升级）", "follow_up": "到期回访", "cooldown": "近期已复核"},
+        "review_sections": {"escalated": "上次无法联系 — 升级处理（列于名单最前）", "follow_up": "到期回访（已转介儿童）",
+                            "cooldown": "近期已复核（未发现风险，本月不占走访名额）"},
+        "coverage": "上月复核覆盖：上月名单 {listed} 名儿童中已复核 {reviewed} 名（{share}）",
+        "no_coverage": "上月复核覆盖：无上月名单",
+        "last_review": "上次复核",
         "columns": {
             "section": "分组", "rank": "排名", "child_id": "儿童编号", "name": "姓名",
             "community": "村（社区）", "caseworker": "儿童主任", "risk": "风险概率",
@@ -54,6 +60,8 @@ TEXT = {
             "primary_system": "主要保障领域", "service": "建议服务", "review": "复核结果",
             "nets": "已脱离的保障", "age": "年龄", "sex": "性别", "guardian": "监护情况",
             "category": "困境类别", "context": "背景情况", "review_date": "复核日期", "review_note": "复核备注",
+            "next_review_date": "下次回访日期", "list_date": "名单日期", "list_ref": "名单校验码",
+            "caseworker_id": "儿童主任代码", "service_codes": "服务代码", "provider_id": "服务机构代码",
         },
         "index_columns": {
             "county": "县（市、区）代码", "n_scored": "评分儿童数", "capacity": "走访能力",
@@ -108,7 +116,15 @@ TEXT = {
         "index_title": "Watchlists by county",
         "bands": {"low": "low", "medium": "medium", "high": "high"},
         "changes": {"new": "new", "rising": "rising", "falling": "falling", "same": "same"},
-        "sections": {"above_cut": "visit", "below_cut": "below the line", "already_out": "already out"},
+        "sections": {"above_cut": "visit", "below_cut": "below the line", "already_out": "already out",
+                     "escalated": "visit (could not reach last time: escalated)", "follow_up": "follow-up due",
+                     "cooldown": "recently reviewed"},
+        "review_sections": {"escalated": "Could not reach last time — escalated (listed first)",
+                            "follow_up": "Follow-up due (referred children)",
+                            "cooldown": "Recently reviewed (no risk found; takes no visit slot this month)"},
+        "coverage": "Review coverage last month: {reviewed} of the {listed} children on last month's list reviewed ({share})",
+        "no_coverage": "Review coverage last month: no list last month",
+        "last_review": "last review",
         "columns": {
             "section": "section", "rank": "rank", "child_id": "child_id", "name": "name",
             "community": "community", "caseworker": "caseworker", "risk": "risk",
@@ -116,6 +132,8 @@ TEXT = {
             "primary_system": "primary system", "service": "suggested service", "review": "review outcome",
             "nets": "net(s) left", "age": "age", "sex": "sex", "guardian": "guardian",
             "category": "category", "context": "context", "review_date": "review date", "review_note": "review note",
+            "next_review_date": "next review date", "list_date": "list date", "list_ref": "list reference",
+            "caseworker_id": "director code", "service_codes": "service codes", "provider_id": "provider codes",
         },
         "index_columns": {
             "county": "county code", "n_scored": "children scored", "capacity": "capacity",
@@ -125,11 +143,15 @@ TEXT = {
         "legend": "Risk band: low < {low}; medium {low}–{high}; high ≥ {high}.",
     },
 }  # fmt: skip
+# what `safetynet reviews import` needs back from a filled list (locked in the XLSX)
+REFERENCE_COLUMNS = ("list_date", "list_ref", "caseworker_id", "service_codes", "provider_id")
 CSV_COLUMNS = (
     "section", "caseworker", "rank", "child_id", "name", "community", "age", "sex", "guardian",
     "category", "risk", "band", "change", "reasons", "context", "primary_system", "service", "review",
+    "review_date", "next_review_date", "review_note", *REFERENCE_COLUMNS,
 )  # fmt: skip
 XLSX_COLUMNS = (
     "section", "rank", "child_id", "name", "community", "age", "sex", "guardian", "category",
-    "risk", "change", "reasons", "context", "service", "review", "review_date", "review_note",
+    "risk", "change", "reasons", "context", "service", "review", "review_date", "next_review_date", "review_note",
+    *REFERENCE_COLUMNS,
 )  # fmt: skip

@@ -36,7 +36,7 @@ from openpyxl.writer.excel import ExcelWriter
 from src.delivery.review_codes import REVIEW_CODES, review_labels
 from src.spreadsheet import neutralise_formulas
 
-REVIEW_COLUMNS = ("review", "review_date", "review_note")
+REVIEW_COLUMNS = ("review", "review_date", "next_review_date", "review_note")  # editable; the rest locked
 WIDE = r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
 SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f']")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -131,12 +131,13 @@ def add_validations(ws, columns: list[str], last: int, language: str) -> None:
                                  allow_blank=True, showDropDown=False, showErrorMessage=True)  # fmt: skip
         outcome.add(f"{letter}2:{letter}{last}")
         ws.data_validations.append(outcome)
-    if "review_date" in columns:
-        letter = get_column_letter(columns.index("review_date") + 1)
-        date = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True,
-                              showErrorMessage=True)  # fmt: skip
-        date.add(f"{letter}2:{letter}{last}")
-        ws.data_validations.append(date)
+    for column in ("review_date", "next_review_date"):
+        if column in columns:
+            letter = get_column_letter(columns.index(column) + 1)
+            date = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True,
+                                  showErrorMessage=True)  # fmt: skip
+            date.add(f"{letter}2:{letter}{last}")
+            ws.data_validations.append(date)
 
 
 def codes_sheet(wb: Workbook, language: str) -> None:

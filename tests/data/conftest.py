@@ -92,6 +92,12 @@ VALID_ROWS = {
         "community_codes": "110101001|110101002", "services": "benefit_recertification|guardian_assessment",
         "monthly_capacity": "20", "contact": "13900000000", "active_from": "2024-01-01", "active_to": "2026-12-31",
     },
+    # the optional review outcomes (issue 15)
+    "casework_reviews": {
+        "child_id": "C1", "review_date": "2024-11-20", "caseworker_id": "CW1", "outcome": "referred",
+        "services": "school_follow_up|psychological_support", "next_review_date": "2025-01-20",
+        "provider_id": "P1", "note": "=HYPERLINK(\"x\") 奶奶说孩子常去网吧",
+    },
 }
 
 

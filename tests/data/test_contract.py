@@ -16,6 +16,7 @@ from src.data.row_checks import (
     reason_order,
     validate_rows,
 )
+from src.delivery import review_codes
 from tests.data.conftest import VALID_ROWS, text_frame
 
 EXPORT = dt.date(2024, 12, 31)
@@ -95,6 +96,14 @@ def test_valid_example_of_every_table_is_accepted(table):
         ("service_providers", {"monthly_capacity": "0"}, "out_of_range:monthly_capacity"),
         ("service_providers", {"monthly_capacity": "-3"}, "out_of_range:monthly_capacity"),
         ("service_providers", {"kind": "church"}, "unknown_code:kind"),
+        ("casework_reviews", {"outcome": "confirmed"}, "unknown_code:outcome"),
+        ("casework_reviews", {"outcome": ""}, "missing_required:outcome"),
+        ("casework_reviews", {"services": "school_follow_up|tutoring"}, "unknown_code:services"),
+        ("casework_reviews", {"review_date": "2025-01-05"}, "beyond_export_date:review_date"),
+        ("casework_reviews", {"review_date": "2024-11-31"}, "malformed_date:review_date"),
+        ("casework_reviews", {"next_review_date": "2024-11-19"}, "next_before_review:next_review_date"),
+        ("casework_reviews", {"child_id": "C404"}, "unknown_child"),
+        ("casework_reviews", {"review_date": "2012-05-04"}, "before_birth:review_date"),
         ("service_providers", {"county_code": "999999"}, "not_in_children:county_code"),
         ("service_providers", {"active_to": "2023-12-31"}, "period_reversed:active_to"),
         ("service_providers", {"active_from": "2099-01-01", "active_to": ""}, "beyond_export_date:active_from"),
@@ -241,3 +250,10 @@ def test_a_provider_may_repeat_over_time_but_not_with_overlapping_periods():
 def test_a_contract_may_end_after_the_export_and_services_are_stripped_one_by_one():
     assert pd.isna(reasons_for("service_providers", active_to="2099-12-31",
                                services=" school_follow_up | child_protection ")[0])  # fmt: skip
+
+
+def test_review_outcomes_are_one_vocabulary_with_the_dropdowns():
+    spec = contract.TABLES["casework_reviews"]
+    assert spec.column("outcome").codes == tuple(review_codes.REVIEW_CODES)
+    assert spec.column("note").personal and not spec.required
+    assert pd.isna(reasons_for("casework_reviews", next_review_date="2026-06-01")[0])  # planned ahead

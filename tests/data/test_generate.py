@@ -58,7 +58,8 @@ def test_same_params_give_identical_bytes(out, tmp_path):
     assert digest(out) == digest(tmp_path / "again")
 
 
-@pytest.mark.parametrize("table", [t for t in c.TABLES if t != "school_calendar"])
+# casework_reviews: the generator writes no reviews yet (they come back through `safetynet reviews import`)
+@pytest.mark.parametrize("table", [t for t in c.TABLES if t not in ("school_calendar", "casework_reviews")])
 def test_clean_rows_use_contract_codes_and_dates(out, table):
     rows = clean_rows(out, table)
     spec = c.TABLES[table]
@@ -111,7 +112,7 @@ def test_children_defects_only_on_decoys_without_events(out):
     )
     events = pd.concat(
         [read(out, t)["child_id"] for t, spec in c.TABLES.items()
-         if t != "children" and "child_id" in spec.column_names]  # fmt: skip
+         if t not in ("children", "casework_reviews") and "child_id" in spec.column_names]  # fmt: skip
     )
     assert not spoiled["child_id"].isin(events).any()
 

@@ -50,7 +50,11 @@ def test_every_kind_is_injected_into_every_table(export):
         assert all(d["count"] > 0 for d in entry["defects"]), table
 
 
-@pytest.mark.parametrize("table", list(c.TABLES))
+# the generator writes no casework_reviews yet: they come back through `safetynet reviews import`
+GENERATED = [t for t in c.TABLES if t != "casework_reviews"]
+
+
+@pytest.mark.parametrize("table", GENERATED)
 def test_quarantine_counts_equal_injected_counts(export, table):
     injected, quality, _ = export
     expected = Counter()
@@ -62,7 +66,7 @@ def test_quarantine_counts_equal_injected_counts(export, table):
     assert quality[table]["rows_accepted"] == injected[table]["rows_clean"]
 
 
-@pytest.mark.parametrize("table", [t for t in c.TABLES if t != "school_calendar"])
+@pytest.mark.parametrize("table", [t for t in GENERATED if t != "school_calendar"])
 def test_quarantined_rows_are_the_injected_rows(export, table):
     """Row by row: ingest's source_row is 1-based, the manifest's first_row 0-based."""
     injected, _, quarantine = export

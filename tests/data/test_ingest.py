@@ -419,3 +419,26 @@ def test_validate_export_lists_problems_without_writing(tmp_path, params):
 def test_validate_export_on_conforming_export(params):
     report = validate_export(CONFORMANCE_RAW, params)
     assert report.ok, report.render()
+
+
+def test_reviews_go_through_ingest_with_notes_kept_out_of_quarantine(tmp_path, params):
+    """casework_reviews: gb18030 detected, bad rows quarantined with reasons but without the note,
+    counts reconcile, child identity pseudonymised; the note stays in its interim table only."""
+    good = VALID_ROWS["casework_reviews"]
+    bad = {**good, "outcome": "confirmed", "note": "坏行备注 SECRETNOTE"}
+    elsewhere = tmp_path / "reviews"
+    elsewhere.mkdir()
+    raw = write_export(tmp_path / "raw", {"casework_reviews": []})
+    (raw / "casework_reviews.csv").unlink()
+    write_csv(elsewhere / "casework_reviews.csv", [good, bad, {**good, "child_id": "C404"}], "gb18030")
+    moved = params.__class__(**{**vars(params), "data": params.data.__class__(**{**vars(params.data),
+                                                                              "reviews_dir": str(elsewhere)})})  # fmt: skip
+    ingest.run(raw, tmp_path / "interim", tmp_path / "q.json", moved)
+    quality = json.loads((tmp_path / "q.json").read_text())["tables"]["casework_reviews"]
+    assert quality["encoding"] == "gb18030" and quality["reconciles"] and quality["rows_accepted"] == 1
+    assert quality["rows_quarantined"]["by_reason"] == {"unknown_code:outcome": 1, "unknown_child": 1}
+    quarantine = (tmp_path / "interim/quarantine/casework_reviews.csv").read_text(encoding="utf-8-sig")
+    assert "SECRETNOTE" not in quarantine and "note" not in quarantine.splitlines()[0].split(",")
+    interim = pd.read_parquet(tmp_path / "interim/casework_reviews.parquet")
+    assert "child_id" not in interim and interim["child_pid"].str.len().eq(64).all()
+    assert interim["note"].tolist() == [good["note"]] and interim["services"].tolist() == [good["services"]]

@@ -82,6 +82,7 @@ DEFECT_COLUMNS = {
     "caseworkers": {},  # the name lookups: duplicates only
     "communities": {},
     "service_providers": {},  # the service directory: duplicates only
+    "casework_reviews": {},  # reviews (none generated yet): duplicates only
 }
 MALFORMED_DATES = ("2024/13/45", "n/a", "2024-02-30", "31.12.2024", "20240115")
 FUTURE_YEARS = (2090, 2099)  # far beyond any run date, so they never move the export date

@@ -19,7 +19,7 @@ VILLAGE_CHARS = list(
     "东西南北上下大小新旧前后高桥河湾坪坝沟岭山石柳杨李王张刘陈黄马龙凤花桃杏枣松竹梅兴旺和平安宁丰乐"
 )
 LOOKUP_NAMES = ("caseworkers", "communities")
-OPTIONAL_NAMES = (*LOOKUP_NAMES, "service_providers")  # written only when their param is on
+OPTIONAL_NAMES = (*LOOKUP_NAMES, "service_providers", "casework_reviews")  # written only when switched on
 
 
 def optional_tables(registry: Registry, params, export_end: np.datetime64, streams: dict) -> dict[str, pa.Table]:
