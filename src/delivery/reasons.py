@@ -36,7 +36,7 @@ NO_REASON = {
     "en": "no single record explains this risk; review the whole file",
 }
 # zh measure words that follow {value} in the templates (the first one found is the unit).
-ZH_UNITS = ("个上学日", "天", "次", "级", "元", "岁", "个月")
+ZH_UNITS = ("个上学日", "天", "次", "项", "级", "元", "岁", "个月")
 NOT_IN_SYSTEM = ("never", "unknown", "no_record")  # category codes left out of the context line
 # The exposure facts a director reads in one line: which systems the child is in and what
 # falls due. Other exposure features (visit counts, days since the last absence ...) stay
