@@ -49,13 +49,7 @@ from src.delivery.referral_plan import (
 )
 from src.delivery.services import referred_codes
 from src.delivery.suppression import suppress
-from src.delivery.watchlist import (
-    CHILD_COLUMNS,
-    build_watchlists,
-    check_served,
-    read_interim,
-    read_names,
-)
+from src.delivery.watchlist import read_interim, read_names, read_watchlists
 from src.errors import SafetynetError
 
 log = logging.getLogger(__name__)
@@ -149,16 +143,8 @@ def read_directory(interim_dir: Path, as_of: pd.Timestamp) -> tuple[pd.DataFrame
 
 def run(explanations_path, models_dir, served_dir, interim_dir, out_dir, reports_dir, params) -> dict:
     """Match, check and write data/referrals/ and reports/services/ (module docstring)."""
-    explanations_path, interim_dir = Path(explanations_path), Path(interim_dir)
-    check_served(Path(models_dir), Path(served_dir), params)
-    if not explanations_path.exists():
-        raise SafetynetError(f"{explanations_path}: not found; run `dvc repro explain` first")
-    explanations = pd.read_parquet(explanations_path)
-    identity = read_interim(interim_dir, "identity.parquet", ["child_pid", "child_id", "name"])
-    children = read_interim(interim_dir, "children.parquet", CHILD_COLUMNS)
-    reviews = review_loop.read_reviews(interim_dir)
-    ranked, _, summary = build_watchlists(explanations, identity, children, params, reviews,
-                                          review_loop.read_export_date(interim_dir))  # fmt: skip
+    interim_dir = Path(interim_dir)
+    ranked, _, summary, reviews = read_watchlists(explanations_path, models_dir, served_dir, interim_dir, params)
     as_of = summary.attrs["as_of"]
     listed = ranked[ranked["above_cut"]].reset_index(drop=True)
     directory, state = read_directory(interim_dir, pd.Timestamp(as_of))

@@ -337,6 +337,20 @@ def sheets_bytes(every: np.ndarray, parts: Fragments, keep: pd.Series, widest: p
     return rows_workbook(sheets, headers, widths, language, pd.Timestamp(as_of).date())
 
 
+def read_watchlists(explanations_path, models_dir, served_dir, interim_dir, params):
+    """The served model's lists from the stage inputs: (ranked, out, summary, reviews) of
+    `build_watchlists`; refuses a model that failed the gate (`check_served`)."""
+    explanations_path, interim_dir = Path(explanations_path), Path(interim_dir)
+    check_served(Path(models_dir), Path(served_dir), params)
+    if not explanations_path.exists():
+        raise SafetynetError(f"{explanations_path}: not found; run `dvc repro explain` first")
+    explanations = pd.read_parquet(explanations_path)
+    identity = read_interim(interim_dir, "identity.parquet", ["child_pid", "child_id", "name"])
+    children = read_interim(interim_dir, "children.parquet", CHILD_COLUMNS)
+    reviews, export_date = review_loop.read_reviews(interim_dir), review_loop.read_export_date(interim_dir)
+    return (*build_watchlists(explanations, identity, children, params, reviews, export_date), reviews)
+
+
 def run(explanations_path, contributions_path, models_dir, served_dir, interim_dir, out_dir, params,
         referrals_dir=None) -> dict:  # fmt: skip
     """Write every county's watchlists (CSV, XLSX, HTML, per director) and the index, replacing out_dir whole.
@@ -345,15 +359,8 @@ def run(explanations_path, contributions_path, models_dir, served_dir, interim_d
     matched provider of each need or says to escalate, and the index shows the unmet need.
     Refuses (one line, nothing written) when the model in models/ failed evaluate's gate,
     unless watchlist.allow_failed_gate is true."""
-    explanations_path, interim_dir, out_dir = Path(explanations_path), Path(interim_dir), Path(out_dir)
-    check_served(Path(models_dir), Path(served_dir), params)
-    if not explanations_path.exists():
-        raise SafetynetError(f"{explanations_path}: not found; run `dvc repro explain` first")
-    explanations = pd.read_parquet(explanations_path)
-    identity = read_interim(interim_dir, "identity.parquet", ["child_pid", "child_id", "name"])
-    children = read_interim(interim_dir, "children.parquet", CHILD_COLUMNS)
-    reviews, export_date = review_loop.read_reviews(interim_dir), review_loop.read_export_date(interim_dir)
-    ranked, out, summary = build_watchlists(explanations, identity, children, params, reviews, export_date)
+    interim_dir, out_dir = Path(interim_dir), Path(out_dir)
+    ranked, out, summary, _ = read_watchlists(explanations_path, models_dir, served_dir, interim_dir, params)
     language, as_of = params.watchlist.language, summary.attrs["as_of"]
     listed = ranked.loc[ranked["above_cut"], "child_pid"].tolist()
     charts = svg_charts(read_contributions(Path(contributions_path), listed), language)
