@@ -71,6 +71,7 @@ class MeasurementBias:
     hukou: typing.Literal["rural", "urban"]
     share: float
     mode: typing.Literal["relabel", "omit"]
+    counties: tuple[str, ...] = ()  # county codes it hits; empty = every county
 
 
 @dataclass(frozen=True)
