@@ -1,4 +1,4 @@
-"""The pure core of the fairness audit: input checks, operating points, group metrics, bootstrap, verdicts.
+"""The pure core of the fairness audit: input checks, operating points, group metrics, bootstrap.
 
 Everything here works on arrays and frames; the knobs come from `params.fairness` and
 `params.evaluate` (`src.config.Fairness`, `src.config.Evaluate`). The audit itself (groups,
@@ -18,19 +18,31 @@ from src.errors import SafetynetError
 from src.models import metrics
 
 CAPACITY = "capacity"  # the operating point the watchlists use: top k = caseworker capacity
-PRIMARY_METRICS = ("recall", "fnr")
+PRIMARY_METRIC = "recall"  # the one primary criterion: recall at the watchlist cut (FNR = 1 - recall is context)
 RATE_METRICS = ("selection_rate", "precision", "recall", "fpr", "fnr", "fdr", "for")
 RATIO_METRICS = (*RATE_METRICS, "auc_roc")
 CI_LEVEL = 0.95
-REQUIRED_COLUMNS = ("as_of", "score", "label", "selected")
+REQUIRED_COLUMNS = ("child_pid", "as_of", "score", "label", "selected")
 UNKNOWN = "unknown"
-COMPLEMENTARY = "complementary"  # suppressed only to protect another suppressed group
 JOIN = "|"  # joins the attributes (and values) of an intersection: "hukou|sex", "rural|f"
 
 
+def single_attributes(fairness: Fairness) -> tuple[str, ...]:
+    """fairness.attributes, then any attribute only an intersection names."""
+    extra = (a for pair in fairness.intersections for a in pair)
+    return tuple(dict.fromkeys([*fairness.attributes, *extra]))
+
+
+def canonical_pairs(fairness: Fairness) -> list[tuple[str, str]]:
+    """The configured intersections, each in `single_attributes` order (as discovery names them)."""
+    order = {a: i for i, a in enumerate(single_attributes(fairness))}
+    pairs = [tuple(sorted(pair, key=order.__getitem__)) for pair in fairness.intersections]
+    return list(dict.fromkeys(pairs))
+
+
 def audited_attributes(fairness: Fairness) -> list[str]:
-    """The single attributes, then each intersection as "a|b"."""
-    return [*fairness.attributes, *(JOIN.join(pair) for pair in fairness.intersections)]
+    """The single attributes, then each configured intersection as "a|b"."""
+    return [*single_attributes(fairness), *(JOIN.join(pair) for pair in canonical_pairs(fairness))]
 
 
 # ---------------------------------------------------------------------------- preparation
@@ -40,11 +52,7 @@ def prepare_audit_frame(
     predictions: pd.DataFrame, fairness: Fairness, source: str = "predictions"
 ) -> pd.DataFrame:
     """Validate the predictions and add one string column per audited attribute (missing -> 'unknown')."""
-    needed = [
-        *REQUIRED_COLUMNS,
-        *fairness.attributes,
-        *(a for p in fairness.intersections for a in p),
-    ]
+    needed = [*REQUIRED_COLUMNS, *single_attributes(fairness)]
     missing = sorted(set(needed) - set(predictions.columns))
     if missing:
         raise SafetynetError(
@@ -64,18 +72,23 @@ def prepare_audit_frame(
     selected = pd.to_numeric(predictions["selected"].astype("float64"), errors="coerce")
     if not selected.isin([0, 1]).all():
         raise SafetynetError(f"{source}: column selected must be true/false on every row")
+    as_of = pd.to_datetime(predictions["as_of"])
     frame = pd.DataFrame(
         {
-            "as_of": pd.to_datetime(predictions["as_of"]).to_numpy(),
+            "child_pid": predictions["child_pid"].astype(str).to_numpy(),
+            "as_of": as_of.to_numpy(),
+            "month": as_of.dt.strftime("%Y-%m").to_numpy(),
             "score": score,
             "label": label.to_numpy(dtype="int8"),
             "selected": selected.to_numpy(dtype=float),
         }
     )
-    for attribute in dict.fromkeys(needed[len(REQUIRED_COLUMNS) :]):
+    for attribute in single_attributes(fairness):
         frame[attribute] = _as_group_labels(predictions[attribute])
-    for pair in fairness.intersections:
+    for pair in canonical_pairs(fairness):
         frame[JOIN.join(pair)] = frame[pair[0]].str.cat(frame[pair[1]], sep=JOIN)
+    if "caseworker_id" in predictions.columns:
+        frame["caseworker_id"] = predictions["caseworker_id"].fillna("").astype(str).to_numpy()
     return frame
 
 
@@ -143,6 +156,7 @@ class GroupRows:
     """One group's rows sorted by score, and the per-row values that every metric sums."""
 
     label: np.ndarray
+    child: np.ndarray  # each row's child code (into the cluster-bootstrap weights)
     values: (
         np.ndarray
     )  # (n, c): label, score, m weights, m weights*label, bins onehot*label, bins onehot*score
@@ -152,10 +166,11 @@ class GroupRows:
 
     @classmethod
     def build(
-        cls, label: np.ndarray, score: np.ndarray, weights: np.ndarray, ece_bins: int
+        cls, label: np.ndarray, score: np.ndarray, weights: np.ndarray, ece_bins: int, child=None
     ) -> GroupRows:
         order = np.argsort(score, kind="stable")
         label, score, weights = label[order].astype(float), score[order], weights[order]
+        child = np.arange(len(label)) if child is None else np.asarray(child)[order]
         onehot = np.eye(ece_bins)[_bin_index(score, ece_bins)]
         values = np.column_stack(
             [
@@ -168,7 +183,7 @@ class GroupRows:
             ]
         )
         starts = np.flatnonzero(np.r_[True, np.diff(score) != 0])
-        return cls(label, values, starts, weights.shape[1], ece_bins)
+        return cls(label, child, values, starts, weights.shape[1], ece_bins)
 
     @property
     def size(self) -> int:
@@ -221,20 +236,17 @@ def point_estimates(rows: GroupRows) -> dict[str, np.ndarray]:
 
 
 def bootstrap_group(
-    rows: GroupRows, replicates: int, rng: np.random.Generator, max_cells: int = 4_000_000
+    rows: GroupRows, weights: np.ndarray, max_cells: int = 4_000_000
 ) -> dict[str, np.ndarray]:
-    """Resample the group's children with replacement `replicates` times; all metrics at once.
-
-    Vectorised: each chunk of replicates is a count matrix (draws per child) multiplied by the
-    per-row value matrix; chunks bound memory to about `max_cells` counts.
+    """Every metric for every replicate of the cluster bootstrap (`weights`: (B, children) copies
+    of each child, `src.audit.cluster_bootstrap.poisson_weights`); all of a child's rows share
+    its count. Chunks of replicates bound memory to about `max_cells` counts.
     """
-    n = rows.size
+    n, replicates = rows.size, weights.shape[0]
     chunk = max(1, max_cells // max(n, 1))
     parts = []
     for begin in range(0, replicates, chunk):
-        size = min(chunk, replicates - begin)
-        draws = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(float)
+        counts = weights[begin : begin + chunk][:, rows.child].astype(float)
         parts.append(group_statistics(rows, counts))
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
@@ -248,15 +260,3 @@ def confidence_interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.nanpercentile(samples, tail, axis=0), np.nanpercentile(
             samples, 100 - tail, axis=0
         )
-
-
-def verdict(ratio: float, low: float, high: float, tolerance: tuple[float, float]) -> str:
-    """within / outside / inconclusive (the interval spans an edge of the band) / undefined."""
-    if not np.isfinite(ratio) or not (np.isfinite(low) and np.isfinite(high)):
-        return "undefined"
-    lo_edge, hi_edge = tolerance
-    if low >= lo_edge and high <= hi_edge:
-        return "within"
-    if high < lo_edge or low > hi_edge:
-        return "outside"
-    return "inconclusive"
