@@ -105,21 +105,32 @@ def persistent(primary: pd.DataFrame, tolerance_low: float) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["attribute", "group", "months"])
 
 
-def _recall(y_true, y_pred) -> float:
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    positives = y_true == 1
-    return float(y_pred[positives].mean()) if positives.any() else float("nan")
+def _recall(y_true, y_pred, sample_weight) -> float:
+    positives = np.asarray(y_true) == 1
+    weight = np.asarray(sample_weight)[positives]
+    return float(np.asarray(y_pred)[positives] @ weight / weight.sum()) if weight.sum() else float("nan")
+
+
+def _selection_rate(y_true, y_pred, sample_weight) -> float:
+    return float(np.asarray(y_pred) @ np.asarray(sample_weight) / np.sum(sample_weight))
 
 
 def monthly_points(frame: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
-    """Recall and selection rate per (month, group) from fairlearn's MetricFrame (control feature: month)."""
+    """Recall and selection rate per (month, group) from fairlearn's MetricFrame (control feature:
+    month). The rows are first collapsed to (group, month, label, selected) with their counts as
+    sample weights: the same values, without fairlearn's per-row cost at a million children."""
     parts = []
     for attribute in attributes:
+        compact = (frame.assign(selected=frame["selected"].astype(float))
+                   .groupby([attribute, "month", "label", "selected"], sort=True).size()
+                   .rename("weight").reset_index())  # fmt: skip
+        weight = compact["weight"].to_numpy(dtype=float)
         mf = MetricFrame(
-            metrics={"recall": _recall, "selection_rate": lambda y, p: float(np.mean(p))},
-            y_true=frame["label"].to_numpy(), y_pred=frame["selected"].to_numpy(dtype=float),
-            sensitive_features=pd.Series(frame[attribute].to_numpy(), name="group"),
-            control_features=pd.Series(frame["month"].to_numpy(), name="month"),
+            metrics={"recall": _recall, "selection_rate": _selection_rate},
+            y_true=compact["label"].to_numpy(), y_pred=compact["selected"].to_numpy(),
+            sensitive_features=pd.Series(compact[attribute].to_numpy(), name="group"),
+            control_features=pd.Series(compact["month"].to_numpy(), name="month"),
+            sample_params={"recall": {"sample_weight": weight}, "selection_rate": {"sample_weight": weight}},
         )  # fmt: skip
         parts.append(mf.by_group.reset_index().assign(attribute=attribute))
     columns = ["attribute", "group", "month", "recall", "selection_rate"]

@@ -1,0 +1,152 @@
+"""Issue 14's targets for the fairness audit, measured on the project's own generator.
+
+    python benchmarks/bench_fairness.py speed --n-children 1000000 --replicates 200
+    python benchmarks/bench_fairness.py found --seeds 5 --n-children 8000
+    python benchmarks/bench_fairness.py null --seeds 5 --n-children 8000
+
+speed: the fairness stage's audit on a synthetic predictions frame (children x 3 test months,
+every audit attribute, directors, recording counts) with the configured replicates; the
+target is < 5 minutes at 1M children on 2 cores.
+found: per seed, the real stages (generate -> ingest -> features -> train -> evaluate ->
+fairness) in a temp folder outside the repo, with `synthetic.measurement_bias` on one
+county x hukou cell (rural children of the largest county, every background absence left
+unrecorded). It reports the oracle's recall (p_true, the same director lists) for the cell
+and its minimum over the other county x hukou cells, the top discovery, and whether its
+measurement diagnostic names absences. Target: top discovery = the cell with absences named
+in >= 4 of 5 seeds.
+null: the same with the knob off; target: at most one "served worse" discovery in total.
+Never run `found`/`null` at large scale on a shared machine (one pipeline per seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from src.audit import fairness  # noqa: E402
+from src.audit.fairness_audit import audit_fairness  # noqa: E402
+from src.audit.fairness_measurement import SOURCES  # noqa: E402
+from src.config import load_params  # noqa: E402
+from src.data import generate, ingest  # noqa: E402
+from src.features import features  # noqa: E402
+from src.models import evaluate, train  # noqa: E402
+
+SEEDS = (20251128, 11, 22, 33, 44, 55, 66)
+CELL_COUNTY = "522421"  # the biased county in `found` (the generator's first county code)
+SCALE = {"months": 36, "n_counties": 4, "communities_per_county": 18}
+
+
+def speed(n_children: int, replicates: int) -> dict:
+    """Time the pure audit on a synthetic predictions frame of n_children x 3 months."""
+    rng = np.random.default_rng(0)
+    months = pd.to_datetime(["2025-05-01", "2025-06-01", "2025-07-01"])
+    kid = np.repeat(np.arange(n_children), len(months))
+    values = {"sex": ["f", "m"], "hukou": ["rural", "urban"], "ethnicity": ["han", "minority"],
+              "disability": ["none", "disabled"], "category": ["a", "b", "c", "d", "e"],
+              "county_code": [f"5224{21 + i}" for i in range(6)], "age_band": ["0-5", "6-11", "12-14", "15-17"]}  # fmt: skip
+    frame = pd.DataFrame({a: np.asarray(v)[rng.integers(0, len(v), n_children)][kid] for a, v in values.items()})
+    frame["child_pid"] = np.char.add("c", kid.astype(str))
+    frame["as_of"] = np.tile(months.to_numpy(), n_children)
+    frame["score"] = rng.beta(1, 12, len(frame))
+    frame["label"] = (rng.random(len(frame)) < frame["score"]).astype("int8")
+    frame["caseworker_id"] = np.char.add(frame["county_code"].to_numpy().astype(str), (kid % 150).astype(str))
+    rank = frame.groupby(["as_of", "caseworker_id"])["score"].rank(ascending=False, method="first")
+    frame["selected"] = rank <= 5 * (n_children // 6 // 150 // 20 + 1)
+    records = frame.loc[frame["label"] == 1, ["child_pid", "as_of"]]
+    for column in SOURCES:
+        records = records.assign(**{column: rng.poisson(3, len(records))})
+    params = load_params(ROOT / "params.yaml", {"fairness": {"bootstrap_replicates": replicates}})
+    start = time.perf_counter()
+    audit = audit_fairness(frame, params.fairness, params.evaluate, records)
+    seconds = time.perf_counter() - start
+    return {"n_children": n_children, "rows": len(frame), "replicates": replicates,
+            "seconds": round(seconds, 1), "discoveries": audit.headline()["discoveries"]}  # fmt: skip
+
+
+def run_pipeline(work: Path, seed: int, n_children: int, biased: bool) -> tuple[dict, Path]:
+    bias = {"enabled": biased, "hukou": "rural", "mode": "omit", "share": 1.0, "counties": [CELL_COUNTY]}
+    params = load_params(ROOT / "params.yaml", {
+        "base": {"seed": seed}, "synthetic": {**SCALE, "n_children": n_children, "measurement_bias": bias},
+        "train": {"backtest": {"search_trials": 1}},
+    })  # fmt: skip
+    generate.run(work / "synthetic", params)
+    ingest.run(work / "synthetic", work / "interim", work / "data_quality.json", params)
+    features.run(work / "interim", work / "features.parquet", work / "features.json", params)
+    train.run(work / "features.parquet", work / "features.json", work / "models", params)
+    evaluate.run(work / "features.parquet", work / "interim", work / "models", work / "metrics.json",
+                 work / "metrics_by_month.json", work / "plots", work / "figures",
+                 work / "predictions.parquet", work / "headline.json", params)  # fmt: skip
+    fairness.run(work / "predictions.parquet", work / "models", work / "fairness", work / "fair.json",
+                 params, work / "interim")  # fmt: skip
+    return json.loads((work / "fairness" / "fairness.json").read_text(encoding="utf-8")), work
+
+
+def oracle_recall(work: Path, per_caseworker: int) -> pd.Series:
+    """Recall per county x hukou cell of director lists cut on p_true (the generator's truth)."""
+    pred = pd.read_parquet(work / "predictions.parquet")
+    truth = pd.read_parquet(work / "interim" / "truth.parquet")
+    children = pd.read_parquet(work / "interim" / "children.parquet", columns=["child_pid", "caseworker_id"])
+    frame = pred.merge(truth, on=["child_pid", "as_of"], how="left").merge(children, on="child_pid", how="left")
+    frame["caseworker_id"] = frame["caseworker_id"].fillna("")
+    rank = frame.groupby(["as_of", "caseworker_id"])["p_true"].rank(ascending=False, method="first")
+    frame["oracle"] = (rank <= per_caseworker) & (frame["caseworker_id"] != "")
+    positives = frame[frame["label"] == 1]
+    return positives.groupby(["county_code", "hukou"])["oracle"].mean()
+
+
+def pipeline_target(seeds: int, n_children: int, biased: bool) -> list[dict]:
+    rows = []
+    for seed in SEEDS[:seeds]:
+        with tempfile.TemporaryDirectory(prefix="bench_fairness_") as tmp:
+            start = time.perf_counter()
+            report, work = run_pipeline(Path(tmp), seed, n_children, biased)
+            found = [d for d in report["discoveries"] if d["discovered"]]
+            top = next((d for d in found if not d["explained_by"]), None)
+            row = {"seed": seed, "discoveries": len(found), "served_worse": report["headline"]["served_worse"],
+                   "top": f"{top['grouping']}={top['group']}" if top else None,
+                   "seconds": round(time.perf_counter() - start)}  # fmt: skip
+            if biased:
+                oracle = oracle_recall(work, load_params(ROOT / "params.yaml").base.children_per_caseworker)
+                cell = ("522421", "rural")
+                row["oracle_cell"] = round(float(oracle.get(cell, np.nan)), 3)
+                row["oracle_min_other"] = round(float(oracle.drop(cell, errors="ignore").min()), 3)
+                row["top_is_cell"] = bool(top and {top["grouping"], top["group"]} == {"hukou|county_code", "rural|522421"})
+                flagged = [m["source"] for m in report["measurement"] if top and m["flagged"]
+                           and (m["grouping"], m["group"]) == (top["grouping"], top["group"])]  # fmt: skip
+                row["absences_named"] = "records_absences" in flagged
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", choices=["speed", "found", "null"])
+    parser.add_argument("--n-children", type=int, default=None)
+    parser.add_argument("--replicates", type=int, default=200)
+    parser.add_argument("--seeds", type=int, default=5)
+    args = parser.parse_args()
+    if args.target == "speed":
+        print(json.dumps(speed(args.n_children or 1_000_000, args.replicates)))
+        return
+    rows = pipeline_target(args.seeds, args.n_children or 8000, args.target == "found")
+    if args.target == "found":
+        hits = sum(r["top_is_cell"] and r["absences_named"] for r in rows)
+        print(json.dumps({"target": "found", "hits": hits, "of": len(rows), "met": hits >= 4}))
+    else:
+        total = sum(r["discoveries"] for r in rows)
+        print(json.dumps({"target": "null", "served_worse_discoveries": total, "met": total <= 1}))
+
+
+if __name__ == "__main__":
+    main()
