@@ -232,12 +232,36 @@ def explain(
 
 
 @command
+def referrals(
+    explanations: PathOpt = None,
+    models: PathOpt = None,
+    served: PathOpt = None,
+    interim: PathOpt = None,
+    out: PathOpt = None,
+    reports: PathOpt = None,
+) -> None:
+    """Match listed children's needs to the service directory per county; write referral files and reports/services."""
+    from src.delivery import referrals as stage
+
+    stage.run(
+        _path(explanations, "explanations"),
+        _path(models, "models"),
+        _path(served, "served"),
+        _path(interim, "interim"),
+        _path(out, "referrals"),
+        _path(reports, "services_reports"),
+        _params(),
+    )
+
+
+@command
 def watchlist(
     explanations: PathOpt = None,
     contributions: PathOpt = None,
     models: PathOpt = None,
     served: PathOpt = None,
     interim: PathOpt = None,
+    referrals: PathOpt = None,
     out: PathOpt = None,
 ) -> None:
     """Write each county's watchlists per child director (HTML, CSV, XLSX); refuses a model that failed the gate."""
@@ -251,6 +275,7 @@ def watchlist(
         _path(interim, "interim"),
         _path(out, "watchlists"),
         _params(),
+        _path(referrals, "referrals"),
     )
 
 

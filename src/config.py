@@ -90,6 +90,7 @@ class Synthetic:
     recert_hazard_ratio: float  # outcome hazard x this in the recertification window; 1 = off
     registry_history: bool  # write the registry_history table (changes happen either way)
     lookups: bool  # write the caseworkers and communities name lookups
+    service_providers: bool  # write the service directory (src/data/synthetic/providers.py)
 
     def __post_init__(self):
         if not 0 <= self.prevalence_drift <= 1:
@@ -145,6 +146,7 @@ class Backtest:
     fold_months: int  # as-of months per fold window
     calibration_folds: int  # the latest folds whose out-of-fold scores fit the calibrator
     search_trials: int  # hyperparameter candidates tried on the folds (1 = lightgbm as given)
+    max_children: int  # the backtest runs on at most this many children, a seeded sample (0 = all)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,20 @@ class Watchlist:
 
 
 @dataclass(frozen=True)
+class ReferralWeights:  # src/delivery/matching.py
+    distance: float
+    risk: float
+    secondary: float
+    continuity: float
+
+
+@dataclass(frozen=True)
+class Referrals:
+    county_fallback: bool  # a provider may take a child of its county outside its listed villages
+    weights: ReferralWeights
+
+
+@dataclass(frozen=True)
 class Fairness:
     attributes: tuple[str, ...]
     intersections: tuple[tuple[str, ...], ...]
@@ -227,6 +243,7 @@ class Params:
     evaluate: Evaluate
     explain: Explain
     watchlist: Watchlist
+    referrals: Referrals
     fairness: Fairness
     model_card: ModelCard
 
@@ -290,6 +307,7 @@ def _check(p: Params) -> None:
     _require(p.train.test_months >= 1, "train.test_months must be at least 1")
     _require(bt.folds >= 2 and bt.fold_months >= 1 and bt.search_trials >= 1,
              "train.backtest: folds must be >= 2, fold_months and search_trials >= 1")  # fmt: skip
+    _require(bt.max_children >= 0, "train.backtest.max_children must be >= 0 (0 = every child)")
     _require(1 <= bt.calibration_folds <= bt.folds,
              "train.backtest.calibration_folds must be between 1 and train.backtest.folds")  # fmt: skip
     nc = p.train.nowcast
@@ -308,6 +326,9 @@ def _check(p: Params) -> None:
     bands = p.watchlist.risk_bands
     _require(len(bands) == 2 and 0 < bands[0] < bands[1] < 1,
              f"watchlist.risk_bands: expected two increasing probabilities, got {list(bands)}")  # fmt: skip
+    _require(min(vars(p.referrals.weights).values()) >= 0, "referrals.weights must all be >= 0")
+    _require(max(p.referrals.weights.distance, p.referrals.weights.secondary) <= 10,
+             "referrals.weights: distance and secondary must be <= 10 (a match must beat an unmet need)")  # fmt: skip
     tolerance = p.fairness.tolerance
     _require(len(tolerance) == 2 and 0 < tolerance[0] < 1 < tolerance[1],
              f"fairness.tolerance must be [low, high] with 0 < low < 1 < high, got {list(tolerance)}")  # fmt: skip

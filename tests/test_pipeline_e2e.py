@@ -132,7 +132,12 @@ def test_no_identity_in_reports_or_mlflow(project):
     every_name = [*ident["name"].dropna(), *(n for lookup in lookups for n in lookup["name"].dropna())]
     names = sorted({n for n in every_name if len(n) >= 3}, key=len, reverse=True)
     name_pattern = re.compile("|".join(map(re.escape, names)))
+    # provider contacts and directors' phones are identity too (service directory, issue 16)
+    ids |= set(pd.read_parquet(project / "data/interim/service_providers.parquet")["contact"].dropna())
+    ids |= set(lookups[0]["phone"].dropna())
     assert ids and names
+    services = [p for p in (project / "reports/services").rglob("*") if p.is_file()]
+    assert {p.name for p in services} >= {"services.json", "unmet_need.csv", "providers.csv"}
     haystacks = [p for p in (project / "reports").rglob("*") if p.is_file()]
     haystacks += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
     haystacks += [project / "mlflow.db", project / "data/processed/features.parquet"]
@@ -146,6 +151,15 @@ def test_no_identity_in_reports_or_mlflow(project):
         assert not leaked, f"{path.relative_to(project)} carries raw ids: {sorted(leaked)[:3]}"
         name = name_pattern.search(text)
         assert name is None, f"{path.relative_to(project)} carries a name"
+
+
+def test_the_referral_plan_reconciles_with_unmet_need_and_stays_out_of_reports(project):
+    summary = json.loads((project / "reports/services/services.json").read_text())
+    totals = summary["totals"]
+    assert summary["directory"] == "given" and summary["reconciles"]
+    assert totals["needs"] == totals["matched"] + totals["unmet"] and totals["unmet"] > 0 and totals["matched"] > 0
+    assert any((project / "data/referrals").glob("*/providers/*.csv"))
+    assert not any((project / "reports").rglob("referrals.csv"))
 
 
 def test_watchlists_hold_only_their_county(project):

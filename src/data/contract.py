@@ -12,11 +12,13 @@ day the pipeline runs is beyond it too, so there is no separate "future date" re
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+
+from src.data.service_vocabulary import CODES as SERVICE_CODES
+from src.data.specs import CODE, DATE, ID, INT, LIST_SEPARATOR, NUMBER, TEXT, ColumnSpec, TableSpec
 
 MIN_DATE = dt.date(1990, 1, 1)
 # Plausibility bounds (quarantine reason `implausible_amount:<column>`): the most one record
@@ -87,46 +89,6 @@ PROTECTION_EVENT = (
     "guardian_lost",
     "emergency_placement",
 )
-
-# Column kinds: how a raw text value is parsed before the row rules run.
-ID, TEXT, CODE, DATE, INT, NUMBER = "id", "text", "code", "date", "int", "number"
-
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    name: str
-    kind: str
-    required: bool
-    codes: tuple | None = None
-    min_value: float | None = None
-    max_value: float | None = None
-    pattern: str | None = None
-    plausible_max: float | None = None  # above: implausible_amount (bounds above)
-    personal: bool = False  # personal data: kept only in identity.parquet and watchlists
-    # Lookups: a value must be one of the accepted registry's values of this children column
-    # (quarantine reason `not_in_children:<column>`).
-    registry_column: str | None = None
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    name: str
-    required: bool
-    columns: tuple[ColumnSpec, ...]
-    date_column: str | None  # the record date that decides what a feature may see
-    key: str | None = None  # lookups: unique per row (quarantine reason `duplicate_id:<key>`)
-
-    @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-    @property
-    def required_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.required]
-
-    def column(self, name: str) -> ColumnSpec:
-        return next(c for c in self.columns if c.name == name)
-
 
 def _child_id() -> ColumnSpec:
     return ColumnSpec("child_id", ID, True, pattern=CHILD_ID_PATTERN)
@@ -302,10 +264,40 @@ LOOKUP_TABLES: tuple[TableSpec, ...] = (
     ),
 )
 TABLES.update({t.name: t for t in LOOKUP_TABLES})
+
+# --------------------------------------------------------------------------- service directory
+# Optional `service_providers`: who offers which services (codes of src.data.service_vocabulary,
+# `|`-joined), in which villages (`community_codes`, `|`-joined; missing = all of the county),
+# for how many children a month, from when to when (missing = open-ended; active_to may lie
+# after the export date). A provider_id may repeat over time, never with overlapping periods
+# (`overlapping_duplicate:provider_id`). `contact` is personal: like a lookup's names it stays
+# in data/interim/service_providers.parquet and reaches only the watchlists and referral files.
+PROVIDER_KINDS = ("government", "charity", "volunteer", "school", "hospital")
+SERVICE_PROVIDERS = "service_providers"
+TABLES[SERVICE_PROVIDERS] = TableSpec(
+    SERVICE_PROVIDERS,
+    False,
+    (
+        ColumnSpec("provider_id", TEXT, True),
+        ColumnSpec("name", TEXT, True),
+        ColumnSpec("kind", CODE, True, PROVIDER_KINDS),
+        ColumnSpec("county_code", TEXT, True, pattern=COUNTY_CODE_PATTERN, registry_column="county_code"),
+        ColumnSpec("community_codes", TEXT, False, list=True),
+        ColumnSpec("services", CODE, True, SERVICE_CODES, list=True),
+        ColumnSpec("monthly_capacity", INT, True, min_value=1),
+        ColumnSpec("contact", TEXT, False, personal=True),
+        ColumnSpec("active_from", DATE, False),
+        ColumnSpec("active_to", DATE, False, future_ok=True),
+    ),
+    None,
+    key="provider_id",
+    period=("active_from", "active_to"),
+)
 # children columns whose accepted values the lookups are checked against
 REGISTRY_REFERENCES = tuple(
-    sorted({c.registry_column for t in LOOKUP_TABLES for c in t.columns if c.registry_column})
-)
+    sorted({c.registry_column for t in (*LOOKUP_TABLES, TABLES[SERVICE_PROVIDERS])
+            for c in t.columns if c.registry_column})
+)  # fmt: skip
 
 # Whole-row rules beyond single columns: name -> (columns it concerns, predicate that is True when valid).
 # An event dated before the child's birth is the cross-table reason `before_birth:<date column>`
@@ -329,6 +321,12 @@ ROW_RULES: dict[str, dict[str, tuple[str, callable]]] = {
         "reason_not_allowed": (
             "reason",
             lambda df: df["event_type"].isin(["suspended", "terminated"]) | df["reason"].isna(),
+        ),
+    },
+    SERVICE_PROVIDERS: {
+        "period_reversed": (
+            "active_to",
+            lambda df: df["active_to"].isna() | df["active_from"].isna() | (df["active_to"] >= df["active_from"]),
         ),
     },
     "medical_events": {
@@ -356,7 +354,10 @@ def build_schema(table: str, export_date: dt.date) -> pa.DataFrameSchema:
         checks = []
         if col.required:
             checks.append(pa.Check(lambda s: s.notna(), name="missing_required", ignore_na=False))
-        if col.codes is not None:
+        if col.codes is not None and col.list:
+            checks.append(pa.Check(lambda s, codes=frozenset(col.codes): s.map(
+                lambda v: all(x.strip() in codes for x in v.split(LIST_SEPARATOR))), name="unknown_code"))
+        elif col.codes is not None:
             checks.append(pa.Check(lambda s, codes=col.codes: s.isin(codes), name="unknown_code"))
         if col.pattern is not None:
             checks.append(pa.Check(lambda s, p=col.pattern: s.str.fullmatch(p), name="invalid_format"))
@@ -368,8 +369,9 @@ def build_schema(table: str, export_date: dt.date) -> pa.DataFrameSchema:
             checks.append(
                 pa.Check(lambda s, hi=col.plausible_max: s <= hi, name="implausible_amount")
             )
-        if col.kind == DATE:
+        if col.kind == DATE and not col.future_ok:
             checks.append(pa.Check(lambda s: s <= export_ts, name="beyond_export_date"))
+        if col.kind == DATE:
             checks.append(pa.Check(lambda s: s >= pd.Timestamp(MIN_DATE), name="date_before_1990"))
         columns[col.name] = pa.Column(PANDAS_DTYPE[col.kind], checks=checks, nullable=True, required=col.required)
     frame_checks = [

@@ -68,7 +68,7 @@ from src.data import contract as c
 from src.data.synthetic import export as ex
 from src.data.synthetic.events import Simulation
 from src.data.synthetic.latent import RiskModel, drift_path, horizon_weights, month_starts, p_true
-from src.data.synthetic.lookups import LOOKUP_NAMES, lookup_tables
+from src.data.synthetic.lookups import OPTIONAL_NAMES, optional_tables
 from src.data.synthetic.registry import Registry, draw_registry
 from src.data.synthetic.registry_changes import (
     Changes,
@@ -84,7 +84,7 @@ HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmle
 # New streams go last: a stream's seed is its position, so existing streams never shift.
 STREAMS = (
     "registry", "model", "simulation", "decoys", "defects", "recording_bias", "drift",
-    "registry_changes", "lookups",
+    "registry_changes", "lookups", "providers",
 )  # fmt: skip
 # Every enrolment row changes a school status, so its defects are spoiled extra copies.
 SPOILED_COPIES = ("school_enrollment",)
@@ -326,11 +326,11 @@ def write_tables(
     """
     syn, shares, rng = params.synthetic, _shares(params), rngs(params.base.seed)["defects"]
     files, manifest = {}, {}
-    lookups = lookup_tables(registry, syn.hostile_name_rate, rngs(params.base.seed)["lookups"])
+    lookups = optional_tables(registry, params, sim.span_end, rngs(params.base.seed))
     for name in c.TABLES:
-        if (name == c.REGISTRY_HISTORY and not syn.registry_history) or (name in LOOKUP_NAMES and not syn.lookups):
+        if (name == c.REGISTRY_HISTORY and not syn.registry_history) or (name in OPTIONAL_NAMES and name not in lookups):
             continue  # switched off: the export has no such table (lookups absent: codes are shown)
-        if name in LOOKUP_NAMES:
+        if name in lookups:
             table, ok = lookups[name], {"default": np.ones(lookups[name].num_rows, dtype=bool)}
         else:
             table, ok = source_table(params, registry, sim, name, changes)

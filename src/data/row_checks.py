@@ -11,7 +11,8 @@ A quarantined row gets the FIRST reason that applies, in this fixed order
    ``before_birth:registered_date``
 4. cross-table checks: ``duplicate_child_id`` (children), then ``unknown_child``,
    ``child_quarantined`` and ``before_birth:<date column>`` (event tables); for the lookups
-   (a table with a ``key``), ``duplicate_id:<key>`` then ``not_in_children:<column>``
+   (a table with a ``key``), ``duplicate_id:<key>`` (``overlapping_duplicate:<key>`` for a table
+   with a validity period) then ``not_in_children:<column>``
 5. registry_history only, over the whole table (``chain_failures``): the changes of one child's
    field, in date order, must link up (each ``old_value`` the previous ``new_value``, no two on
    one day): else every change of that chain is ``inconsistent_chain:old_value``; the last
@@ -85,7 +86,7 @@ def reason_order(table: str) -> list[str]:
     if table == REGISTRY_HISTORY:
         order += list(CHAIN_REASONS)
     if spec.key is not None:
-        order.append(f"duplicate_id:{spec.key}")
+        order.append(f"{'overlapping_duplicate' if spec.period else 'duplicate_id'}:{spec.key}")
         order += [f"not_in_children:{c.name}" for c in spec.columns if c.registry_column]
     return order
 
@@ -246,7 +247,10 @@ def lookup_failures(parsed: pd.DataFrame, table: str, registry: Registry | None)
     not_in_children:<column> (a value the accepted registry does not hold)."""
     spec = TABLES[table]
     keys = parsed[spec.key]
-    failures = {f"duplicate_id:{spec.key}": keys.notna() & keys.duplicated(keep=False)}
+    if spec.period:
+        failures = {f"overlapping_duplicate:{spec.key}": overlapping(parsed, spec.key, spec.period)}
+    else:
+        failures = {f"duplicate_id:{spec.key}": keys.notna() & keys.duplicated(keep=False)}
     for col in spec.columns:
         if col.registry_column and registry is not None and col.registry_column in registry.values:
             values = parsed[col.name]
@@ -255,6 +259,19 @@ def lookup_failures(parsed: pd.DataFrame, table: str, registry: Registry | None)
                 known.to_numpy(zero_copy_only=False), index=parsed.index
             )
     return failures
+
+
+def overlapping(parsed: pd.DataFrame, key: str, period: tuple[str, str]) -> pd.Series:
+    """Rows whose key repeats with an overlapping (from, to) period, both ends inclusive and a
+    missing end open; every row of an overlapping pair is flagged (which one is the truth?)."""
+    start, end = (parsed[c].astype("datetime64[us]") for c in period)
+    frame = pd.DataFrame({"key": parsed[key], "start": start.fillna(pd.Timestamp.min),
+                          "end": end.fillna(pd.Timestamp.max), "row": np.arange(len(parsed))})  # fmt: skip
+    frame = frame[frame["key"].notna() & frame["key"].duplicated(keep=False)]
+    pairs = frame.merge(frame, on="key")
+    pairs = pairs[(pairs["row_x"] != pairs["row_y"]) & (pairs["start_x"] <= pairs["end_y"])
+                  & (pairs["start_y"] <= pairs["end_x"])]  # fmt: skip
+    return pd.Series(np.isin(np.arange(len(parsed)), pairs["row_x"].to_numpy()), index=parsed.index)
 
 
 def first_reasons(index: pd.Index, failures: dict, order: list[str]) -> pd.Series:

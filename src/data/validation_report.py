@@ -29,6 +29,7 @@ ABSENT_OPTIONAL = {
     "school_calendar": "default calendar used",
     "caseworkers": "watchlists show child directors by code",
     "communities": "watchlists show villages by code",
+    "service_providers": "no referral plan: watchlists show the generic service",
 }
 
 

@@ -15,8 +15,11 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
+from src.data.service_vocabulary import wording
+from src.delivery.referral_plan import INDEX_HEADINGS
 from src.delivery.review_codes import REVIEW_CODES
 from src.delivery.wording import TEXT
+from src.features.catalogue import SYSTEMS
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -95,8 +98,17 @@ def render_director(director: dict, county: str, as_of: str, params, names_note:
     )  # fmt: skip
 
 
-def render_index(summary, params) -> str:
+def render_index(summary, params, services=None) -> str:
+    """The counties, and with `services` (unmet-need table, directory note; `referral_plan`) the
+    need per county x system x service against the capacity offered, shortfalls marked."""
+    language = params.watchlist.language
     counties = [{"county": c, **{k: int(v) for k, v in row.items()}} for c, row in summary.iterrows()]
+    unmet, note = services if services is not None else (None, "")
+    rows = [] if unmet is None else [
+        {**row, "system": SYSTEMS[row["system"]][0 if language == "zh" else 1],
+         "service": wording(row["service_code"], language)} for row in unmet.to_dict("records")
+    ]  # fmt: skip
     return template("index.html.j2").render(
-        t=TEXT[params.watchlist.language], as_of=summary.attrs["as_of"], counties=counties
-    )
+        t=TEXT[language], as_of=summary.attrs["as_of"], counties=counties, services=services is not None,
+        unmet=rows, note=note, s=INDEX_HEADINGS[language],
+    )  # fmt: skip

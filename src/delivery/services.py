@@ -7,19 +7,12 @@ route, a casework concern of any topic, adds none), and it gets one service per 
 review only, so no child is sent to benefit recertification unless a benefit reason is
 shown. An already-out child gets one service per net it has left.
 
-The mapping follows the six protection systems of the 2025 State Council opinion on
-children in difficult circumstances (catalogue.SYSTEMS). It suggests; it never decides:
-the watchlist header says so, and the caseworker records the decision in `review`.
-
-| system        | service (zh)                 | service (en)                                        |
-|---------------|------------------------------|-----------------------------------------------------|
-| basic_living  | 协助办理低保/补贴复核认定      | help with benefit recertification                    |
-| medical       | 医保参保登记、康复训练预约      | medical insurance enrolment and rehab scheduling     |
-| education     | 学校跟进、控辍保学              | school follow-up (dropout prevention, 控辍保学)       |
-| mental_health | 转介心理支持服务               | psychological support referral                       |
-| safety        | 儿童保护转介（强制报告）         | child protection referral (mandatory reporting)      |
-| guardianship  | 监护能力评估                   | guardian assessment                                  |
-| static        | 综合走访评估                   | general review                                       |
+The services, their systems and their wording are the service vocabulary
+(`src.data.service_vocabulary`, one service per protection system of the 2025 State Council
+opinion on children in difficult circumstances, catalogue.SYSTEMS, plus the general review),
+the same codes the `service_providers` directory offers and the referral plan matches
+(`src.delivery.matching`). The service suggests; it never decides: the watchlist header says
+so, and the caseworker records the decision in `review`.
 """
 
 from __future__ import annotations
@@ -27,23 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from src.data import service_vocabulary as vocabulary
 from src.features import catalogue
-
-SERVICES: dict[str, tuple[str, str]] = {
-    "basic_living": ("协助办理低保/补贴复核认定", "help with benefit recertification"),
-    "medical": ("医保参保登记、康复训练预约", "medical insurance enrolment and rehab scheduling"),
-    "education": ("学校跟进、控辍保学", "school follow-up (dropout prevention, 控辍保学)"),
-    "mental_health": ("转介心理支持服务", "psychological support referral"),
-    "safety": ("儿童保护转介（强制报告）", "child protection referral (mandatory reporting)"),
-    "guardianship": ("监护能力评估", "guardian assessment"),
-    "static": ("综合走访评估", "general review"),
-}
 
 
 def suggested_service(system: str, language: str) -> str:
     """The service for one protection system in 'zh' or 'en'; unknown or empty -> general review."""
-    zh, en = SERVICES.get(system, SERVICES["static"])
-    return zh if language == "zh" else en
+    return vocabulary.wording(vocabulary.service_of(system).code, language)
 
 
 SEPARATOR = {"zh": "；", "en": "; "}
@@ -69,3 +52,10 @@ def services_for(systems: pd.Series, language: str) -> pd.Series:
 
     mapping = {value: join(value) for value in pd.unique(systems.fillna(""))}
     return systems.fillna("").map(mapping)
+
+
+def referred_codes(systems: str) -> list[str]:
+    """The service codes a child is referred for: one per '|'-joined system, in that order
+    (the primary first), without the general review (the child director's own visit)."""
+    codes = (vocabulary.service_of(s) for s in str(systems).split("|") if s)
+    return list(dict.fromkeys(c.code for c in codes if c.referred))

@@ -47,6 +47,7 @@ from src.delivery.capacity import director_cut, list_capacity
 from src.delivery.contributions import COLUMNS as CONTRIBUTION_COLUMNS
 from src.delivery.display import LOOKUPS, display_table, names_notes, neutralised
 from src.delivery.pages import render_county, render_director, render_index, village_rows
+from src.delivery.referral_plan import watchlist_services
 from src.delivery.waterfall import svg_charts
 from src.delivery.wording import CSV_COLUMNS, TEXT, XLSX_COLUMNS
 from src.delivery.xlsx import cell_widths, column_widths, rows_workbook
@@ -310,9 +311,12 @@ def sheets_bytes(every: np.ndarray, parts: Fragments, keep: pd.Series, widest: p
     return rows_workbook(sheets, headers, widths, language, pd.Timestamp(as_of).date())
 
 
-def run(explanations_path, contributions_path, models_dir, served_dir, interim_dir, out_dir, params) -> dict:
+def run(explanations_path, contributions_path, models_dir, served_dir, interim_dir, out_dir, params,
+        referrals_dir=None) -> dict:  # fmt: skip
     """Write every county's watchlists (CSV, XLSX, HTML, per director) and the index, replacing out_dir whole.
 
+    With `referrals_dir` (the referrals stage's plan), a listed child's service cell names the
+    matched provider of each need or says to escalate, and the index shows the unmet need.
     Refuses (one line, nothing written) when the model in models/ failed evaluate's gate,
     unless watchlist.allow_failed_gate is true."""
     explanations_path, interim_dir, out_dir = Path(explanations_path), Path(interim_dir), Path(out_dir)
@@ -327,6 +331,12 @@ def run(explanations_path, contributions_path, models_dir, served_dir, interim_d
     listed = ranked.loc[ranked["above_cut"], "child_pid"].tolist()
     charts = svg_charts(read_contributions(Path(contributions_path), listed), language)
     table = display_table(ranked, out, language, as_of, read_names(interim_dir))
+    services = None
+    if referrals_dir is not None:
+        cells, unmet, note = watchlist_services(Path(referrals_dir), language)
+        listed_rows = table["rank"].ne("") & table["child_pid"].isin(cells.index)
+        table.loc[listed_rows, "service"] = table.loc[listed_rows, "child_pid"].map(cells)
+        services = (unmet, note)
     cells = neutralised(table, dict.fromkeys(CSV_COLUMNS + XLSX_COLUMNS))
     headings = [TEXT[language]["columns"][c] for c in CSV_COLUMNS]
     csv_text = (fragments.csv_header(headings), fragments.csv_lines(cells[list(CSV_COLUMNS)]))
@@ -336,7 +346,7 @@ def run(explanations_path, contributions_path, models_dir, served_dir, interim_d
     with atomic_dir(out_dir) as tmp:
         for county, directors in director_groups(table).items():
             write_county(tmp / county, county, directors, parts, csv_text, sheets, summary.loc[county], as_of, params)
-        (tmp / "index.html").write_text(render_index(summary, params), encoding="utf-8")
+        (tmp / "index.html").write_text(render_index(summary, params, services), encoding="utf-8")
     result = {
         "as_of": as_of, "counties": len(summary), "n_scored": int(summary["n_scored"].sum()),
         "n_above_cut": int(ranked["above_cut"].sum()), "n_already_out": int(summary["n_already_out"].sum()),

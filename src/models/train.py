@@ -7,7 +7,9 @@ negative with that probability, decided by a seeded hash of (child_pid, as_of):
 order-independent, so it can run while streaming the file.
 
 The backtest (`src.models.backtest`) chooses the settings, the boosting rounds and the
-calibrator on folds inside the train dates; the evaluated model is then fitted on all of
+calibrator on folds inside the train dates, on a seeded sample of at most
+`train.backtest.max_children` children (the search is what grows with the data; a sample of
+100,000 children holds thousands of outcomes per fold); the evaluated model is then fitted on all of
 them with those settings and rounds. Class weighting, the raw-score offset that undoes it and
 the monotone constraints: `src.models.boosting`; what the constraints cost on the backtest
 folds: `src.models.constraints` (in the summary's backtest section, hence reports/metrics.json).
@@ -47,6 +49,7 @@ from src.models.training_data import (
     open_features,
     read_cohort_rows,
     read_training_rows,
+    sample_children,
 )
 from src.run_facts import read_facts, read_stage_json
 
@@ -112,8 +115,9 @@ def train_model(
             f"features.parquet: the labelled history has {len(frame)} eligible rows with only one "
             "label value; supply more history"
         )
-    backtest = run_backtest(frame, split.folds, params, features, categories)
-    constraints = compare_constraints(frame, split.folds, params, features, categories, backtest)
+    sample = sample_children(frame, tp.backtest.max_children, params.base.seed)
+    backtest = run_backtest(sample, split.folds, params, features, categories)
+    constraints = compare_constraints(sample, split.folds, params, features, categories, backtest)
     y = frame["label"].to_numpy()
     spw, offset = class_weight(y, tp.objective_weighting), raw_offset(y, tp)
     x_train = prepare_features(frame, features, categories)
@@ -130,7 +134,8 @@ def train_model(
         periods={"train": period_counts(frame)},
         importance=_importance(booster),
         input_example=synthetic_input_example(model),
-        backtest={**backtest.report, "monotone_constraints": constraints},
+        backtest={**backtest.report, "children": int(sample["child_pid"].nunique()),
+                  "monotone_constraints": constraints},  # fmt: skip
         kappa=nowcast.kappa_from(frame["days_to_outcome"], y, tp.nowcast.days),
     )
 

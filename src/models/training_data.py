@@ -33,6 +33,18 @@ def sample_uniform(frame: pd.DataFrame, seed: int) -> np.ndarray:
     return (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
+def sample_children(frame: pd.DataFrame, max_children: int, seed: int) -> pd.DataFrame:
+    """Every row of at most `max_children` children (0 = all): those with the smallest seeded
+    hash of child_pid, so the sample does not depend on row order."""
+    children = pd.unique(frame["child_pid"])
+    if not max_children or len(children) <= max_children:
+        return frame
+    key = hashlib.sha256(f"safetynet-children-{seed}".encode()).hexdigest()[:16]
+    hashed = pd.util.hash_array(np.asarray(children, dtype=object), hash_key=key)
+    chosen = children[np.argsort(hashed, kind="stable")[:max_children]]
+    return frame.loc[frame["child_pid"].isin(chosen)]
+
+
 def keep_for_training(frame: pd.DataFrame, dates, rate: float, seed: int) -> pd.Series:
     """Eligible labelled rows at `dates` (as-of dates); each negative kept with probability `rate`."""
     wanted = pd.to_datetime(pd.Series(list(dates))).dt.as_unit("us")

@@ -86,6 +86,12 @@ VALID_ROWS = {
     # the optional name lookups
     "caseworkers": {"caseworker_id": "CW1", "name": "李芳", "phone": "13800000000"},
     "communities": {"community_code": "110101001", "name": "杨柳村", "county_code": "110101"},
+    # the optional service directory
+    "service_providers": {
+        "provider_id": "P1", "name": "县儿童福利指导中心", "kind": "government", "county_code": "110101",
+        "community_codes": "110101001|110101002", "services": "benefit_recertification|guardian_assessment",
+        "monthly_capacity": "20", "contact": "13900000000", "active_from": "2024-01-01", "active_to": "2026-12-31",
+    },
 }
 
 

@@ -90,6 +90,14 @@ def test_valid_example_of_every_table_is_accepted(table):
         ("caseworkers", {"caseworker_id": ""}, "missing_required:caseworker_id"),
         ("communities", {"county_code": "999999"}, "not_in_children:county_code"),
         ("communities", {"county_code": "1101"}, "invalid_format:county_code"),
+        ("service_providers", {"services": "school_follow_up|tutoring"}, "unknown_code:services"),
+        ("service_providers", {"services": "school_follow_up|"}, "unknown_code:services"),
+        ("service_providers", {"monthly_capacity": "0"}, "out_of_range:monthly_capacity"),
+        ("service_providers", {"monthly_capacity": "-3"}, "out_of_range:monthly_capacity"),
+        ("service_providers", {"kind": "church"}, "unknown_code:kind"),
+        ("service_providers", {"county_code": "999999"}, "not_in_children:county_code"),
+        ("service_providers", {"active_to": "2023-12-31"}, "period_reversed:active_to"),
+        ("service_providers", {"active_from": "2099-01-01", "active_to": ""}, "beyond_export_date:active_from"),
     ],
 )
 def test_each_defect_gets_its_reason(table, changes, reason):
@@ -216,3 +224,20 @@ def test_a_chain_that_links_up_to_the_exported_value_is_accepted():
 )  # fmt: skip
 def test_chains_that_do_not_link_up_are_quarantined_whole(rows, expected):
     assert chain_reasons(rows) == expected
+
+
+def test_a_provider_may_repeat_over_time_but_not_with_overlapping_periods():
+    row = VALID_ROWS["service_providers"]
+    rows = [row | {"active_to": "2024-06-30"}, row | {"active_from": "2024-07-01", "active_to": ""},
+            row | {"provider_id": "P2", "active_from": "", "active_to": ""},
+            row | {"provider_id": "P2", "active_from": "2024-03-01", "active_to": "2024-03-31"},
+            row | {"provider_id": "P3"}]  # fmt: skip
+    _, reasons = validate_rows(text_frame(rows), "service_providers", EXPORT, REGISTRY)
+    assert reasons.isna().tolist() == [True, True, False, False, True]
+    assert set(reasons.dropna()) == {"overlapping_duplicate:provider_id"}
+    assert "duplicate_id:provider_id" not in reason_order("service_providers")
+
+
+def test_a_contract_may_end_after_the_export_and_services_are_stripped_one_by_one():
+    assert pd.isna(reasons_for("service_providers", active_to="2099-12-31",
+                               services=" school_follow_up | child_protection ")[0])  # fmt: skip

@@ -66,10 +66,11 @@ def test_clean_rows_use_contract_codes_and_dates(out, table):
     for col in spec.columns:
         values = rows[col.name]
         if col.codes is not None and col.kind == c.CODE:
-            assert set(values[values != ""]) <= set(col.codes), col.name
+            listed = values.str.split("|").explode() if col.list else values
+            assert set(listed[listed != ""]) <= set(col.codes), col.name
         if col.required:
             assert (values != "").all(), col.name
-        if col.kind == c.DATE:
+        if col.kind == c.DATE and not col.future_ok:
             dates = pd.to_datetime(values[values != ""], format="%Y-%m-%d")
             assert dates.max() <= pd.Timestamp("2024-06-30") and dates.min() >= pd.Timestamp(
                 c.MIN_DATE
@@ -327,3 +328,23 @@ def test_registry_history_can_be_switched_off_and_children_stay_as_of_export(out
     generate.run(tmp_path / "off", small_params(hostile_name_rate=0.05, registry_history=False))
     assert not list((tmp_path / "off").glob("registry_history.*"))
     assert (tmp_path / "off" / "children.csv").read_bytes() == (out / "children.csv").read_bytes()
+
+
+def test_the_service_directory_is_plausible_and_leaves_need_unmet(out):
+    providers, children = read(out, "service_providers"), clean_rows(out, "children")
+    assert providers["services"].str.split("|").explode().isin(c.TABLES["service_providers"].column("services").codes).all()
+    assert providers["provider_id"].is_unique and set(providers["county_code"]) <= set(children["county_code"])
+    rural_share = children.assign(rural=children["hukou"].eq("rural")).groupby("community_code")["rural"].mean()
+    local = providers["community_codes"].str.split("|").explode().replace("", np.nan).dropna()
+    hosted = rural_share.index.to_series().isin(local)
+    assert hosted[rural_share > 0.5].mean() < hosted[rural_share <= 0.5].mean()  # fewer providers in rural villages
+    offered = providers.assign(s=providers["services"].str.split("|")).explode("s")
+    capacity = offered.groupby("s")["monthly_capacity"].apply(lambda v: v.astype(int).sum())
+    listed = 5 * children["community_code"].nunique()  # base.children_per_caseworker x villages
+    assert capacity.get("psychological_support", 0) < 0.1 * listed and capacity.sum() < 3 * listed
+    assert (providers["active_to"].ne("") & (providers["active_to"] < "2024-06-01")).any()  # some contracts ended
+
+
+def test_the_service_directory_can_be_switched_off(tmp_path):
+    generate.run(tmp_path / "s", small_params(n_children=200, months=6, service_providers=False))
+    assert not list((tmp_path / "s").glob("service_providers.*"))

@@ -32,3 +32,8 @@ def test_every_system_gets_its_service_and_no_reason_means_general_review():
     en = services.services_for(systems, "en")
     assert en[0] == "school follow-up (dropout prevention, 控辍保学); help with benefit recertification"
     assert "benefit" not in en[1] + en[2]
+
+
+def test_referred_codes_follow_the_systems_primary_first_without_the_general_review():
+    assert services.referred_codes("education|basic_living") == ["school_follow_up", "benefit_recertification"]
+    assert services.referred_codes("") == [] and services.referred_codes("static|safety") == ["child_protection"]

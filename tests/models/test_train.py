@@ -107,6 +107,19 @@ def test_sampling_depends_on_the_row_not_its_position():
     assert 0.4 < u.mean() < 0.6 and not np.array_equal(u.to_numpy(), training_data.sample_uniform(frame, 8))
 
 
+def test_the_backtest_child_sample_keeps_whole_children_in_any_row_order():
+    frame = fx.synthetic_features(n_children=40)
+    sample = training_data.sample_children(frame, 10, 7)
+    shuffled = training_data.sample_children(frame.sample(frac=1.0, random_state=3), 10, 7)
+    assert sample["child_pid"].nunique() == 10
+    assert set(sample["child_pid"]) == set(shuffled["child_pid"])
+    kept = frame.loc[frame["child_pid"].isin(sample["child_pid"])]
+    assert len(sample) == len(kept)  # every row of a chosen child
+    assert set(training_data.sample_children(frame, 10, 8)["child_pid"]) != set(sample["child_pid"])
+    assert training_data.sample_children(frame, 0, 7) is frame
+    assert training_data.sample_children(frame, 40, 7) is frame
+
+
 def test_missing_feature_column_names_file_and_column(small_catalogue, tmp_path):
     path = tmp_path / "features.parquet"
     fx.synthetic_features(n_children=5).drop(columns=["noise"]).to_parquet(path, index=False)

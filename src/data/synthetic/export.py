@@ -81,6 +81,7 @@ DEFECT_COLUMNS = {
     "school_calendar": {},  # a lost school day would shift dropout streaks: duplicates only
     "caseworkers": {},  # the name lookups: duplicates only
     "communities": {},
+    "service_providers": {},  # the service directory: duplicates only
 }
 MALFORMED_DATES = ("2024/13/45", "n/a", "2024-02-30", "31.12.2024", "20240115")
 FUTURE_YEARS = (2090, 2099)  # far beyond any run date, so they never move the export date

@@ -12,12 +12,26 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from src.data.synthetic.providers import providers_table
 from src.data.synthetic.registry import Registry, draw_names
 
 VILLAGE_CHARS = list(
     "东西南北上下大小新旧前后高桥河湾坪坝沟岭山石柳杨李王张刘陈黄马龙凤花桃杏枣松竹梅兴旺和平安宁丰乐"
 )
 LOOKUP_NAMES = ("caseworkers", "communities")
+OPTIONAL_NAMES = (*LOOKUP_NAMES, "service_providers")  # written only when their param is on
+
+
+def optional_tables(registry: Registry, params, export_end: np.datetime64, streams: dict) -> dict[str, pa.Table]:
+    """The optional tables switched on: the name lookups (synthetic.lookups) and the service
+    directory (synthetic.service_providers, src.data.synthetic.providers)."""
+    syn = params.synthetic
+    tables = lookup_tables(registry, syn.hostile_name_rate, streams["lookups"]) if syn.lookups else {}
+    if syn.service_providers:
+        tables["service_providers"] = providers_table(
+            registry, params.base.children_per_caseworker, syn.start_date, export_end, streams["providers"]
+        )
+    return tables
 
 
 def lookup_tables(registry: Registry, hostile_rate: float, rng) -> dict[str, pa.Table]:
