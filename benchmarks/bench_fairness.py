@@ -42,7 +42,6 @@ from src.features import features  # noqa: E402
 from src.models import evaluate, train  # noqa: E402
 
 SEEDS = (20251128, 11, 22, 33, 44, 55, 66)
-CELL_COUNTY = "522421"  # the biased county in `found` (the generator's first county code)
 SCALE = {"months": 36, "n_counties": 4, "communities_per_county": 18}
 
 
@@ -73,12 +72,27 @@ def speed(n_children: int, replicates: int) -> dict:
             "seconds": round(seconds, 1), "discoveries": audit.headline()["discoveries"]}  # fmt: skip
 
 
-def run_pipeline(work: Path, seed: int, n_children: int, biased: bool) -> tuple[dict, Path]:
-    bias = {"enabled": biased, "hukou": "rural", "mode": "omit", "share": 1.0, "counties": [CELL_COUNTY]}
-    params = load_params(ROOT / "params.yaml", {
+def bench_params(seed: int, n_children: int, bias: dict):
+    return load_params(ROOT / "params.yaml", {
         "base": {"seed": seed}, "synthetic": {**SCALE, "n_children": n_children, "measurement_bias": bias},
         "train": {"backtest": {"search_trials": 1}},
     })  # fmt: skip
+
+
+def most_places_per_child(work: Path, seed: int, n_children: int) -> str:
+    """The county with the fewest registered children (the same number of directors, so the most
+    places per child): the generator draws county sizes per seed, the world is the same with the
+    knob on or off, so a run with the knob off finds it."""
+    generate.run(work / "probe", bench_params(seed, n_children, {"enabled": False}))
+    children = pd.read_csv(work / "probe" / "children.csv", dtype=str, usecols=["county_code"])
+    counts = children["county_code"].value_counts()
+    return str(counts[counts == counts.min()].index.min())
+
+
+def run_pipeline(work: Path, seed: int, n_children: int, biased: bool) -> tuple[dict, Path, str]:
+    county = most_places_per_child(work, seed, n_children) if biased else ""
+    bias = {"enabled": biased, "hukou": "rural", "mode": "omit", "share": 1.0, "counties": [county] if county else []}
+    params = bench_params(seed, n_children, bias)
     generate.run(work / "synthetic", params)
     ingest.run(work / "synthetic", work / "interim", work / "data_quality.json", params)
     features.run(work / "interim", work / "features.parquet", work / "features.json", params)
@@ -88,39 +102,43 @@ def run_pipeline(work: Path, seed: int, n_children: int, biased: bool) -> tuple[
                  work / "predictions.parquet", work / "headline.json", params)  # fmt: skip
     fairness.run(work / "predictions.parquet", work / "models", work / "fairness", work / "fair.json",
                  params, work / "interim")  # fmt: skip
-    return json.loads((work / "fairness" / "fairness.json").read_text(encoding="utf-8")), work
+    return json.loads((work / "fairness" / "fairness.json").read_text(encoding="utf-8")), work, county
 
 
-def oracle_recall(work: Path, per_caseworker: int) -> pd.Series:
-    """Recall per county x hukou cell of director lists cut on p_true (the generator's truth)."""
+def oracle_recall(work: Path) -> pd.DataFrame:
+    """Recall per county x hukou cell of the model's lists and of the oracle's: the same director
+    lists with the same number of places each, cut on p_true (the generator's truth)."""
     pred = pd.read_parquet(work / "predictions.parquet")
     truth = pd.read_parquet(work / "interim" / "truth.parquet")
     children = pd.read_parquet(work / "interim" / "children.parquet", columns=["child_pid", "caseworker_id"])
     frame = pred.merge(truth, on=["child_pid", "as_of"], how="left").merge(children, on="child_pid", how="left")
     frame["caseworker_id"] = frame["caseworker_id"].fillna("")
-    rank = frame.groupby(["as_of", "caseworker_id"])["p_true"].rank(ascending=False, method="first")
-    frame["oracle"] = (rank <= per_caseworker) & (frame["caseworker_id"] != "")
+    lists = frame.groupby(["as_of", "caseworker_id"])
+    places = lists["selected"].transform("sum")
+    frame["oracle"] = (lists["p_true"].rank(ascending=False, method="first") <= places) & (frame["caseworker_id"] != "")
     positives = frame[frame["label"] == 1]
-    return positives.groupby(["county_code", "hukou"])["oracle"].mean()
+    return positives.groupby(["county_code", "hukou"])[["oracle", "selected"]].mean()
 
 
-def pipeline_target(seeds: int, n_children: int, biased: bool) -> list[dict]:
+def pipeline_target(seeds: int, n_children: int, biased: bool, keep: str | None = None) -> list[dict]:
     rows = []
     for seed in SEEDS[:seeds]:
-        with tempfile.TemporaryDirectory(prefix="bench_fairness_") as tmp:
+        with tempfile.TemporaryDirectory(prefix="bench_fairness_", dir=keep) as tmp:
             start = time.perf_counter()
-            report, work = run_pipeline(Path(tmp), seed, n_children, biased)
+            report, work, county = run_pipeline(Path(tmp), seed, n_children, biased)
             found = [d for d in report["discoveries"] if d["discovered"]]
             top = next((d for d in found if not d["explained_by"]), None)
             row = {"seed": seed, "discoveries": len(found), "served_worse": report["headline"]["served_worse"],
                    "top": f"{top['grouping']}={top['group']}" if top else None,
                    "seconds": round(time.perf_counter() - start)}  # fmt: skip
             if biased:
-                oracle = oracle_recall(work, load_params(ROOT / "params.yaml").base.children_per_caseworker)
-                cell = ("522421", "rural")
-                row["oracle_cell"] = round(float(oracle.get(cell, np.nan)), 3)
-                row["oracle_min_other"] = round(float(oracle.drop(cell, errors="ignore").min()), 3)
-                row["top_is_cell"] = bool(top and {top["grouping"], top["group"]} == {"hukou|county_code", "rural|522421"})
+                recall = oracle_recall(work)
+                cell = (county, "rural")
+                row["cell"] = f"county_code={county}, hukou=rural"
+                row["model_recall_cell"] = round(float(recall["selected"].get(cell, np.nan)), 3)
+                row["oracle_cell"] = round(float(recall["oracle"].get(cell, np.nan)), 3)
+                row["oracle_min_other"] = round(float(recall["oracle"].drop(cell, errors="ignore").min()), 3)
+                row["top_is_cell"] = bool(top and (top["grouping"], top["group"]) == ("hukou|county_code", f"rural|{county}"))
                 flagged = [m["source"] for m in report["measurement"] if top and m["flagged"]
                            and (m["grouping"], m["group"]) == (top["grouping"], top["group"])]  # fmt: skip
                 row["absences_named"] = "records_absences" in flagged

@@ -9,8 +9,12 @@ group's and its complement's replicates come from the same resample (as in a mul
 bootstrap of the whole population). Weights are generated in fixed blocks of replicates, each
 from its own seed, so they do not depend on how the caller chunks the work.
 
-`weighted_sums` turns the weights into per-cell sums for every replicate with one sparse
-product per chunk of replicates: (cells x rows) membership times (rows x replicates) weights.
+Everything the audit estimates is a ratio of sums, so the replicates only need per-cell sums.
+`atom_sums` collapses the rows first: an *atom* is one combination of every audited attribute
+(and month), so every cell is a union of atoms. Per value column, one sparse (atoms x children)
+matrix of the children's row sums times the (children x replicates) weights gives every atom's
+replicate sums; `cell_sums` then adds atoms up into cells with a small sparse product. The cost
+is (non-zero values) x replicates, in chunks of replicates that bound memory.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import pandas as pd
 from scipy import sparse
 
 BLOCK = 8  # replicates per seeded block of weights
-MAX_CELLS = 24_000_000  # row weights materialised at a time (bounds memory: ~100 MB of float32)
+MAX_CELLS = 32_000_000  # child weights materialised at a time (bounds memory: ~256 MB of float64)
 
 
 def child_codes(child_pid) -> tuple[np.ndarray, int]:
@@ -40,30 +44,47 @@ def poisson_weights(n_children: int, replicates: int, seed: int) -> np.ndarray:
 
 
 def membership(codes: list[np.ndarray], n_cells: int) -> sparse.csr_matrix:
-    """(cells x rows) 0/1 matrix: row r belongs to cell c for each code array (a row may sit in
+    """(cells x items) 0/1 matrix: item r belongs to cell c for each code array (an item may sit in
     one cell per array; -1 = in no cell of that array)."""
-    n_rows = len(codes[0]) if codes else 0
-    rows = np.concatenate([np.arange(n_rows)[c >= 0] for c in codes]) if codes else np.array([])
+    n_items = len(codes[0]) if codes else 0
+    items = np.concatenate([np.arange(n_items)[c >= 0] for c in codes]) if codes else np.array([])
     cells = np.concatenate([c[c >= 0] for c in codes]) if codes else np.array([])
-    data = np.ones(len(rows), dtype=np.float64)
-    return sparse.csr_matrix((data, (cells, rows)), shape=(n_cells, n_rows))
+    data = np.ones(len(items), dtype=np.float64)
+    return sparse.csr_matrix((data, (cells, items)), shape=(n_cells, n_items))
 
 
-def weighted_sums(
-    member: sparse.csr_matrix, values: np.ndarray, child: np.ndarray, weights: np.ndarray
+def atom_sums(
+    atom: np.ndarray, n_atoms: int, values: np.ndarray, child: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per cell, the sum of each value column: the point (k, cells) and every replicate (k, B, cells).
+    """Per atom, the sum of each value column: the point (k, atoms) and every replicate (k, B, atoms).
 
-    `values` is (rows, k), `child` each row's child code, `weights` (B, children).
+    `atom` is each row's atom code, `values` (rows, k), `child` each row's child code into
+    `weights` (B, children). A replicate's sum is sum over rows of weight[child] x value.
     """
-    values = np.asarray(values, dtype=np.float64)
-    point = np.asarray(member @ values).T
-    replicates = weights.shape[0]
-    out = np.empty((values.shape[1], replicates, member.shape[0]))
-    chunk = max(1, MAX_CELLS // max(len(child), 1))
+    values = np.asarray(values, dtype=np.float64).reshape(len(atom), -1)
+    replicates, n_children = weights.shape
+    k = values.shape[1]
+    matrices = []
+    for column in range(k):
+        nonzero = np.flatnonzero(values[:, column])
+        matrices.append(sparse.csr_matrix(
+            (values[nonzero, column], (atom[nonzero], child[nonzero])), shape=(n_atoms, n_children)
+        ))  # fmt: skip
+    point = np.stack([np.asarray(m.sum(axis=1)).ravel() for m in matrices]) if k else np.zeros((0, n_atoms))
+    samples = np.empty((k, replicates, n_atoms))
+    chunk = max(1, MAX_CELLS // max(n_children, 1))
     for begin in range(0, replicates, chunk):
         end = min(begin + chunk, replicates)
-        row_weights = weights[begin:end, child].T.astype(np.float64)  # (rows, b)
-        for k in range(values.shape[1]):
-            out[k, begin:end] = np.asarray(member @ (row_weights * values[:, k : k + 1])).T
-    return point, out
+        block = np.ascontiguousarray(weights[begin:end].T, dtype=np.float64)  # (children, b)
+        for column, matrix in enumerate(matrices):
+            samples[column, begin:end] = (matrix @ block).T
+    return point, samples
+
+
+def cell_sums(member: sparse.csr_matrix, point: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Atom sums -> cell sums: (k, cells) and (k, B, cells) through the (cells x atoms) membership."""
+    k, replicates, n_atoms = samples.shape
+    cell_point = np.asarray(member @ point.T).T if k else np.zeros((0, member.shape[0]))
+    stacked = samples.transpose(2, 0, 1).reshape(n_atoms, k * replicates)
+    cell_samples = np.asarray(member @ stacked).reshape(member.shape[0], k, replicates).transpose(1, 2, 0)
+    return cell_point, np.ascontiguousarray(cell_samples)

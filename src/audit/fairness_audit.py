@@ -10,7 +10,6 @@ across all tables (`src.audit.fairness_suppression`). `audit_to_dict` gives fair
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,20 +24,20 @@ from src.audit.fairness_cells import (
     VERDICTS,
     measure_cells,
 )
+from src.audit.fairness_context import context_tables
 from src.audit.fairness_discovery import discover
-from src.audit.fairness_measurement import SOURCES, plain_finding, recording_rates
+from src.audit.fairness_measurement import (
+    SOURCES,
+    plain_finding,
+    recording_rates,
+    thin_record_finding,
+)
 from src.audit.fairness_metrics import (
     CAPACITY,
     CI_LEVEL,
     PRIMARY_METRIC,
-    RATE_METRICS,
-    RATIO_METRICS,
-    GroupRows,
     audited_attributes,
-    bootstrap_group,
-    confidence_interval,
     operating_points,
-    point_estimates,
     prepare_audit_frame,
     single_attributes,
 )
@@ -65,6 +64,7 @@ class FairnessAudit:
     discoveries: pd.DataFrame
     measurement: pd.DataFrame
     findings: list[str]
+    thin_records: list[str]  # the largest record shortfalls (flagged sources), in plain words
     units: pd.DataFrame  # counties, need-adjusted
     directors: pd.DataFrame  # directors pooled by fifths of need covered
     sizes: pd.DataFrame  # published cell counts (children, child-months, ...) of the shown groupings
@@ -92,10 +92,9 @@ def audit_fairness(
                      fairness.min_positives, attributes)  # fmt: skip
     published = sizes[sizes["suppressed"] == ""]
     reportable = set(published[["grouping", "group", "month"]].itertuples(index=False, name=None))
-    positive = _positive_rows(frame, records)
-    columns = ["positives", "caught", *(c for c in SOURCES if c in positive.columns)]
-    cells = measure_cells(positive, all_groupings(attributes), columns,
-                          child[frame["label"].to_numpy() == 1], weights)  # fmt: skip
+    rows = _cell_rows(frame, records)
+    columns = ["positives", "caught", "score", "listed_score", *(c for c in SOURCES if c in rows.columns)]
+    cells = measure_cells(rows, all_groupings(attributes), columns, child, weights)
     in_cells = set(cells.index.itertuples(index=False, name=None))
     mask = np.array([k in reportable for k in cells.index.itertuples(index=False, name=None)])
     references = choose_references(cells, shown, reportable, fairness)
@@ -107,7 +106,8 @@ def audit_fairness(
     keys += [(r.grouping, r.group) for r in discoveries[discoveries["discovered"]].itertuples()]
     measurement = recording_rates(cells, list(dict.fromkeys(keys)), fairness.recording_ratio, CI_LEVEL)
     top = discoveries[discoveries["discovered"] & (discoveries["explained_by"] == "")].head(TOP_FINDINGS)
-    groups, context, overall = _context(frame, child, weights, shown, reportable, evaluate)
+    groups, context, overall = context_tables(frame, child, weights, shown, reportable,
+                                              operating_points(frame, evaluate.top_pcts), evaluate.ece_bins)
     units = unit_table(frame, "county_code") if "county_code" in frame.columns else pd.DataFrame()
     units = units[[("county_code", str(u), POOLED) in reportable for u in units.get("unit", [])]]
     if len(units):
@@ -119,6 +119,7 @@ def audit_fairness(
         monthly_points=_published_points(monthly_points(frame, shown), reportable),
         discoveries=discoveries, measurement=measurement,
         findings=[plain_finding(row, measurement) for row in top.to_dict(orient="records")],
+        thin_records=_thin_records(measurement, discoveries),
         units=units.reset_index(drop=True), directors=director_fifths(frame),
         sizes=shown_sizes[shown_sizes["suppressed"] == ""].drop(columns="suppressed").reset_index(drop=True),
         suppressed=sizes.loc[sizes["suppressed"] != "", ["grouping", "group", "month", "suppressed"]]
@@ -127,111 +128,36 @@ def audit_fairness(
     )  # fmt: skip
 
 
-def _positive_rows(frame: pd.DataFrame, records: pd.DataFrame | None) -> pd.DataFrame:
-    """The child-months that later had the outcome, with `positives`, `caught` and the record counts."""
-    positive = frame[frame["label"] == 1].assign(positives=1.0, caught=lambda f: f["selected"])
+def _thin_records(measurement: pd.DataFrame, discoveries: pd.DataFrame) -> list[str]:
+    """The flagged sources with the most records missing (expected - observed), in plain words."""
+    flagged = measurement[measurement["flagged"]] if len(measurement) else measurement
+    top = flagged.sort_values(["missing_records", "grouping", "group"], ascending=[False, True, True])
+    return [thin_record_finding(row, discoveries) for row in top.head(TOP_FINDINGS).to_dict(orient="records")]
+
+
+def _cell_rows(frame: pd.DataFrame, records: pd.DataFrame | None) -> pd.DataFrame:
+    """The audited rows with the summed columns: positives, caught, score, listed_score and, on
+    the child-months that later had the outcome, each source's record count (0 elsewhere)."""
+    label, selected = frame["label"].to_numpy(dtype=float), frame["selected"].to_numpy(dtype=float)
+    rows = frame.assign(positives=label, caught=label * selected, listed_score=frame["score"] * selected)
     if records is None:
-        return positive.reset_index(drop=True)
+        return rows
     sources = [c for c in SOURCES if c in records.columns]
-    merged = positive.merge(records[["child_pid", "as_of", *sources]], on=["child_pid", "as_of"],
-                            how="left", validate="one_to_one")  # fmt: skip
-    merged[sources] = merged[sources].fillna(0).astype(float)
-    return merged
+    positive = np.flatnonzero(label == 1)
+    keys = frame.iloc[positive][["child_pid", "as_of"]]
+    merged = keys.merge(records[["child_pid", "as_of", *sources]], on=["child_pid", "as_of"],
+                        how="left", validate="one_to_one")  # fmt: skip
+    for column in sources:
+        counts = np.zeros(len(frame))
+        counts[positive] = merged[column].fillna(0).to_numpy(dtype=float)
+        rows[column] = counts
+    return rows
 
 
 def _published_points(points: pd.DataFrame, reportable: set) -> pd.DataFrame:
     keep = [(a, str(g), m) in reportable for a, g, m in zip(points["attribute"], points["group"],
                                                             points["month"], strict=True)]  # fmt: skip
     return points[keep].reset_index(drop=True)
-
-
-# ---------------------------------------------------------------------------- context metrics
-
-
-THRESHOLD_FREE = ("n", "positives", "prevalence", "observed_rate", "mean_predicted", "calibration_ratio",
-                  "auc_roc", "ece")  # fmt: skip
-
-
-def _context(frame, child, weights, shown, reportable, evaluate):
-    """Every metric per published group (pooled) with cluster-bootstrap intervals, and its ratio
-    to the overall value (the context around the primary criterion)."""
-    points = operating_points(frame, evaluate.top_pcts)
-    names = list(points)
-    columns = np.column_stack(list(points.values()))
-    label, score = frame["label"].to_numpy(), frame["score"].to_numpy()
-    everyone = GroupRows.build(label, score, columns, evaluate.ece_bins, child)
-    overall_point, overall_samples = point_estimates(everyone), bootstrap_group(everyone, weights)
-    group_rows, context_rows = [], []
-    for attribute in shown:
-        values = frame[attribute].to_numpy()
-        for group in sorted(set(values.tolist())):
-            if (attribute, group, POOLED) not in reportable:
-                continue
-            index = np.flatnonzero(values == group)
-            rows = GroupRows.build(label[index], score[index], columns[index], evaluate.ece_bins, child[index])
-            point, samples = point_estimates(rows), bootstrap_group(rows, weights)
-            group_rows += _group_rows(attribute, group, point, samples, names)
-            context_rows += _context_rows(attribute, group, (point, samples),
-                                          (overall_point, overall_samples), names)  # fmt: skip
-    overall = {name: float(overall_point[name]) for name in THRESHOLD_FREE}
-    overall["n"], overall["positives"] = int(overall["n"]), int(overall["positives"])
-    overall["children"] = int(child.max()) + 1 if len(child) else 0
-    overall["as_of_months"] = sorted(pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d").unique().tolist())
-    overall["operating_points"] = {
-        name: {metric: float(overall_point[metric][column]) for metric in RATE_METRICS}
-        for column, name in enumerate(names)
-    }
-    return (pd.DataFrame(group_rows, columns=GROUP_COLUMNS),
-            pd.DataFrame(context_rows, columns=CONTEXT_COLUMNS), overall)  # fmt: skip
-
-
-GROUP_COLUMNS = ["attribute", "group", "operating_point", "metric", "value", "ci_low", "ci_high"]
-CONTEXT_COLUMNS = ["attribute", "group", "operating_point", "metric", "ratio", "ci_low", "ci_high"]
-
-
-def _group_rows(attribute, group, point, samples, names) -> list[dict]:
-    rows = []
-    for metric in THRESHOLD_FREE:
-        low, high = (confidence_interval(samples[metric]) if metric not in ("n", "positives")
-                     else (math.nan,) * 2)  # fmt: skip
-        rows.append(_row(attribute, group, "", metric, point[metric], low, high))
-    for column, name in enumerate(names):
-        for metric in RATE_METRICS:
-            low, high = confidence_interval(samples[metric][:, column])
-            rows.append(_row(attribute, group, name, metric, point[metric][column], low, high))
-    return rows
-
-
-def _row(attribute, group, point, metric, value, low, high) -> dict:
-    return {"attribute": attribute, "group": group, "operating_point": point, "metric": metric,
-            "value": float(value), "ci_low": float(low), "ci_high": float(high)}  # fmt: skip
-
-
-def _context_rows(attribute, group, mine, overall, names) -> list[dict]:
-    """Ratio to the overall value per metric and operating point (AUC once: it has no cut-off)."""
-    rows = []
-    for column, name in enumerate(names):
-        for metric in RATIO_METRICS:
-            if metric == "auc_roc" and column > 0:
-                continue
-            ratio = _safe_ratio(_at(mine[0], metric, column), _at(overall[0], metric, column))
-            low, high = confidence_interval(
-                _safe_ratio(_at(mine[1], metric, column), _at(overall[1], metric, column))
-            )
-            rows.append({"attribute": attribute, "group": group, "operating_point": name, "metric": metric,
-                         "ratio": ratio, "ci_low": float(low), "ci_high": float(high)})  # fmt: skip
-    return rows
-
-
-def _at(values: dict[str, np.ndarray], metric: str, column: int) -> np.ndarray:
-    """A metric at one operating point (threshold-free metrics have no operating-point axis)."""
-    return values[metric] if metric in THRESHOLD_FREE else values[metric][..., column]
-
-
-def _safe_ratio(numerator, denominator):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        result = np.asarray(numerator, dtype=float) / np.asarray(denominator, dtype=float)
-    return float(result) if result.ndim == 0 else result
 
 
 # ---------------------------------------------------------------------------- summaries
@@ -281,6 +207,7 @@ def audit_to_dict(audit: FairnessAudit) -> dict:
         },
         "headline": headline_figures(audit),
         "findings": audit.findings,
+        "thin_records": audit.thin_records,
         "overall": audit.overall,
         "references": audit.references,
         "primary": _records(audit.primary),

@@ -1,10 +1,11 @@
 """Recall at the watchlist cut, and recording rates, for every cell at once, with cluster-bootstrap replicates.
 
 A cell is a group of one grouping (an attribute, or a pair "a|b" of attributes, or the
-overall "") in one month or pooled over the test months (month ""). Recall and the
-recording rates only involve the child-months that later had the outcome, so only those rows
-enter: per cell and replicate, the sums of `positives` (1 per row), `caught` (on the list)
-and one column per recording source (records in the window before the as-of date). The
+overall "") in one month or pooled over the test months (month ""). Every estimate is a
+ratio of sums, so per cell and replicate the audit keeps the sums of a few columns: `positives`
+(the outcome), `caught` (outcome and on the list), `score` and `listed_score` (the calibrated
+probabilities, all and on the list) and one column per recording source (records in the window
+before the as-of date, on the child-months that later had the outcome). The
 replicates reuse the children's Poisson weights (`src.audit.cluster_bootstrap`), so a group's
 complement ("the rest") is the overall cell minus the group, replicate by replicate.
 
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
-from src.audit.cluster_bootstrap import membership, weighted_sums
+from src.audit.cluster_bootstrap import atom_sums, cell_sums, membership
 
 JOIN = "|"  # joins the attributes (and values) of a pair: "hukou|sex", "rural|f"
 OVERALL = ""  # the grouping name of the whole population
@@ -29,16 +31,22 @@ ALL = "all"  # its single group
 POOLED = ""  # the month of a cell pooled over the test months
 SERVED_WORSE, SERVED_BETTER = "served worse", "served better"
 WITHIN, CANNOT_TELL = "within tolerance", "cannot tell"
+FLOOR = 1e-3  # ratios below this count as this in the log-scale shortfall test
 VERDICTS = (SERVED_WORSE, SERVED_BETTER, WITHIN, CANNOT_TELL)  # the summary counts in this order
 
 
 @dataclass
 class Cells:
-    """Cell index (grouping, group, month) and per value column the point and replicate sums."""
+    """Cell index (grouping, group, month) and per value column the point and replicate sums;
+    also the atoms the cells are made of (for sums within strata, `strata_sums`)."""
 
     index: pd.DataFrame  # grouping, group, month; row i = cell i
     point: dict[str, np.ndarray]  # column -> (cells,)
     samples: dict[str, np.ndarray]  # column -> (B, cells)
+    atoms: pd.DataFrame  # one row per atom: the value of every attribute used (and month)
+    member: sparse.csr_matrix  # (cells x atoms)
+    atom_point: dict[str, np.ndarray]  # column -> (atoms,)
+    atom_samples: dict[str, np.ndarray]  # column -> (B, atoms)
 
     def position(self) -> dict[tuple[str, str, str], int]:
         return {key: i for i, key in enumerate(self.index.itertuples(index=False, name=None))}
@@ -73,38 +81,74 @@ def grouping_codes(frame: pd.DataFrame, attributes: tuple[str, ...]) -> tuple[np
     return rank[inverse.ravel()], [names[i] for i in order]
 
 
+def atom_codes(rows: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each row's atom (its combination of `keys`' values) and one row of values per atom, sorted."""
+    combined = np.zeros(len(rows), dtype=np.int64)
+    for key in keys:
+        codes, uniques = pd.factorize(rows[key].astype(str), sort=True)
+        if (int(combined.max(initial=0)) + 1) * len(uniques) >= 2**62:  # re-number to stay in int64
+            combined = np.unique(combined, return_inverse=True)[1].ravel().astype(np.int64)
+        combined = combined * len(uniques) + codes
+    present, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    atoms = rows.iloc[first][keys].astype(str).reset_index(drop=True)
+    return inverse.ravel().astype(np.int64), atoms
+
+
 def measure_cells(
     rows: pd.DataFrame,
     groupings: list[tuple[str, ...]],
     columns: list[str],
     child: np.ndarray,
     weights: np.ndarray,
+    monthly: bool = True,
 ) -> Cells:
-    """Sums of `columns` per cell (every grouping, pooled and per month) and replicate.
+    """Sums of `columns` per cell (every grouping, pooled and, if `monthly`, per month) and replicate.
 
-    `rows` holds the child-months that later had the outcome, with a `month` column
-    ("YYYY-MM") and the grouping attributes; `child` is each row's child code into `weights`.
+    `rows` holds child-months with a `month` column ("YYYY-MM") and the grouping attributes;
+    `child` is each row's child code into `weights`.
     """
-    months = sorted(rows["month"].unique().tolist())
-    month_code = pd.Categorical(rows["month"], categories=months).codes.astype(np.int64)
+    attributes = list(dict.fromkeys(a for g in groupings for a in g))
+    atom, atoms = atom_codes(rows, [*attributes, "month"] if monthly else attributes)
+    months = sorted(atoms["month"].unique().tolist()) if monthly else []
+    month_code = pd.Categorical(atoms["month"], categories=months).codes.astype(np.int64) if monthly else None
     codes, index, offset = [], [], 0
-    for attributes in [(), *[g for g in groupings if g]]:
-        name = grouping_name(attributes)
-        key_codes, groups = grouping_codes(rows, attributes)
+    for grouping in [(), *[g for g in groupings if g]]:
+        name = grouping_name(grouping)
+        key_codes, groups = grouping_codes(atoms, grouping)
         codes.append(offset + key_codes)
         index += [(name, str(g), POOLED) for g in groups]
         offset += len(groups)
-        codes.append(offset + key_codes * len(months) + month_code)
-        index += [(name, str(g), m) for g in groups for m in months]
-        offset += len(groups) * len(months)
+        if monthly:
+            codes.append(offset + key_codes * len(months) + month_code)
+            index += [(name, str(g), m) for g in groups for m in months]
+            offset += len(groups) * len(months)
     member = membership(codes, offset)
     values = rows[columns].to_numpy(dtype=np.float64) if len(rows) else np.zeros((0, len(columns)))
-    point, samples = weighted_sums(member, values, child, weights)
+    a_point, a_samples = atom_sums(atom, len(atoms), values, child, weights)
+    point, samples = cell_sums(member, a_point, a_samples)
     return Cells(
         index=pd.DataFrame(index, columns=["grouping", "group", "month"]),
         point={c: point[k] for k, c in enumerate(columns)},
         samples={c: samples[k] for k, c in enumerate(columns)},
+        atoms=atoms, member=member,
+        atom_point={c: a_point[k] for k, c in enumerate(columns)},
+        atom_samples={c: a_samples[k] for k, c in enumerate(columns)},
+    )  # fmt: skip
+
+
+def strata_sums(cells: Cells, column: str, strata: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A column's sums per cell within each stratum (a combination of `strata` attributes):
+    point (cells, K) and replicates (B, cells, K); no strata = one stratum."""
+    codes, labels = grouping_codes(cells.atoms, tuple(a for a in strata if a in cells.atoms.columns))
+    n_strata = len(labels)
+    coo = cells.member.tocoo()
+    split = sparse.csr_matrix(
+        (coo.data, (coo.row * n_strata + codes[coo.col], coo.col)),
+        shape=(cells.member.shape[0] * n_strata, cells.member.shape[1]),
     )
+    point = np.asarray(split @ cells.atom_point[column]).reshape(-1, n_strata)
+    samples = np.asarray(split @ cells.atom_samples[column].T).T  # (B, cells*K)
+    return point, samples.reshape(samples.shape[0], -1, n_strata)
 
 
 def _div(numerator, denominator):
@@ -161,19 +205,20 @@ def verdict(ratio: float, low: float, high: float, tolerance: tuple[float, float
     return CANNOT_TELL
 
 
-def shortfall_p_values(rates: dict[str, np.ndarray], margin: float) -> np.ndarray:
-    """One-sided p-value of "recall is at least `margin` x the reference's" per cell.
+def shortfall_p_values(ratio: np.ndarray, samples: np.ndarray, margin: float) -> np.ndarray:
+    """One-sided p-value of "the ratio is at least `margin`" per cell (a shortfall that matters).
 
-    The difference d = rate - margin x reference rate has its standard error from the cluster
-    bootstrap replicates; p = Phi(d / se). A cell without a usable error gets p = 1.
+    On the log scale, d = log(ratio) - log(margin) has its standard error from the cluster
+    bootstrap replicates (`samples`, (B, cells)); p = Phi(d / se). Ratios are floored at
+    `FLOOR` (a group with none caught has a finite log). A cell without a usable estimate or
+    error gets p = 1.
     """
-    d_point = rates["point"] - margin * rates["reference_point"]
-    d_samples = rates["samples"] - margin * rates["reference_samples"]
     with np.errstate(all="ignore"), _quiet():
-        se = np.nanstd(np.where(np.isfinite(d_samples), d_samples, np.nan), axis=0, ddof=1)
-    z = _div(d_point, se)
-    p = np.array([0.5 * math.erfc(-v / math.sqrt(2)) if np.isfinite(v) else 1.0 for v in z])
-    return np.where(se > 0, p, 1.0)
+        log_samples = np.log(np.where(np.isfinite(samples), np.maximum(samples, FLOOR), np.nan))
+        se = np.nanstd(log_samples, axis=0, ddof=1)
+        z = (np.log(np.maximum(np.asarray(ratio, dtype=float), FLOOR)) - math.log(margin)) / se
+    p = np.array([0.5 * math.erfc(-v / math.sqrt(2)) if np.isfinite(v) else 1.0 for v in np.atleast_1d(z)])
+    return np.where(np.atleast_1d(se) > 0, p, 1.0)
 
 
 def benjamini_hochberg(p_values: np.ndarray, fdr: float) -> np.ndarray:

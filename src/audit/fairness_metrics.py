@@ -1,4 +1,4 @@
-"""The pure core of the fairness audit: input checks, operating points, group metrics, bootstrap.
+"""The pure core of the fairness audit: input checks, operating points, rate formulas, intervals.
 
 Everything here works on arrays and frames; the knobs come from `params.fairness` and
 `params.evaluate` (`src.config.Fairness`, `src.config.Evaluate`). The audit itself (groups,
@@ -8,7 +8,6 @@ suppression, reference groups, ratios) is `src.audit.fairness_audit`.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -142,113 +141,6 @@ def rates_from_sums(n, positives, selected, true_pos) -> dict:
             "fdr": false_pos / selected,
             "for": false_neg / (n - selected),
         }
-
-
-def _bin_index(score: np.ndarray, bins: int) -> np.ndarray:
-    return np.minimum((np.asarray(score) * bins).astype(np.int64), bins - 1)
-
-
-# ---------------------------------------------------------------------------- group statistics
-
-
-@dataclass(frozen=True)
-class GroupRows:
-    """One group's rows sorted by score, and the per-row values that every metric sums."""
-
-    label: np.ndarray
-    child: np.ndarray  # each row's child code (into the cluster-bootstrap weights)
-    values: (
-        np.ndarray
-    )  # (n, c): label, score, m weights, m weights*label, bins onehot*label, bins onehot*score
-    tie_starts: np.ndarray  # first row of each run of equal scores (for the AUC)
-    operating_points: int
-    ece_bins: int
-
-    @classmethod
-    def build(
-        cls, label: np.ndarray, score: np.ndarray, weights: np.ndarray, ece_bins: int, child=None
-    ) -> GroupRows:
-        order = np.argsort(score, kind="stable")
-        label, score, weights = label[order].astype(float), score[order], weights[order]
-        child = np.arange(len(label)) if child is None else np.asarray(child)[order]
-        onehot = np.eye(ece_bins)[_bin_index(score, ece_bins)]
-        values = np.column_stack(
-            [
-                label,
-                score,
-                weights,
-                weights * label[:, None],
-                onehot * label[:, None],
-                onehot * score[:, None],
-            ]
-        )
-        starts = np.flatnonzero(np.r_[True, np.diff(score) != 0])
-        return cls(label, child, values, starts, weights.shape[1], ece_bins)
-
-    @property
-    def size(self) -> int:
-        return len(self.label)
-
-
-def group_statistics(rows: GroupRows, counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Every metric for each row of `counts` (how often each child is drawn; all ones = the group).
-
-    Threshold-free metrics have shape (b,), rate metrics (b, m) for m operating points. AUC counts
-    ties one half; ECE uses equal-width bins on [0, 1]: sum of |observed - predicted| per bin / n.
-    """
-    m, bins = rows.operating_points, rows.ece_bins
-    sums = counts @ rows.values
-    n, pos, pred = counts.sum(axis=1), sums[:, 0], sums[:, 1]
-    observed_bins = sums[:, 2 + 2 * m : 2 + 2 * m + bins]
-    predicted_bins = sums[:, 2 + 2 * m + bins :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stats = {
-            "n": n,
-            "positives": pos,
-            "prevalence": pos / n,
-            "observed_rate": pos / n,
-            "mean_predicted": pred / n,
-            "calibration_ratio": pos / pred,
-            "ece": np.abs(observed_bins - predicted_bins).sum(axis=1) / n,
-            "auc_roc": _weighted_auc(counts, rows.label, rows.tie_starts),
-        }
-    rates = rates_from_sums(
-        n[:, None], pos[:, None], sums[:, 2 : 2 + m], sums[:, 2 + m : 2 + 2 * m]
-    )
-    stats.update({name: rates[name] for name in RATE_METRICS})
-    return stats
-
-
-def _weighted_auc(counts: np.ndarray, label: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """AUC of each row of `counts` over score-sorted children, ties counted one half."""
-    pos = np.add.reduceat(counts * label, starts, axis=1)
-    neg = np.add.reduceat(counts * (1 - label), starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
-
-
-def point_estimates(rows: GroupRows) -> dict[str, np.ndarray]:
-    """The group's own metrics: scalars for threshold-free ones, (m,) arrays for rates."""
-    return {
-        name: value[0] for name, value in group_statistics(rows, np.ones((1, rows.size))).items()
-    }
-
-
-def bootstrap_group(
-    rows: GroupRows, weights: np.ndarray, max_cells: int = 4_000_000
-) -> dict[str, np.ndarray]:
-    """Every metric for every replicate of the cluster bootstrap (`weights`: (B, children) copies
-    of each child, `src.audit.cluster_bootstrap.poisson_weights`); all of a child's rows share
-    its count. Chunks of replicates bound memory to about `max_cells` counts.
-    """
-    n, replicates = rows.size, weights.shape[0]
-    chunk = max(1, max_cells // max(n, 1))
-    parts = []
-    for begin in range(0, replicates, chunk):
-        counts = weights[begin : begin + chunk][:, rows.child].astype(float)
-        parts.append(group_statistics(rows, counts))
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def confidence_interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
