@@ -127,10 +127,11 @@ def pipeline_target(seeds: int, n_children: int, biased: bool, keep: str | None 
             start = time.perf_counter()
             report, work, county = run_pipeline(Path(tmp), seed, n_children, biased)
             found = [d for d in report["discoveries"] if d["discovered"]]
+            row_found = [f"{d['grouping']}={d['group']}" for d in found]
             top = next((d for d in found if not d["explained_by"]), None)
             row = {"seed": seed, "discoveries": len(found), "served_worse": report["headline"]["served_worse"],
                    "top": f"{top['grouping']}={top['group']}" if top else None,
-                   "seconds": round(time.perf_counter() - start)}  # fmt: skip
+                   "found": row_found, "seconds": round(time.perf_counter() - start)}  # fmt: skip
             if biased:
                 recall = oracle_recall(work)
                 cell = (county, "rural")
@@ -142,6 +143,15 @@ def pipeline_target(seeds: int, n_children: int, biased: bool, keep: str | None 
                 flagged = [m["source"] for m in report["measurement"] if top and m["flagged"]
                            and (m["grouping"], m["group"]) == (top["grouping"], top["group"])]  # fmt: skip
                 row["absences_named"] = "records_absences" in flagged
+                key = ("hukou|county_code", f"rural|{county}")
+                mine = [d for d in report["discoveries"] if (d["grouping"], d["group"]) == key]
+                row["cell_kept_ratio"] = round(mine[0]["ratio"], 3) if mine else None
+                row["cell_rank"] = next((i + 1 for i, d in enumerate(report["discoveries"])
+                                         if (d["grouping"], d["group"]) == key), None)  # fmt: skip
+                absences = [m for m in report["measurement"] if (m["grouping"], m["group"]) == key
+                            and m["source"] == "records_absences"]  # fmt: skip
+                row["cell_absences_ratio"] = round(absences[0]["ratio"], 3) if absences else None
+                row["cell_absences_flagged"] = bool(absences and absences[0]["flagged"])
             print(json.dumps(row), flush=True)
             rows.append(row)
     return rows

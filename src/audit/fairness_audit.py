@@ -101,7 +101,8 @@ def audit_fairness(
     primary = primary_table(cells, references, reportable & in_cells, fairness.tolerance, CI_LEVEL)
     with_outcome = sizes.set_index(["grouping", "group", "month"])["children_with_outcome"]
     discoveries = discover(cells, mask, with_outcome.reindex(list(cells.index.itertuples(index=False, name=None)))
-                           .fillna(0).to_numpy(), fairness.tolerance[0], fairness.fdr, CI_LEVEL)  # fmt: skip
+                           .fillna(0).to_numpy(), fairness.tolerance[0], fairness.fdr, CI_LEVEL,
+                           fairness.min_positives)  # fmt: skip
     keys = [(g, v) for g, v, m in sorted(reportable) if m == POOLED and g in shown]
     keys += [(r.grouping, r.group) for r in discoveries[discoveries["discovered"]].itertuples()]
     measurement = recording_rates(cells, list(dict.fromkeys(keys)), fairness.recording_ratio, CI_LEVEL)

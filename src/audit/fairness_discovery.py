@@ -4,25 +4,30 @@ model's own probabilities promise.
 Raw recall differs between groups for reasons that are not the model failing them: a county
 with fewer places per need catches a smaller share, and a group whose children rarely have the
 outcome (the youngest) has its few positives scattered among low scores, so even a perfect
-ranking rarely lists them. Discovery therefore compares like with like. For a group g, over its
-child-months pooled across the test months:
+ranking rarely lists them. Discovery therefore compares like with like: the children each list
+*left off*, against what the model's calibrated probabilities promised for them. For a group g,
+over its child-months pooled across the test months:
 
-- recall_g = outcome child-months on a list / outcome child-months;
-- promised recall e_g = the calibrated probabilities on the list / all of g's probabilities,
-  the recall the model expects from the same lists and places;
-- r_g = recall_g / e_g, how much of its promise the list keeps for g.
+- missed_g = outcome child-months not on a list; promised_g = the sum of those child-months'
+  probabilities (the outcomes the model expected among the children it passed over);
+- m_g = missed_g / promised_g: 1 when the passed-over children fall out as often as promised.
 
-The statistic is r_g / r_rest (the rest of the population). Capacity and base risk enter both
-recall and promise, so they cancel: where the model is calibrated within groups, the ratio is
-about 1 for every group. Where a group's records are thin, the model under-predicts the
-children it does not list, so they fall out more often than promised and the ratio drops.
-Every reportable group of every attribute and pair (county x hukou included) is tested:
-H0 "r_g / r_rest >= the tolerance's lower edge" (a shortfall that matters), one-sided p from
-the cluster bootstrap (`src.audit.fairness_cells.shortfall_p_values`), Benjamini-Hochberg at
-`fairness.fdr`. A discovered one-attribute group whose shortfall is carried by one of its
-discovered pair cells (the group without that cell is not significantly short) is listed as
-explained by it, so the cell that fails is named first. Discoveries are ranked by the children
-the shortfall costs: (e_g x r_rest - recall_g) x the group's children who later had the outcome.
+The statistic is m_rest / m_g (below 1: g's passed-over children fall out more often than the
+model said, relative to the rest's). Capacity and base risk change which children are passed
+over and how many of them fall out, but where the model is calibrated within groups every subset
+chosen by score is calibrated too, so the ratio is about 1 for every group. Where a group's
+records are thin, the model under-predicts exactly the children whose need went unrecorded; they
+are passed over and fall out more often than promised. (Recall divided by the promised recall,
+the probabilities on the list over all of g's, reads the same way but is diluted by the listed
+children, who are under-predicted too.) Every reportable group of every attribute and pair
+(county x hukou included) is tested: H0 "m_rest / m_g >= the tolerance's lower edge" (a
+shortfall that matters), one-sided p from the cluster bootstrap
+(`src.audit.fairness_cells.shortfall_p_values`), Benjamini-Hochberg at `fairness.fdr`. A
+discovered one-attribute group whose shortfall is carried by one of its discovered pair cells
+(the group without that cell is not significantly short) is listed as explained by it, so the
+cell that fails is named first. Discoveries are ranked by the children the shortfall costs:
+(missed_g - promised_g x m_rest) / outcome child-months, x the group's children who later had
+the outcome.
 """
 
 from __future__ import annotations
@@ -43,24 +48,26 @@ from src.audit.fairness_cells import (
 
 PROMISE_COLUMNS = ("caught", "positives", "listed_score", "score")  # the sums the statistic needs
 DISCOVERY_COLUMNS = [
-    "grouping", "group", "depth", "recall", "promised_recall", "kept", "rest_recall", "rest_kept",
+    "grouping", "group", "depth", "recall", "promised_recall", "rest_recall", "missed", "promised_missed",
+    "missed_per_promised", "rest_missed_per_promised",
     "ratio", "ci_low", "ci_high", "p_value", "discovered", "explained_by", "shortfall",
     "children_with_outcome", "children_missed_by_gap",
 ]  # fmt: skip
 
 
-def kept_promise(caught, positives, listed_score, score):
-    """r = recall / promised recall = (caught / positives) / (listed_score / score); NaN if undefined."""
+def missed_per_promised(caught, positives, listed_score, score):
+    """m = outcome child-months left off the lists / their promised number (sum of the passed-over
+    child-months' probabilities); NaN if undefined."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (np.asarray(caught) / positives) / (np.asarray(listed_score) / score)
+        return (np.asarray(positives) - caught) / (np.asarray(score) - listed_score)
 
 
 def promise_ratio(sums: dict[str, np.ndarray], total: dict[str, np.ndarray]) -> np.ndarray:
-    """r_g / r_rest for group sums `sums` inside population sums `total` (same shapes)."""
-    mine = kept_promise(*(sums[c] for c in PROMISE_COLUMNS))
-    rest = kept_promise(*(total[c] - sums[c] for c in PROMISE_COLUMNS))
+    """m_rest / m_g for group sums `sums` inside population sums `total` (same shapes)."""
+    mine = missed_per_promised(*(sums[c] for c in PROMISE_COLUMNS))
+    rest = missed_per_promised(*(total[c] - sums[c] for c in PROMISE_COLUMNS))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return mine / rest
+        return rest / mine
 
 
 def _sums(cells: Cells, kind: str, positions) -> dict[str, np.ndarray]:
@@ -75,8 +82,12 @@ def discover(
     tolerance_low: float,
     fdr: float,
     level: float,
+    min_promised: float = 5.0,
 ) -> pd.DataFrame:
-    """One row per tested group (pooled cells, not the overall, reportable), discoveries first by rank."""
+    """One row per tested group (pooled cells, not the overall, reportable), discoveries first by rank.
+
+    A group whose passed-over children were promised fewer than `min_promised` outcomes cannot
+    be tested: a few more or fewer than one or two is chance, and the bootstrap cannot tell (p = 1)."""
     index = cells.index
     tested = np.flatnonzero(
         (index["month"] == POOLED).to_numpy() & (index["grouping"] != OVERALL).to_numpy() & reportable
@@ -89,7 +100,8 @@ def discover(
     ratio = promise_ratio(point, total)
     ratio_samples = promise_ratio(samples, total_samples)
     low, high = interval(ratio_samples, level)
-    p_values = shortfall_p_values(ratio, ratio_samples, tolerance_low)
+    promised_missed = point["score"] - point["listed_score"]
+    p_values = np.where(promised_missed >= min_promised, shortfall_p_values(ratio, ratio_samples, tolerance_low), 1.0)
     rest = {c: total[c] - point[c] for c in PROMISE_COLUMNS}
     with np.errstate(divide="ignore", invalid="ignore"):
         recall, rest_recall = point["caught"] / point["positives"], rest["caught"] / rest["positives"]
@@ -97,13 +109,16 @@ def discover(
     frame = pd.DataFrame({
         "grouping": index["grouping"].to_numpy()[tested], "group": index["group"].to_numpy()[tested],
         "depth": [g.count(JOIN) + 1 for g in index["grouping"].to_numpy()[tested]],
-        "recall": recall, "promised_recall": promised, "kept": kept_promise(*(point[c] for c in PROMISE_COLUMNS)),
-        "rest_recall": rest_recall, "rest_kept": kept_promise(*(rest[c] for c in PROMISE_COLUMNS)),
+        "recall": recall, "promised_recall": promised, "rest_recall": rest_recall,
+        "missed": point["positives"] - point["caught"], "promised_missed": promised_missed,
+        "missed_per_promised": missed_per_promised(*(point[c] for c in PROMISE_COLUMNS)),
+        "rest_missed_per_promised": missed_per_promised(*(rest[c] for c in PROMISE_COLUMNS)),
         "ratio": ratio, "ci_low": low, "ci_high": high, "p_value": p_values,
         "discovered": benjamini_hochberg(p_values, fdr) & (ratio < tolerance_low),
         "children_with_outcome": children_with_outcome[tested].astype(np.int64),
     })  # fmt: skip
-    frame["shortfall"] = frame["promised_recall"] * frame["rest_kept"] - frame["recall"]
+    excess = frame["missed"] - frame["promised_missed"] * frame["rest_missed_per_promised"]
+    frame["shortfall"] = excess / point["positives"]
     frame["children_missed_by_gap"] = frame["shortfall"].clip(lower=0) * frame["children_with_outcome"]
     frame["explained_by"] = _explanations(cells, frame, tolerance_low, fdr)
     frame["_rank"] = np.where(frame["discovered"] & (frame["explained_by"] == ""), 0,

@@ -88,12 +88,11 @@ def source_name(column: str) -> str:
 
 
 def plain_finding(discovery: dict, measurement: pd.DataFrame) -> str:
-    """'county_code=522422, hukou=rural: recall 0.55x what their probabilities promise, against
-    the rest; their absences are recorded at 0.21x the rate of others of the same age with the
-    same outcome.' (flagged sources only)"""
+    """'county_code=522422, hukou=rural: recall 13%; the children the list passed over fell out
+    1.41x as often as their probabilities promised (the rest: 0.97x); their absences are recorded
+    at 0.21x the rate of others of the same age with the same outcome.' (flagged sources only)"""
     label = describe_group(discovery["grouping"], discovery["group"])
-    text = (f"{label}: recall {discovery['recall']:.0%}, {discovery['ratio']:.2f}× what their probabilities "
-            "promise compared with the rest")  # fmt: skip
+    text = f"{label}: recall {discovery['recall']:.0%}{_promise_words(discovery)}"
     mine = measurement[
         (measurement["grouping"] == discovery["grouping"])
         & (measurement["group"] == discovery["group"])
@@ -110,16 +109,25 @@ def plain_finding(discovery: dict, measurement: pd.DataFrame) -> str:
 
 def thin_record_finding(row: dict, discoveries: pd.DataFrame) -> str:
     """'county_code=522423, hukou=rural: absences recorded at 0.13x the rate of others of the same
-    age with the same outcome; recall 40%, 1.09x what their probabilities promise compared with
-    the rest (not served significantly worse at the cut).'"""
+    age with the same outcome; recall 40%; the children the list passed over fell out 1.05x as
+    often as their probabilities promised (the rest: 0.99x) (not served significantly worse).'"""
     text = (f"{describe_group(row['grouping'], row['group'])}: {source_name(row['source'])} recorded at "
             f"{row['ratio']:.2f}× the rate of others {STRATA[row['source']][1]} with the same outcome")  # fmt: skip
     mine = discoveries[(discoveries["grouping"] == row["grouping"]) & (discoveries["group"] == row["group"])]
     if len(mine):
         d = mine.iloc[0]
-        text += (f"; recall {d['recall']:.0%}, {d['ratio']:.2f}× what their probabilities promise compared with "
-                 "the rest (not served significantly worse at the cut)")  # fmt: skip
+        text += f"; recall {d['recall']:.0%}{_promise_words(d)} (not served significantly worse at the cut)"
     return text + "."
+
+
+def _promise_words(discovery) -> str:
+    """', the children the list passed over fell out 1.41x as often as their probabilities
+    promised (the rest: 0.97x)' ('' without the two figures)."""
+    mine, rest = discovery.get("missed_per_promised"), discovery.get("rest_missed_per_promised")
+    if mine is None or rest is None or not (np.isfinite(mine) and np.isfinite(rest)):
+        return ""
+    return (f"; the children the list passed over fell out {mine:.2f}× as often as their probabilities "
+            f"promised (the rest: {rest:.2f}×)")
 
 
 def describe_group(grouping: str, group: str) -> str:

@@ -13,9 +13,7 @@ from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_r
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
 from src.audit import fairness, fairness_audit, fairness_metrics
-from src.audit.cluster_bootstrap import child_codes, poisson_weights
 from src.audit.fairness_audit import audit_fairness
-from src.audit.fairness_metrics import GroupRows, bootstrap_group, point_estimates
 from src.audit.fairness_report import render_html
 from src.config import Evaluate, Fairness, Params, load_params
 from src.errors import SafetynetError
@@ -119,16 +117,6 @@ def test_missing_attribute_values_become_an_unknown_group():
     assert "unknown" in set(audit.groups["group"])
 
 
-def test_weighted_statistics_match_sklearn_on_random_data():
-    rng = np.random.default_rng(0)
-    label = rng.integers(0, 2, 150)
-    score = np.round(rng.random(150), 1)  # many ties
-    rows = GroupRows.build(label, score, np.ones((150, 1)), 10)
-    point = point_estimates(rows)
-    assert point["auc_roc"] == pytest.approx(roc_auc_score(label, score))
-    assert point["ece"] == pytest.approx(metrics.ece(label, score, ece_bins=10))
-
-
 def test_intersections_are_audited():
     frame = disparity_frame(400, recall_b=0.6)
     frame["hukou"] = np.where(np.arange(len(frame)) % 3 == 0, "rural", "urban")
@@ -213,18 +201,6 @@ def test_default_reference_is_the_rest_and_a_named_group_stays_available():
     assert set(configured.primary["group"]) == {"a"}
 
 
-def test_cluster_bootstrap_is_seeded_and_shares_a_childs_weight_across_its_rows():
-    first, again = poisson_weights(50, 20, 5), poisson_weights(50, 20, 5)
-    np.testing.assert_array_equal(first, again)
-    assert not np.array_equal(first, poisson_weights(50, 20, 6))
-    codes, n = child_codes(["b", "a", "b", "c"])
-    assert n == 3 and codes.tolist() == [1, 0, 1, 2]
-    rows = GroupRows.build(np.array([1, 0, 1, 0]), np.array([0.9, 0.1, 0.8, 0.2]), np.ones((4, 1)), 10, codes)
-    samples = bootstrap_group(rows, first[:, :3])
-    expected = first[:, :3][:, [0, 1, 1, 2]].sum(axis=1)  # child b counts twice (two rows)
-    np.testing.assert_array_equal(samples["n"], expected)
-
-
 def disparity_frame(n_per_group: int, recall_b: float, seed: int = 0) -> pd.DataFrame:
     """Two groups with equal prevalence, one row per child; the list catches 60% of a's positives and recall_b of b's."""
     rng = np.random.default_rng(seed)
@@ -246,6 +222,39 @@ def disparity_frame(n_per_group: int, recall_b: float, seed: int = 0) -> pd.Data
 def pooled_verdict(audit, group="b") -> str:
     p = audit.primary
     return p[(p["month"] == "") & (p["group"] == group)]["verdict"].iloc[0]
+
+
+def test_every_reported_recall_agrees_with_fairlearn_per_month_and_pooled():
+    """Item 9: the point values the page reports (recall per group and month, pooled, the
+    context rates and their ratios to everyone) match fairlearn's MetricFrame on the raw rows."""
+    rng = np.random.default_rng(4)
+    n = 600
+    frame = pd.DataFrame({
+        "child_pid": [f"{i % 250:064x}" for i in range(n)],
+        "as_of": pd.to_datetime(rng.choice(["2025-01-01", "2025-02-01"], n)),
+        "score": rng.random(n), "label": rng.integers(0, 2, n), "selected": rng.random(n) < 0.3,
+        "sex": rng.choice(["a", "b", "c"], n),
+    })  # fmt: skip
+    audit = audit_fairness(frame, *settings())
+    y, s = frame["label"], frame["selected"].astype(int)
+    month = frame["as_of"].dt.strftime("%Y-%m")
+    by_month = MetricFrame(metrics=recall_score, y_true=y, y_pred=s, sensitive_features=frame["sex"],
+                           control_features=month.rename("month")).by_group  # fmt: skip
+    pooled = MetricFrame(metrics={"recall": recall_score, "selection_rate": selection_rate, "fpr": false_positive_rate},
+                         y_true=y, y_pred=s, sensitive_features=frame["sex"])  # fmt: skip
+    primary = audit.primary.set_index(["group", "month"])
+    for (m, g), expected in by_month.items():
+        assert primary.loc[(g, m), "recall"] == pytest.approx(expected)
+    for g in ("a", "b", "c"):
+        assert primary.loc[(g, ""), "recall"] == pytest.approx(pooled.by_group.loc[g, "recall"])
+        for metric in ("recall", "selection_rate", "fpr"):
+            assert value(audit, g, "capacity", metric) == pytest.approx(pooled.by_group.loc[g, metric])
+            c = audit.context
+            ratio = c[(c["group"] == g) & (c["operating_point"] == "capacity") & (c["metric"] == metric)]["ratio"]
+            assert float(ratio.iloc[0]) == pytest.approx(pooled.by_group.loc[g, metric] / pooled.overall[metric])
+    points = audit.monthly_points.set_index(["group", "month"])
+    for (m, g), expected in by_month.items():
+        assert points.loc[(g, m), "recall"] == pytest.approx(expected)
 
 
 def test_directional_verdicts_and_discovery_name_the_group_served_worse():
