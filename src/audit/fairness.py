@@ -53,7 +53,7 @@ def run(predictions_path, models_dir, out_dir, headline_path, params, interim_di
         records = recording_counts(predictions, Path(interim_dir), params.fairness.recording_window_days)
     audit = audit_fairness(predictions, params.fairness, params.evaluate, records, source=str(predictions_path))
     report = audit_to_dict(audit)
-    report["settings"]["synthetic"] = bool(params.data.raw_dir == "data/synthetic")
+    report["settings"]["synthetic"] = synthetic_export(Path(interim_dir)) if interim_dir is not None else None
     with atomic_dir(out_dir) as tmp:
         (tmp / "fairness.json").write_text(
             json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
@@ -71,6 +71,15 @@ def run(predictions_path, models_dir, out_dir, headline_path, params, interim_di
             f"{out_dir / 'index.html'} (set fairness.fail_on_violation: false to report only)"
         )
     return report["headline"]
+
+
+def synthetic_export(interim: Path) -> bool | None:
+    """Whether the export came from the project's generator: only the generator ships its truth
+    table, and ingest lists every table it wrote in the interim manifest (None: no manifest)."""
+    path = interim / "manifest.json"
+    if not path.exists():
+        return None
+    return "truth" in json.loads(path.read_text(encoding="utf-8")).get("rows", {})
 
 
 def with_caseworkers(predictions: pd.DataFrame, interim: Path) -> pd.DataFrame:

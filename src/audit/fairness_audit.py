@@ -109,6 +109,7 @@ def audit_fairness(
     top = discoveries[discoveries["discovered"] & (discoveries["explained_by"] == "")].head(TOP_FINDINGS)
     groups, context, overall = context_tables(frame, child, weights, shown, reportable,
                                               operating_points(frame, evaluate.top_pcts), evaluate.ece_bins)
+    overall.update(_missed_children(frame, child))
     units = unit_table(frame, "county_code") if "county_code" in frame.columns else pd.DataFrame()
     units = units[[("county_code", str(u), POOLED) in reportable for u in units.get("unit", [])]]
     if len(units):
@@ -127,6 +128,17 @@ def audit_fairness(
         .reset_index(drop=True),
         references=references,
     )  # fmt: skip
+
+
+def _missed_children(frame: pd.DataFrame, child: np.ndarray) -> dict:
+    """Children who later fell out (in any test month), and those of them no list ever caught."""
+    positive = frame["label"].to_numpy() == 1
+    kids = child[positive]
+    caught = np.zeros(int(child.max()) + 1 if len(child) else 0, dtype=bool)
+    caught[kids[frame["selected"].to_numpy()[positive] > 0]] = True
+    with_outcome = np.unique(kids)
+    return {"children_with_outcome": int(len(with_outcome)), "children_missed": int((~caught[with_outcome]).sum()),
+            "child_months_missed": int(positive.sum() - (frame["selected"].to_numpy()[positive] > 0).sum())}  # fmt: skip
 
 
 def _thin_records(measurement: pd.DataFrame, discoveries: pd.DataFrame) -> list[str]:
