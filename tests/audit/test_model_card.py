@@ -158,7 +158,7 @@ def test_card_renders_every_required_section(tmp_path):
     assert "| AUC (ROC) | **0.810** | 0.640 | 0.770 | 0.600 | 0.900 |" in md
     assert "[fairness report](fairness/index.html)" in md
     assert "| hukou | rural | 0.62 | 0.50–0.75 |" in md and "Served worse: **2**" in md
-    assert "**This run used synthetic data**" in md
+    assert "**This run used synthetic data**" in md and "60 per month (120 over 2 months)" in md
     assert "the watchlists missed 987" in md and "Of the 1,234 children who later fell out" in md
     assert "county\\_code=522422" in md or "county_code=522422" in md
     assert "not** model inputs" in md
