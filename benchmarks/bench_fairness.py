@@ -146,7 +146,7 @@ def pipeline_target(seeds: int, n_children: int, biased: bool, keep: str | None 
                 row["absences_named"] = "records_absences" in flagged
                 key = ("hukou|county_code", f"rural|{county}")
                 mine = [d for d in report["discoveries"] if (d["grouping"], d["group"]) == key]
-                row["cell_kept_ratio"] = round(mine[0]["ratio"], 3) if mine else None
+                row["cell_ratio"] = round(mine[0]["ratio"], 3) if mine else None
                 row["cell_rank"] = next((i + 1 for i, d in enumerate(report["discoveries"])
                                          if (d["grouping"], d["group"]) == key), None)  # fmt: skip
                 absences = [m for m in report["measurement"] if (m["grouping"], m["group"]) == key
