@@ -309,8 +309,9 @@ def fairness(
     models: PathOpt = None,
     out: PathOpt = None,
     headline: PathOpt = None,
+    interim: PathOpt = None,
 ) -> None:
-    """Write the fairness report from the test predictions."""
+    """Write the fairness report from the test predictions (and the interim records)."""
     from src.audit import fairness as stage
 
     stage.run(
@@ -319,6 +320,7 @@ def fairness(
         _path(out, "fairness"),
         _path(headline, "fairness_metrics"),
         _params(),
+        _path(interim, "interim"),
     )
 
 

@@ -72,6 +72,7 @@ class MeasurementBias:
     hukou: typing.Literal["rural", "urban"]
     share: float
     mode: typing.Literal["relabel", "omit"]
+    counties: tuple[str, ...] = ()  # county codes it hits; empty = every county
 
 
 @dataclass(frozen=True)
@@ -217,12 +218,16 @@ class Referrals:
 class Fairness:
     attributes: tuple[str, ...]
     intersections: tuple[tuple[str, ...], ...]
+    reference: typing.Literal["rest", "overall"]  # default comparison, where no reference group is named
     reference_groups: dict[str, str]
     tolerance: tuple[float, ...]
     bootstrap_replicates: int
     bootstrap_seed: int
-    min_group_size: int
-    min_positives: int
+    min_group_size: int  # children, not child-months
+    min_positives: int  # children who later had the outcome
+    fdr: float  # Benjamini-Hochberg false discovery rate of subgroup discovery
+    recording_window_days: int
+    recording_ratio: float  # a source recorded below this x the rest's rate is flagged
     fail_on_violation: bool
 
 
@@ -339,6 +344,10 @@ def _check(p: Params) -> None:
                if a not in catalogue.AUDIT_ATTRIBUTES]  # fmt: skip
     _require(not unknown, f"fairness: '{unknown[0] if unknown else ''}' is not an audited attribute "
                           f"(use {', '.join(catalogue.AUDIT_ATTRIBUTES)})")  # fmt: skip
+    f = p.fairness
+    _require(0 < f.fdr < 1 and 0 < f.recording_ratio < 1 and f.recording_window_days >= 1
+             and f.bootstrap_replicates >= 20, "fairness: fdr and recording_ratio must be in (0, 1), "
+             "recording_window_days >= 1, bootstrap_replicates >= 20")  # fmt: skip
     for pair in p.fairness.intersections:
         _require(len(pair) == 2 and len(set(pair)) == 2,
                  f"fairness.intersections entries must name two attributes, got {list(pair)}")  # fmt: skip

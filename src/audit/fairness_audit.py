@@ -1,305 +1,207 @@
-"""The fairness audit: group metrics, ratios to a reference group with bootstrap CIs, verdicts.
+"""The fairness audit: who the watchlist fails, by how much, why, and whether it lasts.
 
-`audit_fairness(predictions, fairness, evaluate)` is pure (no files): `fairness` is
+`audit_fairness(predictions, fairness, evaluate, records)` is pure (no files): `fairness` is
 `params.fairness` (`src.config.Fairness`), `evaluate` is `params.evaluate` (its `top_pcts` and
-`ece_bins`). Small groups are suppressed, `audit_to_dict` gives fairness.json's content.
+`ece_bins`), `records` the recording counts per child-month that later had the outcome (see
+`src.audit.fairness_measurement.SOURCES`; None = no diagnostic). Every interval is a cluster
+bootstrap by child (`src.audit.cluster_bootstrap`); cells too small to publish are suppressed
+across all tables (`src.audit.fairness_suppression`). `audit_to_dict` gives fairness.json.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.progress import track
 
 from src.atomic import json_numbers
+from src.audit.cluster_bootstrap import child_codes, poisson_weights
+from src.audit.fairness_cells import (
+    JOIN,
+    POOLED,
+    SERVED_WORSE,
+    VERDICTS,
+    measure_cells,
+)
+from src.audit.fairness_context import context_tables
+from src.audit.fairness_discovery import discover
+from src.audit.fairness_measurement import (
+    SOURCES,
+    plain_finding,
+    recording_rates,
+    thin_record_finding,
+)
 from src.audit.fairness_metrics import (
     CAPACITY,
     CI_LEVEL,
-    COMPLEMENTARY,
-    PRIMARY_METRICS,
-    RATE_METRICS,
-    RATIO_METRICS,
-    GroupRows,
+    PRIMARY_METRIC,
     audited_attributes,
-    bootstrap_group,
-    confidence_interval,
     operating_points,
-    point_estimates,
     prepare_audit_frame,
-    verdict,
+    single_attributes,
 )
+from src.audit.fairness_primary import choose_references, monthly_points, persistent, primary_table
+from src.audit.fairness_suppression import all_groupings, cell_sizes, suppress
+from src.audit.fairness_units import capacity_explains, director_fifths, unit_table
 from src.config import Evaluate, Fairness
 
-log = logging.getLogger(__name__)
+TOP_FINDINGS = 5  # plain-words findings at the top of the page
 
 
 @dataclass
 class FairnessAudit:
     """Everything the report shows; tidy frames, one row per number."""
 
-    fairness: Fairness  # params.fairness
-    evaluate: Evaluate  # params.evaluate: top_pcts and ece_bins
+    fairness: Fairness
+    evaluate: Evaluate
     overall: dict
-    groups: (
-        pd.DataFrame
-    )  # attribute, group, operating_point ("" = threshold-free), metric, value, ci_low, ci_high
-    disparities: pd.DataFrame  # attribute, group, reference, operating_point, metric, ratio, ci_low, ci_high, verdict, primary
-    suppressed: pd.DataFrame  # attribute, group, reason
-    references: dict[str, dict] = field(default_factory=dict)
-
-    def primary(self) -> pd.DataFrame:
-        # astype(bool): an empty object column as a key would select no *columns*
-        return self.disparities.loc[self.disparities["primary"].astype(bool)]
+    groups: pd.DataFrame  # attribute, group, operating_point ("" = threshold-free), metric, value, ci_low, ci_high
+    context: pd.DataFrame  # attribute, group, operating_point, metric, ratio (to overall), ci_low, ci_high
+    primary: pd.DataFrame  # recall vs reference per group, pooled and per month, with verdicts
+    persistent: pd.DataFrame
+    monthly_points: pd.DataFrame  # fairlearn MetricFrame: recall and selection rate per month and group
+    discoveries: pd.DataFrame
+    measurement: pd.DataFrame
+    findings: list[str]
+    thin_records: list[str]  # the largest record shortfalls (flagged sources), in plain words
+    units: pd.DataFrame  # counties, need-adjusted
+    directors: pd.DataFrame  # directors pooled by fifths of need covered
+    sizes: pd.DataFrame  # published cell counts (children, child-months, ...) of the shown groupings
+    suppressed: pd.DataFrame  # grouping, group, month, suppressed (reason)
+    references: dict
 
     def headline(self) -> dict:
         return headline_figures(self)
-
-
-# ---------------------------------------------------------------------------- the audit
-
-
-@dataclass
-class Measured:
-    point: dict[str, np.ndarray]
-    samples: dict[str, np.ndarray]
 
 
 def audit_fairness(
     predictions: pd.DataFrame,
     fairness: Fairness,
     evaluate: Evaluate,
+    records: pd.DataFrame | None = None,
     source: str = "predictions",
 ) -> FairnessAudit:
-    """Group metrics, ratios to the reference group with bootstrap CIs, verdicts and suppressions."""
+    """Suppression, primary verdicts (pooled and per month), discovery, measurement, units, context."""
     frame = prepare_audit_frame(predictions, fairness, source)
-    points = operating_points(frame, evaluate.top_pcts)
-    weights = np.column_stack(list(points.values()))
-    groups_rows, disparity_rows, suppressed_rows, references = [], [], [], {}
-    for index, attribute in enumerate(
-        _progress(audited_attributes(fairness), "fairness: bootstrap")
-    ):
-        kept, dropped = split_suppressed(group_sizes(frame, attribute), fairness)
-        suppressed_rows += [
-            {"attribute": attribute, "group": g, "reason": r} for g, r in dropped.items()
-        ]
-        reference = choose_reference(attribute, kept, fairness)
-        references[attribute] = reference
-        measured = _measure_attribute(
-            frame, attribute, kept, weights, fairness, evaluate.ece_bins, index
-        )
-        groups_rows += _group_rows(attribute, measured, list(points))
-        if reference["group"] is not None:
-            disparity_rows += _disparity_rows(
-                attribute, measured, list(points), reference["group"], fairness.tolerance
-            )
+    child, n_children = child_codes(frame["child_pid"])
+    weights = poisson_weights(n_children, fairness.bootstrap_replicates, fairness.bootstrap_seed)
+    attributes = single_attributes(fairness)
+    shown = audited_attributes(fairness)
+    sizes = suppress(cell_sizes(frame, all_groupings(attributes), child), fairness.min_group_size,
+                     fairness.min_positives, attributes)  # fmt: skip
+    published = sizes[sizes["suppressed"] == ""]
+    reportable = set(published[["grouping", "group", "month"]].itertuples(index=False, name=None))
+    rows = _cell_rows(frame, records)
+    columns = ["positives", "caught", "score", "listed_score", *(c for c in SOURCES if c in rows.columns)]
+    cells = measure_cells(rows, all_groupings(attributes), columns, child, weights)
+    in_cells = set(cells.index.itertuples(index=False, name=None))
+    mask = np.array([k in reportable for k in cells.index.itertuples(index=False, name=None)])
+    references = choose_references(cells, shown, reportable, fairness)
+    primary = primary_table(cells, references, reportable & in_cells, fairness.tolerance, CI_LEVEL)
+    with_outcome = sizes.set_index(["grouping", "group", "month"])["children_with_outcome"]
+    discoveries = discover(cells, mask, with_outcome.reindex(list(cells.index.itertuples(index=False, name=None)))
+                           .fillna(0).to_numpy(), fairness.tolerance[0], fairness.fdr, CI_LEVEL,
+                           fairness.min_positives)  # fmt: skip
+    keys = [(g, v) for g, v, m in sorted(reportable) if m == POOLED and g in shown]
+    keys += [(r.grouping, r.group) for r in discoveries[discoveries["discovered"]].itertuples()]
+    measurement = recording_rates(cells, list(dict.fromkeys(keys)), fairness.recording_ratio, CI_LEVEL)
+    top = discoveries[discoveries["discovered"] & (discoveries["explained_by"] == "")].head(TOP_FINDINGS)
+    groups, context, overall = context_tables(frame, child, weights, shown, reportable,
+                                              operating_points(frame, evaluate.top_pcts), evaluate.ece_bins)
+    overall.update(_missed_children(frame, child))
+    units = unit_table(frame, "county_code") if "county_code" in frame.columns else pd.DataFrame()
+    units = units[[("county_code", str(u), POOLED) in reportable for u in units.get("unit", [])]]
+    if len(units):
+        units = units.assign(reading=capacity_explains(units, fairness.tolerance[0]))
+    shown_sizes = sizes[sizes["grouping"].isin(["", *shown])]
     return FairnessAudit(
-        fairness=fairness,
-        evaluate=evaluate,
-        overall=_overall(frame, points, evaluate.ece_bins),
-        groups=pd.DataFrame(groups_rows, columns=GROUP_COLUMNS),
-        disparities=pd.DataFrame(disparity_rows, columns=DISPARITY_COLUMNS),
-        suppressed=pd.DataFrame(suppressed_rows, columns=["attribute", "group", "reason"]),
+        fairness=fairness, evaluate=evaluate, overall=overall, groups=groups, context=context,
+        primary=primary, persistent=persistent(primary, fairness.tolerance[0]),
+        monthly_points=_published_points(monthly_points(frame, shown), reportable),
+        discoveries=discoveries, measurement=measurement,
+        findings=[plain_finding(row, measurement) for row in top.to_dict(orient="records")],
+        thin_records=_thin_records(measurement, discoveries),
+        units=units.reset_index(drop=True), directors=director_fifths(frame),
+        sizes=shown_sizes[shown_sizes["suppressed"] == ""].drop(columns="suppressed").reset_index(drop=True),
+        suppressed=sizes.loc[sizes["suppressed"] != "", ["grouping", "group", "month", "suppressed"]]
+        .reset_index(drop=True),
         references=references,
-    )
+    )  # fmt: skip
 
 
-GROUP_COLUMNS = ["attribute", "group", "operating_point", "metric", "value", "ci_low", "ci_high"]
-DISPARITY_COLUMNS = [
-    "attribute", "group", "reference", "operating_point", "metric", "ratio", "ci_low", "ci_high", "verdict", "primary"
-]  # fmt: skip
-THRESHOLD_FREE = (
-    "n",
-    "positives",
-    "prevalence",
-    "observed_rate",
-    "mean_predicted",
-    "calibration_ratio",
-    "auc_roc",
-    "ece",
-)
+def _missed_children(frame: pd.DataFrame, child: np.ndarray) -> dict:
+    """Children who later fell out (in any test month), and those of them no list ever caught."""
+    positive = frame["label"].to_numpy() == 1
+    kids = child[positive]
+    caught = np.zeros(int(child.max()) + 1 if len(child) else 0, dtype=bool)
+    caught[kids[frame["selected"].to_numpy()[positive] > 0]] = True
+    with_outcome = np.unique(kids)
+    return {"children_with_outcome": int(len(with_outcome)), "children_missed": int((~caught[with_outcome]).sum()),
+            "child_months_missed": int(positive.sum() - (frame["selected"].to_numpy()[positive] > 0).sum())}  # fmt: skip
 
 
-def group_sizes(frame: pd.DataFrame, attribute: str) -> pd.DataFrame:
-    """Children and positives per group, largest first (ties alphabetical)."""
-    sizes = frame.groupby(attribute, sort=True)["label"].agg(n="size", positives="sum")
-    sizes.index = sizes.index.astype(str)
-    return (
-        sizes.reset_index()
-        .sort_values(["n", attribute], ascending=[False, True])
-        .set_index(attribute)
-    )
+def _thin_records(measurement: pd.DataFrame, discoveries: pd.DataFrame) -> list[str]:
+    """The flagged sources with the most records missing (expected - observed), in plain words."""
+    flagged = measurement[measurement["flagged"]] if len(measurement) else measurement
+    top = flagged.sort_values(["missing_records", "grouping", "group"], ascending=[False, True, True])
+    return [thin_record_finding(row, discoveries) for row in top.head(TOP_FINDINGS).to_dict(orient="records")]
 
 
-def split_suppressed(sizes: pd.DataFrame, fairness: Fairness) -> tuple[list[str], dict[str, str]]:
-    """Groups big enough to report (largest first), and the suppressed ones with the rule they fail.
-
-    Complementary suppression: when exactly one group is too small, the smallest other group
-    is suppressed too (reason "complementary"), so that no group's counts can be recovered by
-    subtracting the reported groups from the overall figures.
-    """
-    too_few = sizes["n"] < fairness.min_group_size
-    too_few_pos = ~too_few & (sizes["positives"] < fairness.min_positives)
-    dropped = {g: f"fewer than {fairness.min_group_size} children" for g in sizes.index[too_few]}
-    dropped |= {
-        g: f"fewer than {fairness.min_positives} positives" for g in sizes.index[too_few_pos]
-    }
-    kept = [g for g in sizes.index if g not in dropped]
-    if len(dropped) == 1 and kept:
-        # `overall` and every reported group publish n and positives, so one suppressed
-        # group alone is their difference: hide the smallest reported group with it.
-        dropped[kept.pop()] = COMPLEMENTARY
-    return kept, dict(sorted(dropped.items()))
-
-
-def choose_reference(attribute: str, kept: list[str], fairness: Fairness) -> dict:
-    """The configured reference group, else the largest reported group (`kept` is largest first)."""
-    wanted = fairness.reference_groups.get(attribute)
-    if wanted is not None and wanted in kept:
-        return {"group": wanted, "source": "params"}
-    note = {}
-    if wanted is not None:
-        note = {
-            "note": f"configured reference '{wanted}' is absent or suppressed; the largest group is used"
-        }
-        log.warning("fairness.reference_groups.%s: %s", attribute, note["note"])
-    if not kept:
-        return {"group": None, "source": "none", "note": "every group is suppressed"}
-    return {"group": kept[0], "source": "largest group", **note}
-
-
-def _measure_attribute(
-    frame, attribute, kept, weights, fairness, ece_bins, attribute_index
-) -> dict[str, Measured]:
-    values = frame[attribute].to_numpy()
-    label, score = frame["label"].to_numpy(), frame["score"].to_numpy()
-    measured = {}
-    for group_index, group in enumerate(sorted(kept)):
-        index = np.flatnonzero(values == group)
-        rows = GroupRows.build(label[index], score[index], weights[index], ece_bins)
-        rng = np.random.default_rng([fairness.bootstrap_seed, attribute_index, group_index])
-        measured[group] = Measured(
-            point_estimates(rows), bootstrap_group(rows, fairness.bootstrap_replicates, rng)
-        )
-    return measured
-
-
-def _group_rows(
-    attribute: str, measured: dict[str, Measured], point_names: list[str]
-) -> list[dict]:
-    rows = []
-    for group, m in sorted(measured.items()):
-        for metric in THRESHOLD_FREE:
-            low, high = (
-                confidence_interval(m.samples[metric])
-                if metric not in ("n", "positives")
-                else (math.nan,) * 2
-            )
-            rows.append(_row(attribute, group, "", metric, m.point[metric], low, high))
-        for column, point in enumerate(point_names):
-            for metric in RATE_METRICS:
-                low, high = confidence_interval(m.samples[metric][:, column])
-                rows.append(
-                    _row(attribute, group, point, metric, m.point[metric][column], low, high)
-                )
+def _cell_rows(frame: pd.DataFrame, records: pd.DataFrame | None) -> pd.DataFrame:
+    """The audited rows with the summed columns: positives, caught, score, listed_score and, on
+    the child-months that later had the outcome, each source's record count (0 elsewhere)."""
+    label, selected = frame["label"].to_numpy(dtype=float), frame["selected"].to_numpy(dtype=float)
+    rows = frame.assign(positives=label, caught=label * selected, listed_score=frame["score"] * selected)
+    if records is None:
+        return rows
+    sources = [c for c in SOURCES if c in records.columns]
+    positive = np.flatnonzero(label == 1)
+    keys = frame.iloc[positive][["child_pid", "as_of"]]
+    merged = keys.merge(records[["child_pid", "as_of", *sources]], on=["child_pid", "as_of"],
+                        how="left", validate="one_to_one")  # fmt: skip
+    for column in sources:
+        counts = np.zeros(len(frame))
+        counts[positive] = merged[column].fillna(0).to_numpy(dtype=float)
+        rows[column] = counts
     return rows
 
 
-def _row(attribute, group, point, metric, value, low, high) -> dict:
-    return {"attribute": attribute, "group": group, "operating_point": point, "metric": metric,
-            "value": float(value), "ci_low": float(low), "ci_high": float(high)}  # fmt: skip
-
-
-def _disparity_rows(attribute, measured, point_names, reference, tolerance) -> list[dict]:
-    """Ratio to the reference per group, metric and operating point (AUC once: it has no cut-off)."""
-    rows = []
-    ref = measured[reference]
-    for group in sorted(g for g in measured if g != reference):
-        for column, point in enumerate(point_names):
-            for metric in RATIO_METRICS:
-                if metric == "auc_roc" and column > 0:
-                    continue
-                mine, theirs = measured[group], ref
-                ratio = _safe_ratio(
-                    _at(mine.point, metric, column), _at(theirs.point, metric, column)
-                )
-                low, high = confidence_interval(
-                    _safe_ratio(
-                        _at(mine.samples, metric, column), _at(theirs.samples, metric, column)
-                    )
-                )
-                rows.append({
-                    "attribute": attribute, "group": group, "reference": reference, "operating_point": point,
-                    "metric": metric, "ratio": ratio, "ci_low": float(low), "ci_high": float(high),
-                    "verdict": verdict(ratio, low, high, tolerance),
-                    "primary": point == CAPACITY and metric in PRIMARY_METRICS,
-                })  # fmt: skip
-    return rows
-
-
-def _at(values: dict[str, np.ndarray], metric: str, column: int) -> np.ndarray:
-    """A metric at one operating point (threshold-free metrics have no operating-point axis)."""
-    return values[metric] if metric in THRESHOLD_FREE else values[metric][..., column]
-
-
-def _safe_ratio(numerator, denominator):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        result = np.asarray(numerator, dtype=float) / np.asarray(denominator, dtype=float)
-    return float(result) if result.ndim == 0 else result
-
-
-def _overall(frame: pd.DataFrame, points: dict[str, np.ndarray], ece_bins: int) -> dict:
-    weights = np.column_stack(list(points.values()))
-    rows = GroupRows.build(frame["label"].to_numpy(), frame["score"].to_numpy(), weights, ece_bins)
-    point = point_estimates(rows)
-    overall = {name: float(point[name]) for name in THRESHOLD_FREE}
-    overall["as_of_months"] = sorted(
-        pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d").unique().tolist()
-    )
-    overall["operating_points"] = {
-        name: {metric: float(point[metric][column]) for metric in RATE_METRICS}
-        for column, name in enumerate(points)
-    }
-    return overall
-
-
-def _progress(items, description):
-    return track(
-        items,
-        description=description,
-        console=Console(stderr=True),
-        disable=not sys.stderr.isatty(),
-    )
+def _published_points(points: pd.DataFrame, reportable: set) -> pd.DataFrame:
+    keep = [(a, str(g), m) in reportable for a, g, m in zip(points["attribute"], points["group"],
+                                                            points["month"], strict=True)]  # fmt: skip
+    return points[keep].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------- summaries
 
 
 def headline_figures(audit: FairnessAudit) -> dict:
-    """A small flat dict for `dvc metrics show`: the primary criterion at the watchlist operating point."""
-    primary = audit.primary()
-    recall = primary.loc[primary["metric"] == "recall", "ratio"].dropna()
-    fnr = primary.loc[primary["metric"] == "fnr", "ratio"].dropna()
+    """A small flat dict for `dvc metrics show`: recall at the watchlist cut, served worse first."""
+    pooled = audit.primary[audit.primary["month"] == POOLED]
+    ratios = pooled["ratio"].replace([np.inf, -np.inf], np.nan).dropna()
+    counts = {v.replace(" ", "_"): int((pooled["verdict"] == v).sum()) for v in VERDICTS}
+    found = audit.discoveries[audit.discoveries["discovered"]] if len(audit.discoveries) else audit.discoveries
+    flagged = audit.measurement[audit.measurement["flagged"]] if len(audit.measurement) else audit.measurement
     return {
-        "recall_ratio_min": json_numbers(recall.min()) if len(recall) else None,
-        "recall_ratio_max": json_numbers(recall.max()) if len(recall) else None,
-        "fnr_ratio_max": json_numbers(fnr.max()) if len(fnr) else None,
-        "primary_comparisons": int(len(primary)),
-        "primary_outside": int((primary["verdict"] == "outside").sum()),
-        "primary_inconclusive": int((primary["verdict"] == "inconclusive").sum()),
-        "primary_undefined": int((primary["verdict"] == "undefined").sum()),
+        **counts,
+        "primary_comparisons": int(len(pooled)),
+        "recall_ratio_min": json_numbers(ratios.min()) if len(ratios) else None,
+        "recall_ratio_max": json_numbers(ratios.max()) if len(ratios) else None,
+        "discoveries": int(len(found)),
+        "subgroups_tested": int(len(audit.discoveries)),
+        "persistent": int(len(audit.persistent)),
+        "sources_flagged": int(len(flagged)),
         "suppressed_cells": int(len(audit.suppressed)),
     }
 
 
 def primary_violations(audit: FairnessAudit) -> pd.DataFrame:
-    primary = audit.primary()
-    return primary[primary["verdict"] == "outside"]
+    """Groups served worse pooled, and discovered subgroups (for fairness.fail_on_violation)."""
+    pooled = audit.primary[(audit.primary["month"] == POOLED) & (audit.primary["verdict"] == SERVED_WORSE)]
+    found = audit.discoveries[audit.discoveries["discovered"]]
+    extra = found.rename(columns={"grouping": "attribute"})[["attribute", "group", "ratio"]]
+    return pd.concat([pooled[["attribute", "group", "ratio"]], extra]).drop_duplicates(["attribute", "group"])
 
 
 def audit_to_dict(audit: FairnessAudit) -> dict:
@@ -307,16 +209,34 @@ def audit_to_dict(audit: FairnessAudit) -> dict:
     f, e = audit.fairness, audit.evaluate
     return json_numbers({
         "settings": {
-            "attributes": list(f.attributes), "intersections": [list(p) for p in f.intersections],
-            "tolerance": list(f.tolerance), "bootstrap_replicates": f.bootstrap_replicates,
-            "bootstrap_seed": f.bootstrap_seed, "ci_level": CI_LEVEL, "min_group_size": f.min_group_size,
-            "min_positives": f.min_positives, "top_pcts": list(e.top_pcts), "ece_bins": e.ece_bins,
-            "primary_metrics": list(PRIMARY_METRICS), "primary_operating_point": CAPACITY,
+            "attributes": list(single_attributes(f)), "intersections": [a.split(JOIN) for a in
+                                                                         audited_attributes(f) if JOIN in a],
+            "reference": f.reference, "tolerance": list(f.tolerance), "bootstrap_replicates": f.bootstrap_replicates,
+            "bootstrap_seed": f.bootstrap_seed, "bootstrap": "Poisson cluster bootstrap by child",
+            "ci_level": CI_LEVEL, "min_group_size": f.min_group_size, "min_positives": f.min_positives,
+            "size_unit": "children", "fdr": f.fdr, "recording_window_days": f.recording_window_days,
+            "recording_ratio": f.recording_ratio, "top_pcts": list(e.top_pcts), "ece_bins": e.ece_bins,
+            "primary_metric": PRIMARY_METRIC, "primary_operating_point": CAPACITY,
         },
         "headline": headline_figures(audit),
+        "findings": audit.findings,
+        "thin_records": audit.thin_records,
         "overall": audit.overall,
         "references": audit.references,
-        "groups": audit.groups.to_dict(orient="records"),
-        "disparities": audit.disparities.to_dict(orient="records"),
-        "suppressed": audit.suppressed.to_dict(orient="records"),
+        "primary": _records(audit.primary),
+        "persistent": _records(audit.persistent),
+        "monthly_points": _records(audit.monthly_points),
+        "discoveries": _records(audit.discoveries),
+        "measurement": _records(audit.measurement),
+        "units": _records(audit.units),
+        "directors": _records(audit.directors),
+        "sizes": _records(audit.sizes),
+        "groups": _records(audit.groups),
+        "context": _records(audit.context),
+        "suppressed": _records(audit.suppressed),
     })  # fmt: skip
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+            for row in frame.to_dict(orient="records")]  # fmt: skip

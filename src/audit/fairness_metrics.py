@@ -1,4 +1,4 @@
-"""The pure core of the fairness audit: input checks, operating points, group metrics, bootstrap, verdicts.
+"""The pure core of the fairness audit: input checks, operating points, rate formulas, intervals.
 
 Everything here works on arrays and frames; the knobs come from `params.fairness` and
 `params.evaluate` (`src.config.Fairness`, `src.config.Evaluate`). The audit itself (groups,
@@ -8,7 +8,6 @@ suppression, reference groups, ratios) is `src.audit.fairness_audit`.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,19 +17,31 @@ from src.errors import SafetynetError
 from src.models import metrics
 
 CAPACITY = "capacity"  # the operating point the watchlists use: top k = caseworker capacity
-PRIMARY_METRICS = ("recall", "fnr")
+PRIMARY_METRIC = "recall"  # the one primary criterion: recall at the watchlist cut (FNR = 1 - recall is context)
 RATE_METRICS = ("selection_rate", "precision", "recall", "fpr", "fnr", "fdr", "for")
 RATIO_METRICS = (*RATE_METRICS, "auc_roc")
 CI_LEVEL = 0.95
-REQUIRED_COLUMNS = ("as_of", "score", "label", "selected")
+REQUIRED_COLUMNS = ("child_pid", "as_of", "score", "label", "selected")
 UNKNOWN = "unknown"
-COMPLEMENTARY = "complementary"  # suppressed only to protect another suppressed group
 JOIN = "|"  # joins the attributes (and values) of an intersection: "hukou|sex", "rural|f"
 
 
+def single_attributes(fairness: Fairness) -> tuple[str, ...]:
+    """fairness.attributes, then any attribute only an intersection names."""
+    extra = (a for pair in fairness.intersections for a in pair)
+    return tuple(dict.fromkeys([*fairness.attributes, *extra]))
+
+
+def canonical_pairs(fairness: Fairness) -> list[tuple[str, str]]:
+    """The configured intersections, each in `single_attributes` order (as discovery names them)."""
+    order = {a: i for i, a in enumerate(single_attributes(fairness))}
+    pairs = [tuple(sorted(pair, key=order.__getitem__)) for pair in fairness.intersections]
+    return list(dict.fromkeys(pairs))
+
+
 def audited_attributes(fairness: Fairness) -> list[str]:
-    """The single attributes, then each intersection as "a|b"."""
-    return [*fairness.attributes, *(JOIN.join(pair) for pair in fairness.intersections)]
+    """The single attributes, then each configured intersection as "a|b"."""
+    return [*single_attributes(fairness), *(JOIN.join(pair) for pair in canonical_pairs(fairness))]
 
 
 # ---------------------------------------------------------------------------- preparation
@@ -40,11 +51,7 @@ def prepare_audit_frame(
     predictions: pd.DataFrame, fairness: Fairness, source: str = "predictions"
 ) -> pd.DataFrame:
     """Validate the predictions and add one string column per audited attribute (missing -> 'unknown')."""
-    needed = [
-        *REQUIRED_COLUMNS,
-        *fairness.attributes,
-        *(a for p in fairness.intersections for a in p),
-    ]
+    needed = [*REQUIRED_COLUMNS, *single_attributes(fairness)]
     missing = sorted(set(needed) - set(predictions.columns))
     if missing:
         raise SafetynetError(
@@ -64,18 +71,23 @@ def prepare_audit_frame(
     selected = pd.to_numeric(predictions["selected"].astype("float64"), errors="coerce")
     if not selected.isin([0, 1]).all():
         raise SafetynetError(f"{source}: column selected must be true/false on every row")
+    as_of = pd.to_datetime(predictions["as_of"])
     frame = pd.DataFrame(
         {
-            "as_of": pd.to_datetime(predictions["as_of"]).to_numpy(),
+            "child_pid": predictions["child_pid"].astype(str).to_numpy(),
+            "as_of": as_of.to_numpy(),
+            "month": as_of.dt.strftime("%Y-%m").to_numpy(),
             "score": score,
             "label": label.to_numpy(dtype="int8"),
             "selected": selected.to_numpy(dtype=float),
         }
     )
-    for attribute in dict.fromkeys(needed[len(REQUIRED_COLUMNS) :]):
+    for attribute in single_attributes(fairness):
         frame[attribute] = _as_group_labels(predictions[attribute])
-    for pair in fairness.intersections:
+    for pair in canonical_pairs(fairness):
         frame[JOIN.join(pair)] = frame[pair[0]].str.cat(frame[pair[1]], sep=JOIN)
+    if "caseworker_id" in predictions.columns:
+        frame["caseworker_id"] = predictions["caseworker_id"].fillna("").astype(str).to_numpy()
     return frame
 
 
@@ -131,114 +143,6 @@ def rates_from_sums(n, positives, selected, true_pos) -> dict:
         }
 
 
-def _bin_index(score: np.ndarray, bins: int) -> np.ndarray:
-    return np.minimum((np.asarray(score) * bins).astype(np.int64), bins - 1)
-
-
-# ---------------------------------------------------------------------------- group statistics
-
-
-@dataclass(frozen=True)
-class GroupRows:
-    """One group's rows sorted by score, and the per-row values that every metric sums."""
-
-    label: np.ndarray
-    values: (
-        np.ndarray
-    )  # (n, c): label, score, m weights, m weights*label, bins onehot*label, bins onehot*score
-    tie_starts: np.ndarray  # first row of each run of equal scores (for the AUC)
-    operating_points: int
-    ece_bins: int
-
-    @classmethod
-    def build(
-        cls, label: np.ndarray, score: np.ndarray, weights: np.ndarray, ece_bins: int
-    ) -> GroupRows:
-        order = np.argsort(score, kind="stable")
-        label, score, weights = label[order].astype(float), score[order], weights[order]
-        onehot = np.eye(ece_bins)[_bin_index(score, ece_bins)]
-        values = np.column_stack(
-            [
-                label,
-                score,
-                weights,
-                weights * label[:, None],
-                onehot * label[:, None],
-                onehot * score[:, None],
-            ]
-        )
-        starts = np.flatnonzero(np.r_[True, np.diff(score) != 0])
-        return cls(label, values, starts, weights.shape[1], ece_bins)
-
-    @property
-    def size(self) -> int:
-        return len(self.label)
-
-
-def group_statistics(rows: GroupRows, counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Every metric for each row of `counts` (how often each child is drawn; all ones = the group).
-
-    Threshold-free metrics have shape (b,), rate metrics (b, m) for m operating points. AUC counts
-    ties one half; ECE uses equal-width bins on [0, 1]: sum of |observed - predicted| per bin / n.
-    """
-    m, bins = rows.operating_points, rows.ece_bins
-    sums = counts @ rows.values
-    n, pos, pred = counts.sum(axis=1), sums[:, 0], sums[:, 1]
-    observed_bins = sums[:, 2 + 2 * m : 2 + 2 * m + bins]
-    predicted_bins = sums[:, 2 + 2 * m + bins :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stats = {
-            "n": n,
-            "positives": pos,
-            "prevalence": pos / n,
-            "observed_rate": pos / n,
-            "mean_predicted": pred / n,
-            "calibration_ratio": pos / pred,
-            "ece": np.abs(observed_bins - predicted_bins).sum(axis=1) / n,
-            "auc_roc": _weighted_auc(counts, rows.label, rows.tie_starts),
-        }
-    rates = rates_from_sums(
-        n[:, None], pos[:, None], sums[:, 2 : 2 + m], sums[:, 2 + m : 2 + 2 * m]
-    )
-    stats.update({name: rates[name] for name in RATE_METRICS})
-    return stats
-
-
-def _weighted_auc(counts: np.ndarray, label: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """AUC of each row of `counts` over score-sorted children, ties counted one half."""
-    pos = np.add.reduceat(counts * label, starts, axis=1)
-    neg = np.add.reduceat(counts * (1 - label), starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
-
-
-def point_estimates(rows: GroupRows) -> dict[str, np.ndarray]:
-    """The group's own metrics: scalars for threshold-free ones, (m,) arrays for rates."""
-    return {
-        name: value[0] for name, value in group_statistics(rows, np.ones((1, rows.size))).items()
-    }
-
-
-def bootstrap_group(
-    rows: GroupRows, replicates: int, rng: np.random.Generator, max_cells: int = 4_000_000
-) -> dict[str, np.ndarray]:
-    """Resample the group's children with replacement `replicates` times; all metrics at once.
-
-    Vectorised: each chunk of replicates is a count matrix (draws per child) multiplied by the
-    per-row value matrix; chunks bound memory to about `max_cells` counts.
-    """
-    n = rows.size
-    chunk = max(1, max_cells // max(n, 1))
-    parts = []
-    for begin in range(0, replicates, chunk):
-        size = min(chunk, replicates - begin)
-        draws = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(float)
-        parts.append(group_statistics(rows, counts))
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-
 def confidence_interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval along axis 0, ignoring undefined (NaN) replicates; infinities are capped."""
     tail = (1 - CI_LEVEL) / 2 * 100
@@ -248,15 +152,3 @@ def confidence_interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.nanpercentile(samples, tail, axis=0), np.nanpercentile(
             samples, 100 - tail, axis=0
         )
-
-
-def verdict(ratio: float, low: float, high: float, tolerance: tuple[float, float]) -> str:
-    """within / outside / inconclusive (the interval spans an edge of the band) / undefined."""
-    if not np.isfinite(ratio) or not (np.isfinite(low) and np.isfinite(high)):
-        return "undefined"
-    lo_edge, hi_edge = tolerance
-    if low >= lo_edge and high <= hi_edge:
-        return "within"
-    if high < lo_edge or low > hi_edge:
-        return "outside"
-    return "inconclusive"

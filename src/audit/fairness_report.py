@@ -13,29 +13,22 @@ from pathlib import Path
 import jinja2
 from matplotlib.figure import Figure
 
-from src.audit.fairness_metrics import CAPACITY, PRIMARY_METRICS, RATE_METRICS, verdict
+from src.audit.fairness_cells import CANNOT_TELL, SERVED_BETTER, SERVED_WORSE, WITHIN
+from src.audit.fairness_measurement import SOURCES
 from src.figures import figure, png_bytes
 
 TEMPLATES = Path(__file__).parent / "templates"
 FIGURE_DPI = 110
-FIGURE_METRICS = ("recall", "fnr", "precision", "selection_rate", "fpr")
+AXIS = (0.25, 4.0)  # ratios beyond are drawn as an arrow at the edge, labelled with their value
 METRIC_NAMES = {
-    "selection_rate": "Selection rate",
-    "precision": "Precision (PPV)",
-    "recall": "Recall (TPR)",
-    "fpr": "False positive rate",
-    "fnr": "False negative rate",
-    "fdr": "False discovery rate",
-    "for": "False omission rate",
-    "auc_roc": "AUC",
-    "calibration_ratio": "Observed / predicted",
-}
-VERDICT_COLOURS = {
-    "within": "#1b7837",
-    "inconclusive": "#e08214",
-    "outside": "#b2182b",
-    "undefined": "#777777",
-}
+    "selection_rate": "Selection rate", "precision": "Precision (PPV)", "recall": "Recall (TPR)",
+    "fpr": "False positive rate", "fnr": "False negative rate", "fdr": "False discovery rate",
+    "for": "False omission rate", "auc_roc": "AUC", "calibration_ratio": "Observed / predicted",
+}  # fmt: skip
+VERDICT_COLOURS = {SERVED_WORSE: "#b2182b", SERVED_BETTER: "#2166ac", WITHIN: "#1b7837",
+                   CANNOT_TELL: "#e08214"}  # fmt: skip
+VERDICT_CLASSES = {SERVED_WORSE: "worse", SERVED_BETTER: "better", WITHIN: "within", CANNOT_TELL: "cannot"}
+MONTHS_FIGURE = "fairness_by_month.png"
 
 
 def figure_name(attribute: str) -> str:
@@ -43,174 +36,118 @@ def figure_name(attribute: str) -> str:
 
 
 def render_report(report: dict, out_dir: Path) -> None:
-    """Write one PNG per attribute and index.html (figures embedded, so the page travels alone)."""
+    """Write one PNG per attribute, the per-month small multiples and index.html (figures embedded)."""
     out_dir = Path(out_dir)
     figures = {}
     for attribute in report["references"]:
-        fig = attribute_figure(report, attribute)
-        if fig is None:
-            continue
-        png = png_bytes(fig, dpi=FIGURE_DPI)
-        (out_dir / figure_name(attribute)).write_bytes(png)
-        figures[attribute] = base64.b64encode(png).decode("ascii")
+        rows = _pooled(report, attribute)
+        if rows:
+            figures[attribute] = _write(out_dir / figure_name(attribute), ratio_figure(attribute, rows, report))
+    monthly = months_figure(report)
+    if monthly is not None:
+        figures[MONTHS_FIGURE] = _write(out_dir / MONTHS_FIGURE, monthly)
     (out_dir / "index.html").write_text(render_html(report, figures), encoding="utf-8")
 
 
-def _capacity_rows(report: dict, attribute: str) -> tuple[list[str], dict, dict]:
-    """Groups (reference first), their ratios {metric: {group: row}} and group values."""
-    ratios: dict[str, dict] = {}
-    for row in report["disparities"]:
-        if row["attribute"] == attribute and row["operating_point"] in (CAPACITY,):
-            ratios.setdefault(row["metric"], {})[row["group"]] = row
-    values: dict[str, dict] = {}
-    for row in report["groups"]:
-        if row["attribute"] == attribute and row["operating_point"] in ("", CAPACITY):
-            values.setdefault(row["group"], {})[row["metric"]] = row
-    reference = report["references"][attribute]["group"]
-    groups = sorted(values, key=lambda g: (g != reference, g))
-    return groups, ratios, values
+def _write(path: Path, fig: Figure) -> str:
+    png = png_bytes(fig, dpi=FIGURE_DPI)
+    path.write_bytes(png)
+    return base64.b64encode(png).decode("ascii")
 
 
-def attribute_figure(report: dict, attribute: str) -> Figure | None:
-    """Ratio to the reference group with its CI per metric, plus observed / predicted; None if nothing to plot."""
-    groups, ratios, values = _capacity_rows(report, attribute)
-    if not groups:
-        return None
-    low, high = report["settings"]["tolerance"]
-    reference = report["references"][attribute]["group"]
-    panels = [*FIGURE_METRICS, "calibration_ratio"]
-    fig, axes = figure(
-        3.0 * len(panels),
-        1.1 + 0.38 * len(groups),
-        nrows=1,
-        ncols=len(panels),
-        sharey=True,
-        squeeze=False,
-    )
-    positions = list(range(len(groups)))[::-1]
-    for ax, metric in zip(axes[0], panels, strict=True):
-        ax.axvspan(low, high, color="#e6f2e6", zorder=0)
-        ax.axvline(1.0, color="#555555", linewidth=0.8, zorder=1)
-        for y, group in zip(positions, groups, strict=True):
-            point, lo, hi, colour = _plotted_value(
-                metric, group, reference, ratios, values, (low, high)
-            )
-            if point is None:
-                continue
-            if lo is not None and hi is not None:
-                ax.plot([lo, hi], [y, y], color=colour, linewidth=2, zorder=2)
-            ax.plot([point], [y], "o", color=colour, markersize=5, zorder=3)
-        ax.set_xscale("log")
-        ax.set_xlim(0.25, 4.0)
-        ax.set_xticks(
-            [0.25, 0.5, low, 1, high, 2, 4],
-            labels=["0.25", "0.5", f"{low:g}", "1", f"{high:g}", "2", "4"],
-            fontsize=7,
-        )
-        ax.minorticks_off()
-        ax.set_title(METRIC_NAMES[metric] + (" *" if metric in PRIMARY_METRICS else ""), fontsize=9)
-    axes[0][0].set_yticks(
-        positions, labels=[_group_label(g, report, attribute) for g in groups], fontsize=8
-    )
-    fig.suptitle(
-        f"{attribute}: ratio to the reference group at the watchlist cut-off (95% CI; * = primary)",
-        fontsize=10,
-    )
-    return fig
+def _pooled(report: dict, attribute: str) -> list[dict]:
+    return [r for r in report["primary"] if r["attribute"] == attribute and r["month"] == ""]
 
 
-def _plotted_value(metric, group, reference, ratios, values, tolerance):
-    """(point, ci_low, ci_high, colour) of one marker; point None = nothing to draw."""
-    if (
-        metric == "calibration_ratio"
-    ):  # compared with 1 (perfect calibration), not with a reference group
-        row = values[group].get(metric)
-        if row is None or row["value"] is None:
-            return None, None, None, None
-        colour = VERDICT_COLOURS[
-            verdict(row["value"], _nan(row["ci_low"]), _nan(row["ci_high"]), tolerance)
-        ]
-        return _clip(row["value"]), _clip(row["ci_low"]), _clip(row["ci_high"]), colour
-    if group == reference:
-        return 1.0, None, None, "#333333"
-    row = ratios.get(metric, {}).get(group)
-    if row is None or row["ratio"] is None:
-        return None, None, None, None
-    return (
-        _clip(row["ratio"]),
-        _clip(row["ci_low"]),
-        _clip(row["ci_high"]),
-        VERDICT_COLOURS[row["verdict"]],
-    )
-
-
-def _nan(value) -> float:
-    return math.nan if value is None else value
+def draw_ratio(ax, x, y, low, high, colour) -> None:
+    """One ratio with its interval on a log axis; beyond AXIS, an arrow at the edge with the value."""
+    lo_axis, hi_axis = AXIS
+    if low is not None and high is not None:
+        ax.plot([_clip(low), _clip(high)], [y, y], color=colour, linewidth=2, zorder=2)
+    if x is None:
+        return
+    if x < lo_axis or x > hi_axis:
+        edge = lo_axis if x < lo_axis else hi_axis
+        ax.plot([edge], [y], "<" if x < lo_axis else ">", color=colour, markersize=8, zorder=3)
+        ax.annotate(f"{x:.2f}", (edge, y), textcoords="offset points", xytext=(8 if x < lo_axis else -30, 4),
+                    fontsize=7, color=colour)  # fmt: skip
+    else:
+        ax.plot([x], [y], "o", color=colour, markersize=5, zorder=3)
 
 
 def _clip(value):
-    return None if value is None else min(max(value, 0.25), 4.0)
+    return min(max(value, AXIS[0]), AXIS[1])
 
 
-def _group_label(group: str, report: dict, attribute: str) -> str:
-    return f"{group} (reference)" if group == report["references"][attribute]["group"] else group
+def _log_axis(ax, tolerance) -> None:
+    low, high = tolerance
+    ax.axvspan(low, high, color="#e6f2e6", zorder=0)
+    ax.axvline(1.0, color="#555555", linewidth=0.8, zorder=1)
+    ax.set_xscale("log")
+    ax.set_xlim(AXIS[0] * 0.9, AXIS[1] * 1.1)
+    ax.set_xticks([0.25, 0.5, low, 1, high, 2, 4], labels=["0.25", "0.5", f"{low:g}", "1", f"{high:g}", "2", "4"],
+                  fontsize=7)  # fmt: skip
+    ax.minorticks_off()
+
+
+def ratio_figure(attribute: str, rows: list[dict], report: dict) -> Figure:
+    """Recall ratio to the reference per group with its interval, coloured by verdict."""
+    fig, axes = figure(6.5, 1.2 + 0.32 * len(rows), squeeze=False)
+    ax = axes[0][0]
+    _log_axis(ax, report["settings"]["tolerance"])
+    for y, row in enumerate(reversed(rows)):
+        draw_ratio(ax, row["ratio"], y, row["ci_low"], row["ci_high"], VERDICT_COLOURS[row["verdict"]])
+    ax.set_yticks(range(len(rows)), labels=[r["group"] for r in reversed(rows)], fontsize=8)
+    reference = report["references"][attribute]["group"]
+    ax.set_title(f"{attribute}: recall at the watchlist cut ÷ {reference} (95% interval)", fontsize=9)
+    return fig
+
+
+def months_figure(report: dict) -> Figure | None:
+    """Small multiples: one panel per attribute, the recall ratio of each group in each test month."""
+    monthly = [r for r in report["primary"] if r["month"] != ""]
+    attributes = [a for a in report["references"] if any(r["attribute"] == a for r in monthly)]
+    if not attributes:
+        return None
+    months = sorted({r["month"] for r in monthly})
+    cols = min(3, len(attributes))
+    nrows = -(-len(attributes) // cols)
+    fig, axes = figure(4.2 * cols, 2.6 * nrows, nrows=nrows, ncols=cols, squeeze=False)
+    for k, ax in enumerate(ax for row in axes for ax in row):
+        if k >= len(attributes):
+            ax.set_axis_off()
+            continue
+        rows = [r for r in monthly if r["attribute"] == attributes[k]]
+        for group in sorted({r["group"] for r in rows}):
+            mine = {r["month"]: r["ratio"] for r in rows if r["group"] == group}
+            ys = [_clip(mine[m]) if mine.get(m) is not None else math.nan for m in months]
+            ax.plot(range(len(months)), ys, marker="o", markersize=3, linewidth=1, label=group)
+        ax.axhspan(*report["settings"]["tolerance"], color="#e6f2e6", zorder=0)
+        ax.axhline(1.0, color="#555555", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_ylim(AXIS[0] * 0.9, AXIS[1] * 1.1)
+        ax.set_xticks(range(len(months)), labels=months, fontsize=7)
+        ax.minorticks_off()
+        ax.set_title(attributes[k], fontsize=9)
+        if len({r["group"] for r in rows}) <= 8:
+            ax.legend(fontsize=6, loc="upper right")
+    fig.suptitle("Recall ratio to the reference, per test month (clipped to 0.25-4)", fontsize=10)
+    return fig
 
 
 # ---------------------------------------------------------------------------- HTML
 
 
 def _fmt_pct(value) -> str:
-    return (
-        "–"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else f"{100 * value:.1f}%"
-    )
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
 
 
 def _fmt_num(value, digits: int = 2) -> str:
-    return (
-        "–"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else f"{value:.{digits}f}"
-    )
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def summary_rows(report: dict) -> list[dict]:
-    """One row per compared group at the watchlist cut-off: the verdict table's content."""
-    rows: dict[tuple, dict] = {}
-    for row in report["disparities"]:
-        if row["operating_point"] != CAPACITY:
-            continue
-        key = (row["attribute"], row["group"])
-        rows.setdefault(
-            key,
-            {"attribute": row["attribute"], "group": row["group"], "reference": row["reference"]},
-        )
-        rows[key][row["metric"]] = row
-    order = {a: i for i, a in enumerate(report["references"])}
-    return sorted(rows.values(), key=lambda r: (order[r["attribute"]], r["group"]))
-
-
-def attribute_tables(report: dict) -> list[dict]:
-    """Per attribute: group values at every operating point, for the detail tables."""
-    points = [CAPACITY, *(f"top_{p:g}_pct" for p in report["settings"]["top_pcts"])]
-    tables = []
-    for attribute, reference in report["references"].items():
-        groups, _, values = _capacity_rows(report, attribute)
-        by_point = {p: {} for p in points}
-        for row in report["groups"]:
-            if row["attribute"] == attribute and row["operating_point"] in by_point:
-                by_point[row["operating_point"]].setdefault(row["group"], {})[row["metric"]] = row
-        tables.append(
-            {
-                "attribute": attribute,
-                "reference": reference,
-                "groups": groups,
-                "free": values,
-                "points": by_point,
-            }
-        )
-    return tables
+def _fmt_int(value) -> str:
+    return "–" if value is None else f"{int(round(value)):,}"
 
 
 def render_html(report: dict, figures: dict[str, str]) -> str:
@@ -221,16 +158,19 @@ def render_html(report: dict, figures: dict[str, str]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=_fmt_pct, num=_fmt_num)
+    env.filters.update(pct=_fmt_pct, num=_fmt_num, count=_fmt_int)
+    pooled = [r for r in report["primary"] if r["month"] == ""]
+    monthly = {}
+    for r in report["primary"]:
+        if r["month"]:
+            monthly.setdefault((r["attribute"], r["group"]), {})[r["month"]] = r
+    months = sorted({r["month"] for r in report["primary"] if r["month"]})
+    persistent = {(r["attribute"], r["group"]) for r in report["persistent"]}
+    discovered = [d for d in report["discoveries"] if d["discovered"]]
     return env.get_template("fairness.html.j2").render(
-        report=report,
-        h=report["headline"],
-        summary=summary_rows(report),
-        tables=attribute_tables(report),
-        figures=figures,
-        figure_names={a: figure_name(a) for a in figures},
-        metric_names=METRIC_NAMES,
-        rate_metrics=RATE_METRICS,
-        colours=VERDICT_COLOURS,
-        capacity=CAPACITY,
-    )
+        report=report, h=report["headline"], pooled=pooled, monthly=monthly, months=months,
+        persistent=persistent, discovered=discovered, figures=figures, figure_names={a: figure_name(a) for a in figures},
+        months_figure=MONTHS_FIGURE, metric_names=METRIC_NAMES, colours=VERDICT_COLOURS, classes=VERDICT_CLASSES,
+        sources={k: v[1] for k, v in SOURCES.items()},
+        flagged=[m for m in report["measurement"] if m["flagged"]],
+    )  # fmt: skip

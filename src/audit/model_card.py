@@ -104,18 +104,22 @@ def metrics_table(metrics: dict, top_pcts) -> dict:
 
 
 def fairness_summary(fairness: dict, link: str) -> dict:
-    headline = fairness.get("headline", {})
-    flagged = [
-        row
-        for row in fairness.get("disparities", [])
-        if row.get("primary") and row.get("verdict") in ("outside", "inconclusive")
-    ]
-    flagged.sort(key=lambda r: (r["verdict"] != "outside", r["attribute"], r["group"], r["metric"]))
+    """What the card says about fairness: the verdict counts (served worse first), the named
+    discoveries and thin records in plain words, the missed children, synthetic or real data."""
+    settings = fairness.get("settings", {})
+    worse = [row for row in fairness.get("primary", [])
+             if row.get("month") == "" and row.get("verdict") == "served worse"]  # fmt: skip
+    worse.sort(key=lambda r: (r.get("ratio") if r.get("ratio") is not None else 0, r["attribute"], r["group"]))
     return {
-        "headline": headline,
-        "flagged": flagged,
+        "headline": fairness.get("headline", {}),
+        "worse": worse,
+        "findings": fairness.get("findings", []),
+        "thin_records": fairness.get("thin_records", []),
+        "overall": fairness.get("overall", {}),
+        "synthetic": settings.get("synthetic"),
+        "reference": settings.get("reference", "rest"),
         "suppressed": fairness.get("suppressed", []),
-        "tolerance": fairness.get("settings", {}).get("tolerance", [0.8, 1.25]),
+        "tolerance": settings.get("tolerance", [0.8, 1.25]),
         "link": link,
     }
 
@@ -174,6 +178,7 @@ def build_context(
         "protected_as_features": protected_as_features,
         "metrics": metrics_table(metrics, params.evaluate.top_pcts),
         "test": metrics.get("test", {}),
+        "test_months": len((train_summary.get("split") or {}).get("test") or []),
         "nowcast": metrics.get("nowcast", {}),
         "ratios": (metrics.get("ratios") or {}).get("model_to_oracle", {}),
         "fairness": fairness_summary(fairness, fairness_link),

@@ -32,8 +32,8 @@ absences fall on the default calendar's school days only (none in the breaks); a
 rate drifts month to month. All are known from the month and the registry: p_true stays exact.
 
 Measurement bias (`synthetic.measurement_bias`): one source system, the school attendance
-register, under-records for one group, the children with the given hukou, as schools do when
-a recorded absence pattern counts against their dropout-control figures. `mode: omit` (the
+register, under-records for the children with the given hukou (in the listed `counties`
+only, if any: a county x hukou cell), as schools do to protect their dropout figures. `mode: omit` (the
 default) leaves a `share` of the group's background absences (sick, excused and unexcused)
 unrecorded; `mode: relabel` records a `share` of its unexcused absences as excused. The
 world is untouched: the chain, the outcomes and p_true are the same with the knob on or off
@@ -77,7 +77,7 @@ from src.data.synthetic.registry_changes import (
     draw_changes,
     history_table,
 )
-from src.data.synthetic.school import RecordingBias
+from src.data.synthetic.school import RecordingBias, biased_counties
 
 log = logging.getLogger(__name__)
 HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmless (weight 0)
@@ -116,10 +116,9 @@ def simulate(params: Params, progress: bool = False) -> tuple[Registry, RiskMode
     calendar = c.default_school_calendar(syn.start_date, (starts[-1] - 1).astype(object))["date"]
     bias = syn.measurement_bias
     recording_bias = (
-        RecordingBias(c.HUKOU.index(bias.hukou), bias.share, bias.mode, rng["recording_bias"])
-        if bias.enabled
-        else None
-    )
+        RecordingBias(c.HUKOU.index(bias.hukou), bias.share, bias.mode, rng["recording_bias"],
+                      biased_counties(registry.county_codes, bias.counties)) if bias.enabled else None
+    )  # fmt: skip
     sim = Simulation(
         registry,
         model,

@@ -11,10 +11,11 @@ Slow on purpose (~30-60 s on 2 cores): the disparity only exists once a model ha
 on the biased records, so no small hand-built frame can stand in for it (the audit itself is
 tested on constructed frames in test_fairness.py).
 
-Checked at 3 seeds at this scale (rural/urban recall ratio, biased vs unbiased): 0.81 vs 1.02
-(the fixed seed), 0.93 vs 1.18, 0.76 vs 1.00; all biased verdicts 'inconclusive'. At this
-scale the bootstrap interval is too wide for a robust 'outside' (at 20k children the biased
-ratio is 0.73-0.84 with upper bounds 0.83-0.94), so the test asserts the paired drop.
+The recall verdict alone is too noisy at this scale for a robust 'served worse' (issue 6 measured
+rural/urban recall ratios of 0.76-0.93 biased against 1.00-1.18 unbiased at 3 seeds), so the test
+asserts what the knob must do: the measurement diagnostic names absences for rural children
+(recorded well below others of the same age with the same outcome) only when the knob is on,
+and the paired recall ratio drops.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ SCALE = {
 
 
 def small_params(biased: bool):
-    bias = {"enabled": biased, "hukou": "rural", "mode": "omit", "share": 0.8}
+    bias = {"enabled": biased, "hukou": "rural", "mode": "omit", "share": 0.8, "counties": []}
     return load_params(
         PARAMS_FILE,
         {
@@ -71,32 +72,35 @@ def fairness_report(work: Path, biased: bool) -> dict:
         params,
     )
     fairness.run(
-        work / "predictions.parquet", work / "models", work / "fairness", work / "fair.json", params
+        work / "predictions.parquet", work / "models", work / "fairness", work / "fair.json", params,
+        work / "interim",
     )
     return json.loads((work / "fairness" / "fairness.json").read_text(encoding="utf-8"))
 
 
 def primary_recall(report: dict, group: str) -> dict:
-    """The group's recall ratio to the reference at the capacity operating point."""
-    rows = [
-        r
-        for r in report["disparities"]
-        if r["attribute"] == "hukou" and r["group"] == group and r["metric"] == "recall"
-    ]
-    primary = [r for r in rows if r["primary"]]
-    assert len(primary) == 1, rows
-    return primary[0]
+    """The group's pooled recall ratio to the reference (recall at the watchlist cut)."""
+    rows = [r for r in report["primary"] if r["attribute"] == "hukou" and r["group"] == group and r["month"] == ""]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def absences(report: dict, group: str) -> dict:
+    rows = [m for m in report["measurement"] if (m["grouping"], m["group"], m["source"]) ==
+            ("hukou", group, "records_absences")]  # fmt: skip
+    assert len(rows) == 1, rows
+    return rows[0]
 
 
 @pytest.mark.slow
 def test_report_flags_the_group_whose_absences_go_unrecorded(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    biased = primary_recall(fairness_report(tmp_path / "biased", True), "rural")
-    unbiased = primary_recall(fairness_report(tmp_path / "unbiased", False), "rural")
-
-    assert biased["reference"] == "urban" and biased["operating_point"] == "capacity"
-    # flagged: rural recall below urban recall, and the verdict is not 'within' tolerance
-    assert biased["ratio"] < 1, biased
-    assert biased["verdict"] in ("outside", "inconclusive"), biased
-    # the knob is the cause: the same world recorded faithfully gives rural a higher ratio
-    assert biased["ratio"] < unbiased["ratio"] - 0.1, (biased, unbiased)
+    on, off = fairness_report(tmp_path / "biased", True), fairness_report(tmp_path / "unbiased", False)
+    assert on["settings"]["synthetic"] is True
+    # the diagnostic names the source: rural absences recorded well below others of the same age
+    assert absences(on, "rural")["flagged"] and absences(on, "rural")["ratio"] < 0.5, absences(on, "rural")
+    assert not absences(off, "rural")["flagged"], absences(off, "rural")
+    biased, unbiased = primary_recall(on, "rural"), primary_recall(off, "rural")
+    assert biased["reference"] == "urban"
+    # the knob is the cause: the same world recorded faithfully gives rural a higher recall ratio
+    assert biased["ratio"] < unbiased["ratio"] - 0.05, (biased, unbiased)

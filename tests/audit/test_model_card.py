@@ -56,16 +56,19 @@ def write_inputs(tmp_path, owner_hint: str = "", registry: dict | None = None) -
                                    "observed_to_predicted_nowcast": 0.93}},
     }
     fairness = {
-        "settings": {"tolerance": [0.8, 1.25]},
-        "headline": {"primary_comparisons": 4, "primary_outside": 1, "primary_inconclusive": 1,
-                     "recall_ratio_min": 0.62, "fnr_ratio_max": 1.3, "suppressed_cells": 1},
-        "disparities": [
-            {"attribute": "hukou", "group": "rural", "reference": "urban", "metric": "recall", "ratio": 0.62,
-             "ci_low": 0.5, "ci_high": 0.75, "verdict": "outside", "primary": True, "operating_point": "capacity"},
-            {"attribute": "sex", "group": owner_hint or "m", "reference": "f", "metric": "fnr", "ratio": 1.1,
-             "ci_low": 0.9, "ci_high": 1.3, "verdict": "inconclusive", "primary": True, "operating_point": "capacity"},
+        "settings": {"tolerance": [0.8, 1.25], "reference": "rest", "synthetic": True},
+        "headline": {"served_worse": 2, "served_better": 1, "within_tolerance": 1, "cannot_tell": 1,
+                     "discoveries": 1, "subgroups_tested": 12, "sources_flagged": 1, "suppressed_cells": 1},
+        "overall": {"children_with_outcome": 1234, "children_missed": 987, "child_months_missed": 1500, "positives": 2000},
+        "primary": [
+            {"attribute": "hukou", "group": "rural", "month": "", "ratio": 0.62, "ci_low": 0.5, "ci_high": 0.75,
+             "verdict": "served worse"},
+            {"attribute": "sex", "group": owner_hint or "m", "month": "", "ratio": 0.7, "ci_low": 0.6,
+             "ci_high": 0.79, "verdict": "served worse"},
         ],
-        "suppressed": [{"attribute": "category", "group": "seriously_ill", "reason": "fewer than 30 children"}],
+        "findings": ["county_code=522422, hukou=rural: recall 13%"],
+        "thin_records": ["county_code=522422, hukou=rural: absences recorded at 0.13×"],
+        "suppressed": [{"grouping": "category", "group": "seriously_ill", "month": "", "suppressed": "primary"}],
     }  # fmt: skip
     summary = {
         "export_date": "2025-12-31",
@@ -154,7 +157,10 @@ def test_card_renders_every_required_section(tmp_path):
     assert "2024-01-01" in md and "2025-03-01" in md  # split dates
     assert "| AUC (ROC) | **0.810** | 0.640 | 0.770 | 0.600 | 0.900 |" in md
     assert "[fairness report](fairness/index.html)" in md
-    assert "seriously_ill" in md and "outside" in md
+    assert "| hukou | rural | 0.62 | 0.50–0.75 |" in md and "Served worse: **2**" in md
+    assert "**This run used synthetic data**" in md and "60 per month (120 over 2 months)" in md
+    assert "the watchlists missed 987" in md and "Of the 1,234 children who later fell out" in md
+    assert "county\\_code=522422" in md or "county_code=522422" in md
     assert "not** model inputs" in md
     assert "<h2>Fairness summary</h2>" in html and "<table>" in html
 

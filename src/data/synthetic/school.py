@@ -15,6 +15,7 @@ import numpy as np
 from src.data import contract as c
 from src.data.synthetic.base import SimulationBase, code_index, draw_rows
 from src.data.synthetic.registry import Registry
+from src.errors import SafetynetError
 
 # Signals by latent state (stable, strained, crisis).
 ABSENCE_RATE = np.array([0.025, 0.06, 0.14])  # absences per school day
@@ -27,7 +28,7 @@ STREAK_DAYS = 10
 
 @dataclass(frozen=True)
 class RecordingBias:
-    """The school system under-records background absences of one hukou group.
+    """The school system under-records background absences of one hukou group (in some counties).
 
     relabel: a share of the group's unexcused absences is recorded as excused.
     omit: a share of all the group's background absences (any type) is never recorded.
@@ -38,6 +39,18 @@ class RecordingBias:
     share: float
     mode: str  # "relabel" | "omit"
     rng: np.random.Generator
+    counties: np.ndarray  # per county index: True where the bias applies
+
+
+def biased_counties(county_codes: np.ndarray, counties: tuple[str, ...]) -> np.ndarray:
+    """Per county index, whether the recording bias hits it (no counties listed = every county)."""
+    unknown = sorted(set(counties) - set(county_codes.tolist()))
+    if unknown:
+        raise SafetynetError(
+            f"synthetic.measurement_bias.counties: {', '.join(unknown)} not among the generated "
+            f"counties ({', '.join(county_codes.tolist())})"
+        )
+    return np.isin(county_codes, counties) if counties else np.ones(len(county_codes), dtype=bool)
 
 
 class SchoolSystem(SimulationBase):
@@ -158,8 +171,10 @@ class SchoolSystem(SimulationBase):
         recorded = np.ones(len(child), dtype=bool)
         if self.bias is None:
             return kind, recorded
-        hit = (self.reg.hukou[child] == self.bias.group) & (
-            self.bias.rng.random(len(child)) < self.bias.share
+        hit = (
+            (self.reg.hukou[child] == self.bias.group)
+            & self.bias.counties[self.reg.county[child]]
+            & (self.bias.rng.random(len(child)) < self.bias.share)
         )
         if self.bias.mode == "omit":
             return kind, ~hit
