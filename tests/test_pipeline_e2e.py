@@ -96,6 +96,9 @@ def test_declared_outputs_exist(project):
         "reports/fairness/index.html",
         "reports/model_card.md",
         "reports/model_card.html",
+        "reports/monitoring/monitoring.json",
+        "reports/monitoring/index.html",
+        "reports/monitoring_metrics.json",
     ):
         assert (project / rel).exists(), rel
     metrics = json.loads((project / "reports/metrics.json").read_text())
@@ -143,6 +146,7 @@ def test_no_identity_in_reports_or_mlflow(project):
     services = [p for p in (project / "reports/services").rglob("*") if p.is_file()]
     assert {p.name for p in services} >= {"services.json", "unmet_need.csv", "providers.csv"}
     haystacks = [p for p in (project / "reports").rglob("*") if p.is_file()]
+    assert {p.name for p in (project / "reports/monitoring").iterdir()} == {"monitoring.json", "index.html"}
     haystacks += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
     haystacks += [project / "mlflow.db", project / "data/processed/features.parquet"]
     haystacks += list((project / "data/interim/quarantine").glob("*.csv"))
