@@ -337,16 +337,23 @@ def monitoring(
     """Drift of the scoring month vs the training window, and realised vs expected precision."""
     from src.audit import monitoring as stage
 
-    stage.run(
-        _path(features, "features"),
-        _path(interim, "interim"),
-        _path(explanations, "explanations"),
-        _path(predictions, "predictions"),
-        _path(models, "models"),
-        _path(out, "monitoring"),
-        _path(metrics, "monitoring_metrics"),
-        _params(),
-    )
+    stage.run(_path(features, "features"), _path(interim, "interim"), _path(explanations, "explanations"),
+              _path(predictions, "predictions"), _path(models, "models"), _path(out, "monitoring"),
+              _path(metrics, "monitoring_metrics"), _params())  # fmt: skip
+
+
+@command
+def reviews_report(
+    explanations: PathOpt = None,
+    interim: PathOpt = None,
+    out: PathOpt = None,
+    metrics: PathOpt = None,
+) -> None:
+    """What the reviews teach: coverage, days to visit, confirmed precision by band, services (reports/reviews)."""
+    from src.audit import reviews as stage
+
+    stage.run(_path(explanations, "explanations"), _path(interim, "interim"), _path(out, "reviews_reports"),
+              _path(metrics, "reviews_metrics"), _params())  # fmt: skip
 
 
 @command
