@@ -71,8 +71,7 @@ def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, specs: list[tu
     rows = []
     for name, system, categorical in specs:
         ref, cur = reference[name], current[name]
-        value = psi(ref.to_numpy() if not categorical else ref, cur.to_numpy() if not categorical else cur,
-                    categorical)  # fmt: skip
+        value = psi(ref, cur, categorical)
         rows.append({
             "feature": name, "system": system, "psi": round(value, 6),
             "unknown_share_reference": round(float(ref.isna().mean()) if len(ref) else 0.0, 6),
