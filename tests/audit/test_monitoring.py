@@ -11,6 +11,7 @@ import pytest
 from src.audit import monitoring
 from src.audit.model_card import render_html
 from src.delivery.pages import render_index
+from src.run_facts import read_monitoring_alerts
 from tests.params import load_test_params
 
 SCORING = "2025-03-01"
@@ -121,3 +122,5 @@ def test_run_on_tiny_files_writes_the_same_bytes_twice(tmp_path):
     assert report["capacity"]["n_listed"] == 3 * load_test_params().base.children_per_caseworker
     assert report["matured"][0]["n_listed"] == 15
     assert json.loads((tmp_path / "metrics.json").read_text())["alerts"] == len(report["alerts"])
+    assert read_monitoring_alerts(tmp_path / "out") == report["alerts"]  # what the banners show
+    assert read_monitoring_alerts(None) == []
