@@ -268,6 +268,7 @@ def watchlist(
     served: PathOpt = None,
     interim: PathOpt = None,
     referrals: PathOpt = None,
+    monitoring: PathOpt = None,
     out: PathOpt = None,
 ) -> None:
     """Write each county's watchlists per child director (HTML, CSV, XLSX); refuses a model that failed the gate."""
@@ -282,6 +283,7 @@ def watchlist(
         _path(out, "watchlists"),
         _params(),
         _path(referrals, "referrals"),
+        _path(monitoring, "monitoring"),
     )
 
 
@@ -325,12 +327,45 @@ def fairness(
 
 
 @command
+def monitoring(
+    features: PathOpt = None,
+    interim: PathOpt = None,
+    explanations: PathOpt = None,
+    predictions: PathOpt = None,
+    models: PathOpt = None,
+    out: PathOpt = None,
+    metrics: PathOpt = None,
+) -> None:
+    """Drift of the scoring month vs the training window, and realised vs expected precision."""
+    from src.audit import monitoring as stage
+
+    stage.run(_path(features, "features"), _path(interim, "interim"), _path(explanations, "explanations"),
+              _path(predictions, "predictions"), _path(models, "models"), _path(out, "monitoring"),
+              _path(metrics, "monitoring_metrics"), _params())  # fmt: skip
+
+
+@command
+def reviews_report(
+    explanations: PathOpt = None,
+    interim: PathOpt = None,
+    out: PathOpt = None,
+    metrics: PathOpt = None,
+) -> None:
+    """What the reviews teach: coverage, days to visit, confirmed precision by band, services (reports/reviews)."""
+    from src.audit import reviews as stage
+
+    stage.run(_path(explanations, "explanations"), _path(interim, "interim"), _path(out, "reviews_reports"),
+              _path(metrics, "reviews_metrics"), _params())  # fmt: skip
+
+
+@command
 def model_card(
     metrics: PathOpt = None,
     fairness: PathOpt = None,
     features_summary: PathOpt = None,
     models: PathOpt = None,
     served: PathOpt = None,
+    monitoring: PathOpt = None,
     out: PathOpt = None,
     html: PathOpt = None,
 ) -> None:
@@ -346,6 +381,7 @@ def model_card(
         _path(out, "model_card"),
         _path(html, "model_card_html"),
         _params(),
+        _path(monitoring, "monitoring"),
     )
 
 

@@ -232,6 +232,18 @@ class Fairness:
 
 
 @dataclass(frozen=True)
+class Monitoring:  # src/audit/monitoring.py: an alert when a value reaches its threshold
+    feature_psi: float
+    score_psi: float
+    score_mean_shift: float
+    source_drop: float
+    record_window_days: int
+    realised_gap: float
+    expected_drop: float
+    reference_rows: int
+
+
+@dataclass(frozen=True)
 class ModelCard:
     owner: str
 
@@ -250,6 +262,7 @@ class Params:
     watchlist: Watchlist
     referrals: Referrals
     fairness: Fairness
+    monitoring: Monitoring
     model_card: ModelCard
 
 
@@ -334,6 +347,7 @@ def _check(p: Params) -> None:
     _require(p.watchlist.cooldown_days >= 0 and 0 <= p.watchlist.cooldown_override <= 1,
              "watchlist: cooldown_days must be >= 0 and cooldown_override in [0, 1]")  # fmt: skip
     _require(p.watchlist.follow_up_days >= 1, "watchlist.follow_up_days must be >= 1")
+    _require(min(vars(p.monitoring).values()) > 0, "monitoring: every threshold must be > 0")
     _require(min(vars(p.referrals.weights).values()) >= 0, "referrals.weights must all be >= 0")
     _require(max(p.referrals.weights.distance, p.referrals.weights.secondary) <= 10,
              "referrals.weights: distance and secondary must be <= 10 (a match must beat an unmet need)")  # fmt: skip

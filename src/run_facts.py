@@ -48,6 +48,14 @@ def read_stage_json(path: Path, stage: str) -> dict:
         raise SafetynetError(f"{path}: not valid JSON ({exc}); rerun dvc repro {stage}") from None
 
 
+def read_monitoring_alerts(monitoring_dir) -> list[str]:
+    """The crossed thresholds of the monitoring stage (reports/monitoring/monitoring.json), for
+    the banners on the model card and the watchlist index; no folder given = none."""
+    if monitoring_dir is None:
+        return []
+    return [str(line) for line in read_stage_json(Path(monitoring_dir) / "monitoring.json", "monitoring")["alerts"]]
+
+
 def _date(raw, path: Path, key: str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(raw))

@@ -96,6 +96,12 @@ def test_declared_outputs_exist(project):
         "reports/fairness/index.html",
         "reports/model_card.md",
         "reports/model_card.html",
+        "reports/monitoring/monitoring.json",
+        "reports/monitoring/index.html",
+        "reports/monitoring_metrics.json",
+        "reports/reviews/reviews.json",
+        "reports/reviews/index.html",
+        "reports/reviews_metrics.json",
     ):
         assert (project / rel).exists(), rel
     metrics = json.loads((project / "reports/metrics.json").read_text())
@@ -143,6 +149,8 @@ def test_no_identity_in_reports_or_mlflow(project):
     services = [p for p in (project / "reports/services").rglob("*") if p.is_file()]
     assert {p.name for p in services} >= {"services.json", "unmet_need.csv", "providers.csv"}
     haystacks = [p for p in (project / "reports").rglob("*") if p.is_file()]
+    assert {p.name for p in (project / "reports/monitoring").iterdir()} == {"monitoring.json", "index.html"}
+    assert {p.name for p in (project / "reports/reviews").iterdir()} == {"reviews.json", "index.html"}
     haystacks += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
     haystacks += [project / "mlflow.db", project / "data/processed/features.parquet"]
     haystacks += list((project / "data/interim/quarantine").glob("*.csv"))
@@ -356,6 +364,9 @@ def test_two_months_of_reviews_shape_the_next_list(project, tmp_path):
     confirmed = np.mean([drawn[c] == "visited_risk" for c in visited])
     expected = np.mean([p_true[identity[c]] for c in visited])
     assert abs(confirmed - expected) < 4 * np.sqrt(expected * (1 - expected) / len(visited)) + 0.02
-    for path in [*(tmp_path / "i2/quarantine").glob("*.csv"), *(tmp_path / "rs2").rglob("*.*"),
+    run([*cli2, "reviews-report", "--interim", i2, "--out", str(tmp_path / "rv2"), "--metrics",
+         str(tmp_path / "rv2.json")], project)  # fmt: skip
+    assert json.loads((tmp_path / "rv2/reviews.json").read_text(encoding="utf-8"))["has_reviews"]
+    for path in [*(tmp_path / "i2/quarantine").glob("*.csv"), *(tmp_path / "rs2").rglob("*.*"), *(tmp_path / "rv2").rglob("*.*"),
                  *(tmp_path / "ref2").rglob("*.*"), *(tmp_path / "w2").rglob("*.*"), *(project / "reports").rglob("*.*")]:  # fmt: skip
         assert NOTE_TOKEN.encode() not in path.read_bytes(), path

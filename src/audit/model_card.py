@@ -19,7 +19,7 @@ from src.atomic import write_text
 from src.delivery.reasons import warning_sign
 from src.features import catalogue
 from src.models.promotion import read_promotion
-from src.run_facts import read_stage_json, read_train_summary
+from src.run_facts import read_monitoring_alerts, read_stage_json, read_train_summary
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,7 @@ def build_context(
         "ratios": (metrics.get("ratios") or {}).get("model_to_oracle", {}),
         "fairness": fairness_summary(fairness, fairness_link),
         "train": train_summary,
+        "monitoring_alerts": [],  # run() fills them in from reports/monitoring
     }
 
 
@@ -226,9 +227,14 @@ def render_markdown(context: dict) -> str:
     return env.get_template("model_card.md.j2").render(**context)
 
 
-def render_html(markdown: str, title: str = "safetynet-ews model card") -> str:
-    """A self-contained page: inline CSS, no scripts, raw HTML in the Markdown shown as text."""
+def render_html(markdown: str, title: str = "safetynet-ews model card", alerts=()) -> str:
+    """A self-contained page: inline CSS, no scripts, raw HTML in the Markdown shown as text;
+    monitoring `alerts` (escaped) as a red banner on top."""
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    if alerts:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in alerts)
+        body = (f'<div class="banner" id="monitoring-alert"><strong>Monitoring: {len(alerts)} threshold(s) '
+                f"crossed</strong> (reports/monitoring/index.html)<ul>{items}</ul></div>\n{body}")  # fmt: skip
     return HTML_PAGE.format(title=html.escape(title), body=body)
 
 
@@ -246,6 +252,7 @@ table {{ border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }}
 th, td {{ border: 1px solid #ccc; padding: 0.25em 0.55em; vertical-align: top; }}
 th {{ background: #f3f3f3; }}
 code {{ background: #f4f4f4; padding: 0 0.2em; }}
+.banner {{ background: #b2182b; color: #fff; padding: 0.5em 1em; margin: 1em 0; }}
 blockquote {{ border-left: 4px solid #b2182b; margin: 1em 0; padding: 0.3em 1em; background: #fdf3f3; }}
 </style>
 </head>
@@ -261,7 +268,7 @@ blockquote {{ border-left: 4px solid #b2182b; margin: 1em 0; padding: 0.3em 1em;
 
 def run(
     metrics_path, fairness_dir, features_summary_path, models_dir, served_dir, out_md, out_html,
-    params,
+    params, monitoring_dir=None,
 ) -> dict:
     """Read the stage outputs, write reports/model_card.md and .html atomically."""
     out_md, out_html, fairness_dir = Path(out_md), Path(out_html), Path(fairness_dir)
@@ -273,8 +280,9 @@ def run(
     context = build_context(metrics, fairness, features_summary, train_summary, params, link)
     context["gate"] = read_promotion(Path(models_dir))
     context["served"] = read_stage_json(Path(served_dir) / "train_summary.json", "refit")
+    context["monitoring_alerts"] = read_monitoring_alerts(monitoring_dir)
     markdown = render_markdown(context)
     write_text(out_md, markdown)
-    write_text(out_html, render_html(markdown))
+    write_text(out_html, render_html(markdown, alerts=context["monitoring_alerts"]))
     log.info("model card: %s and %s", out_md, out_html)
     return {"model_card": str(out_md), "html": str(out_html), "gate_passed": context["gate"]["passed"]}

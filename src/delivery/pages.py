@@ -24,6 +24,12 @@ from src.features.catalogue import SYSTEMS
 TEMPLATES = Path(__file__).parent / "templates"
 
 
+MONITORING_BANNER = {  # the index's banner when the monitoring stage crossed a threshold
+    "zh": "监测警示：数据或模型得分发生漂移，请谨慎使用本月名单（详见 reports/monitoring）",
+    "en": "Monitoring alert: the data or the scores drifted; use this month's lists with care (see reports/monitoring)",
+}
+
+
 @functools.cache
 def template_env() -> jinja2.Environment:
     return jinja2.Environment(
@@ -100,9 +106,10 @@ def render_director(director: dict, county: str, as_of: str, params, names_note:
     )  # fmt: skip
 
 
-def render_index(summary, params, services=None) -> str:
+def render_index(summary, params, services=None, alerts=()) -> str:
     """The counties, and with `services` (unmet-need table, directory note; `referral_plan`) the
-    need per county x system x service against the capacity offered, shortfalls marked."""
+    need per county x system x service against the capacity offered, shortfalls marked; the
+    monitoring stage's crossed thresholds (`alerts`) as a red banner on top."""
     language = params.watchlist.language
     counties = [{"county": c, **{k: int(v) for k, v in row.items()}} for c, row in summary.iterrows()]
     unmet, note = services if services is not None else (None, "")
@@ -112,5 +119,6 @@ def render_index(summary, params, services=None) -> str:
     ]  # fmt: skip
     return template("index.html.j2").render(
         t=TEXT[language], as_of=summary.attrs["as_of"], counties=counties, services=services is not None,
-        unmet=rows, note=note, s=INDEX_HEADINGS[language],
+        unmet=rows, note=note, s=INDEX_HEADINGS[language], alerts=list(alerts),
+        alert_title=MONITORING_BANNER[language],
     )  # fmt: skip

@@ -53,7 +53,7 @@ from src.delivery.wording import CSV_COLUMNS, TEXT, XLSX_COLUMNS
 from src.delivery.xlsx import cell_widths, column_widths, rows_workbook
 from src.errors import SafetynetError
 from src.models.promotion import read_promotion, require_passed
-from src.run_facts import read_stage_json
+from src.run_facts import read_monitoring_alerts, read_stage_json
 
 log = logging.getLogger(__name__)
 
@@ -352,11 +352,12 @@ def read_watchlists(explanations_path, models_dir, served_dir, interim_dir, para
 
 
 def run(explanations_path, contributions_path, models_dir, served_dir, interim_dir, out_dir, params,
-        referrals_dir=None) -> dict:  # fmt: skip
+        referrals_dir=None, monitoring_dir=None) -> dict:  # fmt: skip
     """Write every county's watchlists (CSV, XLSX, HTML, per director) and the index, replacing out_dir whole.
 
     With `referrals_dir` (the referrals stage's plan), a listed child's service cell names the
-    matched provider of each need or says to escalate, and the index shows the unmet need.
+    matched provider of each need or says to escalate, and the index shows the unmet need. With
+    `monitoring_dir`, the index carries a red banner when a monitoring threshold was crossed.
     Refuses (one line, nothing written) when the model in models/ failed evaluate's gate,
     unless watchlist.allow_failed_gate is true."""
     interim_dir, out_dir = Path(interim_dir), Path(out_dir)
@@ -382,7 +383,7 @@ def run(explanations_path, contributions_path, models_dir, served_dir, interim_d
         for county, directors in director_groups(table).items():
             write_county(tmp / county, county, directors, parts, csv_text, sheets, summary.loc[county], as_of, params,
                          summary.attrs["coverage"])  # fmt: skip
-        (tmp / "index.html").write_text(render_index(summary, params, services), encoding="utf-8")
+        (tmp / "index.html").write_text(render_index(summary, params, services, read_monitoring_alerts(monitoring_dir)), encoding="utf-8")
     result = {
         "as_of": as_of, "counties": len(summary), "n_scored": int(summary["n_scored"].sum()),
         "n_above_cut": int(ranked["above_cut"].sum()), "n_already_out": int(summary["n_already_out"].sum()),

@@ -230,3 +230,19 @@ def test_the_card_shows_what_the_monotone_constraints_cost(tmp_path):
     markdown, _ = render(tmp_path)
     assert "| monotone | 0.796 | 0.490 |" in markdown and "| unconstrained | 0.800 | 0.500 |" in markdown
     assert "AUC cost of the constraints: 0.5% of the unconstrained AUC (target at most\n1.0%: met)" in markdown
+
+
+def test_a_crossed_monitoring_threshold_is_a_red_banner(tmp_path):
+    paths = write_inputs(tmp_path)
+    monitoring_dir = tmp_path / "monitoring"
+    monitoring_dir.mkdir()
+    (monitoring_dir / "monitoring.json").write_text(json.dumps({"alerts": ["feature x (education): PSI 0.900 <b>"]}))
+    model_card.run(paths["metrics"], paths["fairness"], paths["summary"], paths["models"], paths["served"],
+                   paths["md"], paths["html"], load_params(PARAMS_FILE), monitoring_dir)  # fmt: skip
+    md, html = paths["md"].read_text(encoding="utf-8"), paths["html"].read_text(encoding="utf-8")
+    assert "**Monitoring alert: 1 threshold(s) crossed**" in md and "PSI 0.900" in md
+    assert 'id="monitoring-alert"' in html and "&lt;b&gt;" in html and "<b>" not in html
+    (monitoring_dir / "monitoring.json").write_text(json.dumps({"alerts": []}))
+    model_card.run(paths["metrics"], paths["fairness"], paths["summary"], paths["models"], paths["served"],
+                   paths["md"], paths["html"], load_params(PARAMS_FILE), monitoring_dir)  # fmt: skip
+    assert 'id="monitoring-alert"' not in paths["html"].read_text(encoding="utf-8")

@@ -1,0 +1,205 @@
+"""Monitoring while labels mature (issue 15): the scoring month against the training window.
+
+Labels arrive label.horizon_days late, so each scoring month is checked on what is known now:
+- feature drift: PSI per model feature (src/audit/drift.py), with the catalogue's system, of the
+  scoring month's scored children (not already out) against the training window's
+  (models/train_summary.json `split.train`) child-months with a full history (months_of_history
+  at its cap: the scoring month has one, so early short-history months would read as drift), on at
+  most monitoring.reference_rows seeded rows; calendar features (CALENDAR_FEATURES) are left out;
+- missing-share drift per source table: the share of scored children with any record in the
+  monitoring.record_window_days before the as-of date, scoring month vs the training window's mean;
+- score drift: PSI and mean of the scoring month's calibrated scores (explanations) against the
+  test window's (reports/predictions: the latest scored months, the evaluated model);
+- expected precision at capacity: the mean calibrated probability of the children above their
+  director's cut (risk alone, before the review loop's cooldown);
+- realised vs expected for every matured month (the test window's listed children).
+Writes reports/monitoring/ (monitoring.json, index.html) and a small dvc metrics file. `alerts`
+lists every crossed threshold; the model card and the watchlist index show them as a banner.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+import jinja2
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from src.atomic import atomic_dir, write_json
+from src.audit import drift
+from src.delivery.capacity import director_cut, with_directors
+from src.errors import SafetynetError
+from src.features import catalogue
+from src.run_facts import read_train_summary
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+SOURCES = {  # source table -> its event date column
+    "casework_visits": "visit_date",
+    "medical_events": "event_date",
+    "protection_events": "event_date",
+    "school_absences": "absence_date",
+    "school_enrollment": "event_date",
+    "welfare_events": "event_date",
+}
+# Model features that move with the calendar by construction (the scoring month is one month of
+# the year and the latest history; the training window spans many): no PSI for them.
+CALENDAR_FEATURES = ("month_of_year", "school_period", "months_of_history", "months_in_registry")
+
+
+def feature_specs(features: list[str]) -> list[tuple[str, str, bool]]:
+    """(feature, catalogue system, categorical) for each model feature but the calendar ones."""
+    return [(n, catalogue.spec(n).system, catalogue.spec(n).kind == "categorical") for n in features
+            if n not in CALENDAR_FEATURES]  # fmt: skip
+
+
+def source_presence(keys: pd.DataFrame, events: dict[str, pd.DataFrame], window_days: int) -> pd.DataFrame:
+    """Per (table, as_of): the share of `keys` (child_pid, as_of) children with any row of that
+    table (child_pid, date) in [as_of - window_days, as_of). One DuckDB range join per table."""
+    con = duckdb.connect()
+    con.register("keys", keys[["child_pid", "as_of"]])
+    dates = pd.DataFrame({"as_of": np.sort(keys["as_of"].unique())})
+    con.register("dates", dates)
+    totals = keys.groupby("as_of").size()
+    frames = []
+    for table, frame in sorted(events.items()):
+        con.register("events", frame.rename(columns={frame.columns[1]: "d"})[["child_pid", "d"]])
+        found = con.execute(f"""
+            WITH hits AS (
+              SELECT DISTINCT e.child_pid, a.as_of FROM events e JOIN dates a
+              ON e.d >= a.as_of - INTERVAL {int(window_days)} DAY AND e.d < a.as_of)
+            SELECT k.as_of, count(*) AS n FROM keys k SEMI JOIN hits h
+            ON k.child_pid = h.child_pid AND k.as_of = h.as_of GROUP BY k.as_of""").df()
+        n = found.set_index("as_of")["n"].reindex(totals.index).fillna(0)
+        frames.append(pd.DataFrame({"table": table, "as_of": totals.index, "share": (n / totals).to_numpy()}))
+        con.unregister("events")
+    con.close()
+    present = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["table", "as_of", "share"])
+    present["as_of"] = pd.to_datetime(present["as_of"]).dt.date.astype(str)
+    return present
+
+
+def expected_at_capacity(scored: pd.DataFrame, per_caseworker: int) -> dict:
+    """Mean calibrated score of the children above their director's cut (`scored`: child_pid,
+    score, county_code, caseworker_id)."""
+    listed = director_cut(scored, per_caseworker)
+    listed = listed[listed["above_cut"]]
+    return {"n_listed": int(len(listed)), "expected_precision": round(float(listed["score"].mean()), 6)
+            if len(listed) else None}  # fmt: skip
+
+
+def alerts_of(report: dict, expected_drop: float) -> list[str]:
+    """One English line per crossed threshold (the banner text)."""
+    lines = [f"feature {r['feature']} ({r['system']}): PSI {r['psi']:.3f}" for r in report["features"] if r["alert"]]
+    lines += [f"source table {r['table']}: {r['share_current']:.1%} of scored children have a record "
+              f"(training window {r['share_reference']:.1%})" for r in report["sources"] if r["alert"]]  # fmt: skip
+    score = report["score"]
+    if score["alert"]:
+        lines.append(f"calibrated scores: PSI {score['psi']:.3f}, mean {score['mean_current']:.3f} "
+                     f"(test window {score['mean_reference']:.3f})")  # fmt: skip
+    lines += [f"matured month {r['as_of']}: realised precision {r['realised_precision']:.3f} vs expected "
+              f"{r['expected_precision']:.3f}" for r in report["matured"] if r["alert"]]  # fmt: skip
+    matured = [r["expected_precision"] for r in report["matured"]]
+    current = report["capacity"]["expected_precision"]
+    if matured and current is not None and current < (1 - expected_drop) * float(np.mean(matured)):
+        lines.append(f"expected precision at capacity {current:.3f} is below the matured months' "
+                     f"{float(np.mean(matured)):.3f} by more than {expected_drop:.0%}")  # fmt: skip
+    return lines
+
+
+def build_report(reference: pd.DataFrame, current: pd.DataFrame, specs, present: pd.DataFrame, scoring_as_of: str,
+                 reference_dates: list[str], test_scores: np.ndarray, scored: pd.DataFrame,
+                 predictions: pd.DataFrame, params) -> dict:  # fmt: skip
+    """The whole report from in-memory frames (pure)."""
+    m = params.monitoring
+    report = {
+        "scoring_as_of": scoring_as_of,
+        "training_window": [reference_dates[0], reference_dates[-1]] if reference_dates else [],
+        "n_reference_rows": int(len(reference)), "n_scored": int(len(current)),
+        "thresholds": dict(vars(m)),
+        "features": drift.feature_drift(reference, current, specs, m.feature_psi),
+        "sources": drift.source_shares(present, scoring_as_of, reference_dates, m.source_drop),
+        "score": drift.score_drift(test_scores, scored["score"].to_numpy(), m.score_psi, m.score_mean_shift),
+        "capacity": expected_at_capacity(scored, params.base.children_per_caseworker),
+        "matured": drift.realised_vs_expected(predictions, m.realised_gap),
+    }  # fmt: skip
+    report["alerts"] = alerts_of(report, m.expected_drop)
+    return report
+
+
+def metrics_of(report: dict) -> dict:
+    """The small dvc metrics file."""
+    psis = [r["psi"] for r in report["features"]]
+    return {
+        "alerts": len(report["alerts"]), "max_feature_psi": max(psis) if psis else 0.0,
+        "score_psi": report["score"]["psi"], "expected_precision_at_capacity": report["capacity"]["expected_precision"],
+    }  # fmt: skip
+
+
+def render_page(report: dict) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+    return env.get_template("monitoring.html.j2").render(r=report)
+
+
+# ---------------------------------------------------------------------------- I/O
+
+
+def read_features(path: Path, columns: list[str], dates: list[pd.Timestamp]) -> pd.DataFrame:
+    table = pq.read_table(path, columns=["child_pid", "as_of", "already_out", *columns],
+                          filters=[("as_of", "in", dates)])  # fmt: skip
+    frame = table.to_pandas()
+    return frame[frame["already_out"] == 0].drop(columns="already_out").reset_index(drop=True)
+
+
+def read_events(interim_dir: Path) -> dict[str, pd.DataFrame]:
+    events = {}
+    for table, column in SOURCES.items():
+        path = interim_dir / f"{table}.parquet"
+        events[table] = (pd.read_parquet(path, columns=["child_pid", column]) if path.exists()
+                         else pd.DataFrame({"child_pid": pd.Series(dtype=str), column: pd.Series(dtype="datetime64[us]")}))
+    return events  # fmt: skip
+
+
+def run(features_path, interim_dir, explanations_path, predictions_path, models_dir, out_dir, metrics_path,
+        params) -> dict:  # fmt: skip
+    """Read the stage inputs, write reports/monitoring/ and the metrics file atomically."""
+    interim_dir, out_dir = Path(interim_dir), Path(out_dir)
+    summary = read_train_summary(Path(models_dir))
+    features = list(summary["features"])
+    reference_dates = sorted(summary["split"]["train"])
+    explanations = pd.read_parquet(explanations_path, columns=["child_pid", "as_of", "score"])
+    if explanations.empty:
+        raise SafetynetError(f"{explanations_path}: no scored month; run `dvc repro explain` first")
+    scoring = pd.Timestamp(explanations["as_of"].max())  # the month the watchlist hands out
+    explanations = explanations[explanations["as_of"] == scoring]
+    scoring_as_of = scoring.date().isoformat()
+    frame = read_features(Path(features_path), features,
+                          [pd.Timestamp(d) for d in reference_dates] + [scoring])  # fmt: skip
+    is_current = frame["as_of"] == scoring
+    reference, current = frame[~is_current], frame[is_current]
+    full = reference["months_of_history"] >= catalogue.HISTORY_CAP_MONTHS if "months_of_history" in reference else None
+    if full is not None and full.any():  # like with like: every window after the history start
+        reference = reference[full]
+    if len(reference) > params.monitoring.reference_rows:
+        rng = np.random.default_rng(params.base.seed)
+        keep = np.sort(rng.choice(len(reference), params.monitoring.reference_rows, replace=False))
+        reference = reference.iloc[keep]
+    present = source_presence(frame[["child_pid", "as_of"]], read_events(interim_dir),
+                              params.monitoring.record_window_days)  # fmt: skip
+    children = pd.read_parquet(interim_dir / "children.parquet", columns=["child_pid", "county_code", "caseworker_id"])
+    scored = explanations[explanations["score"].notna()][["child_pid", "score"]]
+    scored = with_directors(scored.merge(children[["child_pid", "county_code"]], on="child_pid", how="left"), children)
+    predictions = pd.read_parquet(predictions_path, columns=["as_of", "score", "label", "selected"])
+    report = build_report(reference, current, feature_specs(features), present, scoring_as_of, reference_dates,
+                          predictions["score"].to_numpy(), scored, predictions, params)  # fmt: skip
+    with atomic_dir(out_dir) as tmp:
+        write_json(tmp / drift.MONITORING_FILE, report)
+        (tmp / "index.html").write_text(render_page(report), encoding="utf-8")
+    write_json(Path(metrics_path), metrics_of(report))
+    log.info("monitoring: %s, %d alerts", scoring_as_of, len(report["alerts"]))
+    return metrics_of(report)
