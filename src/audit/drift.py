@@ -67,16 +67,24 @@ def psi(reference, sample, categorical: bool = False) -> float:
 def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, specs: list[tuple[str, str, bool]],
                   threshold: float) -> list[dict]:  # fmt: skip
     """Per (feature, system, categorical) in `specs`: PSI of current vs reference, the unknown
-    share on each side, and whether the PSI crosses `threshold`; sorted by PSI (desc), feature."""
+    share on each side, and whether it is drift; sorted by PSI (desc), feature.
+
+    A feature with a season (a yearly benefit raise moves `payment_amount_change_90d` every
+    January) has single months far from the pooled window even when nothing is wrong. So the
+    PSI is set beside `psi_usual`, the largest PSI of one reference month (`as_of`) against the
+    pooled reference: an alert needs PSI >= `threshold` and above what the training months
+    themselves showed."""
+    months = [part for _, part in reference.groupby("as_of", sort=True)] if "as_of" in reference else []
     rows = []
     for name, system, categorical in specs:
         ref, cur = reference[name], current[name]
         value = psi(ref, cur, categorical)
+        usual = max((psi(ref, month[name], categorical) for month in months), default=0.0)
         rows.append({
-            "feature": name, "system": system, "psi": round(value, 6),
+            "feature": name, "system": system, "psi": round(value, 6), "psi_usual": round(usual, 6),
             "unknown_share_reference": round(float(ref.isna().mean()) if len(ref) else 0.0, 6),
             "unknown_share_current": round(float(cur.isna().mean()) if len(cur) else 0.0, 6),
-            "alert": bool(value >= threshold),
+            "alert": bool(value >= threshold and value > usual),
         })  # fmt: skip
     return sorted(rows, key=lambda r: (-r["psi"], r["feature"]))
 

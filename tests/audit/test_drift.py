@@ -70,6 +70,18 @@ def test_feature_drift_flags_sorts_and_reports_unknowns():
     assert by["y"]["unknown_share_current"] == 0.5 and by["y"]["unknown_share_reference"] == 0.0
 
 
+def test_a_season_the_training_months_already_showed_is_no_alert():
+    # Month 2 of the training window holds the raise: its own PSI against the pool is the usual.
+    values = np.r_[np.zeros(100), np.full(100, 10.0)]
+    reference = pd.DataFrame({"as_of": ["2024-01-01"] * 100 + ["2024-02-01"] * 100, "v": values})
+    seasonal = pd.DataFrame({"v": np.full(100, 10.0)})  # like the raise month
+    row = drift.feature_drift(reference, seasonal, [("v", "s", False)], 0.25)[0]
+    assert row["psi"] >= 0.25 and row["psi"] == pytest.approx(row["psi_usual"]) and not row["alert"]
+    new = pd.DataFrame({"v": np.full(100, 5.0)})  # never seen in any training month
+    row = drift.feature_drift(reference, new, [("v", "s", False)], 0.25)[0]
+    assert row["psi"] > row["psi_usual"] and row["alert"]
+
+
 def test_a_lost_source_table_is_an_alert():
     present = pd.DataFrame({
         "table": ["school", "school", "school", "welfare", "welfare", "welfare"],
