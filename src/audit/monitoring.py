@@ -9,7 +9,9 @@ Labels arrive label.horizon_days late, so each scoring month is checked on what 
 - missing-share drift per source table: the share of scored children with any record in the
   monitoring.record_window_days before the as-of date, scoring month vs the training window's mean;
 - score drift: PSI and mean of the scoring month's calibrated scores (explanations) against the
-  test window's (reports/predictions: the latest scored months, the evaluated model);
+  month before's, scored by the same served model (explanations hold both; a comparison with
+  the evaluated model's test window would mix two models); the test window's scores only when
+  no earlier month was scored;
 - expected precision at capacity: the mean calibrated probability of the children above their
   director's cut (risk alone, before the review loop's cooldown);
 - realised vs expected for every matured month (the test window's listed children).
@@ -100,7 +102,7 @@ def alerts_of(report: dict, expected_drop: float) -> list[str]:
     score = report["score"]
     if score["alert"]:
         lines.append(f"calibrated scores: PSI {score['psi']:.3f}, mean {score['mean_current']:.3f} "
-                     f"(test window {score['mean_reference']:.3f})")  # fmt: skip
+                     f"(the month before {score['mean_reference']:.3f})")  # fmt: skip
     lines += [f"matured month {r['as_of']}: realised precision {r['realised_precision']:.3f} vs expected "
               f"{r['expected_precision']:.3f}" for r in report["matured"] if r["alert"]]  # fmt: skip
     matured = [r["expected_precision"] for r in report["matured"]]
@@ -112,7 +114,7 @@ def alerts_of(report: dict, expected_drop: float) -> list[str]:
 
 
 def build_report(reference: pd.DataFrame, current: pd.DataFrame, specs, present: pd.DataFrame, scoring_as_of: str,
-                 reference_dates: list[str], test_scores: np.ndarray, scored: pd.DataFrame,
+                 reference_dates: list[str], reference_scores: np.ndarray, scored: pd.DataFrame,
                  predictions: pd.DataFrame, params) -> dict:  # fmt: skip
     """The whole report from in-memory frames (pure)."""
     m = params.monitoring
@@ -123,7 +125,7 @@ def build_report(reference: pd.DataFrame, current: pd.DataFrame, specs, present:
         "thresholds": dict(vars(m)),
         "features": drift.feature_drift(reference, current, specs, m.feature_psi),
         "sources": drift.source_shares(present, scoring_as_of, reference_dates, m.source_drop),
-        "score": drift.score_drift(test_scores, scored["score"].to_numpy(), m.score_psi, m.score_mean_shift),
+        "score": drift.score_drift(reference_scores, scored["score"].to_numpy(), m.score_psi, m.score_mean_shift),
         "capacity": expected_at_capacity(scored, params.base.children_per_caseworker),
         "matured": drift.realised_vs_expected(predictions, m.realised_gap),
     }  # fmt: skip
@@ -176,6 +178,8 @@ def run(features_path, interim_dir, explanations_path, predictions_path, models_
     if explanations.empty:
         raise SafetynetError(f"{explanations_path}: no scored month; run `dvc repro explain` first")
     scoring = pd.Timestamp(explanations["as_of"].max())  # the month the watchlist hands out
+    before = explanations.loc[(explanations["as_of"] < scoring) & explanations["score"].notna(), ["as_of", "score"]]
+    before = before.loc[before["as_of"] == before["as_of"].max(), "score"].to_numpy()
     explanations = explanations[explanations["as_of"] == scoring]
     scoring_as_of = scoring.date().isoformat()
     frame = read_features(Path(features_path), features,
@@ -195,8 +199,9 @@ def run(features_path, interim_dir, explanations_path, predictions_path, models_
     scored = explanations[explanations["score"].notna()][["child_pid", "score"]]
     scored = with_directors(scored.merge(children[["child_pid", "county_code"]], on="child_pid", how="left"), children)
     predictions = pd.read_parquet(predictions_path, columns=["as_of", "score", "label", "selected"])
+    reference_scores = before if len(before) else predictions["score"].to_numpy()
     report = build_report(reference, current, feature_specs(features), present, scoring_as_of, reference_dates,
-                          predictions["score"].to_numpy(), scored, predictions, params)  # fmt: skip
+                          reference_scores, scored, predictions, params)  # fmt: skip
     with atomic_dir(out_dir) as tmp:
         write_json(tmp / drift.MONITORING_FILE, report)
         (tmp / "index.html").write_text(render_page(report), encoding="utf-8")
