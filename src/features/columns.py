@@ -128,7 +128,7 @@ _COLUMNS = {
     "guardian_lost_365d": count0("pr.guardian_lost_365"),
     "emergency_placements_365d": count0("pr.placement_365"),
     "visit_concerns_30d": count0("vi.concerns_30"),
-    "concerns_per_visit": "CAST(vh.concerns AS DOUBLE) / vh.visits",
+    "concerns_per_visit": "CAST(vh.concerns AS DOUBLE) / NULLIF(vh.visits, 0)",
     "visit_concerns_90d": count0("vi.concerns_90"),
     "visit_concern_guardianship_180d": count0("vi.c_guardianship_180"),
     "visits_180d": count0("vi.visits_180"),

@@ -289,22 +289,27 @@ VISITS = f"""
     FROM f_visits AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
-# Every visit on or before as_of, not a window: running totals per child, then the latest
-# running total on or before each as-of date (an ASOF join: no visit x date product).
+# Every visit on or before as_of, not a window: each visit counts from the first as-of date on
+# or after its day (visits before the first date count from it), and running sums over each
+# child's dates carry the totals to every later date; no visit x date product is built.
 VISIT_HISTORY = f"""
-    WITH totals AS (
-        SELECT e.child_idx, e.d,
-            SUM({ANY_CONCERN}) OVER (PARTITION BY e.child_idx ORDER BY e.d ROWS UNBOUNDED PRECEDING) AS concerns,
-            ROW_NUMBER() OVER (PARTITION BY e.child_idx ORDER BY e.d) AS visits
-        FROM f_visits AS e
+    WITH bounds AS (
+        SELECT as_of, COALESCE(LAG(as_of) OVER (ORDER BY as_of), DATE '1900-01-01') AS prev FROM f_dates
     ),
-    last_of_day AS (  -- running totals only grow: a day's largest holds all its visits
-        SELECT child_idx, d, MAX(concerns) AS concerns, MAX(visits) AS visits FROM totals GROUP BY child_idx, d
+    steps AS (  -- each visit in exactly one interval (prev, as_of]: a range join, no product
+        SELECT e.child_idx, b.as_of, {ANY_CONCERN} AS concerns
+        FROM f_visits AS e JOIN bounds AS b ON e.d > b.prev AND e.d <= b.as_of
     ),
-    kids AS (SELECT DISTINCT child_idx FROM f_visits)
-    SELECT k.child_idx, a.as_of, t.concerns, t.visits
-    FROM kids AS k CROSS JOIN f_dates AS a
-    ASOF JOIN last_of_day AS t ON t.child_idx = k.child_idx AND t.d <= a.as_of"""
+    added AS (
+        SELECT child_idx, as_of, SUM(concerns) AS concerns, COUNT(*) AS visits FROM steps GROUP BY child_idx, as_of
+    ),
+    grid AS (
+        SELECT k.child_idx, a.as_of FROM (SELECT DISTINCT child_idx FROM added) AS k CROSS JOIN f_dates AS a
+    )
+    SELECT g.child_idx, g.as_of,
+        SUM(COALESCE(n.concerns, 0)) OVER w AS concerns, SUM(COALESCE(n.visits, 0)) OVER w AS visits
+    FROM grid AS g LEFT JOIN added AS n ON n.child_idx = g.child_idx AND n.as_of = g.as_of
+    WINDOW w AS (PARTITION BY g.child_idx ORDER BY g.as_of ROWS UNBOUNDED PRECEDING)"""
 
 PROTECTION = f"""
     SELECT e.child_idx, a.as_of,
