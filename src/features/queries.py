@@ -293,19 +293,12 @@ VISITS = f"""
 # or after its day (visits before the first date count from it), and running sums over each
 # child's dates carry the totals to every later date; no visit x date product is built.
 VISIT_HISTORY = f"""
-    WITH bounds AS (
-        SELECT as_of, COALESCE(LAG(as_of) OVER (ORDER BY as_of), DATE '1900-01-01') AS prev FROM f_dates
+    WITH bounds AS (SELECT as_of, COALESCE(LAG(as_of) OVER (ORDER BY as_of), DATE '1900-01-01') AS prev FROM f_dates),
+    added AS (  -- each visit in exactly one interval (prev, as_of]: a range join, no product
+        SELECT e.child_idx, b.as_of, SUM({ANY_CONCERN}) AS concerns, COUNT(*) AS visits
+        FROM f_visits AS e JOIN bounds AS b ON e.d > b.prev AND e.d <= b.as_of GROUP BY e.child_idx, b.as_of
     ),
-    steps AS (  -- each visit in exactly one interval (prev, as_of]: a range join, no product
-        SELECT e.child_idx, b.as_of, {ANY_CONCERN} AS concerns
-        FROM f_visits AS e JOIN bounds AS b ON e.d > b.prev AND e.d <= b.as_of
-    ),
-    added AS (
-        SELECT child_idx, as_of, SUM(concerns) AS concerns, COUNT(*) AS visits FROM steps GROUP BY child_idx, as_of
-    ),
-    grid AS (
-        SELECT k.child_idx, a.as_of FROM (SELECT DISTINCT child_idx FROM added) AS k CROSS JOIN f_dates AS a
-    )
+    grid AS (SELECT k.child_idx, a.as_of FROM (SELECT DISTINCT child_idx FROM added) AS k CROSS JOIN f_dates AS a)
     SELECT g.child_idx, g.as_of,
         SUM(COALESCE(n.concerns, 0)) OVER w AS concerns, SUM(COALESCE(n.visits, 0)) OVER w AS visits
     FROM grid AS g LEFT JOIN added AS n ON n.child_idx = g.child_idx AND n.as_of = g.as_of
