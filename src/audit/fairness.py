@@ -22,6 +22,7 @@ from src.atomic import atomic_dir, write_json
 from src.audit.fairness_audit import audit_fairness, audit_to_dict, primary_violations
 from src.audit.fairness_measurement import SOURCES
 from src.audit.fairness_report import render_report
+from src.delivery.capacity import with_directors
 from src.errors import SafetynetError
 from src.models.tracking import find_model_run
 
@@ -83,13 +84,12 @@ def synthetic_export(interim: Path) -> bool | None:
 
 
 def with_caseworkers(predictions: pd.DataFrame, interim: Path) -> pd.DataFrame:
-    """Each row's caseworker_id from the interim children table ("" = none), for the director view."""
+    """Each row's caseworker_id from the interim children table (NO_DIRECTOR = none), for the director view."""
     path = interim / "children.parquet"
     if not path.exists() or "caseworker_id" in predictions.columns:
         return predictions
     children = pd.read_parquet(path, columns=["child_pid", "caseworker_id"]).drop_duplicates("child_pid")
-    merged = predictions.merge(children, on="child_pid", how="left", validate="many_to_one")
-    return merged.assign(caseworker_id=merged["caseworker_id"].fillna("").astype(str))
+    return with_directors(predictions, children)
 
 
 def recording_counts(predictions: pd.DataFrame, interim: Path, window_days: int) -> pd.DataFrame | None:
