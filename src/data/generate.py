@@ -95,7 +95,7 @@ def rngs(seed: int) -> dict[str, np.random.Generator]:
     return {name: np.random.default_rng([seed, i]) for i, name in enumerate(STREAMS)}
 
 
-def simulate(params: Params, progress: bool = False) -> tuple[Registry, RiskModel, Simulation]:
+def simulate(params: Params, progress: bool = False, hazard=None) -> tuple[Registry, RiskModel, Simulation]:  # fmt: skip
     """Draw the registry and run the chain and all event processes month by month."""
     syn = params.synthetic
     rng = rngs(params.base.seed)
@@ -111,7 +111,7 @@ def simulate(params: Params, progress: bool = False) -> tuple[Registry, RiskMode
     # the walk covers the span and the horizon after it, which p_true reads
     drift = drift_path(syn.months + HORIZON_MONTHS + 1, syn.prevalence_drift, rng["drift"])
     first = np.datetime64(syn.start_date, "M")
-    model = RiskModel(registry, rng["model"], first, drift, syn.recert_hazard_ratio)
+    model = RiskModel(registry, rng["model"], first, drift, syn.recert_hazard_ratio, hazard and hazard(registry))  # fmt: skip
     starts = month_starts(np.datetime64(syn.start_date, "D"), syn.months + 1)
     calendar = c.default_school_calendar(syn.start_date, (starts[-1] - 1).astype(object))["date"]
     bias = syn.measurement_bias
@@ -129,9 +129,7 @@ def simulate(params: Params, progress: bool = False) -> tuple[Registry, RiskMode
     )
     months = range(syn.months)
     if progress:
-        months = track(
-            months, description="generate: months", console=Console(stderr=True), transient=True
-        )
+        months = track(months, description="generate: months", console=Console(stderr=True), transient=True)  # fmt: skip
     for k in months:
         sim.step(k)
     return registry, model, sim
@@ -362,17 +360,21 @@ def fired_outcomes(registry: Registry, sim: Simulation) -> pd.DataFrame:
     )
 
 
-def run(out_dir: Path, params: Params) -> dict:
-    """Generate the synthetic export into out_dir (replaced whole and atomically).
+def simulated_world(params: Params, hazard=None) -> tuple[Registry, RiskModel, Simulation, Changes]:
+    """`simulate` (`hazard`: synthetic/interventions.py) and the registry's changes (always drawn)."""
+    registry, model, sim = simulate(params, True, hazard)
+    return registry, model, sim, draw_changes(registry, sim.frame("protection_events"), sim.span_end,
+                                              rngs(params.base.seed)["registry_changes"])  # fmt: skip
+
+
+def run(out_dir: Path, params: Params, world: tuple | None = None) -> dict:
+    """Generate the synthetic export into out_dir (replaced whole and atomically) from `world`.
 
     Memory: the truth table is written and released first, then each table is built and
     written before the next, so only one table is held as Arrow at a time.
     """
     syn = params.synthetic
-    registry, model, sim = simulate(params, progress=True)
-    # the registry's recorded changes, drawn whether or not registry_history is written
-    stream = rngs(params.base.seed)["registry_changes"]
-    changes = draw_changes(registry, sim.frame("protection_events"), sim.span_end, stream)
+    registry, model, sim, changes = world or simulated_world(params)
     truth = truth_table(registry, model, sim, params.label.horizon_days)
     labels = realised_labels(truth, fired_outcomes(registry, sim), params.label.horizon_days)
     truth_rows = len(truth)

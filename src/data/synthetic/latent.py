@@ -15,6 +15,9 @@ exact:
   in the child's registration anniversary month once the child has been registered for more
   than 300 days (`recert_due_month`). In that month and the next (when a missed one turns
   into a suspension) the outcome probability is multiplied by the ratio; 1 switches it off.
+
+Interventions (optional, `hazard`): a referral multiplies a child's h by a ratio from a month on
+(src/data/synthetic/interventions.py); without them the terms are exactly today's.
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ class RiskModel:
         first_month: np.datetime64 | None = None,
         drift: np.ndarray | None = None,
         recert_ratio: float = 1.0,
+        hazard=None,
     ):
         cat = np.array([CATEGORY_LOG_HAZARD[c] for c in CATEGORY])[registry.category]
         guard = np.array([GUARDIAN_LOG_HAZARD[g] for g in GUARDIAN_TYPE])[registry.guardian]
@@ -150,6 +154,7 @@ class RiskModel:
         )
         self.drift = np.zeros(1) if drift is None else np.asarray(drift, dtype=float)
         self.recert_ratio = recert_ratio
+        self.hazard = hazard
         self.exit_by_reason = np.stack(
             [
                 np.array([EXIT_HAZARD[r].get(c, 0.0) for c in CATEGORY])[registry.category]
@@ -171,11 +176,10 @@ class RiskModel:
     ) -> MonthTerms:
         age = (month_start - self.birth[rows]).astype(np.int64) / 365.25
         band = np.searchsorted(AGE_BAND_EDGES, age, side="right")
-        h = np.exp(
-            self.log_h_static[rows]
-            + np.asarray(AGE_LOG_HAZARD)[band]
-            + self.month_drift(month_start)
-        )
+        log_h = self.log_h_static[rows] + np.asarray(AGE_LOG_HAZARD)[band] + self.month_drift(month_start)
+        if self.hazard is not None:  # added last: without interventions h is bit for bit today's
+            log_h = log_h + self.hazard.log_ratio(month_start)[rows]
+        h = np.exp(log_h)
         season = np.where(recert_window(self.registered[rows], month_start), self.recert_ratio, 1.0)
         outcome = OUTCOME_PROB[None, :] * (np.sqrt(h) * season)[:, None]
         return MonthTerms(
