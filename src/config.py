@@ -76,6 +76,14 @@ class MeasurementBias:
 
 
 @dataclass(frozen=True)
+class ReviewLoop:  # src/data/synthetic/reviews.py: simulated child directors review the lists
+    visit_share: float  # share of each director's listed children reviewed in the month
+    unreachable_share: float  # share of reviews that cannot reach the child
+    referral_share: float  # share of confirmed risks referred to a service
+    referral_hazard_ratio: float  # a referred child's hazard x this from the next month on
+
+
+@dataclass(frozen=True)
 class Synthetic:
     n_children: int
     months: int
@@ -92,6 +100,7 @@ class Synthetic:
     registry_history: bool  # write the registry_history table (changes happen either way)
     lookups: bool  # write the caseworkers and communities name lookups
     service_providers: bool  # write the service directory (src/data/synthetic/providers.py)
+    review_loop: ReviewLoop
 
     def __post_init__(self):
         if not 0 <= self.prevalence_drift <= 1:
@@ -100,6 +109,10 @@ class Synthetic:
             )
         if not self.recert_hazard_ratio > 0:
             raise SafetynetError(f"synthetic.recert_hazard_ratio must be > 0, got {self.recert_hazard_ratio}")
+        loop = self.review_loop
+        shares = (loop.visit_share, loop.unreachable_share, loop.referral_share)
+        if not (0 <= min(shares) <= max(shares) <= 1 and loop.referral_hazard_ratio > 0):
+            raise SafetynetError("synthetic.review_loop: the shares must be in [0, 1] and referral_hazard_ratio > 0")
 
 
 @dataclass(frozen=True)

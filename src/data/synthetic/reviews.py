@@ -1,0 +1,115 @@
+"""Simulated child directors: watchlists filled back (XLSX, openpyxl) from the generator's truth.
+
+A director reviews a share `synthetic.review_loop.visit_share` of the children on their visit
+list (the XLSX rows of the sections above the cut, escalated and follow-up due; the rows of
+children already out are left blank). A review cannot reach the child with probability
+`unreachable_share`; otherwise the risk is confirmed with the child's true probability of an
+outcome in the horizon at the list's date (p_true in the export's truth.parquet, the untreated
+world's), so the confirmed share among reached children estimates the mean p_true, the
+quantity the calibrated score claims. A confirmed risk is referred to a service with
+probability `referral_share`, else recorded as `visited_risk`; an unconfirmed one is
+`visited_no_risk`. (`already_known` is never drawn: the generator has no other service.)
+
+The outcome is written as the dropdown's label in the list's language, with a review date
+(uniform over the `REVIEW_DAYS` days up to `until`, never before the list date) and a note;
+the next review date is left to the import (`watchlist.follow_up_days`). `safetynet reviews
+import` then reads the files like any filled list, into the contract's `casework_reviews`.
+A referral lowers the child's hazard from the month after the review (`interventions_of`,
+`synthetic.review_loop.referral_hazard_ratio`; src/data/synthetic/interventions.py).
+Every child's draws are fixed by the seed and the child's position in the files: the same
+lists and seed give the same reviews.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+
+from src.data.reviews_spec import OUTCOMES
+from src.delivery.wording import TEXT
+
+REVIEW_DAYS = 28  # reviews fall in the four weeks before they come back
+VISIT_SECTIONS = ("above_cut", "escalated", "follow_up")  # a director's visit list
+NOTE = "模拟复核记录：{label}"  # a review note (personal data in real exports; synthetic here)
+
+
+def draw_outcomes(p_true: np.ndarray, loop, rng) -> np.ndarray:
+    """One outcome code per listed child ('' = not reviewed); four uniforms per child, always."""
+    u = rng.random((len(p_true), 4))
+    confirmed = u[:, 2] < p_true
+    outcome = np.where(confirmed, np.where(u[:, 3] < loop.referral_share, "referred", "visited_risk"),
+                       "visited_no_risk").astype(object)  # fmt: skip
+    outcome[u[:, 1] < loop.unreachable_share] = "unreachable"
+    outcome[u[:, 0] >= loop.visit_share] = ""
+    return outcome
+
+
+def review_dates(list_dates: pd.Series, until: dt.date, rng) -> pd.Series:
+    """Uniform over the REVIEW_DAYS days up to `until`, never before the child's list date."""
+    offsets = rng.integers(0, REVIEW_DAYS, size=len(list_dates))
+    dates = pd.Timestamp(until) - pd.to_timedelta(offsets, unit="D")
+    return pd.Series(np.maximum(dates, pd.to_datetime(list_dates).to_numpy()), index=list_dates.index)
+
+
+def interventions_of(decisions: pd.DataFrame, hazard_ratio: float) -> pd.DataFrame:
+    """The generator's interventions: each referred child, from the month after the review."""
+    referred = decisions[decisions["outcome"] == "referred"]
+    month = (pd.to_datetime(referred["review_date"]).dt.to_period("M") + 1).dt.start_time
+    return pd.DataFrame({"child_id": referred["child_id"].to_numpy(), "month": month.dt.strftime("%Y-%m-%d").to_numpy(),
+                         "hazard_ratio": hazard_ratio})  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- I/O
+
+
+def _layout(header: list) -> tuple[str, dict[str, int]] | None:
+    """(language, column key -> 1-based column) of a director sheet; None for other sheets."""
+    for language, text in TEXT.items():
+        at = {key: header.index(h) + 1 for key, h in text["columns"].items() if h in header}
+        if {"section", "child_id", "review", "review_date", "review_note", "list_date"} <= set(at):
+            return language, at
+    return None
+
+
+def fill_watchlists(paths, truth: pd.DataFrame, loop, until: dt.date, seed: int) -> pd.DataFrame:
+    """Fill every director sheet of the watchlist.xlsx files in `paths` in place, as directors would.
+
+    `truth`: the export's truth.parquet (child_id, as_of, p_true). Returns the reviews written:
+    child_id, list_date, p_true, outcome, review_date (one row per reviewed child)."""
+    rng = np.random.default_rng([seed, 15])
+    p_true = truth.set_index(["child_id", pd.to_datetime(truth["as_of"]).dt.strftime("%Y-%m-%d")])["p_true"]
+    written = []
+    for path in sorted(map(Path, paths)):
+        book = openpyxl.load_workbook(path)
+        for sheet in book.worksheets:
+            layout = _layout([c.value for c in sheet[1]])
+            if layout is not None:
+                written.append(_fill_sheet(sheet, *layout, p_true, loop, until, rng))
+        book.save(path)
+    return pd.concat(written, ignore_index=True) if written else pd.DataFrame(
+        columns=["child_id", "list_date", "p_true", "outcome", "review_date"])  # fmt: skip
+
+
+def _fill_sheet(sheet, language: str, at: dict, p_true: pd.Series, loop, until, rng) -> pd.DataFrame:
+    visit = {TEXT[language]["sections"][s] for s in VISIT_SECTIONS}
+    rows = [r for r in range(2, sheet.max_row + 1) if sheet.cell(r, at["section"]).value in visit]
+    listed = pd.DataFrame({
+        "row": rows, "child_id": [str(sheet.cell(r, at["child_id"]).value) for r in rows],
+        "list_date": [pd.Timestamp(sheet.cell(r, at["list_date"]).value).strftime("%Y-%m-%d") for r in rows],
+    })  # fmt: skip
+    listed["p_true"] = p_true.reindex(pd.MultiIndex.from_frame(listed[["child_id", "list_date"]])).to_numpy()
+    if listed["p_true"].isna().any():
+        raise ValueError(f"{sheet.title}: listed children without a p_true at their list date (another export?)")
+    listed["outcome"] = draw_outcomes(listed["p_true"].to_numpy(dtype=float), loop, rng)
+    listed["review_date"] = review_dates(listed["list_date"], until, rng)
+    done = listed[listed["outcome"] != ""]
+    label = {code: labels[0 if language == "zh" else 1] for code, labels in OUTCOMES.items()}
+    for r in done.itertuples():
+        sheet.cell(r.row, at["review"]).value = label[r.outcome]  # as picked from the dropdown
+        sheet.cell(r.row, at["review_date"]).value = r.review_date.to_pydatetime()
+        sheet.cell(r.row, at["review_note"]).value = NOTE.format(label=label[r.outcome])
+    return done.drop(columns="row")
