@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import openpyxl
 import pandas as pd
 import pytest
 import yaml
 
+from src.config import load_params
+from src.data.synthetic.reviews import fill_watchlists
 from src.delivery.wording import TEXT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,14 +281,15 @@ def test_a_killed_stage_leaves_no_debris(project):
     assert "Running stage" not in run(["dvc", "repro"], project).stdout
 
 
-NOTE_TOKEN = "REVIEWNOTE"  # every review note carries it: it must reach no list, plan, report or quarantine
+NOTE_TOKEN = "模拟复核记录"  # every simulated review note carries it: it must reach no list, plan, report or quarantine
 
 
 @pytest.mark.slow
 def test_two_months_of_reviews_shape_the_next_list(project, tmp_path):
-    """Month 1 (the month before the snapshot): list -> XLSX filled by openpyxl (outcomes drawn
-    from the generator's truth) -> `safetynet reviews import` (twice: no-op) -> ingest -> month 2's
-    list shows the cooldown, follow-up and escalation sections; confirmation rate ~ truth."""
+    """Month 1 (the month before the snapshot): list -> XLSX filled by the generator's simulated
+    directors (openpyxl; outcomes drawn from its truth) -> `safetynet reviews import` (twice: no-op)
+    -> ingest -> month 2's list shows the cooldown, follow-up and escalation sections; the confirmed
+    share of the ingested reviews matches the generator's truth within a binomial interval."""
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     explained = pd.read_parquet(project / "data/processed/explanations.parquet")
     month2 = explained["as_of"].max()
@@ -303,31 +305,13 @@ def test_two_months_of_reviews_shape_the_next_list(project, tmp_path):
          str(m1 / "rs")], project)  # fmt: skip
     run([*cli, "watchlist", "--explanations", str(m1 / "e.parquet"), "--contributions", str(m1 / "c.parquet"),
          "--referrals", str(m1 / "ref"), "--out", str(m1 / "w")], project)  # fmt: skip
-    identity = pd.read_parquet(project / "data/interim/identity.parquet").set_index("child_id")["child_pid"]
-    truth = pd.read_parquet(project / "data/interim/truth.parquet")
-    p_true = truth[truth["as_of"] == pd.Timestamp(month1)].set_index("child_pid")["p_true"]
     export = pd.Timestamp(json.loads((project / "data/interim/manifest.json").read_text())["export_date"])
-    rng = np.random.default_rng(0)
+    files = sorted((m1 / "w").glob("*/watchlist.xlsx"))
+    loop = load_params(tmp_path / "p1.yaml").synthetic.review_loop
+    reviewed = fill_watchlists(files, pd.read_parquet(project / "data/synthetic/truth.parquet"), loop, export.date(),
+                               seed=params["base"]["seed"])  # fmt: skip
+    drawn = reviewed.set_index("child_id")["outcome"].to_dict()
     cols = TEXT[params["watchlist"]["language"]]["columns"]
-    cols_sections = TEXT[params["watchlist"]["language"]]["sections"]
-    drawn, files = {}, sorted((m1 / "w").glob("*/watchlist.xlsx"))
-    for path in files:
-        wb = openpyxl.load_workbook(path)
-        for ws in wb.worksheets[:-1]:
-            head = [c.value for c in ws[1]]
-            at = {k: head.index(cols[k]) + 1 for k in ("child_id", "review", "review_date", "review_note", "section")}
-            for r in range(2, ws.max_row + 1):
-                child = ws.cell(r, at["child_id"]).value
-                if ws.cell(r, at["section"]).value != cols_sections["above_cut"] or rng.random() < 0.2:
-                    continue  # visits a share of the listed children
-                u = rng.random()
-                code = ("unreachable" if u < 0.1 else "referred" if u < 0.2
-                        else "visited_risk" if rng.random() < p_true[identity[child]] else "visited_no_risk")  # fmt: skip
-                drawn[child] = code
-                ws.cell(r, at["review"]).value = code  # the code itself is accepted, like a label
-                ws.cell(r, at["review_date"]).value = (export - pd.Timedelta(days=int(rng.integers(1, 25)))).to_pydatetime()
-                ws.cell(r, at["review_note"]).value = f"{NOTE_TOKEN} 孩子奶奶说最近没去上学"
-        wb.save(path)
     for _ in range(2):
         run([*cli, "reviews", "import", *map(str, files)], project)
         digest = (reviews_dir / "casework_reviews.csv").read_bytes()
@@ -360,10 +344,13 @@ def test_two_months_of_reviews_shape_the_next_list(project, tmp_path):
     assert (ranks[unreachable].astype(int) <= params["base"]["children_per_caseworker"]).all()
     pages = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "w2").glob("*/directors/*.html"))
     assert "上月复核覆盖" in pages and 'class="watchlist review-cooldown"' in pages
-    visited = [c for c, o in drawn.items() if o.startswith("visited")]
-    confirmed = np.mean([drawn[c] == "visited_risk" for c in visited])
-    expected = np.mean([p_true[identity[c]] for c in visited])
-    assert abs(confirmed - expected) < 4 * np.sqrt(expected * (1 - expected) / len(visited)) + 0.02
+    ingested = pd.read_parquet(tmp_path / "i2/casework_reviews.parquet", columns=["child_pid", "outcome"])
+    reached = ingested[ingested["outcome"] != "unreachable"]
+    truth = pd.read_parquet(project / "data/interim/truth.parquet")
+    p_true = truth[truth["as_of"] == pd.Timestamp(month1)].set_index("child_pid")["p_true"][reached["child_pid"]]
+    confirmed, expected = reached["outcome"].isin(["visited_risk", "referred"]).mean(), p_true.mean()
+    assert len(reached) == (reviewed["outcome"] != "unreachable").sum() >= 50
+    assert abs(confirmed - expected) < 3 * np.sqrt(p_true.mul(1 - p_true).sum()) / len(reached)
     run([*cli2, "reviews-report", "--interim", i2, "--out", str(tmp_path / "rv2"), "--metrics",
          str(tmp_path / "rv2.json")], project)  # fmt: skip
     assert json.loads((tmp_path / "rv2/reviews.json").read_text(encoding="utf-8"))["has_reviews"]

@@ -74,7 +74,7 @@ def test_filled_lists_import_into_the_contract_table_as_drawn(lists):
     assert 0 < len(drawn) < len(visit) and set(drawn["child_id"]) <= set(visit[TEXT["zh"]["columns"]["child_id"]])
     reached = drawn[drawn["outcome"] != "unreachable"]
     assert (reached["outcome"].isin(["visited_risk", "referred"]) == (reached["p_true"] == 1)).all()
-    assert (drawn["review_date"] <= until).all() and (drawn["review_date"] > until - pd.Timedelta(days=28)).all()
+    assert (drawn["review_date"] < until).all() and (drawn["review_date"] >= until - pd.Timedelta(days=28)).all()
     summary = review_import.run(paths, params)
     assert summary["errors"] == 0
     table = pd.read_csv(summary["target"], dtype=str, keep_default_na=False)

@@ -11,7 +11,7 @@ probability `referral_share`, else recorded as `visited_risk`; an unconfirmed on
 `visited_no_risk`. (`already_known` is never drawn: the generator has no other service.)
 
 The outcome is written as the dropdown's label in the list's language, with a review date
-(uniform over the `REVIEW_DAYS` days up to `until`, never before the list date) and a note;
+(uniform over the `REVIEW_DAYS` days before `until`, never before the list date) and a note;
 the next review date is left to the import (`watchlist.follow_up_days`). `safetynet reviews
 import` then reads the files like any filled list, into the contract's `casework_reviews`.
 A referral lowers the child's hazard from the month after the review (`interventions_of`,
@@ -49,8 +49,8 @@ def draw_outcomes(p_true: np.ndarray, loop, rng) -> np.ndarray:
 
 
 def review_dates(list_dates: pd.Series, until: dt.date, rng) -> pd.Series:
-    """Uniform over the REVIEW_DAYS days up to `until`, never before the child's list date."""
-    offsets = rng.integers(0, REVIEW_DAYS, size=len(list_dates))
+    """Uniform over the REVIEW_DAYS days before `until`, never before the child's list date."""
+    offsets = rng.integers(1, REVIEW_DAYS + 1, size=len(list_dates))
     dates = pd.Timestamp(until) - pd.to_timedelta(offsets, unit="D")
     return pd.Series(np.maximum(dates, pd.to_datetime(list_dates).to_numpy()), index=list_dates.index)
 
