@@ -88,3 +88,23 @@ def test_filled_lists_import_into_the_contract_table_as_drawn(lists):
 def test_review_loop_params_are_checked_at_load(key, value):
     with pytest.raises(SafetynetError, match="synthetic.review_loop"):
         load_test_params({"synthetic": {"review_loop": {key: value}}})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ratio", [0.3, 1.0])
+def test_a_referral_lowers_the_referred_childrens_outcome_rate_against_comparable_ones(ratio):
+    """Common random numbers: children not referred keep their outcomes; the referred fall out
+    less than the confirmed-but-not-referred (the same selection) only when the ratio is < 1."""
+    params = load_test_params({"synthetic": {"n_children": 10_000, "months": 24,
+                                             "review_loop": {"referral_hazard_ratio": ratio}}})  # fmt: skip
+    effect = reviews.referral_effect(params, 12, 0.1, seed=1)
+    referred, comparable = effect["referred"], effect["confirmed_not_referred"]
+    for group in ("confirmed_not_referred", "not_listed"):
+        assert effect[group]["treated"] == effect[group]["untreated"]
+    assert referred["children"] > 150 and abs(referred["mean_p_true"] - comparable["mean_p_true"]) < 0.05
+    pooled = (referred["treated"] + comparable["treated"]) / 2
+    z = (comparable["treated"] - referred["treated"]) / np.sqrt(pooled * (1 - pooled) * 2 / referred["children"])
+    if ratio < 1:
+        assert z > 3 and referred["treated"] < referred["untreated"]
+    else:
+        assert referred["treated"] == referred["untreated"] and abs(z) < 3

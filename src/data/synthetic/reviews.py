@@ -29,7 +29,9 @@ import numpy as np
 import openpyxl
 import pandas as pd
 
+from src.data import generate
 from src.data.reviews_spec import OUTCOMES
+from src.data.synthetic import interventions as ix
 from src.delivery.wording import TEXT
 
 REVIEW_DAYS = 28  # reviews fall in the four weeks before they come back
@@ -113,3 +115,46 @@ def _fill_sheet(sheet, language: str, at: dict, p_true: pd.Series, loop, until, 
         sheet.cell(r.row, at["review_date"]).value = r.review_date.to_pydatetime()
         sheet.cell(r.row, at["review_note"]).value = NOTE.format(label=label[r.outcome])
     return done.drop(columns="row")
+
+
+# ----------------------------------------------------------------------------- the loop, measured
+
+
+def referral_effect(params, month: int, list_share: float, seed: int) -> dict:
+    """One loop month in the synthetic world, untreated and treated (same seed, `interventions`).
+
+    The list: the top `list_share` of the cohort by p_true at month start `month` (an oracle
+    list: the model's is noisier). The simulated directors review it during that month, their
+    referrals lower the hazard from the next month, and the world is drawn again with them.
+    Returned per group, the share with an outcome in the horizon after the next month's start
+    (the label a model trains on there), in the treated world and the same children's in the
+    untreated one: `referred`; `confirmed_not_referred` (reached, risk confirmed, not referred:
+    the same selection, only the referral draw differs); `listed` (all); `not_listed`.
+    """
+    horizon, loop = params.label.horizon_days, params.synthetic.review_loop
+    untreated = generate.simulated_world(params)
+    registry, model, sim, _ = untreated
+    starts = sim.starts
+    if starts[month + 1] + horizon > sim.span_end:
+        raise ValueError(f"month {month}: the next month's labels would not mature inside the span")
+    truth = generate.truth_table(registry, model, sim, horizon)
+    cohort = truth[truth["as_of"] == starts[month]].sort_values(["p_true", "child_id"], ascending=[False, True])
+    listed = cohort.iloc[: int(np.ceil(list_share * len(cohort)))].reset_index(drop=True)
+    rng = np.random.default_rng([seed, 16])
+    listed["outcome"] = draw_outcomes(listed["p_true"].to_numpy(), loop, rng)
+    days = int((starts[month + 1] - starts[month]).astype(int))
+    listed["review_date"] = pd.Timestamp(starts[month]) + pd.to_timedelta(rng.integers(0, days, len(listed)), "D")
+    table = interventions_of(listed, loop.referral_hazard_ratio)
+    treated = ix.splice(untreated, generate.simulated_world(params, ix.hazard_ratios(table)))
+    later = cohort[["child_id"]].assign(as_of=pd.Timestamp(starts[month + 1]))
+    labels = {name: pd.Series(generate.realised_labels(later, generate.fired_outcomes(w[0], w[2]), horizon),
+                              index=later["child_id"].to_numpy()) for name, w in (("untreated", untreated), ("treated", treated))}  # fmt: skip
+    groups = {
+        "referred": listed.loc[listed["outcome"] == "referred", "child_id"],
+        "confirmed_not_referred": listed.loc[listed["outcome"] == "visited_risk", "child_id"],
+        "listed": listed["child_id"], "not_listed": cohort["child_id"].iloc[len(listed):],
+    }  # fmt: skip
+    p_true = cohort.set_index("child_id")["p_true"]
+    return {name: {"children": len(ids), "mean_p_true": round(float(p_true[ids].mean()), 4),
+                   **{world: round(float(lab[ids].mean()), 4) for world, lab in labels.items()}}
+            for name, ids in groups.items()}  # fmt: skip
