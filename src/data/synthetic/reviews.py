@@ -17,7 +17,9 @@ import` then reads the files like any filled list, into the contract's `casework
 A referral lowers the child's hazard from the month after the review (`interventions_of`,
 `synthetic.review_loop.referral_hazard_ratio`; src/data/synthetic/interventions.py).
 Every child's draws are fixed by the seed and the child's position in the files: the same
-lists and seed give the same reviews.
+lists and seed give the same reviews. `referral_effect` runs one loop month on an oracle list
+and measures what the referrals do to the labels (docs/architecture.md, "The feedback problem";
+benchmarks/bench_review_loop.py).
 """
 
 from __future__ import annotations
