@@ -31,6 +31,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 
+from src.atomic import atomic_path
 from src.data import generate
 from src.data.reviews_spec import OUTCOMES
 from src.data.synthetic import interventions as ix
@@ -93,7 +94,8 @@ def fill_watchlists(paths, truth: pd.DataFrame, loop, until: dt.date, seed: int)
             layout = _layout([c.value for c in sheet[1]])
             if layout is not None:
                 written.append(_fill_sheet(sheet, *layout, p_true, loop, until, rng))
-        book.save(path)
+        with atomic_path(path) as tmp:
+            book.save(tmp)
     return pd.concat(written, ignore_index=True) if written else pd.DataFrame(
         columns=["child_id", "list_date", "p_true", "outcome", "review_date"])  # fmt: skip
 
