@@ -35,7 +35,9 @@ from src.data.synthetic.reviews import referral_effect  # noqa: E402
 
 def z_score(a: dict, b: dict) -> float:
     """Two-proportion z of b's treated rate above a's."""
-    pooled = (a["treated"] * a["children"] + b["treated"] * b["children"]) / (a["children"] + b["children"])
+    pooled = (a["treated"] * a["children"] + b["treated"] * b["children"]) / (
+        a["children"] + b["children"]
+    )
     se = np.sqrt(pooled * (1 - pooled) * (1 / a["children"] + 1 / b["children"]))
     return float((b["treated"] - a["treated"]) / se) if se > 0 else float("nan")
 
@@ -46,7 +48,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--month", type=int, default=12, help="the list's month (0 = the first)")
     parser.add_argument("--list-share", type=float, default=0.05)
-    parser.add_argument("--ratio", type=float, default=None, help="referral_hazard_ratio (default: params.yaml)")
+    parser.add_argument(
+        "--ratio", type=float, default=None, help="referral_hazard_ratio (default: params.yaml)"
+    )
     args = parser.parse_args()
     loop = {} if args.ratio is None else {"review_loop": {"referral_hazard_ratio": args.ratio}}
     params = load_params(ROOT / "params.yaml", {"synthetic": {"n_children": args.children, "months": args.months,
@@ -54,7 +58,8 @@ def main() -> None:
     start = time.perf_counter()
     effect = referral_effect(params, args.month, args.list_share, params.base.seed)
     print(json.dumps({"review_loop": vars(params.synthetic.review_loop), **effect}, indent=1))
-    referred, comparable, listed = effect["referred"], effect["confirmed_not_referred"], effect["listed"]
+    referred, comparable = effect["referred"], effect["confirmed_not_referred"]
+    listed = effect["listed"]
     print(f"referred {referred['treated']:.3f} (untreated {referred['untreated']:.3f}) vs confirmed, not referred "
           f"{comparable['treated']:.3f}: ratio {referred['treated'] / comparable['treated']:.2f}, "
           f"z {z_score(referred, comparable):.2f}; listed label rate {listed['untreated']:.3f} -> "

@@ -42,7 +42,9 @@ def plain(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("interventions", [table(1.0), table(1.0).iloc[:0]], ids=["ratio_1", "empty"])
+@pytest.mark.parametrize(
+    "interventions", [table(1.0), table(1.0).iloc[:0]], ids=["ratio_1", "empty"]
+)
 def test_neutral_interventions_leave_the_export_byte_identical(plain, tmp_path, interventions):
     ix.run(tmp_path / "x", params(), interventions)
     assert digest(tmp_path / "x") == digest(plain)
@@ -59,7 +61,9 @@ def pair(tmp_path_factory):
 
 @pytest.mark.parametrize("name", EVENT_TABLES)
 def test_only_treated_childrens_rows_change_and_only_from_their_month(pair, name):
-    plain, treated = (pd.read_csv(f / f"{name}.csv", dtype=str, keep_default_na=False) for f in pair)
+    plain, treated = (
+        pd.read_csv(f / f"{name}.csv", dtype=str, keep_default_na=False) for f in pair
+    )
     date = next(c for c in plain.columns if c.endswith("date"))
 
     def part(frame, keep):
@@ -79,7 +83,9 @@ def test_the_truth_moves_only_for_treated_children_and_down(pair):
     plain, treated = (pd.read_parquet(f / "truth.parquet") for f in pair)
     mask = plain["child_id"].isin(TREATED).to_numpy()
     untreated = ~treated["child_id"].isin(TREATED)
-    pd.testing.assert_frame_equal(plain[~mask].reset_index(drop=True), treated[untreated].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        plain[~mask].reset_index(drop=True), treated[untreated].reset_index(drop=True)
+    )
     later = (plain["as_of"] >= CUT) & mask
     later_t = (treated["as_of"] >= CUT) & treated["child_id"].isin(TREATED)
     assert treated.loc[later_t, "p_true"].mean() < 0.7 * plain.loc[later, "p_true"].mean()
@@ -93,11 +99,17 @@ def test_spliced_registry_changes_re_chain_each_treated_field():
 
     def changes(child, new, date):
         n = len(child)
-        return Changes(np.array(child), np.zeros(n, int), np.zeros(n, int), np.array(new), np.array(date))
+        return Changes(
+            np.array(child), np.zeros(n, int), np.zeros(n, int), np.array(new), np.array(date)
+        )
 
     kept = changes([0, 1, 1], [3, 2, 4], [day[0], day[0], day[1]])
-    redrawn = changes([0, 1, 1], [5, 5, 2], [day[0], day[2], day[2]])  # child 1: redrawn from the cut
-    out = ix.spliced_changes(kept, redrawn, np.array([False, True]), np.datetime64("2024-06-01"), Reg)
+    redrawn = changes(
+        [0, 1, 1], [5, 5, 2], [day[0], day[2], day[2]]
+    )  # child 1: redrawn from the cut
+    out = ix.spliced_changes(
+        kept, redrawn, np.array([False, True]), np.datetime64("2024-06-01"), Reg
+    )
     assert out.child.tolist() == [0, 1, 1, 1] and out.new.tolist() == [3, 2, 4, 5]
     assert out.old.tolist()[1:] == [0, 2, 4]  # re-chained; the second change on 06-10 is dropped
 

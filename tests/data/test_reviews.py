@@ -50,16 +50,28 @@ def lists(tmp_path, monkeypatch):
     """Written watchlists (fixture pids are sha256(child_id)), their params and each listed child's p_true."""
     fx.use_small_catalogue(monkeypatch)
     expl_path, interim, _, _ = fx.write_inputs(tmp_path)
-    monkeypatch.setattr(watchlist, "read_promotion", lambda models: {"passed": True, "reason": "ok", "model_digest": "m"})
-    monkeypatch.setattr(review_import, "child_pids", lambda ids, key: np.array([fx.pid(i) for i in ids], dtype=object))
+    monkeypatch.setattr(
+        watchlist,
+        "read_promotion",
+        lambda models: {"passed": True, "reason": "ok", "model_digest": "m"},
+    )
+    monkeypatch.setattr(
+        review_import,
+        "child_pids",
+        lambda ids, key: np.array([fx.pid(i) for i in ids], dtype=object),
+    )
     params = fx.params(data__raw_dir=str(tmp_path / "export"))
     out = tmp_path / "watchlists"
     watchlist.run(expl_path, tmp_path / "contributions.parquet", tmp_path / "models", fx.served_dir(tmp_path),
                   interim, out, params)  # fmt: skip
     cols = TEXT["zh"]["columns"]
     rows = pd.concat([pd.read_csv(p, dtype=str) for p in out.glob("*/watchlist.csv")])
-    truth = pd.DataFrame({"child_id": rows[cols["child_id"]], "as_of": pd.to_datetime(rows[cols["list_date"]])})
-    truth["p_true"] = [int(hashlib.sha256(c.encode()).hexdigest(), 16) % 2 * 1.0 for c in truth["child_id"]]
+    truth = pd.DataFrame(
+        {"child_id": rows[cols["child_id"]], "as_of": pd.to_datetime(rows[cols["list_date"]])}
+    )
+    truth["p_true"] = [
+        int(hashlib.sha256(c.encode()).hexdigest(), 16) % 2 * 1.0 for c in truth["child_id"]
+    ]
     return sorted(out.glob("*/watchlist.xlsx")), params, truth.drop_duplicates(), rows
 
 
@@ -70,21 +82,31 @@ def test_filled_lists_import_into_the_contract_table_as_drawn(lists):
     drawn = reviews.fill_watchlists(paths, truth, loop(visit_share=0.8), until.date(), seed=3)
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths] != digests
     sections = TEXT["zh"]["sections"]
-    visit = rows[rows[TEXT["zh"]["columns"]["section"]].isin([sections[s] for s in reviews.VISIT_SECTIONS])]
-    assert 0 < len(drawn) < len(visit) and set(drawn["child_id"]) <= set(visit[TEXT["zh"]["columns"]["child_id"]])
+    visit = rows[
+        rows[TEXT["zh"]["columns"]["section"]].isin([sections[s] for s in reviews.VISIT_SECTIONS])
+    ]
+    assert 0 < len(drawn) < len(visit) and set(drawn["child_id"]) <= set(
+        visit[TEXT["zh"]["columns"]["child_id"]]
+    )
     reached = drawn[drawn["outcome"] != "unreachable"]
     assert (reached["outcome"].isin(["visited_risk", "referred"]) == (reached["p_true"] == 1)).all()
-    assert (drawn["review_date"] < until).all() and (drawn["review_date"] >= until - pd.Timedelta(days=28)).all()
+    assert (drawn["review_date"] < until).all() and (
+        drawn["review_date"] >= until - pd.Timedelta(days=28)
+    ).all()
     summary = review_import.run(paths, params)
     assert summary["errors"] == 0
     table = pd.read_csv(summary["target"], dtype=str, keep_default_na=False)
-    got = table[["child_id", "outcome", "review_date"]].sort_values("child_id").reset_index(drop=True)
+    got = (
+        table[["child_id", "outcome", "review_date"]].sort_values("child_id").reset_index(drop=True)
+    )
     want = drawn.assign(review_date=drawn["review_date"].dt.strftime("%Y-%m-%d"))[got.columns]
     pd.testing.assert_frame_equal(got, want.sort_values("child_id").reset_index(drop=True))
     assert table["note"].str.startswith("模拟复核记录：").all()
 
 
-@pytest.mark.parametrize("key, value", [("visit_share", 1.5), ("unreachable_share", -0.1), ("referral_hazard_ratio", 0)])
+@pytest.mark.parametrize(
+    "key, value", [("visit_share", 1.5), ("unreachable_share", -0.1), ("referral_hazard_ratio", 0)]
+)
 def test_review_loop_params_are_checked_at_load(key, value):
     with pytest.raises(SafetynetError, match="synthetic.review_loop"):
         load_test_params({"synthetic": {"review_loop": {key: value}}})
@@ -101,9 +123,14 @@ def test_a_referral_lowers_the_referred_childrens_outcome_rate_against_comparabl
     referred, comparable = effect["referred"], effect["confirmed_not_referred"]
     for group in ("confirmed_not_referred", "not_listed"):
         assert effect[group]["treated"] == effect[group]["untreated"]
-    assert referred["children"] > 150 and abs(referred["mean_p_true"] - comparable["mean_p_true"]) < 0.05
+    assert (
+        referred["children"] > 150
+        and abs(referred["mean_p_true"] - comparable["mean_p_true"]) < 0.05
+    )
     pooled = (referred["treated"] + comparable["treated"]) / 2
-    z = (comparable["treated"] - referred["treated"]) / np.sqrt(pooled * (1 - pooled) * 2 / referred["children"])
+    z = (comparable["treated"] - referred["treated"]) / np.sqrt(
+        pooled * (1 - pooled) * 2 / referred["children"]
+    )
     if ratio < 1:
         assert z > 3 and referred["treated"] < referred["untreated"]
     else:

@@ -59,11 +59,15 @@ def hazard_ratios(table: pd.DataFrame):
     """Check the table; return `registry -> HazardRatios` (what `generate.simulate` takes)."""
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
-        raise SafetynetError(f"interventions: no column {missing[0]} (expected {', '.join(COLUMNS)})")
+        raise SafetynetError(
+            f"interventions: no column {missing[0]} (expected {', '.join(COLUMNS)})"
+        )
     ratio = pd.to_numeric(table["hazard_ratio"], errors="coerce").to_numpy(dtype=float)
     month = pd.to_datetime(table["month"], errors="coerce")
     if not (np.isfinite(ratio) & (ratio > 0)).all() or month.isna().any():
-        raise SafetynetError("interventions: every hazard_ratio must be a number > 0 and every month a date")
+        raise SafetynetError(
+            "interventions: every hazard_ratio must be a number > 0 and every month a date"
+        )
 
     def of(registry: Registry) -> HazardRatios:
         index = pd.Series(np.arange(registry.n), index=registry.child_id)
@@ -112,7 +116,8 @@ def spliced_chunks(a: dict, b: dict, mask: np.ndarray, child=lambda c: c["child"
     names = list(b)
     same = 0
     while same < min(len(a[names[0]]), len(b[names[0]])) and all(
-        a[c][same].shape == b[c][same].shape and a[c][same].tobytes() == b[c][same].tobytes() for c in names
+        a[c][same].shape == b[c][same].shape and a[c][same].tobytes() == b[c][same].tobytes()
+        for c in names
     ):
         same += 1
     out = {c: list(b[c][:same]) for c in names}
@@ -124,15 +129,28 @@ def spliced_chunks(a: dict, b: dict, mask: np.ndarray, child=lambda c: c["child"
     return out
 
 
-def spliced_changes(kept: Changes, redrawn: Changes, mask: np.ndarray, cut, registry: Registry) -> Changes:
+def spliced_changes(
+    kept: Changes, redrawn: Changes, mask: np.ndarray, cut, registry: Registry
+) -> Changes:
     """Registry changes: the untreated children's and every change before `cut` kept, the treated
     children's from `cut` redrawn; each treated (child, field) re-chained from its registered
     value (old = the previous new; no-ops and second changes on one day dropped, as drawn)."""
-    parts = [(kept, ~mask[kept.child] | (kept.date < cut)), (redrawn, mask[redrawn.child] & (redrawn.date >= cut))]
-    cols = {f: np.concatenate([getattr(c, f)[m] for c, m in parts]) for f in ("child", "field", "old", "new", "date")}
-    order = np.lexsort((cols["date"], cols["field"], cols["child"]))  # stable: a child's ties keep their order
+    parts = [
+        (kept, ~mask[kept.child] | (kept.date < cut)),
+        (redrawn, mask[redrawn.child] & (redrawn.date >= cut)),
+    ]
+    cols = {
+        f: np.concatenate([getattr(c, f)[m] for c, m in parts])
+        for f in ("child", "field", "old", "new", "date")
+    }
+    # lexsort is stable: a child's ties keep their order (each child has one source)
+    order = np.lexsort((cols["date"], cols["field"], cols["child"]))
     cols = {f: v[order] for f, v in cols.items()}
-    registered = {CATEGORY: registry.category, GUARDIAN: registry.guardian, DISABILITY: registry.disability}
+    registered = {
+        CATEGORY: registry.category,
+        GUARDIAN: registry.guardian,
+        DISABILITY: registry.disability,
+    }
     keep, latest = np.ones(len(order), dtype=bool), {}  # (child, field) -> (new, date) last kept
     for i in np.flatnonzero(mask[cols["child"]]):
         key = (cols["child"][i], cols["field"][i])

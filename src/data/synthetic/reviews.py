@@ -57,7 +57,9 @@ def review_dates(list_dates: pd.Series, until: dt.date, rng) -> pd.Series:
     """Uniform over the REVIEW_DAYS days before `until`, never before the child's list date."""
     offsets = rng.integers(1, REVIEW_DAYS + 1, size=len(list_dates))
     dates = pd.Timestamp(until) - pd.to_timedelta(offsets, unit="D")
-    return pd.Series(np.maximum(dates, pd.to_datetime(list_dates).to_numpy()), index=list_dates.index)
+    return pd.Series(
+        np.maximum(dates, pd.to_datetime(list_dates).to_numpy()), index=list_dates.index
+    )
 
 
 def interventions_of(decisions: pd.DataFrame, hazard_ratio: float) -> pd.DataFrame:
@@ -86,7 +88,8 @@ def fill_watchlists(paths, truth: pd.DataFrame, loop, until: dt.date, seed: int)
     `truth`: the export's truth.parquet (child_id, as_of, p_true). Returns the reviews written:
     child_id, list_date, p_true, outcome, review_date (one row per reviewed child)."""
     rng = np.random.default_rng([seed, 15])
-    p_true = truth.set_index(["child_id", pd.to_datetime(truth["as_of"]).dt.strftime("%Y-%m-%d")])["p_true"]
+    list_date = pd.to_datetime(truth["as_of"]).dt.strftime("%Y-%m-%d")
+    p_true = truth.set_index(["child_id", list_date])["p_true"]
     written = []
     for path in sorted(map(Path, paths)):
         book = openpyxl.load_workbook(path)
@@ -96,20 +99,26 @@ def fill_watchlists(paths, truth: pd.DataFrame, loop, until: dt.date, seed: int)
                 written.append(_fill_sheet(sheet, *layout, p_true, loop, until, rng))
         with atomic_path(path) as tmp:
             book.save(tmp)
-    return pd.concat(written, ignore_index=True) if written else pd.DataFrame(
-        columns=["child_id", "list_date", "p_true", "outcome", "review_date"])  # fmt: skip
+    columns = ["child_id", "list_date", "p_true", "outcome", "review_date"]
+    return pd.concat(written, ignore_index=True) if written else pd.DataFrame(columns=columns)
 
 
-def _fill_sheet(sheet, language: str, at: dict, p_true: pd.Series, loop, until, rng) -> pd.DataFrame:
+def _fill_sheet(
+    sheet, language: str, at: dict, p_true: pd.Series, loop, until, rng
+) -> pd.DataFrame:
     visit = {TEXT[language]["sections"][s] for s in VISIT_SECTIONS}
     rows = [r for r in range(2, sheet.max_row + 1) if sheet.cell(r, at["section"]).value in visit]
     listed = pd.DataFrame({
         "row": rows, "child_id": [str(sheet.cell(r, at["child_id"]).value) for r in rows],
         "list_date": [pd.Timestamp(sheet.cell(r, at["list_date"]).value).strftime("%Y-%m-%d") for r in rows],
     })  # fmt: skip
-    listed["p_true"] = p_true.reindex(pd.MultiIndex.from_frame(listed[["child_id", "list_date"]])).to_numpy()
+    listed["p_true"] = p_true.reindex(
+        pd.MultiIndex.from_frame(listed[["child_id", "list_date"]])
+    ).to_numpy()
     if listed["p_true"].isna().any():
-        raise ValueError(f"{sheet.title}: listed children without a p_true at their list date (another export?)")
+        raise ValueError(
+            f"{sheet.title}: listed children without a p_true at their list date (another export?)"
+        )
     listed["outcome"] = draw_outcomes(listed["p_true"].to_numpy(dtype=float), loop, rng)
     listed["review_date"] = review_dates(listed["list_date"], until, rng)
     done = listed[listed["outcome"] != ""]
@@ -142,23 +151,37 @@ def referral_effect(params, month: int, list_share: float, seed: int) -> dict:
     if starts[month + 1] + horizon > sim.span_end:
         raise ValueError(f"month {month}: the next month's labels would not mature inside the span")
     truth = generate.truth_table(registry, model, sim, horizon)
-    cohort = truth[truth["as_of"] == starts[month]].sort_values(["p_true", "child_id"], ascending=[False, True])
+    cohort = truth[truth["as_of"] == starts[month]].sort_values(
+        ["p_true", "child_id"], ascending=[False, True]
+    )
     listed = cohort.iloc[: int(np.ceil(list_share * len(cohort)))].reset_index(drop=True)
     rng = np.random.default_rng([seed, 16])
     listed["outcome"] = draw_outcomes(listed["p_true"].to_numpy(), loop, rng)
     days = int((starts[month + 1] - starts[month]).astype(int))
-    listed["review_date"] = pd.Timestamp(starts[month]) + pd.to_timedelta(rng.integers(0, days, len(listed)), "D")
+    listed["review_date"] = pd.Timestamp(starts[month]) + pd.to_timedelta(
+        rng.integers(0, days, len(listed)), "D"
+    )
     table = interventions_of(listed, loop.referral_hazard_ratio)
     treated = ix.splice(untreated, generate.simulated_world(params, ix.hazard_ratios(table)))
     later = cohort[["child_id"]].assign(as_of=pd.Timestamp(starts[month + 1]))
-    labels = {name: pd.Series(generate.realised_labels(later, generate.fired_outcomes(w[0], w[2]), horizon),
-                              index=later["child_id"].to_numpy()) for name, w in (("untreated", untreated), ("treated", treated))}  # fmt: skip
+    labels = {}
+    for name, (world_registry, _, world_sim, _) in (("untreated", untreated), ("treated", treated)):
+        fired = generate.fired_outcomes(world_registry, world_sim)
+        labels[name] = pd.Series(
+            generate.realised_labels(later, fired, horizon), index=later["child_id"].to_numpy()
+        )
     groups = {
         "referred": listed.loc[listed["outcome"] == "referred", "child_id"],
         "confirmed_not_referred": listed.loc[listed["outcome"] == "visited_risk", "child_id"],
-        "listed": listed["child_id"], "not_listed": cohort["child_id"].iloc[len(listed):],
-    }  # fmt: skip
+        "listed": listed["child_id"],
+        "not_listed": cohort["child_id"].iloc[len(listed) :],
+    }
     p_true = cohort.set_index("child_id")["p_true"]
-    return {name: {"children": len(ids), "mean_p_true": round(float(p_true[ids].mean()), 4),
-                   **{world: round(float(lab[ids].mean()), 4) for world, lab in labels.items()}}
-            for name, ids in groups.items()}  # fmt: skip
+    return {
+        name: {
+            "children": len(ids),
+            "mean_p_true": round(float(p_true[ids].mean()), 4),
+            **{world: round(float(rate[ids].mean()), 4) for world, rate in labels.items()},
+        }
+        for name, ids in groups.items()
+    }
