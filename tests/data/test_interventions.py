@@ -104,12 +104,9 @@ def test_spliced_registry_changes_re_chain_each_treated_field():
         )
 
     kept = changes([0, 1, 1], [3, 2, 4], [day[0], day[0], day[1]])
-    redrawn = changes(
-        [0, 1, 1], [5, 5, 2], [day[0], day[2], day[2]]
-    )  # child 1: redrawn from the cut
-    out = ix.spliced_changes(
-        kept, redrawn, np.array([False, True]), np.datetime64("2024-06-01"), Reg
-    )
+    redrawn = changes([0, 1, 1], [5, 5, 2], [day[0], day[2], day[2]])  # child 1 treated
+    cut = np.datetime64("2024-06-01")
+    out = ix.spliced_changes(kept, redrawn, np.array([False, True]), cut, Reg)
     assert out.child.tolist() == [0, 1, 1, 1] and out.new.tolist() == [3, 2, 4, 5]
     assert out.old.tolist()[1:] == [0, 2, 4]  # re-chained; the second change on 06-10 is dropped
 
