@@ -8,8 +8,9 @@ On the folds of `src.models.split` (never the test period):
    configured settings only when it beats them on the folds by more than one standard error
    of its paired fold differences (`choose`): with a handful of folds, a smaller gain is
    noise, and choosing on noise makes the test period worse, not better. Among those, the
-   best mean window score wins; the boosting rounds of the final fit are the median of the
-   winner's folds' best iterations.
+   best mean window score wins. Each candidate's round count is the best round of its folds'
+   mean window curve (`common_rounds`): one month's best round is noise, their mean is not.
+   The final fit uses the winner's.
 2. Out-of-fold scores. The winner's fold models score their windows: the most recent
    labelled months no fitted model has seen. The latest `calibration_folds` windows fit
    the final calibrator, so it reflects the most recent prevalence.
@@ -55,13 +56,20 @@ FOLD_REPORT = ("auc_roc", "auc_pr", "precision@5_pct", "prevalence", "ece")
 
 @dataclass(frozen=True)
 class FoldScores:
-    """One fold model's corrected raw scores on its window, with labels and months."""
+    """One fold model's corrected raw scores on its window at the folds' common round count,
+    with labels, months and the window's score at that round."""
 
     raw: np.ndarray
     y: np.ndarray
     months: np.ndarray
     best_iteration: int
     score: float
+
+
+@dataclass(frozen=True)
+class FoldFit:
+    booster: lgb.Booster
+    curve: np.ndarray  # the window's FOLD_METRIC after each round
 
 
 @dataclass(frozen=True)
@@ -82,38 +90,70 @@ def candidates(configured: LightGBMParams, trials: int, seed: int) -> list[Light
 
 
 def fit_fold(
-    train: pd.DataFrame,
-    window: pd.DataFrame,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_window: pd.DataFrame,
+    y_window: np.ndarray,
     lgb_params: dict,
     settings: LightGBMParams,
-    features: list[str],
-    categories: dict[str, list[str]],
-    offset: float,
-) -> FoldScores:
-    """Fit on the fold's training rows, early-stopped on its window; score the window."""
-    x_train, x_window = (prepare_features(p, features, categories) for p in (train, window))
-    y_window = window["label"].to_numpy()
-    data = lgb.Dataset(x_train, label=train["label"].to_numpy(), free_raw_data=True)
+) -> FoldFit:
+    """Fit on the fold's training rows, recording the window's score after every round
+    (stopped `early_stopping_rounds` after the window's best)."""
+    data = lgb.Dataset(x_train, label=y_train, free_raw_data=True)
     valid = lgb.Dataset(x_window, label=y_window, reference=data)
+    record: dict = {}
     booster = lgb.train(
         {**lgb_params, "metric": FOLD_METRIC},
         data,
         num_boost_round=settings.max_rounds,
         valid_sets=[valid],
         valid_names=["window"],
-        callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
+        callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False),
+                   lgb.record_evaluation(record)],  # fmt: skip
     )
-    best = booster.best_iteration or booster.current_iteration()
-    raw = booster.predict(x_window, raw_score=True, num_iteration=best) + offset
-    return FoldScores(raw, y_window, window["as_of"].to_numpy(), best,
-                      float(booster.best_score["window"][FOLD_METRIC]))  # fmt: skip
+    return FoldFit(booster, np.asarray(record["window"][FOLD_METRIC], dtype=np.float64))
+
+
+def common_rounds(curves: list[np.ndarray]) -> int:
+    """The round count with the best mean window score over the folds.
+
+    One fold's best round is noisy (a month's window); the folds' mean curve is not. A
+    curve that stopped early is extended with its last value (it had already fallen for
+    `early_stopping_rounds` rounds).
+    """
+    length = max(len(c) for c in curves)
+    padded = np.vstack([np.pad(c, (0, length - len(c)), mode="edge") for c in curves])
+    return int(np.argmax(padded.mean(axis=0))) + 1
+
+
+def fit_folds(
+    parts: list[tuple[pd.DataFrame, pd.DataFrame]],
+    params: Params,
+    settings: LightGBMParams,
+    features: list[str],
+    categories: dict[str, list[str]],
+) -> list[FoldScores]:
+    """Every fold fitted with `settings`; every window scored at the folds' common best round."""
+    fits, windows = [], []
+    for train, window in parts:
+        y = train["label"].to_numpy()
+        x_window, y_window = prepare_features(window, features, categories), window["label"].to_numpy()
+        fit = fit_fold(prepare_features(train, features, categories), y, x_window, y_window,
+                       params_for(params, settings, y, features), settings)  # fmt: skip
+        fits.append(fit)
+        windows.append((x_window, y_window, window["as_of"].to_numpy(), raw_offset(y, params.train)))
+    rounds = common_rounds([f.curve for f in fits])
+    return [
+        FoldScores(fit.booster.predict(x, raw_score=True, num_iteration=rounds) + offset, y, months,
+                   rounds, float(fit.curve[min(rounds, len(fit.curve)) - 1]))  # fmt: skip
+        for fit, (x, y, months, offset) in zip(fits, windows, strict=True)
+    ]
 
 
 def _fold_figures(fold: FoldScores, calibrated: np.ndarray | None, ece_bins: int) -> dict:
     out = {
         "n": int(len(fold.y)),
         "prevalence": float(np.mean(fold.y)),
-        "best_iteration": fold.best_iteration,
     }
     for name in ("auc_roc", "auc_pr", "precision@5_pct"):
         out[name] = metrics.compute(name, fold.y, fold.raw, groups=fold.months)
@@ -183,16 +223,12 @@ def run_backtest(
             )
     tried = []
     for settings in candidates(tp.lightgbm, tp.backtest.search_trials, params.base.seed):
-        fitted = []
-        for train, window in parts:
-            y = train["label"].to_numpy()
-            fitted.append(fit_fold(train, window, params_for(params, settings, y, features), settings, features,
-                                   categories, raw_offset(y, tp)))  # fmt: skip
+        fitted = fit_folds(parts, params, settings, features, categories)
         tried.append((float(np.mean([f.score for f in fitted])), settings, fitted))
-        log.info("backtest: %s -> mean window %s %.4f", {k: getattr(settings, k) for k in SEARCH_SPACE},
-                 FOLD_METRIC, tried[-1][0])  # fmt: skip
+        log.info("backtest: %s -> mean window %s %.4f at %d rounds", {k: getattr(settings, k) for k in SEARCH_SPACE},
+                 FOLD_METRIC, tried[-1][0], fitted[0].best_iteration)  # fmt: skip
     best_score, settings, fitted = choose(tried)
-    rounds = int(np.median([f.best_iteration for f in fitted]))
+    rounds = fitted[0].best_iteration
     recent = fitted[-tp.backtest.calibration_folds :]
     calibrator = fit_calibrator(tp.calibration, np.concatenate([f.raw for f in recent]),
                                 np.concatenate([f.y for f in recent]), 0.0, tp.negative_sample_rate)  # fmt: skip

@@ -3,7 +3,7 @@ constraint setting on the same folds, AUC and precision at 5 % side by side.
 
 `train.monotone_constraints` (src.models.boosting) makes every directional feature move the
 score only in its catalogue direction. The backtest reports the configured model; this
-module fits the same folds (same chosen settings, same early stopping on each window) with
+module fits the same folds (same chosen settings, same choice of rounds) with
 the constraints switched the other way, so the figures differ only by the constraints.
 Precision at 5 % of each month's rows is the backtest's list-size figure (the training rows
 carry no caseworker to compute each county's capacity; the default run's lists hold about
@@ -20,8 +20,7 @@ import pandas as pd
 
 from src.config import Params
 from src.models import metrics
-from src.models.backtest import BacktestResult, fit_fold
-from src.models.boosting import params_for, raw_offset
+from src.models.backtest import BacktestResult, fit_folds
 from src.models.split import Fold
 
 AUC_COST_TARGET = 0.01  # relative AUC the monotone model may lose against the unconstrained one
@@ -48,13 +47,9 @@ def compare_constraints(
     configured = params.train.monotone_constraints
     other = dataclasses.replace(params, train=dataclasses.replace(params.train, monotone_constraints=not configured))
     dates = pd.to_datetime(frame["as_of"]).dt.date
-    rows = []
-    for fold in folds:
-        train, window = frame.loc[dates.isin(fold.train)], frame.loc[dates.isin(fold.window)]
-        y = train["label"].to_numpy()
-        scores = fit_fold(train, window, params_for(other, backtest.settings, y, features), backtest.settings,
-                          features, categories, raw_offset(y, other.train))  # fmt: skip
-        rows.append(fold_figures(scores.raw, scores.y, scores.months))
+    parts = [(frame.loc[dates.isin(f.train)], frame.loc[dates.isin(f.window)]) for f in folds]
+    fitted = fit_folds(parts, other, backtest.settings, features, categories)
+    rows = [fold_figures(scores.raw, scores.y, scores.months) for scores in fitted]
     own = mean_figures([{k: f[k] for k in FIGURES} for f in backtest.report["folds"]])
     theirs = mean_figures(rows)
     monotone, unconstrained = (own, theirs) if configured else (theirs, own)

@@ -49,22 +49,38 @@ def test_the_best_mean_window_score_wins_and_sets_the_rounds(monkeypatch):
     params = fx.small_params()
     calls = []
 
-    def fake_fit(train, window, lgb_params, settings, features, categories, offset):
-        assert train["as_of"].max() + np.timedelta64(180, "D") < window["as_of"].min()  # the gap
-        calls.append(settings)
-        score = 0.5 if settings.num_leaves == 63 else 0.3
-        rng = np.random.default_rng(len(calls))
-        raw = rng.normal(size=len(window))
-        return FoldScores(raw, window["label"].to_numpy(), window["as_of"].to_numpy(),
-                          best_iteration=10 * len(calls), score=score)  # fmt: skip
+    class Booster:  # scores the window at random; remembers the round count it was asked for
+        def predict(self, x, raw_score, num_iteration):
+            asked.append(num_iteration)
+            return np.random.default_rng(num_iteration).normal(size=len(x))
 
+    asked = []
+
+    def fake_fit(x_train, y_train, x_window, y_window, lgb_params, settings):
+        calls.append(settings)
+        fold = sum(1 for c in calls if c == settings)  # 1..4
+        peak = 10 * fold  # each fold's own best round: 10, 20, 30, 40
+        top = 0.5 if settings.num_leaves == 63 else 0.3
+        curve = top - 1e-5 * (np.arange(1, peak + 51) - peak) ** 2  # stopped 50 rounds after
+        return backtest.FoldFit(Booster(), curve)
+
+    gaps = []
+    real_fit_folds = backtest.fit_folds
+
+    def checked_fit_folds(parts, *args):
+        gaps.extend(train["as_of"].max() + np.timedelta64(180, "D") < window["as_of"].min() for train, window in parts)
+        return real_fit_folds(parts, *args)
+
+    monkeypatch.setattr(backtest, "fit_folds", checked_fit_folds)
     monkeypatch.setattr(catalogue, "CATALOGUE", fx.SMALL_CATALOGUE)  # the fitted features' catalogue
     monkeypatch.setattr(backtest, "fit_fold", fake_fit)
     monkeypatch.setattr(backtest, "candidates", lambda configured, trials, seed: [
         configured, configured.__class__(**{**configured.__dict__, "num_leaves": 63})])
     result = backtest.run_backtest(frame, split.folds, params, ["risk_a"], {})
     assert result.settings.num_leaves == 63 and len(calls) == 8
-    assert result.rounds == int(np.median([50, 60, 70, 80]))  # the winner's folds' best iterations
+    assert all(gaps) and len(gaps) == 8  # every fold keeps the horizon gap
+    # the folds' mean curve peaks between the folds' own best rounds (10..40), at 25 here
+    assert result.rounds == 25 and set(asked[-4:]) == {25}
     assert [f["window"] for f in result.report["folds"]] == [[w.isoformat() for w in f.window] for f in split.folds]
     assert result.report["chosen"]["num_leaves"] == 63
 
@@ -82,3 +98,11 @@ def test_a_gain_within_fold_noise_does_not_replace_the_configured_settings():
     steady = tried(other, [0.42, 0.44, 0.43, 0.45])  # +0.02 in every fold
     assert backtest.choose([base, noisy])[1] == configured
     assert backtest.choose([base, steady])[1] == other
+
+
+def test_common_rounds_is_the_best_round_of_the_folds_mean_curve():
+    early = np.array([0.30, 0.34, 0.33, 0.32])  # stopped early: its last value carries on
+    late = np.array([0.20, 0.22, 0.25, 0.27, 0.29, 0.28])
+    # mean curve: .25 .28 .29 .295 .305 .30 -> round 5, neither fold's own best (2 and 5 vs 5)
+    assert backtest.common_rounds([early, late]) == 5
+    assert backtest.common_rounds([early]) == 2
