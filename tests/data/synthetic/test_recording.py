@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from src.data.synthetic.base import draw_rows
 from src.data.synthetic.recording import RecordingBias
 
 RATE = np.array([0.025, 0.06, 0.14])
@@ -19,7 +20,7 @@ def rows(seed=0):
     rng = np.random.default_rng(seed)
     registry = SimpleNamespace(hukou=rng.integers(0, 2, N), county=rng.integers(0, 2, N))
     state = rng.integers(0, 3, N)
-    kind = np.array([rng.choice(3, p=TYPE_P[s]) for s in state[:3000]] * (N // 3000))
+    kind = draw_rows(TYPE_P[state], rng)
     return registry, np.arange(N), state, kind
 
 
@@ -77,3 +78,13 @@ def test_omit_and_relabel_touch_only_the_cells_absences():
     assert (kept == ~cell).all()
     relabelled, kept = bias("relabel").absences(registry, child, state, kind, RATE, TYPE_P, 1, 2)
     assert kept.all() and not (relabelled[cell] == 2).any() and (relabelled == kind)[~cell].all()
+
+
+def test_omit_drops_and_relabel_blanks_the_cells_visits():
+    registry, child, state, _ = rows()
+    concerns = np.ones((N, 7), dtype=np.int8)
+    cell = (registry.hukou == 0) & (registry.county == 0)
+    _, kept = bias("omit").visits(registry, child, state, concerns, np.ones(3), np.ones(3))
+    assert (kept == ~cell).all()
+    entered, kept = bias("relabel").visits(registry, child, state, concerns, np.ones(3), np.ones(3))
+    assert kept.all() and (entered[cell] == 0).all() and (entered[~cell] == 1).all()
