@@ -1,20 +1,25 @@
-"""Measurement bias: how the school register and the caseworkers record one group's signals.
+"""Measurement bias: how the school register, the caseworkers and the welfare office enter one
+group's records.
 
 `synthetic.measurement_bias` picks a hukou group (in the listed counties only, if any: a county
 x hukou cell), the source systems that under-record it (`sources`: `school_absences`,
-`casework_visits`), a `share` and a `mode`:
+`casework_visits`, `welfare_payments`), a `share` and a `mode`:
 
 - omit: a share of the group's background records is never entered (absences of any type;
   whole casework visits).
 - relabel: a share is entered as less worrying (unexcused absences as excused; visits with
   their concern flags left blank).
 - conceal: the signs of risk go unrecorded. A school protecting its dropout figures leaves out
-  the absences of the pupils who are drifting away, and a caseworker with a remote caseload
-  enters the visits and concerns of a struggling family as if all were well: with probability
-  `share`, a record of a child in a strained or crisis month is thinned and retyped so that it
-  looks like a stable child's (absence rate, absence types, visit rate and concern rate of the
-  stable state). Stable children's records are untouched, so the group does not stand out by
-  having no records at all; its at-risk children look like its safe ones.
+  the absences of the pupils who are drifting away, a caseworker with a remote caseload enters
+  the visits and concerns of a struggling family as if all were well, and a township enters
+  its payments in a monthly batch on the due day: with probability `share`, a record of a child
+  in a strained or crisis month is thinned, retyped or re-dated so that it looks like a stable
+  child's (absence rate and types, visit and concern rates, payment delay of the stable state).
+  Stable children's records are untouched, so the group does not stand out by having no
+  records at all; its at-risk children look like its safe ones.
+
+Payments are only re-dated by conceal (omitting or relabelling a payment would make it look
+worse, not better); a missed payment stays missed.
 
 Outcome-defining rows (dropout streaks, protection events) are never touched and the draws
 come from the knob's own random stream, so the world (chain, outcomes, p_true, every other
@@ -30,8 +35,6 @@ import numpy as np
 
 from src.data.synthetic.base import draw_rows
 from src.errors import SafetynetError
-
-SOURCES = ("school_absences", "casework_visits", "welfare_payments")
 
 
 @dataclass(frozen=True)
