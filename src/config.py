@@ -71,8 +71,18 @@ class MeasurementBias:
     enabled: bool
     hukou: typing.Literal["rural", "urban"]
     share: float
-    mode: typing.Literal["relabel", "omit"]
+    mode: typing.Literal["relabel", "omit", "conceal"]
     counties: tuple[str, ...] = ()  # county codes it hits; empty = every county
+    sources: tuple[str, ...] = ("school_absences",)  # see src/data/synthetic/recording.py
+
+    def __post_init__(self):
+        known = {"school_absences", "casework_visits", "welfare_payments"}
+        unknown = sorted(set(self.sources) - known)
+        if unknown or not self.sources:
+            raise SafetynetError(
+                "synthetic.measurement_bias.sources must list some of school_absences, "
+                f"casework_visits, welfare_payments; got {list(self.sources)}"
+            )
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ def test_every_params_section_is_a_stage_or_shared(raw):
         (("fairness", "intersections"), [["hukou"]], "fairness.intersections entries must name two"),
         (("fairness", "attributes"), ["sex", "income"], "fairness: 'income' is not an audited attribute"),
         (("explain", "shap_margin"), -0.5, "explain.shap_margin must be at least 0"),
+        (("synthetic", "measurement_bias", "sources"), ["payroll"], "measurement_bias.sources must list some of"),
     ],
 )
 def test_bad_keys_stop_with_one_line_naming_the_key(raw, path, value, message):

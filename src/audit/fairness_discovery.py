@@ -20,12 +20,16 @@ records are thin, the model under-predicts exactly the children whose need went 
 are passed over and fall out more often than promised. (Recall divided by the promised recall,
 the probabilities on the list over all of g's, reads the same way but is diluted by the listed
 children, who are under-predicted too.) Every reportable group of every attribute and pair
-(county x hukou included) is tested: H0 "m_rest / m_g >= the tolerance's lower edge" (a
-shortfall that matters), one-sided p from the cluster bootstrap
-(`src.audit.fairness_cells.shortfall_p_values`), Benjamini-Hochberg at `fairness.fdr`. A
-discovered one-attribute group whose shortfall is carried by one of its discovered pair cells
-(the group without that cell is not significantly short) is listed as explained by it, so the
-cell that fails is named first. Discoveries are ranked by the children the shortfall costs:
+(county x hukou included) is tested: H0 "m_rest / m_g >= 1" (no shortfall), one-sided p from
+the cluster bootstrap (`src.audit.fairness_cells.shortfall_p_values`), Benjamini-Hochberg at
+`fairness.fdr`; a rejected group is a discovery when its point ratio is also below the
+tolerance's lower edge (a shortfall that matters). (Testing H0 at the edge itself asked a
+cell of ~130 children with the outcome for a ratio near 0.55 before the first of ~240 tests
+could pass.) A discovered group whose shortfall is carried by another discovered group (the
+part outside it is not significantly short, and the shortfall sits in the other one: a pair
+cell inside its margin, or an overlapping pair such as the county's han children when its
+rural children are failed) is listed as explained by it, so the group that fails is named
+first. Discoveries are ranked by the children the shortfall costs:
 (missed_g - promised_g x m_rest) / outcome child-months, x the group's children who later had
 the outcome.
 """
@@ -46,6 +50,7 @@ from src.audit.fairness_cells import (
     shortfall_p_values,
 )
 
+NO_SHORTFALL = 1.0  # the null: the group's passed-over children fall out as the rest's do
 PROMISE_COLUMNS = ("caught", "positives", "listed_score", "score")  # the sums the statistic needs
 DISCOVERY_COLUMNS = [
     "grouping", "group", "depth", "recall", "promised_recall", "rest_recall", "missed", "promised_missed",
@@ -101,7 +106,7 @@ def discover(
     ratio_samples = promise_ratio(samples, total_samples)
     low, high = interval(ratio_samples, level)
     promised_missed = point["score"] - point["listed_score"]
-    p_values = np.where(promised_missed >= min_promised, shortfall_p_values(ratio, ratio_samples, tolerance_low), 1.0)
+    p_values = np.where(promised_missed >= min_promised, shortfall_p_values(ratio, ratio_samples, NO_SHORTFALL), 1.0)
     rest = {c: total[c] - point[c] for c in PROMISE_COLUMNS}
     with np.errstate(divide="ignore", invalid="ignore"):
         recall, rest_recall = point["caught"] / point["positives"], rest["caught"] / rest["positives"]
@@ -120,7 +125,7 @@ def discover(
     excess = frame["missed"] - frame["promised_missed"] * frame["rest_missed_per_promised"]
     frame["shortfall"] = excess / point["positives"]
     frame["children_missed_by_gap"] = frame["shortfall"].clip(lower=0) * frame["children_with_outcome"]
-    frame["explained_by"] = _explanations(cells, frame, tolerance_low, fdr)
+    frame["explained_by"] = _explanations(cells, frame, fdr)
     frame["_rank"] = np.where(frame["discovered"] & (frame["explained_by"] == ""), 0,
                               np.where(frame["discovered"], 1, 2))  # fmt: skip
     frame = frame.sort_values(
@@ -129,33 +134,39 @@ def discover(
     return frame.drop(columns="_rank").reset_index(drop=True)[DISCOVERY_COLUMNS]
 
 
-def _explanations(cells: Cells, frame: pd.DataFrame, tolerance_low: float, fdr: float) -> list[str]:
-    """For each discovered one-attribute group, the discovered pair cell inside it that carries
-    its shortfall: without that cell, the rest of the group is not significantly short at `fdr`."""
+def _explanations(cells: Cells, frame: pd.DataFrame, fdr: float) -> list[str]:
+    """For each discovered group A, the discovered group B that carries its shortfall, if any.
+
+    B explains A when they share children, the part of A outside B is not significantly short
+    at `fdr`, and B holds the shortfall rather than A: B lies inside A (a pair cell inside its
+    margin), or B's part outside A is more significantly short than A's part outside B. So a margin is
+    explained by its failing cell, and an overlapping pair (the county's han children, when the
+    county's rural children are failed) by the cell where the shortfall sits, not the reverse."""
     position = cells.position()
-    found = frame[frame["discovered"]]
-    cells_found = found[found["depth"] == 2].sort_values("children_missed_by_gap", ascending=False)
+    found = frame.index[frame["discovered"]]
+    atoms = {i: cells.member[position[(frame.at[i, "grouping"], frame.at[i, "group"], POOLED)]].indices
+             for i in found}  # fmt: skip
     explained = [""] * len(frame)
-    for i, row in frame.iterrows():
-        if not row["discovered"] or row["depth"] != 1:
-            continue
-        for cell in cells_found.itertuples():
-            attributes, values = cell.grouping.split(JOIN), cell.group.split(JOIN)
-            if (row["grouping"], row["group"]) not in zip(attributes, values, strict=True):
+    for a in found:
+        for b in sorted(found, key=lambda i: frame.at[i, "p_value"]):
+            if b == a or not np.isin(atoms[a], atoms[b]).any():
                 continue
-            parent = position[(row["grouping"], row["group"], POOLED)]
-            child = position[(cell.grouping, cell.group, POOLED)]
-            if remainder_p(cells, parent, child, tolerance_low) > fdr:
-                explained[i] = f"{cell.grouping}={cell.group}"
+            a_out, b_out = np.setdiff1d(atoms[a], atoms[b]), np.setdiff1d(atoms[b], atoms[a])
+            if not len(a_out):
+                continue  # A lies inside B: the narrower group is the finding
+            a_p = part_p_value(cells, a_out)
+            if a_p > fdr and (not len(b_out) or part_p_value(cells, b_out) < a_p):
+                explained[a] = f"{frame.at[b, 'grouping']}={frame.at[b, 'group']}"
                 break
     return explained
 
 
-def remainder_p(cells: Cells, parent: int, child: int, tolerance_low: float) -> float:
-    """p-value of the shortfall test for (parent minus child) against everyone else."""
+def part_p_value(cells: Cells, atoms: np.ndarray) -> float:
+    """One-sided p-value (H0: no shortfall) of m_rest / m_part for the children of some atoms."""
     overall = cells.position()[(OVERALL, ALL, POOLED)]
     stats = {}
     for kind in ("point", "samples"):
-        a, b, total = (_sums(cells, kind, [i]) for i in (parent, child, overall))
-        stats[kind] = promise_ratio({c: a[c] - b[c] for c in PROMISE_COLUMNS}, total)
-    return float(shortfall_p_values(stats["point"], stats["samples"], tolerance_low)[0])
+        data = cells.atom_point if kind == "point" else cells.atom_samples
+        part = {c: data[c][..., atoms].sum(axis=-1)[..., None] for c in PROMISE_COLUMNS}
+        stats[kind] = promise_ratio(part, _sums(cells, kind, [overall]))
+    return float(shortfall_p_values(stats["point"], stats["samples"], NO_SHORTFALL)[0])

@@ -31,13 +31,15 @@ absences fall on the default calendar's school days only (none in the breaks); a
 `synthetic.prevalence_drift` moves every log hazard by one seeded random walk, so the outcome
 rate drifts month to month. All are known from the month and the registry: p_true stays exact.
 
-Measurement bias (`synthetic.measurement_bias`): one source system, the school attendance
-register, under-records for the children with the given hukou (in the listed `counties`
-only, if any: a county x hukou cell), as schools do to protect their dropout figures. `mode: omit` (the
-default) leaves a `share` of the group's background absences (sick, excused and unexcused)
-unrecorded; `mode: relabel` records a `share` of its unexcused absences as excused. The
-world is untouched: the chain, the outcomes and p_true are the same with the knob on or off
-(its draws come from their own random stream), and outcome-defining streaks are never
+Measurement bias (`synthetic.measurement_bias`, `synthetic/recording.py`): source systems
+(`sources`: the school attendance register, casework visits, welfare payment entries)
+under-record for the children with the given hukou (in the listed `counties` only, if any: a
+county x hukou cell). `mode: omit` leaves a `share` of the group's background records
+unentered; `mode: relabel` enters them as less worrying (unexcused as excused, concerns left
+blank); `mode: conceal` (the default) enters an at-risk child's absences, visits, concerns
+and late payments as a stable child's would be, as a school protecting its dropout figures
+does. The world is untouched: the chain, the outcomes and p_true are the same with the knob
+on or off (its draws come from their own random stream), and outcome-defining rows are never
 altered, so labels stay true and only what the model sees about that group changes.
 
 Defects (`synthetic.defects`, row shares per table) are written after the clean rows of each
@@ -69,6 +71,7 @@ from src.data.synthetic import export as ex
 from src.data.synthetic.events import Simulation
 from src.data.synthetic.latent import RiskModel, drift_path, horizon_weights, month_starts, p_true
 from src.data.synthetic.lookups import OPTIONAL_NAMES, optional_tables
+from src.data.synthetic.recording import RecordingBias, biased_counties
 from src.data.synthetic.registry import Registry, draw_registry
 from src.data.synthetic.registry_changes import (
     Changes,
@@ -77,7 +80,6 @@ from src.data.synthetic.registry_changes import (
     draw_changes,
     history_table,
 )
-from src.data.synthetic.school import RecordingBias, biased_counties
 
 log = logging.getLogger(__name__)
 HORIZON_MONTHS = 7  # months that can overlap (t, t + 180 days]; more are harmless (weight 0)
@@ -117,7 +119,7 @@ def simulate(params: Params, progress: bool = False, hazard=None) -> tuple[Regis
     bias = syn.measurement_bias
     recording_bias = (
         RecordingBias(c.HUKOU.index(bias.hukou), bias.share, bias.mode, rng["recording_bias"],
-                      biased_counties(registry.county_codes, bias.counties)) if bias.enabled else None
+                      biased_counties(registry.county_codes, bias.counties), bias.sources) if bias.enabled else None
     )  # fmt: skip
     sim = Simulation(
         registry,

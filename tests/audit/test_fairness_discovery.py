@@ -63,3 +63,16 @@ def test_the_under_predicted_cell_is_the_top_discovery_and_explains_its_margins(
     assert (margins["explained_by"] == "county_code|hukou=x|rural").all()
     assert audit.findings and audit.findings[0].startswith("county_code=x, hukou=rural: recall")
     assert "hukou=rural" in set(margins["grouping"] + "=" + margins["group"])
+
+
+def test_an_overlapping_pair_is_explained_by_the_cell_that_fails():
+    """The county's girls overlap the failed cell (its rural children): the cell is named, the
+    girls' pair is explained by it."""
+    frame = world(hidden=True, n=12000, seed=1)
+    frame["sex"] = np.random.default_rng(5).choice(["f", "m"], len(frame))
+    fairness, evaluate = settings(("county_code", "hukou", "sex"))
+    fairness = replace(fairness, intersections=(("county_code", "hukou"), ("county_code", "sex")))
+    found = audit_fairness(frame, fairness, evaluate).discoveries
+    found = found[found["discovered"]].set_index(["grouping", "group"])
+    assert found.index[0] == ("county_code|hukou", "x|rural") and found.iloc[0]["explained_by"] == ""
+    assert found.loc[("county_code|sex", "x|f"), "explained_by"] == "county_code|hukou=x|rural"

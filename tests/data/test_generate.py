@@ -182,7 +182,8 @@ def test_generator_outcomes_are_frequent_and_predictable_by_p_true():
 
 
 def simulated_absences(enabled: bool, mode: str = "omit") -> tuple:
-    bias = {"enabled": enabled, "hukou": "rural", "share": 0.6, "mode": mode}
+    bias = {"enabled": enabled, "hukou": "rural", "share": 0.6, "mode": mode,
+            "sources": ["school_absences", "casework_visits", "welfare_payments"]}  # fmt: skip
     registry, _, sim = generate.simulate(small_params(measurement_bias=bias))
     rows = pd.DataFrame(sim.frame("school_absences"))
     rows["rural"] = registry.hukou[rows["child"].astype(int)] == c.HUKOU.index("rural")
@@ -199,7 +200,7 @@ def unexcused_share(rows: pd.DataFrame) -> float:
     return (rural_background["absence_type"] == c.ABSENCE_TYPE.index("unexcused")).mean()
 
 
-@pytest.mark.parametrize("mode", ["relabel", "omit"])
+@pytest.mark.parametrize("mode", ["relabel", "omit", "conceal"])
 def test_measurement_bias_changes_only_the_groups_background_records(mode):
     off_sim, off = simulated_absences(False)
     sim, on = simulated_absences(True, mode)
@@ -212,9 +213,12 @@ def test_measurement_bias_changes_only_the_groups_background_records(mode):
     if mode == "relabel":  # every absence recorded, a share of the unexcused ones as excused
         assert recorded == 1
         assert unexcused_share(on) < 0.6 * unexcused_share(off)
-    else:  # about 40% of the group's absences recorded, the type mix unchanged
+    elif mode == "omit":  # about 40% of the group's absences recorded, the type mix unchanged
         assert 0.3 < recorded < 0.5
         assert abs(unexcused_share(on) - unexcused_share(off)) < 0.05
+    else:  # only at-risk children's absences thinned, and retyped like a stable child's
+        assert 0.6 < recorded < 0.8
+        assert unexcused_share(on) < unexcused_share(off) - 0.02
 
 
 def test_gb18030_option_writes_decodable_gb18030(tmp_path):

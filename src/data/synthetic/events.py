@@ -25,8 +25,9 @@ from src.data.synthetic.latent import (
 )
 from src.data.synthetic.medical import MedicalSystem
 from src.data.synthetic.protection import ProtectionSystem
+from src.data.synthetic.recording import RecordingBias
 from src.data.synthetic.registry import Registry
-from src.data.synthetic.school import RecordingBias, SchoolSystem, absence_key
+from src.data.synthetic.school import SchoolSystem, absence_key
 from src.data.synthetic.tables import keep_rows
 from src.data.synthetic.welfare import WelfareSystem
 

@@ -37,13 +37,14 @@ class ProtectionSystem(SimulationBase):
             self.rng.random((len(idx), len(c.CONCERNS))) < CONCERN_P[self.state[idx]][:, None]
         ).astype(np.int8)
         mode = draw_rows(np.tile([0.5, 0.25, 0.15, 0.1], (len(idx), 1)), self.rng)
-        self._add(
-            "casework_visits",
-            idx,
-            start + self.rng.integers(0, days, size=len(idx)),
-            mode=mode,
-            concerns=concerns,
-        )
+        date = start + self.rng.integers(0, days, size=len(idx))
+        if self.bias is not None:  # as the caseworker enters them (synthetic/recording.py)
+            concerns, entered = self.bias.visits(
+                self.reg, idx, self.state[idx], concerns, VISIT_P, CONCERN_P
+            )
+            idx, date, mode = idx[entered], date[entered], mode[entered]
+            concerns = concerns[entered]
+        self._add("casework_visits", idx, date, mode=mode, concerns=concerns)
         idx = np.flatnonzero(present & (self.rng.random(n) < PROTECTION_P[self.state]))
         kind = draw_rows(
             np.tile([0.2, 0.35, 0.2, 0.25], (len(idx), 1)), self.rng

@@ -8,14 +8,12 @@ run always spans one), and none is kept on or next to a streak's days.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from src.data import contract as c
 from src.data.synthetic.base import SimulationBase, code_index, draw_rows
+from src.data.synthetic.recording import RecordingBias
 from src.data.synthetic.registry import Registry
-from src.errors import SafetynetError
 
 # Signals by latent state (stable, strained, crisis).
 ABSENCE_RATE = np.array([0.025, 0.06, 0.14])  # absences per school day
@@ -24,33 +22,6 @@ ABSENCE_TYPE_P = np.array(
 )  # sick, excused, unexcused
 SCHOOL_RECOVERY_P = np.array([0.35, 0.2, 0.08])  # dropouts returning per month
 STREAK_DAYS = 10
-
-
-@dataclass(frozen=True)
-class RecordingBias:
-    """The school system under-records background absences of one hukou group (in some counties).
-
-    relabel: a share of the group's unexcused absences is recorded as excused.
-    omit: a share of all the group's background absences (any type) is never recorded.
-    Its own random stream, so switching it on changes the records and never the world.
-    """
-
-    group: int  # index into contract HUKOU
-    share: float
-    mode: str  # "relabel" | "omit"
-    rng: np.random.Generator
-    counties: np.ndarray  # per county index: True where the bias applies
-
-
-def biased_counties(county_codes: np.ndarray, counties: tuple[str, ...]) -> np.ndarray:
-    """Per county index, whether the recording bias hits it (no counties listed = every county)."""
-    unknown = sorted(set(counties) - set(county_codes.tolist()))
-    if unknown:
-        raise SafetynetError(
-            f"synthetic.measurement_bias.counties: {', '.join(unknown)} not among the generated "
-            f"counties ({', '.join(county_codes.tolist())})"
-        )
-    return np.isin(county_codes, counties) if counties else np.ones(len(county_codes), dtype=bool)
 
 
 class SchoolSystem(SimulationBase):
@@ -151,11 +122,11 @@ class SchoolSystem(SimulationBase):
         child, date = child[keep], date[keep]
         kind = draw_rows(ABSENCE_TYPE_P[self.state[child]], self.rng)
         days = np.where(self.rng.random(len(child)) < 0.25, 0.5, 1.0)
+        kind, recorded = self._as_recorded(child, kind)
         unexcused = kind == c.ABSENCE_TYPE.index("unexcused")
         # never a full unexcused Monday in the background: a 10-school-day run always has one
         monday = (date.astype("datetime64[D]").astype(np.int64) + 3) % 7 == 0
         days = np.where(unexcused & monday, 0.5, days)
-        kind, recorded = self._as_recorded(child, kind)
         child, date = child[recorded], date[recorded]
         self._add(
             "school_absences",
@@ -168,18 +139,13 @@ class SchoolSystem(SimulationBase):
 
     def _as_recorded(self, child, kind) -> tuple[np.ndarray, np.ndarray]:
         """Background absences as the school records them: (absence types, recorded mask)."""
-        recorded = np.ones(len(child), dtype=bool)
         if self.bias is None:
-            return kind, recorded
-        hit = (
-            (self.reg.hukou[child] == self.bias.group)
-            & self.bias.counties[self.reg.county[child]]
-            & (self.bias.rng.random(len(child)) < self.bias.share)
+            return kind, np.ones(len(child), dtype=bool)
+        excused, unexcused = (c.ABSENCE_TYPE.index(t) for t in ("excused", "unexcused"))
+        state = self.state[child]
+        return self.bias.absences(
+            self.reg, child, state, kind, ABSENCE_RATE, ABSENCE_TYPE_P, excused, unexcused
         )
-        if self.bias.mode == "omit":
-            return kind, ~hit
-        unexcused = kind == c.ABSENCE_TYPE.index("unexcused")
-        return np.where(hit & unexcused, c.ABSENCE_TYPE.index("excused"), kind), recorded
 
     def _enrol(self, k, present, start) -> None:
         """September: grades advance, new pupils enrol, school changes at grades 7 and 10."""

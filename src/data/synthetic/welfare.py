@@ -90,10 +90,15 @@ class WelfareSystem(SimulationBase):
         idx = np.flatnonzero(paid)
         year = k // 12
         amount = np.round(self.reg.base_amount[idx] * 1.04**year / 10) * 10
+        entered = pay_day[idx]
+        if self.bias is not None:  # as the welfare office enters them (synthetic/recording.py)
+            entered = self.bias.payment_days(
+                self.reg, idx, self.state[idx], entered, start + PAYMENT_DAY, PAYMENT_DELAY_MAX[0]
+            )
         self._add(
             "welfare_events",
             idx,
-            pay_day[idx],
+            entered,
             event_type=code_index(c.WELFARE_EVENT, "payment"),
             benefit=self.reg.benefit[idx],
             amount_cny=amount,
