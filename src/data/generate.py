@@ -32,14 +32,10 @@ absences fall on the default calendar's school days only (none in the breaks); a
 rate drifts month to month. All are known from the month and the registry: p_true stays exact.
 
 Measurement bias (`synthetic.measurement_bias`, `synthetic/recording.py`): source systems
-(`sources`: the school attendance register, casework visits, welfare payment entries)
-under-record for the children with the given hukou (in the listed `counties` only, if any: a
-county x hukou cell). `mode: omit` leaves a `share` of the group's background records
-unentered; `mode: relabel` enters them as less worrying (unexcused as excused, concerns left
-blank); `mode: conceal` (the default) enters an at-risk child's absences, visits, concerns
-and late payments as a stable child's would be, as a school protecting its dropout figures
-does. The world is untouched: the chain, the outcomes and p_true are the same with the knob
-on or off (its draws come from their own random stream), and outcome-defining rows are never
+(`sources`) under-record for the children with the given hukou (in the listed `counties`
+only: a county x hukou cell) by `mode` omit, relabel or conceal (an at-risk child's records
+entered as a stable child's). The world is untouched: the chain, the outcomes and p_true are
+the same with the knob on or off (its own random stream), and outcome-defining rows are never
 altered, so labels stay true and only what the model sees about that group changes.
 
 Defects (`synthetic.defects`, row shares per table) are written after the clean rows of each
