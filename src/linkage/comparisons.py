@@ -4,12 +4,13 @@
 Comparison levels use splink's level library where one exists, else SQL written in DuckDB's
 dialect and declared as such (`base_dialect_str`), so splink can transpile it to Spark SQL.
 
-Blocking (pairs that are scored at all): the same birth date; the same first 12 ID characters
-(area and birth year and month: catches a swapped or mistyped birth date); the same last ID
-characters in the same county (catches a mistyped ID head); the same county, sex and name
-pinyin (catches a missing or badly mistyped ID together with a birth-date error). Plain
-county x sex would score every pair of a county's children of one sex; refined by the name's
-pinyin it keeps the homophones and traditional forms (docs/linkage.md gives the sizes).
+Blocking (pairs that are scored at all): the same birth date; the same first 14 ID characters
+(area and birth date, as the ID states it: catches a swapped or mistyped birth date field); the
+same last 4 ID characters (sequence and check digit) in the same county (catches a mistyped ID
+head); the same county, sex, birth year and name pinyin (catches a missing or badly mistyped
+ID together with a swapped or off-by-one birth date). Plain county x sex would score every pair
+of a county's children of one sex; refined by birth year and the name's pinyin it keeps the
+homophones and traditional forms (docs/linkage.md gives the sizes).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ BLOCKING_RULES = (
     ("birth_date",),
     ("id_head",),
     ("id_tail", "county_code"),
-    ("county_code", "sex", "name_pinyin"),
+    ("county_code", "sex", "birth_year", "name_pinyin"),
 )
 # EM sessions: each estimates the m of every comparison its blocking rule does not use
 TRAINING_RULES = (("birth_date",), ("county_code", "name_pinyin"))

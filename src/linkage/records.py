@@ -18,8 +18,8 @@ from pypinyin import lazy_pinyin
 from src.linkage.persons_spec import REGISTRY_SOURCE
 
 COLUMNS = ("unique_id", "source", "source_person_id", "name", "name_pinyin", "sex",
-           "birth_date", "id_number", "id_head", "id_tail", "county_code")  # fmt: skip
-ID_HEAD = 12  # area (6) + birth year and month (6): the blocking fragments of an ID number
+           "birth_date", "birth_year", "id_number", "id_head", "id_tail", "county_code")  # fmt: skip
+ID_HEAD = 14  # area (6) + birth date (8): the blocking fragments of an ID number are head and tail
 _NOT_NAME = re.compile(r"[\s\W_0-9A-Za-z]+")
 _NOT_ID = re.compile(r"[^0-9X]")
 
@@ -47,6 +47,7 @@ def link_records(persons: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
     frame["id_head"] = frame["id_number"].str[:ID_HEAD]
     frame["id_tail"] = frame["id_number"].str[ID_HEAD:]
     frame["birth_date"] = pd.to_datetime(frame["birth_date"]).dt.strftime("%Y-%m-%d")
+    frame["birth_year"] = frame["birth_date"].str[:4]
     frame["unique_id"] = frame["source"].astype(str) + ":" + frame["source_person_id"].astype(str)
     frame = frame.drop_duplicates("unique_id").sort_values("unique_id", ignore_index=True)
     return frame[list(COLUMNS)].astype({c: "str" for c in COLUMNS})

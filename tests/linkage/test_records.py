@@ -30,8 +30,8 @@ def test_link_records_normalises_ids_and_keeps_the_registry_by_pid():
         == "11010120120505001X"
     )
     assert (
-        out.loc["school:XJ1", "id_head"] == "110101201205"
-        and out.loc["school:XJ1", "id_tail"] == "05001X"
+        out.loc["school:XJ1", "id_head"] == "11010120120505"
+        and out.loc["school:XJ1", "id_tail"] == "001X"
     )
     assert pd.isna(out.loc["health:YB1", "id_number"])  # too short to be an ID number
     assert out.loc["school:XJ1", "name"] == "张三"
