@@ -28,6 +28,7 @@ BLOCKING_RULES = (
 # EM sessions: each estimates the m of every comparison its blocking rule does not use
 TRAINING_RULES = (("birth_date",), ("county_code", "name_pinyin"))
 DETERMINISTIC_RULE = "l.id_number = r.id_number"  # for the prior P(two records match)
+TRANSPOSED_U = 1e-5  # P(two different children's ID numbers differ by one adjacent swap), about
 DETERMINISTIC_RECALL = 0.8  # the share of true pairs that rule finds (IDs missing or mistyped)
 
 
@@ -70,7 +71,10 @@ def comparisons() -> list:
             cll.NullLevel("id_number"),
             cll.ExactMatchLevel("id_number"),
             cll.LevenshteinLevel("id_number", 1).configure(label_for_charts="one digit off"),
-            cll.DamerauLevenshteinLevel("id_number", 1).configure(label_for_charts="transposed"),
+            # random pairs almost never differ by a swap, so sampling leaves its u unestimated
+            cll.DamerauLevenshteinLevel("id_number", 1).configure(
+                label_for_charts="transposed", u_probability=TRANSPOSED_U, fix_u_probability=True
+            ),
             cll.ElseLevel(),
         ],
     )

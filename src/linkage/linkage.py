@@ -188,6 +188,7 @@ def histogram_figure(report: dict, path: Path) -> None:
 
 def run(interim_dir, out_dir, report_path, figure_path, params) -> dict:
     """Link the interim persons to the registry; write data/linkage/, the report and figure."""
+    logging.getLogger("splink").setLevel(logging.WARNING)  # its INFO lines are per training step
     out_dir = Path(out_dir)
     decisions = read_decisions(out_dir / REVIEW_FILE)
     recs = records.read_records(Path(interim_dir))
