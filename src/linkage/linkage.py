@@ -25,6 +25,7 @@ from src.atomic import atomic_dir, write_json
 from src.data.pseudonymise import load_pid_key
 from src.errors import SafetynetError
 from src.linkage import clusters, comparisons, records
+from src.linkage.persons_spec import REGISTRY_SOURCE
 from src.spreadsheet import neutralise_formulas
 
 log = logging.getLogger(__name__)
@@ -132,9 +133,15 @@ def read_decisions(path: Path) -> pd.DataFrame:
 def link(recs: pd.DataFrame, decisions: pd.DataFrame, params, pid_key: bytes) -> tuple:
     """(linked persons, review queue, report) for the normalised records."""
     lp = params.linkage
-    api = comparisons.db_api(lp.engine, lp.threads, lp.memory_gb)
-    linker = comparisons.trained_linker(recs, api, params.base.seed, lp.u_max_pairs)
-    pairs, counts = score(linker, lp.review_probability, lp.accept_probability, lp.histogram_bins)
+    if recs["source"].ne(REGISTRY_SOURCE).any():
+        api = comparisons.db_api(lp.engine, lp.threads, lp.memory_gb)
+        linker = comparisons.trained_linker(recs, api, params.base.seed, lp.u_max_pairs)
+        pairs, counts = score(
+            linker, lp.review_probability, lp.accept_probability, lp.histogram_bins
+        )
+    else:  # no department exported persons: nothing to link, every child is their own cluster
+        pairs = pd.DataFrame(columns=[*PAIR_KEY, "match_probability", "match_weight"])
+        counts = {"by_source_pair": [], "match_weight_histogram": {"bin_edges": [], "pairs": []}}
     joins = clusters.links(pairs, decisions, lp.accept_probability)
     linked, refused = clusters.cluster(recs, joins, pid_key)
     queue = review_queue(pairs, recs, decisions, lp.accept_probability)

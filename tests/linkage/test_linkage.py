@@ -78,3 +78,12 @@ def test_linkage_on_a_small_export_meets_the_targets_and_is_reproducible(tmp_pat
     assert linked[queue.loc[0, "unique_id_l"]] == linked[queue.loc[0, "unique_id_r"]]
     assert decided["review_queue"]["decided_same"] == 1
     assert json.loads((tmp_path / "l.json").read_text())["review_queue"]["decided_same"] == 1
+
+
+def test_without_department_records_each_registry_child_is_their_own_cluster():
+    recs = RECS.assign(source="registry", unique_id=["registry:1", "registry:2", "registry:3", "registry:4"],
+                       source_person_id=["1", "2", "3", "4"])  # fmt: skip
+    no_decisions = pd.DataFrame(columns=["unique_id_l", "unique_id_r", "decision"])
+    linked, queue, report = linkage.link(recs, no_decisions, load_test_params(), b"k")
+    assert linked["child_pid"].tolist() == ["1", "2", "3", "4"] and linked["registered"].all()
+    assert queue.empty and report["clusters"]["total"] == 4 and report["by_source_pair"] == []
