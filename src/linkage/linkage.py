@@ -32,19 +32,9 @@ log = logging.getLogger(__name__)
 
 LINKED_FILE = "persons_linked.parquet"
 REVIEW_FILE = "clerical_review.csv"
-SIDE_BY_SIDE = (
-    "source",
-    "source_person_id",
-    "name",
-    "sex",
-    "birth_date",
-    "id_number",
-    "county_code",
-)
-WEIGHT_RANGE = (
-    -20.0,
-    40.0,
-)  # histogram range of match weights (log2 Bayes factors); outside: end bins
+SIDE_BY_SIDE = ("source", "source_person_id", "name", "sex", "birth_date", "id_number", "county_code")  # fmt: skip
+# the histogram's range of match weights (log2 Bayes factors); weights outside fall in the end bins
+WEIGHT_RANGE = (-20.0, 40.0)
 PAIR_KEY = ["unique_id_l", "unique_id_r"]
 
 
