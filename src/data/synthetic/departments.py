@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from src.atomic import write_parquet
+from src.data.contract import CATEGORY
 from src.data.synthetic import export as ex
 from src.data.synthetic.registry import GIVEN_CHARS, Registry, draw_registry
 from src.linkage.persons_spec import DEPARTMENT_EVENTS, PERSONS
@@ -108,8 +109,7 @@ def population(params, registry: Registry, rng) -> pd.DataFrame:
         n_ordinary + n_risk, syn.start_date, syn.months, syn.n_counties,
         syn.communities_per_county, 0.0, rng,
     )  # fmt: skip
-    categories = np.array(["orphan", "de_facto_unsupported", "left_behind", "low_income",
-                           "extreme_poverty", "disabled", "seriously_ill", "other"])  # fmt: skip
+    categories = np.array(CATEGORY)
     kind = np.full(registry.n, "none", dtype=object)
     for category, (risk, p) in KIND_OF_CATEGORY.items():
         hit = (categories[registry.category] == category) & (rng.random(registry.n) < p)
