@@ -102,8 +102,13 @@ def test_declared_outputs_exist(project):
         "reports/reviews/reviews.json",
         "reports/reviews/index.html",
         "reports/reviews_metrics.json",
+        "data/linkage/persons_linked.parquet",
+        "data/linkage/clerical_review.csv",
+        "reports/linkage.json",
+        "reports/screening.json",
     ):
         assert (project / rel).exists(), rel
+    assert any((project / "data/screening").glob("*/screening.xlsx"))
     metrics = json.loads((project / "reports/metrics.json").read_text())
     for key in ("auc_roc", "auc_pr", "brier", "ece", "precision_at_k", "recall_at_k", "k", "prevalence", "n"):
         assert key in metrics["test"], key
