@@ -203,13 +203,8 @@ def refit(
     """Refit the evaluated model's settings on all labelled history: the model that is served."""
     from src.models import refit as stage
 
-    stage.run(
-        _path(features, "features"),
-        _path(features_summary, "features_summary"),
-        _path(models, "models"),
-        _path(served, "served"),
-        _params(),
-    )
+    stage.run(_path(features, "features"), _path(features_summary, "features_summary"),
+              _path(models, "models"), _path(served, "served"), _params())  # fmt: skip
 
 
 @command
@@ -225,16 +220,9 @@ def explain(
     """Score the snapshot with the served model (models/served); explain the listable children with SHAP."""
     from src.delivery import explain as stage
 
-    stage.run(
-        _path(features, "features"),
-        _path(features_summary, "features_summary"),
-        _path(models, "served"),
-        _path(interim, "interim"),
-        _path(out, "explanations"),
-        _path(contributions, "contributions"),
-        _path(reports, "explain_reports"),
-        _params(),
-    )
+    stage.run(_path(features, "features"), _path(features_summary, "features_summary"), _path(models, "served"),
+              _path(interim, "interim"), _path(out, "explanations"), _path(contributions, "contributions"),
+              _path(reports, "explain_reports"), _params())  # fmt: skip
 
 
 @command
@@ -249,15 +237,26 @@ def referrals(
     """Match listed children's needs to the service directory per county; write referral files and reports/services."""
     from src.delivery import referrals as stage
 
-    stage.run(
-        _path(explanations, "explanations"),
-        _path(models, "models"),
-        _path(served, "served"),
-        _path(interim, "interim"),
-        _path(out, "referrals"),
-        _path(reports, "services_reports"),
-        _params(),
-    )
+    stage.run(_path(explanations, "explanations"), _path(models, "models"), _path(served, "served"),
+              _path(interim, "interim"), _path(out, "referrals"), _path(reports, "services_reports"), _params())  # fmt: skip
+
+
+@command
+def linkage(interim: PathOpt = None, out: PathOpt = None, report: PathOpt = None, figure: PathOpt = None) -> None:
+    """Link the departments' persons to the registry (splink): a child_pid per record, the review queue."""
+    from src.linkage import linkage as stage
+
+    stage.run(_path(interim, "interim"), _path(out, "linkage"), _path(report, "linkage_report"),
+              _path(figure, "linkage_figure"), _params())  # fmt: skip
+
+
+@command
+def screening(interim: PathOpt = None, linkage: PathOpt = None, out: PathOpt = None, report: PathOpt = None) -> None:
+    """List linked children the registry does not list who meet a screening rule, per county."""
+    from src.linkage import screening as stage
+
+    stage.run(_path(interim, "interim"), _path(linkage, "linkage"), _path(out, "screening"),
+              _path(report, "screening_report"), _params())  # fmt: skip
 
 
 @command

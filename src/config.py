@@ -18,6 +18,7 @@ import yaml
 
 from src.errors import SafetynetError
 from src.features import catalogue
+from src.linkage.sections import Departments, Linkage, Screening
 from src.models import metrics
 from src.models.split import make_split
 from src.typed_yaml import build, merge
@@ -111,6 +112,7 @@ class Synthetic:
     lookups: bool  # write the caseworkers and communities name lookups
     service_providers: bool  # write the service directory (src/data/synthetic/providers.py)
     review_loop: ReviewLoop
+    departments: Departments  # other departments' exports, for linkage (issue 17)
 
     def __post_init__(self):
         if not 0 <= self.prevalence_drift <= 1:
@@ -286,6 +288,8 @@ class Params:
     referrals: Referrals
     fairness: Fairness
     monitoring: Monitoring
+    linkage: Linkage
+    screening: Screening
     model_card: ModelCard
 
 

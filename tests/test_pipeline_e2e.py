@@ -103,8 +103,13 @@ def test_declared_outputs_exist(project):
         "reports/reviews/reviews.json",
         "reports/reviews/index.html",
         "reports/reviews_metrics.json",
+        "data/linkage/persons_linked.parquet",
+        "data/linkage/clerical_review.csv",
+        "reports/linkage.json",
+        "reports/screening.json",
     ):
         assert (project / rel).exists(), rel
+    assert any((project / "data/screening").glob("*/screening.xlsx"))
     metrics = json.loads((project / "reports/metrics.json").read_text())
     for key in ("auc_roc", "auc_pr", "brier", "ece", "precision_at_k", "recall_at_k", "k", "prevalence", "n"):
         assert key in metrics["test"], key
@@ -146,6 +151,13 @@ def test_no_identity_in_reports_or_mlflow(project):
     # provider contacts and directors' phones are identity too (service directory, issue 16)
     ids |= set(pd.read_parquet(project / "data/interim/service_providers.parquet")["contact"].dropna())
     ids |= set(lookups[0]["phone"].dropna())
+    # other departments' persons (issue 17): their ids, ID numbers and names as they typed them
+    persons = pd.read_parquet(project / "data/interim/persons.parquet")
+    ids |= set(persons["source_person_id"]) | set(persons["id_number"].dropna())
+    every_name += [n for n in persons["name"].dropna() if len(n) >= 3]
+    names = sorted(set(names) | {n for n in every_name if len(n) >= 3}, key=len, reverse=True)
+    name_pattern = re.compile("|".join(map(re.escape, names)))
+    assert {"linkage.json", "screening.json"} <= {p.name for p in (project / "reports").iterdir()}
     assert ids and names
     services = [p for p in (project / "reports/services").rglob("*") if p.is_file()]
     assert {p.name for p in services} >= {"services.json", "unmet_need.csv", "providers.csv"}

@@ -19,6 +19,7 @@ import pandera.pandas as pa
 from src.data import reviews_spec
 from src.data.service_vocabulary import CODES as SERVICE_CODES
 from src.data.specs import CODE, DATE, ID, INT, LIST_SEPARATOR, NUMBER, TEXT, ColumnSpec, TableSpec
+from src.linkage import persons_spec
 
 MIN_DATE = dt.date(1990, 1, 1)
 # Plausibility bounds (quarantine reason `implausible_amount:<column>`): the most one record
@@ -127,9 +128,7 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("event_date", DATE, True),
                 ColumnSpec("event_type", CODE, True, WELFARE_EVENT),
                 ColumnSpec("benefit", CODE, True, BENEFIT),
-                ColumnSpec(
-                    "amount_cny", NUMBER, False, min_value=0, plausible_max=MAX_WELFARE_AMOUNT_CNY
-                ),
+                ColumnSpec("amount_cny", NUMBER, False, min_value=0, plausible_max=MAX_WELFARE_AMOUNT_CNY),
                 ColumnSpec("reason", CODE, False, EXIT_REASON),
             ),
             "event_date",
@@ -295,6 +294,7 @@ TABLES[SERVICE_PROVIDERS] = TableSpec(
     period=("active_from", "active_to"),
 )
 TABLES[reviews_spec.CASEWORK_REVIEWS] = reviews_spec.reviews_table(_child_id())  # optional, src/data/reviews_spec.py
+TABLES.update({t.name: t for t in persons_spec.TABLES})  # optional, keyed by source (issue 17)
 # children columns whose accepted values the lookups are checked against
 REGISTRY_REFERENCES = tuple(
     sorted({c.registry_column for t in (*LOOKUP_TABLES, TABLES[SERVICE_PROVIDERS])

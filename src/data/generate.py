@@ -63,6 +63,7 @@ from rich.progress import track
 from src.atomic import atomic_dir, write_json, write_parquet
 from src.config import Params
 from src.data import contract as c
+from src.data.synthetic import departments
 from src.data.synthetic import export as ex
 from src.data.synthetic.events import Simulation
 from src.data.synthetic.latent import RiskModel, drift_path, horizon_weights, month_starts, p_true
@@ -324,7 +325,7 @@ def write_tables(
     files, manifest = {}, {}
     lookups = optional_tables(registry, params, sim.span_end, rngs(params.base.seed))
     for name in c.TABLES:
-        if (name == c.REGISTRY_HISTORY and not syn.registry_history) or (name in OPTIONAL_NAMES and name not in lookups):
+        if (name == c.REGISTRY_HISTORY and not syn.registry_history) or (name in OPTIONAL_NAMES and name not in lookups) or name in departments.NAMES:
             continue  # switched off: the export has no such table (lookups absent: codes are shown)
         if name in lookups:
             table, ok = lookups[name], {"default": np.ones(lookups[name].num_rows, dtype=bool)}
@@ -380,6 +381,7 @@ def run(out_dir: Path, params: Params, world: tuple | None = None) -> dict:
         write_parquet(tmp / "truth.parquet", truth)
         del truth
         files, defects = write_tables(tmp, params, registry, sim, changes)
+        defects.update(departments.write(tmp, params, registry, sim.span_end))  # persons, department_events (issue 17)
         manifest = {
             "format": syn.file_format,
             "encoding": syn.encoding if syn.file_format == "csv" else None,

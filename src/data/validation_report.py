@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from src.data.contract import TABLES
 from src.data.export_date import ExportDateInference
 from src.data.headers import printable
 from src.data.interim import TableCounts
+from src.linkage.persons_spec import table_mode
 
 EXIT_CLEAN = 0
 EXIT_QUARANTINE = 1
@@ -30,6 +32,8 @@ ABSENT_OPTIONAL = {
     "caseworkers": "watchlists show child directors by code",
     "communities": "watchlists show villages by code",
     "service_providers": "no referral plan: watchlists show the generic service",
+    "persons": "no other department's records: nothing to link or screen",
+    "department_events": "no other department's records: nothing to screen",
 }
 
 
@@ -116,7 +120,8 @@ def _render_table(t: TableCheck) -> list[str]:
     c = t.counts
     lines = [
         f"[found]   {t.table}: {t.file} ({t.encoding}), {c.rows_read} rows: {c.rows_accepted} accepted, "
-        f"{c.rows_quarantined} quarantined, {c.duplicates_collapsed} duplicates collapsed"
+        f"{c.rows_quarantined} quarantined, {c.duplicates_collapsed} duplicates collapsed",
+        f"            mode: {table_mode(TABLES[t.table].column_names)}",
     ]
     for reason, n in sorted(c.by_reason.items()):
         rows = ", ".join(map(str, t.examples.get(reason, [])))

@@ -98,6 +98,15 @@ VALID_ROWS = {
         "services": "school_follow_up|psychological_support", "next_review_date": "2025-01-20",
         "provider_id": "P1", "note": "=HYPERLINK(\"x\") 奶奶说孩子常去网吧",
     },
+    "persons": {
+        "source": "school", "source_person_id": "XJ0001", "name": "張三", "sex": "f",
+        "birth_date": "2012-05-05", "id_number": "110101201205050011", "county_code": "110101",
+        "address_text": "某村3组",
+    },
+    "department_events": {
+        "source": "health", "source_person_id": "YB0001", "event_date": "2024-03-01",
+        "event_type": "serious_illness", "amount_cny": "25000",
+    },
 }
 
 

@@ -78,6 +78,19 @@ DEFECT_COLUMNS = {
         "unknown_child": "child_id",
         "missing_required": "new_value",
     },
+    "persons": {  # other departments' persons (issue 17): no child_id, so no unknown_child
+        "unknown_code": "sex",
+        "malformed_date": "birth_date",
+        "future_date": "birth_date",
+        "missing_required": "name",
+    },
+    "department_events": {
+        "unknown_code": "event_type",
+        "malformed_date": "event_date",
+        "future_date": "event_date",
+        "negative_amount": "amount_cny",
+        "missing_required": "event_type",
+    },
     "school_calendar": {},  # a lost school day would shift dropout streaks: duplicates only
     "caseworkers": {},  # the name lookups: duplicates only
     "communities": {},

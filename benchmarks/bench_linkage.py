@@ -1,0 +1,111 @@
+"""Linkage and screening (issue 17): quality against the generator's truth, time and memory.
+
+    python benchmarks/bench_linkage.py --n-children 20000                 # quality at the default noise
+    python benchmarks/bench_linkage.py --n-children 100000 --months 12    # the scale target
+
+Runs the real stages as the pipeline does (`safetynet generate`, `ingest`, `linkage`,
+`screening`, each its own process, with params.yaml plus the overrides below), in a scratch
+folder. Reports each stage's wall time and peak RSS (the process's, DuckDB included), the
+pairwise precision and recall of the linkage against linkage_truth.parquet, and the screening's
+recall over the unregistered at-risk children and its precision. The review queue is left
+undecided (a pair in it counts as not linked). Writes the result as JSON (--out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from src.linkage import scoring, screening  # noqa: E402
+from src.linkage.linkage import LINKED_FILE  # noqa: E402
+
+
+def stage(args: list[str], params: Path) -> dict:
+    """One CLI stage in its own process: wall seconds and peak RSS (GiB)."""
+    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([sys.executable, "-m", "src.cli", "--params", str(params), *args], cwd=ROOT, check=True)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # RUSAGE_CHILDREN is the largest child so far: exact for a child larger than every earlier one
+    return {"seconds": round(time.perf_counter() - start, 1), "peak_rss_gib": round(max(peak, before) / 2**20, 2),
+            "peak_is_this_stage": peak > before}  # fmt: skip
+
+
+def params_file(folder: Path, n_children: int, months: int) -> Path:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    raw["synthetic"].update(n_children=n_children, months=months)
+    raw["data"]["raw_dir"] = str(folder / "raw")
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def quality(folder: Path, lookback_days: int) -> dict:
+    truth = scoring.truth_records(
+        pd.read_parquet(folder / "raw/linkage_truth.parquet"),
+        pd.read_parquet(folder / "interim/identity.parquet"),
+    )
+    linked = pd.read_parquet(folder / "linkage" / LINKED_FILE)
+    export = json.loads((folder / "interim/manifest.json").read_text())["export_date"]
+    since = pd.Timestamp(export) - pd.Timedelta(days=lookback_days)
+    screened = screening.screen(
+        linked,
+        pd.read_parquet(folder / "interim/persons.parquet"),
+        pd.read_parquet(folder / "interim/department_events.parquet"),
+        since,
+    )
+    return {
+        "linkage": scoring.pairwise(linked, truth),
+        "screening": scoring.screening(screened["child_pid"], linked, truth),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-children", type=int, default=20_000)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_linkage.", dir=ROOT / ".tmp" if (ROOT / ".tmp").is_dir() else None) as tmp:
+        folder = Path(tmp)
+        params = params_file(folder, args.n_children, args.months)
+        timings = {
+            "generate": stage(["generate", "--out", str(folder / "raw")], params),
+            "ingest": stage(["ingest", "--raw", str(folder / "raw"), "--interim", str(folder / "interim"),
+                             "--quality", str(folder / "dq.json")], params),  # fmt: skip
+            "linkage": stage(["linkage", "--interim", str(folder / "interim"), "--out", str(folder / "linkage"),
+                              "--report", str(folder / "linkage.json"), "--figure", str(folder / "l.png")], params),  # fmt: skip
+            "screening": stage(["screening", "--interim", str(folder / "interim"), "--linkage", str(folder / "linkage"),
+                                "--out", str(folder / "screening"), "--report", str(folder / "screening.json")], params),  # fmt: skip
+        }
+        report = json.loads((folder / "linkage.json").read_text())
+        result = {
+            "n_children": args.n_children,
+            "months": args.months,
+            "records_by_source": report["records_by_source"],
+            "pairs_compared": sum(p["compared"] for p in report["by_source_pair"]),
+            "review_queue": report["review_queue"]["pairs"],
+            "registry_conflicts_split": report["registry_conflicts_split"],
+            "stages": timings,
+            **quality(folder, yaml.safe_load(params.read_text())["screening"]["lookback_days"]),
+        }
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

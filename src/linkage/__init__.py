@@ -1,0 +1,1 @@
+"""Cross-department record linkage (splink) and screening for children the registry does not list."""
