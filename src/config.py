@@ -2,8 +2,7 @@
 
 An unknown, missing or mistyped key, and every check across fields, is one clear error when
 the file loads, before any stage does work. `check_split` adds the one check that needs the
-data span. params.yaml holds the only defaults: the dataclasses below have none, except for
-optional sections.
+data span. params.yaml holds the only defaults (the dataclasses have none but optional sections).
 """
 
 from __future__ import annotations
