@@ -1,0 +1,70 @@
+"""params.yaml ``spark:`` -> the pipeline's one SparkSession (``features.engine: spark``).
+
+PySpark is an optional extra (``pip install -e ".[spark]"``, Java 17). Nothing is fetched at
+run time: no ``spark.jars.packages``, no UI, no console progress. Times are UTC and
+``TIMESTAMP`` means ``TIMESTAMP_NTZ``, as in DuckDB, so dates never shift with the machine's
+time zone. ``getOrCreate`` returns a session already running in this process (the tests'),
+so its settings win there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from src.errors import SafetynetError
+
+
+@dataclass(frozen=True)
+class Spark:  # params.yaml spark: (validated with the rest in src/config.py)
+    master: str  # local[*], spark://host:7077, yarn, k8s://...
+    driver_memory: str  # JVM sizes: 4g, 512m
+    executor_memory: str
+    shuffle_partitions: int
+    input_path: str | None  # folder or URI (hdfs://, s3a://) of <table>.parquet; null = interim
+
+    def __post_init__(self) -> None:
+        for key in ("driver_memory", "executor_memory"):
+            value = getattr(self, key)
+            if not re.fullmatch(r"[1-9][0-9]*[kmgt]", value):
+                raise SafetynetError(
+                    f"spark.{key} must be a JVM size such as 4g or 512m, got {value!r}"
+                )
+        if self.shuffle_partitions < 1:
+            raise SafetynetError("spark.shuffle_partitions must be at least 1")
+        if not self.master.strip():
+            raise SafetynetError("spark.master must not be empty (local[*] runs on this machine)")
+
+
+def session_conf(settings: Spark, local_dir: Path | None = None) -> dict[str, str]:
+    """The Spark configuration of ``settings`` (plus ``spark.local.dir`` for shuffle spill)."""
+    conf = {
+        "spark.driver.memory": settings.driver_memory,
+        "spark.executor.memory": settings.executor_memory,
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+    }
+    if local_dir is not None:
+        conf["spark.local.dir"] = Path(local_dir).as_posix()
+    return conf
+
+
+def spark_session(settings: Spark, local_dir: Path | None = None):
+    """A SparkSession built from the ``spark:`` params (or the one already running)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SafetynetError(
+            'features.engine: spark needs PySpark and Java 17: pip install -e ".[spark]"'
+        ) from None
+    builder = SparkSession.builder.appName("safetynet-ews").master(settings.master)
+    for key, value in session_conf(settings, local_dir).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
