@@ -9,7 +9,9 @@ so its settings win there.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,8 @@ def spark_session(settings: Spark, local_dir: Path | None = None):
         raise SafetynetError(
             'features.engine: spark needs PySpark and Java 17: pip install -e ".[spark]"'
         ) from None
+    if settings.master.startswith("local"):  # workers run this interpreter; a cluster sets its own
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("safetynet-ews").master(settings.master)
     for key, value in session_conf(settings, local_dir).items():
         builder = builder.config(key, value)
