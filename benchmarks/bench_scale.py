@@ -9,7 +9,9 @@ generated and ingested under ``<out>/n<size>/`` (100 counties, as the 1M referen
 reused when already there). Each engine then runs the real stage (``python -m src.cli
 features``) in its own process under GNU time, with a params copy that sets only
 ``features.engine`` (Spark: ``local[*]``, all the machine's cores). Writes ``scale.json``
-(one entry per size and engine: wall seconds, peak RSS of the largest process, rows) and
+(one entry per size and engine: wall and CPU seconds, the process tree's CPU included, peak
+RSS of the largest process, rows, the load average when it ended: on a shared machine wall
+times are upper bounds) and
 ``scale.png`` (wall seconds against children, one line per engine) into ``--out``, and
 prints one JSON line per run. DuckDB is expected to win on one small machine: the point is
 how each grows with the data (docs/scaling.md).
@@ -79,9 +81,15 @@ def run_features(interim: Path, work: Path, params: Path) -> dict:
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-3000:])
         raise SystemExit(f"features failed: {params}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+
+    def measured(label: str) -> float:
+        return float(re.search(rf"{label}: ([\d.]+)", proc.stderr).group(1))
+
+    cpu = measured(r"User time \(seconds\)") + measured(r"System time \(seconds\)")
+    rss = measured(r"Maximum resident set size \(kbytes\)")
     rows = json.loads(summary.read_text(encoding="utf-8"))["rows"]
-    return {"seconds": round(seconds, 1), "peak_gib": round(rss / 2**20, 2), "rows": rows}
+    return {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+            "peak_gib": round(rss / 2**20, 2), "rows": rows, "load_before": os.getloadavg()[0]}  # fmt: skip
 
 
 def plot(results: list[dict], path: Path) -> None:

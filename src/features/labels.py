@@ -26,8 +26,8 @@ that set them aside, so nothing is hidden in this table.
 
 Streaks and rehab runs come from ``src/features/runs.py``, which the features read too, so a
 label and the feature that tracks its run mean the same thing. The SQL is standard (CTEs,
-window functions, gaps-and-islands with ``ROW_NUMBER``), run by DuckDB and returned as
-pandas via ``.df()``.
+window functions, gaps-and-islands with ``ROW_NUMBER``), run by DuckDB or Spark
+(``src/features/engine.py``) and returned as pandas.
 """
 
 from __future__ import annotations
