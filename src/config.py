@@ -20,7 +20,7 @@ from src.features import catalogue
 from src.linkage.sections import Departments, Linkage, Screening
 from src.models import metrics
 from src.models.split import make_split
-from src.spark_session import Spark
+from src.spark_params import Spark
 from src.typed_yaml import build, merge
 
 

@@ -10,33 +10,11 @@ so its settings win there.
 from __future__ import annotations
 
 import os
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from src.errors import SafetynetError
-
-
-@dataclass(frozen=True)
-class Spark:  # params.yaml spark: (validated with the rest in src/config.py)
-    master: str  # local[*], spark://host:7077, yarn, k8s://...
-    driver_memory: str  # JVM sizes: 4g, 512m
-    executor_memory: str
-    shuffle_partitions: int
-    input_path: str | None  # folder or URI (hdfs://, s3a://) of <table>.parquet; null = interim
-
-    def __post_init__(self) -> None:
-        for key in ("driver_memory", "executor_memory"):
-            value = getattr(self, key)
-            if not re.fullmatch(r"[1-9][0-9]*[kmgt]", value):
-                raise SafetynetError(
-                    f"spark.{key} must be a JVM size such as 4g or 512m, got {value!r}"
-                )
-        if self.shuffle_partitions < 1:
-            raise SafetynetError("spark.shuffle_partitions must be at least 1")
-        if not self.master.strip():
-            raise SafetynetError("spark.master must not be empty (local[*] runs on this machine)")
+from src.spark_params import Spark
 
 
 def session_conf(settings: Spark, local_dir: Path | None = None) -> dict[str, str]:

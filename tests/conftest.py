@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from src.spark_session import Spark, spark_session
+from src.spark_params import Spark
+from src.spark_session import spark_session
 
 # local[2], as on CI; small shuffles: the test exports are tiny.
 TEST_SPARK = Spark(
