@@ -78,9 +78,9 @@ def run_features(interim: Path, work: Path, params: Path) -> dict:
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
     seconds = time.perf_counter() - start
+    (out / "stderr.log").write_text(proc.stderr, encoding="utf-8")
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr[-3000:])
-        raise SystemExit(f"features failed: {params}")
+        raise SystemExit(f"features failed: {params}; see {out / 'stderr.log'}")
 
     def measured(label: str) -> float:
         return float(re.search(rf"{label}: ([\d.]+)", proc.stderr).group(1))

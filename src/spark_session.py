@@ -25,6 +25,7 @@ def session_conf(settings: Spark, local_dir: Path | None = None) -> dict[str, st
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.driver.maxResultSize": "0",  # the driver collects a batch: its memory is the bound
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
