@@ -11,7 +11,8 @@ features``) in its own process under GNU time, with a params copy that sets only
 ``features.engine`` (Spark: ``local[*]``, all the machine's cores). Writes ``scale.json``
 (one entry per size and engine: wall and CPU seconds, the process tree's CPU included, peak
 RSS of the largest process, rows, the load average when it ended: on a shared machine wall
-times are upper bounds) and
+times are upper bounds; for Spark the CPU covers the Python driver only, since the JVM is not
+a waited-for child) and
 ``scale.png`` (wall seconds against children, one line per engine) into ``--out``, and
 prints one JSON line per run. DuckDB is expected to win on one small machine: the point is
 how each grows with the data (docs/scaling.md).
