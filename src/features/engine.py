@@ -3,8 +3,8 @@
 The SQL is written once, in DuckDB's dialect kept portable (see ``src/features/queries.py``).
 Both engines offer the same small interface, so the stage never branches on the engine:
 ``read_parquet`` (a view over a parquet file), ``register`` (a pandas frame as a view),
-``create_table`` (a query materialised once), ``create_view``, ``arrow`` / ``arrow_batches`` /
-``df`` / ``scalar`` (a query's result), ``relations`` and ``close``.
+``create_table`` (a query materialised once), ``create_view``, ``arrow_batches`` / ``df`` /
+``scalar`` (a query's result), ``exists``, ``relations`` and ``close``.
 
 ``SparkEngine`` transpiles every query with sqlglot (read="duckdb", write="spark") plus one
 transform, ``decimal_literals_as_double``: a literal such as ``365.25`` is DECIMAL in both
@@ -36,8 +36,6 @@ def table_path(source: str | Path, table: str) -> str:
 class DuckDBEngine:
     """An in-process DuckDB connection."""
 
-    name = "duckdb"
-
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
 
@@ -65,9 +63,6 @@ class DuckDBEngine:
 
     def arrow_batches(self, sql: str, chunk_rows: int) -> Iterator[pa.RecordBatch]:
         yield from self.con.sql(sql).to_arrow_reader(chunk_rows)
-
-    def arrow(self, sql: str) -> pa.Table:
-        return self.con.sql(sql).to_arrow_table()
 
     def df(self, sql: str) -> pd.DataFrame:
         return self.con.sql(sql).df()
@@ -104,8 +99,6 @@ def _plain_types(table: pa.Table) -> pa.Table:
 
 class SparkEngine:
     """A SparkSession; queries are transpiled (``to_spark_sql``) and results collected as Arrow."""
-
-    name = "spark"
 
     def __init__(self, session):
         self.session = session
@@ -146,15 +139,15 @@ class SparkEngine:
     def relations(self) -> set[str]:
         return set(self._views)
 
-    def arrow(self, sql: str) -> pa.Table:
+    def _arrow(self, sql: str) -> pa.Table:
         return _plain_types(self.session.sql(to_spark_sql(sql)).toArrow())
 
     def arrow_batches(self, sql: str, chunk_rows: int) -> Iterator[pa.RecordBatch]:
         """The whole result reaches the driver at once: the batch of as-of dates bounds it."""
-        yield from self.arrow(sql).to_batches(max_chunksize=chunk_rows)
+        yield from self._arrow(sql).to_batches(max_chunksize=chunk_rows)
 
     def df(self, sql: str) -> pd.DataFrame:
-        return self.arrow(sql).to_pandas()
+        return self._arrow(sql).to_pandas()
 
     def scalar(self, sql: str):
         row = self.session.sql(to_spark_sql(sql)).first()
