@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: pipeline test test-all install install-test lint clean-venv
+.PHONY: pipeline test test-all install install-test install-spark lint clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
 
+install-spark: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test,spark]"
+
 ## Install, then run the whole pipeline on the embedded synthetic default.
 pipeline: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
@@ -24,9 +27,9 @@ pipeline: install
 ## Install with test extras, then run lint and the fast tests (under 5 minutes on 2 cores).
 test: install-test
 	$(BIN)/ruff check src tests benchmarks
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m "not e2e and not slow"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m "not e2e and not slow and not spark"
 
 ## Every test: also the real `dvc repro` in a copy, `dvc exp run`, the notebook, the
-## measurement-bias study and the browser test. CI runs this too.
-test-all: install-test
+## measurement-bias study, the browser test and the Spark engine (local[2]). CI runs this too.
+test-all: install-spark
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q

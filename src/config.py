@@ -20,6 +20,7 @@ from src.features import catalogue
 from src.linkage.sections import Departments, Linkage, Screening
 from src.models import metrics
 from src.models.split import make_split
+from src.spark_params import Spark
 from src.typed_yaml import build, merge
 
 
@@ -150,6 +151,7 @@ class Features:
     protected_as_features: bool
     duckdb_memory_gb: float
     registry_as_of_export: typing.Literal["exclude", "keep"]  # without registry_history: see params.yaml
+    engine: typing.Literal["duckdb", "spark"] = "duckdb"  # src/features/engine.py; spark: the spark section
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,6 @@ class Watchlist:
     allow_failed_gate: bool  # true = hand out a list even when the model failed the gate
     cooldown_days: int  # a child reviewed "no risk" this many days ago takes no slot (src/delivery/review_loop.py)
     cooldown_override: float  # ... unless their risk rose by at least this since the review
-
     follow_up_days: int  # reviews import: a referral without a next_review_date is followed up then
 
 
@@ -280,6 +281,7 @@ class Params:
     synthetic: Synthetic
     ingest: Ingest
     features: Features
+    spark: Spark
     train: Train
     evaluate: Evaluate
     explain: Explain
@@ -337,12 +339,10 @@ def _check(p: Params) -> None:
     """Checks across fields: everything that makes a run fail later, found at load."""
     for key in ("horizon_days", "dropout_streak_days"):
         _require(getattr(p.label, key) >= 1, f"label.{key} must be a whole number >= 1")
-    _require(
-        tuple(p.features.windows_days) == catalogue.WINDOWS_DAYS,
-        f"features.windows_days {list(p.features.windows_days)} differs from the catalogue's "
-        f"{list(catalogue.WINDOWS_DAYS)}; feature names carry their window, so change "
-        "src/features/catalogue.py and the feature queries together with it",
-    )
+    _require(tuple(p.features.windows_days) == catalogue.WINDOWS_DAYS,
+             f"features.windows_days {list(p.features.windows_days)} differs from the catalogue's "
+             f"{list(catalogue.WINDOWS_DAYS)}; feature names carry their window, so change "
+             "src/features/catalogue.py and the feature queries together with it")  # fmt: skip
     first, last = p.features.first_as_of, p.features.last_as_of
     _require(first is None or last is None or first <= last,
              f"features.first_as_of {first} is after features.last_as_of {last}")  # fmt: skip

@@ -28,8 +28,8 @@ def test_every_params_section_is_a_stage_or_shared(raw):
     import yaml as _yaml
 
     stages = set(_yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
-    # base/data/label are shared; `synthetic` is the generate stage's section (named by issue #2)
-    assert set(raw) - stages <= {"base", "data", "label", "synthetic"}
+    # base/data/label/spark are shared; `synthetic` is the generate stage's section (issue #2)
+    assert set(raw) - stages <= {"base", "data", "label", "spark", "synthetic"}
 
 
 @pytest.mark.parametrize(
@@ -55,6 +55,9 @@ def test_every_params_section_is_a_stage_or_shared(raw):
         (("fairness", "attributes"), ["sex", "income"], "fairness: 'income' is not an audited attribute"),
         (("explain", "shap_margin"), -0.5, "explain.shap_margin must be at least 0"),
         (("synthetic", "measurement_bias", "sources"), ["payroll"], "measurement_bias.sources must list some of"),
+        (("features", "engine"), "polars", "features.engine: 'polars' is not one of"),
+        (("spark", "executor_memory"), "4GB", "spark.executor_memory must be a JVM size"),
+        (("spark", "shuffle_partitions"), 0, "spark.shuffle_partitions must be at least 1"),
     ],
 )
 def test_bad_keys_stop_with_one_line_naming_the_key(raw, path, value, message):

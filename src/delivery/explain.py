@@ -48,7 +48,9 @@ from src.errors import SafetynetError
 from src.features import catalogue
 from src.models import tracking
 from src.models.scoring import CalibratedModel
+from src.models.spark_scoring import SparkScoredModel
 from src.run_facts import read_facts, read_stage_json
+from src.spark_session import spark_session
 
 log = logging.getLogger(__name__)
 
@@ -314,13 +316,16 @@ def write_reports(reports_dir: Path, snapshot: Snapshot, as_of: pd.Timestamp) ->
 def run(features_path, features_summary_path, models_dir, interim_dir, out_path, contributions_path,
         reports_dir, params) -> dict:  # fmt: skip
     """Score the snapshot with the served model (`models_dir` = models/served: the evaluated
-    model's settings refitted on all labelled history) and explain the children a list can
-    show; write explanations.parquet, contributions.parquet and reports/explain/."""
+    model's settings refitted on all labelled history; on Spark with `features.engine: spark`)
+    and explain the children a list can show; write explanations.parquet,
+    contributions.parquet and reports/explain/."""
     features_path, out_path, reports_dir = Path(features_path), Path(out_path), Path(reports_dir)
     if not features_path.exists():
         raise SafetynetError(f"{features_path}: not found; run `dvc repro features` first")
     facts = read_facts(features_summary_path)
     model = CalibratedModel.from_dir(models_dir)
+    if params.features.engine == "spark":  # batch scoring on Spark; SHAP stays on the driver
+        model = SparkScoredModel(model, spark_session(params.spark))
     features = model_feature_names(model.booster)
     as_of, previous = choose_as_of(facts.as_of_dates, params.explain.as_of, facts.export_date)
     log.info("explaining the snapshot at %s (previous month %s)", as_of.date(), previous)

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import pandas as pd
 
 from src.data.contract import LEGITIMATE_EXIT_REASONS, PROCEDURAL_EXIT_REASONS
+from src.features.engine import as_engine
 
 NETS = ("basic_living", "education")
 
@@ -141,14 +141,14 @@ def cohort_ctes(as_of_dates: list[dt.date]) -> str:
     """
 
 
-def build_cohort(con: duckdb.DuckDBPyConnection, as_of_dates: list[dt.date]) -> pd.DataFrame:
+def build_cohort(con, as_of_dates: list[dt.date]) -> pd.DataFrame:
     """The cohort at each as-of date: child_pid, as_of, already_out (int8), already_out_net.
 
     Sorted by as_of, child_pid. ``con`` needs ``children``, ``welfare_events`` and
     ``school_enrollment`` in the interim layout.
     """
     query = f"{cohort_ctes(as_of_dates)} SELECT * FROM cohort_status ORDER BY as_of, child_pid"
-    out = con.sql(query).df()
+    out = as_engine(con).df(query)
     return out.astype(
         {
             "child_pid": "str",

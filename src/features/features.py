@@ -14,8 +14,10 @@ As-of dates start one month after the export's history start (``as_of_dates``), 
 ones have short histories: a window reaching before the history start is unknown (NaN), and
 ``months_of_history`` says how much there is (see the catalogue's docstring).
 
-The heavy work is DuckDB SQL (``queries``); as-of dates are processed in batches of
-``features.dates_per_batch`` and streamed into one parquet file, so memory stays bounded.
+The heavy work is SQL (``queries``), run by DuckDB or, with ``features.engine: spark``, by
+Spark on the same SQL transpiled (``src/features/engine.py``); as-of dates are processed in
+batches of ``features.dates_per_batch`` and streamed into one parquet file, so memory stays
+bounded.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from src.data.contract import REGISTRY_HISTORY
 from src.errors import SafetynetError
 from src.features import catalogue, queries
 from src.features.cohort import month_starts
+from src.features.engine import DuckDBEngine, SparkEngine, as_engine, table_path
 from src.features.labels import build_labels
 from src.run_facts import features_facts, read_export_date
 
@@ -71,8 +74,8 @@ INTERIM_TABLES = (
 
 def open_interim(
     interim_dir: Path, memory_gb: float | None = None, spill_dir: Path | None = None
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per interim table (and ``truth`` when present).
+) -> DuckDBEngine:
+    """An in-memory DuckDB with one view per interim table (``attach_interim``).
 
     ``memory_gb`` caps DuckDB's memory; beyond it joins, aggregates and sorts spill to ``spill_dir``.
     """
@@ -81,29 +84,39 @@ def open_interim(
         con.execute(f"SET memory_limit = '{int(memory_gb * 1024)}MB'")
     if spill_dir is not None:
         con.execute(f"SET temp_directory = '{spill_dir.as_posix()}'")
+    return attach_interim(DuckDBEngine(con), interim_dir)
+
+
+def open_engine(interim_dir: Path, params: Params, scratch: Path) -> DuckDBEngine | SparkEngine:
+    """The engine of ``features.engine`` over the interim tables (Spark: from ``spark.input_path``
+    when set, so tables already on HDFS or S3 are read in place)."""
+    if params.features.engine == "duckdb":
+        return open_interim(interim_dir, params.features.duckdb_memory_gb, scratch)
+    from src.spark_session import spark_session  # PySpark is an optional extra
+
+    session = spark_session(params.spark, scratch)
+    return attach_interim(SparkEngine(session), params.spark.input_path or Path(interim_dir).absolute())
+
+
+def attach_interim(engine, source: str | Path):
+    """One view per interim table of the folder or URI ``source`` (and registry_history when present)."""
     for table in INTERIM_TABLES:
-        path = interim_dir / f"{table}.parquet"
-        if not path.exists():
+        path = table_path(source, table)
+        if not engine.exists(path):
             raise SafetynetError(
                 f"{path}: missing interim table; run `safetynet ingest` (dvc repro ingest) first"
             )
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{path.as_posix()}')")
-    history = interim_dir / f"{REGISTRY_HISTORY}.parquet"
-    if history.exists():
-        con.execute(
-            f"CREATE VIEW {REGISTRY_HISTORY} AS SELECT * FROM read_parquet('{history.as_posix()}')"
-        )
-    truth = interim_dir / "truth.parquet"
-    if truth.exists():
-        con.execute(f"CREATE VIEW truth AS SELECT * FROM read_parquet('{truth.as_posix()}')")
-    return con
+        engine.read_parquet(table, path)
+    history = table_path(source, REGISTRY_HISTORY)
+    if engine.exists(history):
+        engine.read_parquet(REGISTRY_HISTORY, history)
+    return engine
 
 
-def history_start(con: duckdb.DuckDBPyConnection) -> dt.date:
+def history_start(con) -> dt.date:
     """The export's history start: the first day of the month of the latest first record among
     the tables an export fills month by month (``catalogue.HISTORY_TABLES``) that have one."""
-    start = con.sql(f"SELECT MAX(start_month) FROM ({queries.history_starts_sql()}) AS s")
-    start = start.fetchall()[0][0]
+    start = as_engine(con).scalar(f"SELECT MAX(start_month) FROM ({queries.history_starts_sql()}) AS s")
     if start is None:
         raise SafetynetError(
             f"interim tables {', '.join(catalogue.HISTORY_TABLES)} are all empty: "
@@ -112,9 +125,7 @@ def history_start(con: duckdb.DuckDBPyConnection) -> dt.date:
     return pd.Timestamp(start).date()
 
 
-def as_of_dates(
-    con: duckdb.DuckDBPyConnection, export_date: dt.date, params: Features
-) -> list[dt.date]:
+def as_of_dates(con, export_date: dt.date, params: Features) -> list[dt.date]:
     """Month starts from first_as_of to last_as_of.
 
     first_as_of defaults to the first month start after the history start (``history_start``):
@@ -135,19 +146,18 @@ def as_of_dates(
     return dates
 
 
-def prepare_tables(con: duckdb.DuckDBPyConnection) -> None:
+def prepare_tables(con) -> None:
     """Materialise the event tables with integer child keys and DATE columns (once per run).
 
     Without a ``registry_history`` relation the registry has no recorded change (as of export)."""
-    if REGISTRY_HISTORY not in _relations(con):
-        con.execute(f"CREATE VIEW {REGISTRY_HISTORY} AS {NO_REGISTRY_CHANGES}")
+    engine = as_engine(con)
+    if REGISTRY_HISTORY not in engine.relations():
+        engine.create_view(REGISTRY_HISTORY, NO_REGISTRY_CHANGES)
     for name, sql in queries.PREPARE.items():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        engine.create_table(name, sql)
 
 
-def feature_chunks(
-    con: duckdb.DuckDBPyConnection, keys: pd.DataFrame, chunk_rows: int = CHUNK_ROWS
-) -> Iterator[pa.Table]:
+def feature_chunks(con, keys: pd.DataFrame, chunk_rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
     """Audit columns + catalogue features for each row of ``keys`` (child_pid, as_of, passthrough...).
 
     Streams Arrow tables of at most ``chunk_rows`` rows, ordered by as_of, child_pid, with the
@@ -155,22 +165,19 @@ def feature_chunks(
     types: categoricals dictionary-encoded with the catalogue's categories, numerics float64).
     ``prepare_tables`` must have run on ``con``.
     """
+    engine = as_engine(con)
     passthrough = [c for c in keys.columns if c not in catalogue.KEY_COLUMNS]
-    con.register("f_keys_in", keys)
+    engine.register("f_keys_in", keys)
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE f_dates AS {queries.as_of_table_sql('f_keys_in')}"
-        )
-        reader = con.sql(queries.feature_query("f_keys_in", passthrough)).to_arrow_reader(
-            chunk_rows
-        )
-        for batch in reader:
+        engine.create_table("f_dates", queries.as_of_table_sql("f_keys_in"))
+        query = queries.feature_query("f_keys_in", passthrough)
+        for batch in engine.arrow_batches(query, chunk_rows):
             yield cast_table(pa.Table.from_batches([batch]))
     finally:
-        con.unregister("f_keys_in")
+        engine.unregister("f_keys_in")
 
 
-def compute_features(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFrame:
+def compute_features(con, keys: pd.DataFrame) -> pd.DataFrame:
     """``feature_chunks`` as one pandas frame (categoricals as pandas ``category``)."""
     tables = list(feature_chunks(con, keys))
     if not tables:
@@ -211,13 +218,6 @@ def cast_table(table: pa.Table) -> pa.Table:
             column = column.cast(pa.string())
         columns[name] = column
     return pa.table(columns)
-
-
-def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """Names of the tables and views on the connection."""
-    return {
-        row[0] for row in con.sql("SELECT table_name FROM information_schema.tables").fetchall()
-    }
 
 
 def batches(dates: list[dt.date], size: int) -> list[list[dt.date]]:
@@ -269,19 +269,23 @@ class SummaryCounter:
         }
 
 
-def truth_auc(con: duckdb.DuckDBPyConnection, features_path: Path) -> float | None:
+def truth_auc(interim_dir: Path, features_path: Path) -> float | None:
     """AUC of the generator's p_true against the composite label on observed, not-already-out rows.
 
-    A check that generator and label rules agree; None without ``truth`` or with one class only.
+    A check that generator and label rules agree, on the local files (DuckDB whatever the
+    engine); None without interim ``truth.parquet`` or with one class only.
     """
-    if "truth" not in _relations(con):
+    truth = Path(interim_dir) / "truth.parquet"
+    if not truth.exists():
         return None
-    pairs = con.sql(
-        f"""SELECT t.p_true, k.label FROM read_parquet('{features_path.as_posix()}') AS k
-            JOIN truth AS t ON t.child_pid = k.child_pid AND CAST(t.as_of AS DATE) = CAST(k.as_of AS DATE)
-            WHERE k.label_observed AND k.already_out = 0
-            ORDER BY k.as_of, k.child_pid"""
-    ).to_arrow_table()
+    with duckdb.connect() as con:
+        pairs = con.sql(
+            f"""SELECT t.p_true, k.label FROM read_parquet('{features_path.as_posix()}') AS k
+                JOIN read_parquet('{truth.as_posix()}') AS t
+                  ON t.child_pid = k.child_pid AND CAST(t.as_of AS DATE) = CAST(k.as_of AS DATE)
+                WHERE k.label_observed AND k.already_out = 0
+                ORDER BY k.as_of, k.child_pid"""
+        ).to_arrow_table()
     labels = pairs.column("label").to_numpy()
     if len(labels) == 0 or labels.min() == labels.max():
         return None
@@ -308,9 +312,7 @@ def write_features(
         finally:
             if writer is not None:
                 writer.close()
-    summary = {**counter.result(), **features_facts(export_date, params.label.horizon_days, dates)}
-    summary["truth_auc"] = truth_auc(con, out) if summary["rows"] else None
-    return summary
+    return {**counter.result(), **features_facts(export_date, params.label.horizon_days, dates)}
 
 
 def has_registry_history(interim_dir: Path) -> bool:
@@ -322,8 +324,8 @@ def run(interim_dir, out_path, summary_path, params: Params) -> dict:
     """Build features.parquet and features_summary.json from the interim folder; return the summary."""
     interim_dir, out_path = Path(interim_dir), Path(out_path)
     export_date = read_export_date(interim_dir)
-    with scratch_dir("duckdb-features") as spill_dir:
-        con = open_interim(interim_dir, params.features.duckdb_memory_gb, spill_dir)
+    with scratch_dir(f"{params.features.engine}-features") as spill_dir:
+        con = open_engine(interim_dir, params, spill_dir)
         try:
             dates = as_of_dates(con, export_date, params.features)
             check_split(params, dates, export_date)
@@ -331,6 +333,7 @@ def run(interim_dir, out_path, summary_path, params: Params) -> dict:
             prepare_tables(con)
             with atomic_path(out_path) as tmp:
                 summary = write_features(con, dates, export_date, params, tmp)
+                summary["truth_auc"] = truth_auc(interim_dir, tmp) if summary["rows"] else None
         finally:
             con.close()
     if summary["rows"] == 0:

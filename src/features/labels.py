@@ -26,20 +26,20 @@ that set them aside, so nothing is hidden in this table.
 
 Streaks and rehab runs come from ``src/features/runs.py``, which the features read too, so a
 label and the feature that tracks its run mean the same thing. The SQL is standard (CTEs,
-window functions, gaps-and-islands with ``ROW_NUMBER``), run by DuckDB and returned as
-pandas via ``.df()``.
+window functions, gaps-and-islands with ``ROW_NUMBER``), run by DuckDB or Spark
+(``src/features/engine.py``) and returned as pandas.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import pandas as pd
 
 from src.config import Label
 from src.data.contract import PROCEDURAL_EXIT_REASONS
 from src.features.cohort import cohort_ctes, sql_codes, sql_timestamp
+from src.features.engine import as_engine
 from src.features.runs import (
     rehab_sessions_sql,
     school_days_sql,
@@ -163,7 +163,7 @@ def labels_query(as_of_dates: list[dt.date], export_date: dt.date, label: Label)
 
 
 def build_labels(
-    con: duckdb.DuckDBPyConnection,
+    con,
     as_of_dates: list[dt.date],
     export_date: dt.date,
     label: Label,
@@ -176,7 +176,7 @@ def build_labels(
     tables as views or tables (children, welfare_events, school_calendar, school_enrollment,
     school_absences, medical_events, protection_events).
     """
-    out = con.sql(labels_query(as_of_dates, export_date, label)).df()
+    out = as_engine(con).df(labels_query(as_of_dates, export_date, label))
     int8_columns = [*label.rules.enabled(), "label", "already_out"]
     return out.astype(
         {

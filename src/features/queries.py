@@ -173,7 +173,8 @@ def as_of_table_sql(keys: str) -> str:
                ({sd} a.as_of) - ({sd} {before(365)}) AS sd_365,
                (SELECT MAX(s.start_month) FROM f_starts AS s WHERE s.first_d <= a.as_of) AS hist_start,
                (SELECT COUNT(*) FROM f_cal AS c WHERE c.d >= a.as_of AND c.d < {ahead}) AS term_days,
-               (SELECT MIN(c.d) <= a.as_of AND MAX(c.d) >= {ahead} FROM f_cal AS c) AS cal_covers
+               (SELECT MIN(c.d) FROM f_cal AS c) <= a.as_of
+                   AND (SELECT MAX(c.d) FROM f_cal AS c) >= {ahead} AS cal_covers
         FROM (SELECT DISTINCT CAST(as_of AS DATE) AS as_of FROM {keys}) AS a
         ) AS h"""
 
