@@ -79,8 +79,10 @@ def spark_api(threads: int, memory_gb: int, scratch: str):
         .config("spark.driver.memory", f"{memory_gb}g")
         .config("spark.sql.shuffle.partitions", str(4 * threads))
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
+    spark.sparkContext.setLogLevel("ERROR")
     spark.sparkContext.setCheckpointDir(scratch)
     return SparkAPI(spark_session=spark)
 

@@ -5,9 +5,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from src.data import generate, ingest
+from src.data.pseudonymise import load_pid_key
 from src.data.synthetic.registry import draw_registry
-from src.linkage import comparisons, records
+from src.linkage import comparisons, linkage, records
 from tests.params import load_test_params
 
 
@@ -52,3 +55,24 @@ def test_duckdb_memory_and_spill_are_capped(tmp_path):
     assert con.execute(setting.format("temp_directory")).fetchone()[0] == str(tmp_path)
     assert con.execute(setting.format("max_temp_directory_size")).fetchone()[0].startswith("2.7")
     assert con.execute(setting.format("memory_limit")).fetchone()[0].startswith("1.8")
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_spark_links_a_small_export_into_the_same_clusters_as_duckdb(tmp_path):
+    pytest.importorskip("pyspark")
+    small = {"synthetic": {"n_children": 800, "months": 12}}
+    params = load_test_params(small)
+    generate.run(tmp_path / "raw", params)
+    ingest.run(tmp_path / "raw", tmp_path / "interim", tmp_path / "dq.json", params)
+    recs = records.read_records(tmp_path / "interim")
+    none = linkage.read_decisions(tmp_path / "no_queue.csv")
+    key = load_pid_key().key
+    duck_linked, duck_queue, duck_report = linkage.link(recs, none, params, key)
+    spark_params = load_test_params({**small, "linkage": {"engine": "spark"}})
+    spark_linked, spark_queue, spark_report = linkage.link(recs, none, spark_params, key)
+    pd.testing.assert_frame_equal(spark_linked, duck_linked)
+    assert spark_report == duck_report  # pairs per source pair, histogram, clusters, queue
+    pd.testing.assert_frame_equal(
+        spark_queue, duck_queue, check_exact=False, atol=1e-9, check_dtype=False
+    )
