@@ -43,15 +43,18 @@ FILES = {"raw": "raw", "interim": "interim", "dq": "dq.json", "linkage": "linkag
 
 
 def stage(args: list[str], params: Path) -> dict:
-    """One CLI stage in its own process: wall seconds and peak RSS (GiB)."""
+    """One CLI stage in its own process: wall and CPU seconds (on a shared machine the wall
+    time is an upper bound) and peak RSS (GiB)."""
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cli = [sys.executable, "-m", "src.cli", "--params", str(params)]
     subprocess.run([*cli, *args], cwd=ROOT, check=True)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     # RUSAGE_CHILDREN is the largest child so far: exact for a child larger than every earlier one
-    return {"seconds": round(time.perf_counter() - start, 1), "peak_rss_gib": round(max(peak, before) / 2**20, 2),
-            "peak_is_this_stage": peak > before}  # fmt: skip
+    return {"seconds": round(time.perf_counter() - start, 1), "cpu_seconds": round(cpu, 1),
+            "peak_rss_gib": round(max(after.ru_maxrss, before.ru_maxrss) / 2**20, 2),
+            "peak_is_this_stage": after.ru_maxrss > before.ru_maxrss}  # fmt: skip
 
 
 def params_file(folder: Path, args, n_counties: int) -> Path:

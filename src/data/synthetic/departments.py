@@ -17,7 +17,8 @@ The registry is the clean reference. Defects: `synthetic.defects` as for every t
 department record gets, at the rates of
 `synthetic.departments.noise`: a character typo, a homophone (同音字), traditional forms,
 day and month swapped, a birth date a day off, a missing, mistyped, transposed or
-shortened ID number, and another county of the prefecture (`other_county`, 0 by default). A share `duplicate_share` of persons is recorded twice by a department.
+shortened ID number, and another county of the prefecture (`other_county`, 0 by default).
+A share `duplicate_share` of persons is recorded twice by a department.
 
 `linkage_truth.parquet` (source, source_person_id, person, at_risk) gives the true person of
 every record (the registry's child_id, or `U...` for a child it does not list); only tests and
