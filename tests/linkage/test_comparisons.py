@@ -72,13 +72,7 @@ def test_spark_links_a_small_export_into_the_same_clusters_as_duckdb(tmp_path):
     spark_params = load_test_params({**small, "linkage": {"engine": "spark"}})
     spark_linked, spark_queue, spark_report = linkage.link(recs, none, spark_params, key)
     pd.testing.assert_frame_equal(spark_linked, duck_linked)
-    spark_bins, duck_bins = (
-        np.array(r.pop("match_weight_histogram")["pairs"]) for r in (spark_report, duck_report)
-    )
-    assert spark_report == duck_report  # pairs per source pair, clusters, conflicts, queue
-    # Spark's float arithmetic may put a pair whose weight lies at a bin edge in the next bin
-    assert spark_bins.sum() == duck_bins.sum(), (spark_bins, duck_bins)
-    assert np.abs(spark_bins - duck_bins).sum() <= 0.01 * duck_bins.sum(), (spark_bins, duck_bins)
+    assert spark_report == duck_report  # pairs per source pair, histogram, clusters, queue
     pd.testing.assert_frame_equal(
         spark_queue, duck_queue, check_exact=False, atol=1e-9, check_dtype=False
     )
