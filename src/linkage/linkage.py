@@ -56,10 +56,8 @@ def score(linker, review: float, accept: float, bins: int) -> tuple[pd.DataFrame
     )
     lo, hi = WEIGHT_RANGE
     width = (hi - lo) / bins
-    # binned rounded, as the pairs report them: a weight at a bin edge lands on one side on
-    # every engine (DuckDB and Spark differ in the last bits)
     histogram = linker.misc.query_sql(
-        f"""SELECT least(greatest(floor((round(match_weight, 6) - {lo}) / {width}), 0), {bins - 1}) AS bin,
+        f"""SELECT least(greatest(floor((match_weight - {lo}) / {width}), 0), {bins - 1}) AS bin,
                    count(*) AS pairs FROM {table} GROUP BY 1 ORDER BY 1""",
         output_type="pandas",
     )
