@@ -72,9 +72,17 @@ def stage_commands(work: Path) -> dict[str, list[str]]:
     return ordered
 
 
-def write_params(work: Path, n_children: int, sample_rate: float, margin: float | None) -> Path:
+def write_params(
+    work: Path,
+    n_children: int,
+    sample_rate: float,
+    margin: float | None,
+    n_counties: int | None = None,
+) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["synthetic"]["n_children"] = n_children
+    # about as many counties as a real population of that size spans (linkage blocks by county)
+    params["synthetic"]["n_counties"] = n_counties or max(6, n_children // 10_000)
     params["train"]["negative_sample_rate"] = sample_rate
     if margin is not None:
         params["explain"]["shap_margin"] = margin
@@ -115,10 +123,13 @@ def main() -> None:
     parser.add_argument(
         "--shap-margin", type=float, help="override explain.shap_margin"
     )
+    parser.add_argument("--n-counties", type=int, help="default: max(6, n_children // 10,000)")
     args = parser.parse_args()
     work = args.workdir.resolve()
     (work / "reports").mkdir(parents=True, exist_ok=True)
-    params = write_params(work, args.n_children, args.negative_sample_rate, args.shap_margin)
+    params = write_params(
+        work, args.n_children, args.negative_sample_rate, args.shap_margin, args.n_counties
+    )
     commands = stage_commands(work)
     names = args.stages.split(",") if args.stages else list(commands)
     results = [run_stage(name, commands[name], params, work) for name in names]

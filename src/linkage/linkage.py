@@ -15,6 +15,7 @@ drawn as a figure: no name, ID number or id of any kind.
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,27 @@ def score(linker, review: float, accept: float, bins: int) -> tuple[pd.DataFrame
     }
 
 
+def scored_pairs(recs: pd.DataFrame, params, scratch: str) -> tuple[pd.DataFrame, dict]:
+    """Train the model and score the blocked pairs; DuckDB out of memory or spill space is one
+    clear error (the blocking rules give more pairs than `linkage.memory_gb` and `temp_gb`)."""
+    import duckdb
+
+    lp = params.linkage
+    try:
+        api = comparisons.db_api(params, scratch)
+        linker = comparisons.trained_linker(
+            recs, api, params.base.seed, lp.u_max_pairs, lp.em_max_pairs
+        )
+        return score(linker, lp.review_probability, lp.accept_probability, lp.histogram_bins)
+    except duckdb.OutOfMemoryException as exc:
+        raise SafetynetError(
+            f"linkage: the blocked pairs of {len(recs):,} records need more than "
+            f"linkage.memory_gb ({lp.memory_gb} GB) of memory and linkage.temp_gb "
+            f"({lp.temp_gb} GB) of spill; fix: raise them, or make the blocking rules in "
+            "src/linkage/comparisons.py more selective (docs/linkage.md)"
+        ) from exc
+
+
 def review_queue(
     pairs: pd.DataFrame, recs: pd.DataFrame, decisions: pd.DataFrame, accept: float
 ) -> pd.DataFrame:
@@ -124,11 +146,8 @@ def link(recs: pd.DataFrame, decisions: pd.DataFrame, params, pid_key: bytes) ->
     """(linked persons, review queue, report) for the normalised records."""
     lp = params.linkage
     if recs["source"].ne(REGISTRY_SOURCE).any():
-        api = comparisons.db_api(lp.engine, lp.threads, lp.memory_gb)
-        linker = comparisons.trained_linker(recs, api, params.base.seed, lp.u_max_pairs)
-        pairs, counts = score(
-            linker, lp.review_probability, lp.accept_probability, lp.histogram_bins
-        )
+        with tempfile.TemporaryDirectory(prefix="linkage_spill_") as scratch:
+            pairs, counts = scored_pairs(recs, params, scratch)
     else:  # no department exported persons: nothing to link, every child is their own cluster
         pairs = pd.DataFrame(columns=[*PAIR_KEY, "match_probability", "match_weight"])
         counts = {"by_source_pair": [], "match_weight_histogram": {"bin_edges": [], "pairs": []}}

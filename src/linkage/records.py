@@ -4,7 +4,8 @@ Each record has `unique_id` = ``<source>:<source_person_id>``; the registry's ow
 source ``registry`` and the child_pid as their id (the raw child_id stays in identity.parquet).
 Names are stripped of blanks and punctuation and get their pinyin (pypinyin, tones dropped:
 homophones and traditional forms read alike); ID numbers are upper-cased digits; birth dates
-are ISO text, so day/month swaps can be compared by substring.
+are ISO text, so day/month swaps can be compared by substring; the prefecture is the county
+code's head.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pypinyin import lazy_pinyin
 from src.linkage.persons_spec import REGISTRY_SOURCE
 
 COLUMNS = ("unique_id", "source", "source_person_id", "name", "name_pinyin", "sex",
-           "birth_date", "birth_year", "id_number", "id_head", "id_tail", "county_code")  # fmt: skip
+           "birth_date", "birth_year", "id_number", "id_head", "id_tail", "county_code",
+           "prefecture")  # fmt: skip
 ID_HEAD = 14  # area (6) + birth date (8): the blocking fragments of an ID number are head and tail
+PREFECTURE = 4  # the first characters of a county code (GB/T 2260: province 2, prefecture 2)
 _NOT_NAME = re.compile(r"[\s\W_0-9A-Za-z]+")
 _NOT_ID = re.compile(r"[^0-9X]")
 
@@ -48,6 +51,7 @@ def link_records(persons: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
     frame["id_tail"] = frame["id_number"].str[ID_HEAD:]
     frame["birth_date"] = pd.to_datetime(frame["birth_date"]).dt.strftime("%Y-%m-%d")
     frame["birth_year"] = frame["birth_date"].str[:4]
+    frame["prefecture"] = frame["county_code"].astype(str).str[:PREFECTURE]
     frame["unique_id"] = frame["source"].astype(str) + ":" + frame["source_person_id"].astype(str)
     frame = frame.drop_duplicates("unique_id").sort_values("unique_id", ignore_index=True)
     return frame[list(COLUMNS)].astype({c: "str" for c in COLUMNS})

@@ -59,7 +59,12 @@ def screening(screened_pids: pd.Series, linked: pd.DataFrame, truth: pd.DataFram
     """
     both = linked[["unique_id", "child_pid"]].merge(truth, on="unique_id", how="inner")
     registered = set(truth.loc[truth["unique_id"].str.startswith(REGISTRY_SOURCE + ":"), "person"])
-    main = both.groupby("child_pid")["person"].agg(lambda s: s.value_counts().index[0])
+    per_person = both.groupby(["child_pid", "person"]).size().rename("n").reset_index()
+    main = (  # each cluster's commonest true person (ties: the smallest), vectorised
+        per_person.sort_values(["child_pid", "n", "person"], ascending=[True, False, True])
+        .drop_duplicates("child_pid")
+        .set_index("child_pid")["person"]
+    )
     target = set(truth.loc[truth["at_risk"] & ~truth["person"].isin(registered), "person"])
     listed = main.reindex(pd.Index(screened_pids.unique())).dropna()
     right = listed[listed.isin(target)]

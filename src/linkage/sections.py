@@ -32,6 +32,7 @@ class DepartmentNoise:
     id_digit: float  # one ID digit mistyped
     id_transposition: float  # two adjacent ID digits swapped
     id_dropped: float  # one ID digit left out
+    other_county: float = 0.0  # recorded in another county of the prefecture (school there)
 
     def __post_init__(self):
         _shares_in_unit("synthetic.departments.noise", self)
@@ -59,15 +60,16 @@ class Departments:
 
 @dataclass(frozen=True)
 class Linkage:
-    engine: typing.Literal[
-        "duckdb"
-    ]  # splink's backend (src/linkage/comparisons.py); spark: issue 18
+    # splink's backend (src/linkage/comparisons.py); features.engine, when present, wins
+    engine: typing.Literal["duckdb", "spark"]
     accept_probability: float  # a pair at or above: the same child
     review_probability: float  # a pair in [review, accept): the clerical review queue
     u_max_pairs: int  # random pairs sampled to estimate the u probabilities
+    em_max_pairs: int  # blocked pairs sampled for each EM training session
     histogram_bins: int  # bins of the match-weight histogram in reports/linkage.json
     threads: int
     memory_gb: int
+    temp_gb: int  # DuckDB's spill to disk at most: too many pairs fail instead of filling it
 
     def __post_init__(self):
         if not 0 < self.review_probability <= self.accept_probability < 1:

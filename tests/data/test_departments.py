@@ -74,3 +74,15 @@ def test_events_meet_a_rule_only_for_at_risk_children():
         >= 20_000
     )
     assert (events["event_date"] < pd.Timestamp("2024-12-31").date()).all()
+
+
+def test_other_county_stays_in_the_prefecture_and_draws_nothing_at_zero():
+    county = np.array(["522421", "522422", "522521", "522522", "522621"] * 200)
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    assert d.recorded_county(county, 0.0, rng) is county and rng.bit_generator.state == state
+    out = d.recorded_county(county, 0.5, rng)
+    moved = out != county
+    # half of 4 records in 5: the lone county of prefecture 5226 has nowhere to go
+    assert 0.35 < moved.mean() < 0.45
+    assert (out.astype("U4") == county.astype("U4")).all() and not moved[county == "522621"].any()

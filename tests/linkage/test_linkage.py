@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from src.data import generate, ingest
+from src.errors import SafetynetError
 from src.linkage import linkage, scoring
 from tests.params import load_test_params
 
@@ -87,3 +88,14 @@ def test_without_department_records_each_registry_child_is_their_own_cluster():
     linked, queue, report = linkage.link(recs, no_decisions, load_test_params(), b"k")
     assert linked["child_pid"].tolist() == ["1", "2", "3", "4"] and linked["registered"].all()
     assert queue.empty and report["clusters"]["total"] == 4 and report["by_source_pair"] == []
+
+
+def test_duckdb_out_of_memory_or_spill_is_one_clear_error(monkeypatch):
+    import duckdb
+
+    def exhausted(*args):
+        raise duckdb.OutOfMemoryException("failed to offload data block (max_temp_directory_size)")
+
+    monkeypatch.setattr(linkage.comparisons, "trained_linker", exhausted)
+    with pytest.raises(SafetynetError, match=r"linkage.temp_gb \(20 GB\) of spill; fix:"):
+        linkage.scored_pairs(RECS, load_test_params(), "/tmp")

@@ -16,8 +16,9 @@ dropout or disability, one of a low-cost illness or assistance) never meet a rul
 The registry is the clean reference. Defects: `synthetic.defects` as for every table (spoiled rows are extra copies). Every
 department record gets, at the rates of
 `synthetic.departments.noise`: a character typo, a homophone (同音字), traditional forms,
-day and month swapped, a birth date a day off, and a missing, mistyped, transposed or
-shortened ID number. A share `duplicate_share` of persons is recorded twice by a department.
+day and month swapped, a birth date a day off, a missing, mistyped, transposed or
+shortened ID number, and another county of the prefecture (`other_county`, 0 by default).
+A share `duplicate_share` of persons is recorded twice by a department.
 
 `linkage_truth.parquet` (source, source_person_id, person, at_risk) gives the true person of
 every record (the registry's child_id, or `U...` for a child it does not list); only tests and
@@ -219,7 +220,9 @@ def noisy_persons(records: pd.DataFrame, people: pd.DataFrame, noise, rng) -> pd
                 "sex": people["sex"].to_numpy()[rows],
                 "birth_date": [str(d) for d in mistyped_dates(birth, noise, rng)],
                 "id_number": pd.array(ids, dtype="str"),
-                "county_code": people["county_code"].to_numpy()[rows],
+                "county_code": recorded_county(
+                    people["county_code"].to_numpy()[rows], noise.other_county, rng
+                ),
                 "address_text": [
                     f"{a}{b}村{k}组"
                     for a, b, k in zip(
@@ -234,6 +237,22 @@ def noisy_persons(records: pd.DataFrame, people: pd.DataFrame, noise, rng) -> pd
         .iloc[rng.permutation(n)]
         .reset_index(drop=True)
     )
+
+
+def recorded_county(county: np.ndarray, share: float, rng) -> np.ndarray:
+    """The county a department recorded: a share `other_county` in another county of the same
+    prefecture (a school or hospital across the border). No draw at 0: the export is unchanged."""
+    if share == 0:
+        return county
+    out, prefecture = county.copy(), county.astype("U4")
+    moved = rng.random(len(county)) < share
+    for pref in np.unique(prefecture[moved]):
+        pool = np.unique(county[prefecture == pref])
+        rows = np.flatnonzero(moved & (prefecture == pref))
+        if len(pool) > 1:
+            pick = rng.integers(0, len(pool) - 1, size=len(rows))
+            out[rows] = pool[pick + (pick >= np.searchsorted(pool, county[rows]))]
+    return out
 
 
 def misspell(name: str, noise, rng) -> str:
