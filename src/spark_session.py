@@ -1,7 +1,7 @@
 """params.yaml ``spark:`` -> the pipeline's one SparkSession (``features.engine: spark``).
 
 PySpark is an optional extra (``pip install -e ".[spark]"``, Java 17). Nothing is fetched at
-run time: no ``spark.jars.packages``, no UI, no console progress. Times are UTC and
+run time: no ``spark.jars.packages`` (splink's jar is a local file), no UI, no console progress. Times are UTC and
 ``TIMESTAMP`` means ``TIMESTAMP_NTZ``, as in DuckDB, so dates never shift with the machine's
 time zone. ``getOrCreate`` returns a session already running in this process (the tests'),
 so its settings win there.
@@ -18,8 +18,13 @@ from src.spark_params import Spark
 
 
 def session_conf(settings: Spark, local_dir: Path | None = None) -> dict[str, str]:
-    """The Spark configuration of ``settings`` (plus ``spark.local.dir`` for shuffle spill)."""
+    """The Spark configuration of ``settings`` (plus ``spark.local.dir`` for shuffle spill), with
+    splink's Scala similarity UDFs (a jar inside the splink package) on the class path, so the
+    linkage stage can use the same session."""
+    from splink.backends.spark import similarity_jar_location
+
     conf = {
+        "spark.jars": similarity_jar_location(),
         "spark.driver.memory": settings.driver_memory,
         "spark.executor.memory": settings.executor_memory,
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),

@@ -21,10 +21,14 @@ it, e.g. the birth date alone, grows with the square: docs/linkage.md):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+from src.spark_session import spark_session
 
 BLOCKING_RULES = (
     ("county_code", "birth_date"),
@@ -58,7 +62,7 @@ def db_api(params, scratch: str):
     (`linkage.memory_gb`) and spill (`linkage.temp_gb`) capped, or Spark."""
     lp = params.linkage
     if engine(params) == "spark":
-        return spark_api(lp.threads, lp.memory_gb, scratch)
+        return spark_api(params, scratch)
     import duckdb
 
     con = duckdb.connect(config={"threads": lp.threads, "memory_limit": f"{lp.memory_gb}GB"})
@@ -67,22 +71,12 @@ def db_api(params, scratch: str):
     return DuckDBAPI(connection=con)
 
 
-def spark_api(threads: int, memory_gb: int, scratch: str):
-    """splink's SparkAPI on the running SparkSession, or a local one, with splink's Scala UDFs
-    (jaro_winkler, damerau_levenshtein) on its class path; its checkpoints in `scratch`."""
-    from pyspark.sql import SparkSession
-    from splink.backends.spark import SparkAPI, similarity_jar_location
+def spark_api(params, scratch: str):
+    """splink's SparkAPI on the pipeline's SparkSession (`src/spark_session.py`, params `spark:`,
+    which puts splink's Scala UDFs on the class path); its checkpoints in `scratch`."""
+    from splink.backends.spark import SparkAPI
 
-    spark = (
-        SparkSession.builder.master(f"local[{threads}]")
-        .config("spark.jars", similarity_jar_location())
-        .config("spark.driver.memory", f"{memory_gb}g")
-        .config("spark.sql.shuffle.partitions", str(4 * threads))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = spark_session(params.spark, Path(scratch))
     spark.sparkContext.setCheckpointDir(scratch)
     return SparkAPI(spark_session=spark)
 
