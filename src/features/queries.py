@@ -15,7 +15,8 @@ Ages and months are computed with ``EXTRACT`` because engines disagree on what
 ``MAX(key)`` recovers both the date and the code in one pass.
 
 Leakage: every family joins an event to an as-of date only when ``d <= as_of``; windowed
-aggregates add ``d > as_of - INTERVAL 'n' DAY``, so old events age out of every window.
+aggregates add ``d > from_n`` (the as-of table's ``as_of - INTERVAL 'n' DAY`` as a DATE), so old
+events age out of every window.
 The history start at as_of (``f_dates.hist_start``, see the catalogue) reads only the first
 records of tables that have one on or before as_of, so a record after as_of cannot move it.
 The school calendar is a schedule, not a record: ``school_period`` reads the week from as_of.
@@ -49,6 +50,7 @@ from src.features.sql import (
     registry_ranks,
     school_year,
     since,
+    window_start,
 )
 
 # The school days a dropout streak counts (src/features/runs.py), per child_idx.
@@ -140,8 +142,9 @@ PREPARE = {
 
 
 def as_of_table_sql(keys: str) -> str:
-    """One row per as-of date: school-day index of as_of, school days per window, the history
-    start with months_hist (capped) and one ``ok_<days>`` flag per window (the window lies after
+    """One row per as-of date: school-day index of as_of, school days per window, the first day
+    before each window (``from_<days>``, a DATE), the history start with months_hist (capped)
+    and one ``ok_<days>`` flag per window (the window lies after
     the history start; NULL without history), and the school period of the week from as_of.
 
     The calendar lists school days only: a week without one is a holiday when the calendar lists
@@ -157,8 +160,9 @@ def as_of_table_sql(keys: str) -> str:
         "(EXTRACT(YEAR FROM h.as_of) - EXTRACT(YEAR FROM h.hist_start)) * 12 "
         "+ EXTRACT(MONTH FROM h.as_of) - EXTRACT(MONTH FROM h.hist_start)"
     )
+    starts = "".join(f", CAST(h.as_of - INTERVAL '{w}' DAY AS DATE) AS from_{w}" for w in WINDOWS_DAYS)
     return f"""
-        SELECT h.*{ok},
+        SELECT h.*{starts}{ok},
                CAST(CASE WHEN h.hist_start IS NULL THEN 0 ELSE LEAST({HISTORY_CAP_MONTHS}, {months}) END
                     AS DOUBLE) AS months_hist,
                CASE WHEN h.term_days > 0 THEN 'term' WHEN h.cal_covers THEN 'holiday'
@@ -195,14 +199,14 @@ WELFARE = f"""
 
 PAYMENTS = f"""
     SELECT e.child_idx, a.as_of,
-        MAX(LEAST(e.gap, date_diff('day', CAST({before(365)} AS DATE), e.d))) AS gap_max,
+        MAX(LEAST(e.gap, date_diff('day', {window_start(365)}, e.d))) AS gap_max,
         COUNT(*) FILTER (WHERE e.first_in_month = 1 AND {since(180)}) AS paid_months_180,
         MAX(e.d) AS last_payment,
         AVG(EXTRACT(DAY FROM e.d)) FILTER (WHERE {since(90)}) - MIN(EXTRACT(DAY FROM e.d)) AS delay_90,
         SUM(e.amount) FILTER (WHERE {since(90)}) AS amount_90,
         COUNT(e.amount) FILTER (WHERE {since(90)}) AS n_amount_90,
-        SUM(e.amount) FILTER (WHERE e.d <= {before(90)} AND {since(180)}) AS amount_prev_90,
-        COUNT(e.amount) FILTER (WHERE e.d <= {before(90)} AND {since(180)}) AS n_amount_prev_90
+        SUM(e.amount) FILTER (WHERE e.d <= {window_start(90)} AND {since(180)}) AS amount_prev_90,
+        COUNT(e.amount) FILTER (WHERE e.d <= {window_start(90)} AND {since(180)}) AS n_amount_prev_90
     FROM f_payments AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
 
