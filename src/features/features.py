@@ -41,7 +41,7 @@ from src.data.contract import REGISTRY_HISTORY
 from src.errors import SafetynetError
 from src.features import catalogue, queries
 from src.features.cohort import month_starts
-from src.features.labels import build_labels
+from src.features.labels import build_labels, prepare_labels
 from src.run_facts import features_facts, read_export_date
 
 log = logging.getLogger(__name__)
@@ -297,8 +297,9 @@ def write_features(
     with Progress(console=Console(file=sys.stderr), transient=True) as bar:
         task = bar.add_task("features", total=len(dates))
         try:
+            prepare_labels(con, dates, params.label)
             for batch in batches(dates, params.features.dates_per_batch):
-                labels = build_labels(con, batch, export_date, params.label)
+                labels = build_labels(con, batch, export_date, params.label, prepared=True)
                 for table in feature_chunks(con, labels):
                     counter.add(table)
                     if writer is None:

@@ -15,8 +15,7 @@ Ages and months are computed with ``EXTRACT`` because engines disagree on what
 ``MAX(key)`` recovers both the date and the code in one pass.
 
 Leakage: every family joins an event to an as-of date only when ``d <= as_of``; windowed
-aggregates add ``d > from_n`` (the as-of table's ``as_of - INTERVAL 'n' DAY`` as a DATE), so old
-events age out of every window.
+aggregates add ``d > from_n`` (``as_of - INTERVAL 'n' DAY`` as a DATE), so old events age out.
 The history start at as_of (``f_dates.hist_start``, see the catalogue) reads only the first
 records of tables that have one on or before as_of, so a record after as_of cannot move it.
 The school calendar is a schedule, not a record: ``school_period`` reads the week from as_of.
@@ -90,9 +89,8 @@ PREPARE = {
         SELECT k.child_idx, CAST(w.event_date AS DATE) AS d, w.event_type, w.reason,
                CAST(ROUND(w.amount_cny * 100) AS BIGINT) AS amount
         FROM welfare_events AS w JOIN f_kids AS k ON k.child_pid = w.child_pid""",
-    # Days since the previous payment (any benefit): depends on earlier rows only. The part of
-    # a gap before the 365-day window is clipped off in PAYMENTS.
-    # first_in_month marks the first payment of a calendar month (counts paid months cheaply).
+    # Days since the previous payment (any benefit; earlier rows only; PAYMENTS clips what lies
+    # before the 365-day window); first_in_month marks a calendar month's first payment.
     "f_payments": """
         SELECT child_idx, d, amount, date_diff('day', LAG(d) OVER (PARTITION BY child_idx ORDER BY d), d) AS gap,
                CASE WHEN ROW_NUMBER() OVER (PARTITION BY child_idx, EXTRACT(YEAR FROM d), EXTRACT(MONTH FROM d)
@@ -142,10 +140,10 @@ PREPARE = {
 
 
 def as_of_table_sql(keys: str) -> str:
-    """One row per as-of date: school-day index of as_of, school days per window, the first day
-    before each window (``from_<days>``, a DATE), the history start with months_hist (capped)
-    and one ``ok_<days>`` flag per window (the window lies after
-    the history start; NULL without history), and the school period of the week from as_of.
+    """One row per as-of date: school-day index of as_of, school days per window, the day before
+    each window (``from_<days>``, a DATE), the history start with months_hist (capped), one
+    ``ok_<days>`` flag per window (it lies after the history start; NULL without history) and
+    the school period of the week from as_of.
 
     The calendar lists school days only: a week without one is a holiday when the calendar lists
     school days on both sides of it, and unknown when the calendar may simply have ended.
@@ -154,15 +152,16 @@ def as_of_table_sql(keys: str) -> str:
     ahead = f"a.as_of + INTERVAL '{TERM_LOOKAHEAD_DAYS}' DAY"
     # the window (as_of - w, as_of] starts on as_of - w + 1, which must not precede hist_start
     ok = "".join(
-        f", date_diff('day', h.hist_start, h.as_of) >= {w - 1} AS ok_{w}" for w in WINDOWS_DAYS
+        f", CAST(h.as_of - INTERVAL '{w}' DAY AS DATE) AS from_{w}"
+        f", date_diff('day', h.hist_start, h.as_of) >= {w - 1} AS ok_{w}"
+        for w in WINDOWS_DAYS
     )
     months = (
         "(EXTRACT(YEAR FROM h.as_of) - EXTRACT(YEAR FROM h.hist_start)) * 12 "
         "+ EXTRACT(MONTH FROM h.as_of) - EXTRACT(MONTH FROM h.hist_start)"
     )
-    starts = "".join(f", CAST(h.as_of - INTERVAL '{w}' DAY AS DATE) AS from_{w}" for w in WINDOWS_DAYS)
     return f"""
-        SELECT h.*{starts}{ok},
+        SELECT h.*{ok},
                CAST(CASE WHEN h.hist_start IS NULL THEN 0 ELSE LEAST({HISTORY_CAP_MONTHS}, {months}) END
                     AS DOUBLE) AS months_hist,
                CASE WHEN h.term_days > 0 THEN 'term' WHEN h.cal_covers THEN 'holiday'
