@@ -93,6 +93,7 @@ def cpu_seconds(run) -> float:
 def floor_scan(interim: Path) -> dict:
     """The physical floor: one scan of every interim table the stage reads, every column decoded."""
     con = features.open_interim(interim)
+    con.execute("SET enable_progress_bar = false")
     tables = [*features.INTERIM_TABLES, *sorted(features._relations(con) & {"registry_history"})]
     started, cpu = time.perf_counter(), 0.0
     for table in tables:
