@@ -57,19 +57,25 @@ def as_of_dates_sql(as_of_dates: list[dt.date]) -> str:
     return f"SELECT as_of FROM (VALUES {rows}) AS v(as_of)"
 
 
-def cohort_sql(as_of_table: str = "as_of_dates") -> str:
-    """(child_pid, as_of) for every child in the cohort at each as-of date."""
+def first_exits_sql() -> str:
+    """(child_pid, first_exit): each child's first legitimate exit, any benefit."""
     return f"""
-    SELECT c.child_pid, a.as_of
-    FROM children AS c
-    CROSS JOIN {as_of_table} AS a
-    LEFT JOIN (
         SELECT child_pid, MIN(event_date) AS first_exit
         FROM welfare_events
         WHERE event_type IN ('suspended', 'terminated')
           AND reason IN ({sql_codes(LEGITIMATE_EXIT_REASONS)})
-        GROUP BY child_pid
-    ) AS x ON x.child_pid = c.child_pid
+        GROUP BY child_pid"""
+
+
+def cohort_sql(as_of_table: str = "as_of_dates", first_exits: str = "first_exits") -> str:
+    """(child_pid, as_of) for every child in the cohort at each as-of date.
+
+    ``first_exits`` is a relation shaped like ``first_exits_sql``."""
+    return f"""
+    SELECT c.child_pid, a.as_of
+    FROM children AS c
+    CROSS JOIN {as_of_table} AS a
+    LEFT JOIN {first_exits} AS x ON x.child_pid = c.child_pid
     WHERE c.registered_date <= a.as_of
       AND c.birth_date <= a.as_of
       AND c.birth_date + INTERVAL '18' YEAR > a.as_of
@@ -93,24 +99,34 @@ def _status_events_sql() -> str:
     """
 
 
-def already_out_sql(as_of_table: str = "as_of_dates") -> str:
-    """Distinct (child_pid, as_of, net) where the child is out of that net at as_of.
+def out_spans_sql() -> str:
+    """(child_pid, net, out_from, out_until): each span a child is out of a net.
 
-    Each exit opens an interval [exit date, next status event of the same track); on a tie
-    the restore sorts last, so an exit restored the same day opens an empty interval.
+    Each exit opens a span [exit date, next status event of the same track), open-ended
+    (``out_until`` NULL) without one; on a tie the restore sorts last, so an exit restored
+    the same day opens an empty span.
     """
     return f"""
+        SELECT child_pid, net, out_from, out_until
+        FROM (
+            SELECT child_pid, net, event_date AS out_from, is_out,
+                   LEAD(event_date) OVER (
+                       PARTITION BY child_pid, net, track ORDER BY event_date, is_out DESC
+                   ) AS out_until
+            FROM ({_status_events_sql()}) AS s
+        ) AS o
+        WHERE is_out = 1"""
+
+
+def already_out_sql(as_of_table: str = "as_of_dates", out_spans: str = "out_spans") -> str:
+    """Distinct (child_pid, as_of, net) where the child is out of that net at as_of.
+
+    ``out_spans`` is a relation shaped like ``out_spans_sql``."""
+    return f"""
     SELECT DISTINCT o.child_pid, a.as_of, o.net
-    FROM (
-        SELECT child_pid, net, event_date AS out_from, is_out,
-               LEAD(event_date) OVER (
-                   PARTITION BY child_pid, net, track ORDER BY event_date, is_out DESC
-               ) AS out_until
-        FROM ({_status_events_sql()}) AS s
-    ) AS o
+    FROM {out_spans} AS o
     JOIN {as_of_table} AS a
       ON o.out_from <= a.as_of AND (o.out_until IS NULL OR o.out_until > a.as_of)
-    WHERE o.is_out = 1
     """
 
 
@@ -131,10 +147,26 @@ def cohort_with_status_sql(as_of_table: str = "as_of_dates") -> str:
     """
 
 
-def cohort_ctes(as_of_dates: list[dt.date]) -> str:
-    """``WITH`` clause defining as_of_dates, cohort, out_of_net and cohort_status."""
+# What the cohort reads of the interim tables whatever the as-of dates: computed once per run
+# by ``prepare_cohort`` (temp tables of these names), or inline in each query.
+COHORT_TABLES = {"first_exits": first_exits_sql, "out_spans": out_spans_sql}
+
+
+def prepare_cohort(con) -> None:
+    """Materialise ``COHORT_TABLES`` as temp tables, for ``cohort_ctes(..., prepared=True)``."""
+    engine = as_engine(con)
+    for name, sql in COHORT_TABLES.items():
+        engine.create_table(name, sql())
+
+
+def cohort_ctes(as_of_dates: list[dt.date], prepared: bool = False) -> str:
+    """``WITH`` clause defining as_of_dates, cohort, out_of_net and cohort_status.
+
+    ``prepared``: read ``COHORT_TABLES`` from the temp tables of ``prepare_cohort`` rather than
+    computing them here (the same rows: neither depends on the as-of dates)."""
+    inputs = "" if prepared else "".join(f"{n} AS ({sql()}),\n" for n, sql in COHORT_TABLES.items())
     return f"""
-    WITH as_of_dates AS ({as_of_dates_sql(as_of_dates)}),
+    WITH {inputs}as_of_dates AS ({as_of_dates_sql(as_of_dates)}),
     cohort AS ({cohort_sql()}),
     out_of_net AS ({already_out_sql()}),
     cohort_status AS ({cohort_with_status_sql()})

@@ -44,7 +44,7 @@ from src.errors import SafetynetError
 from src.features import catalogue, queries
 from src.features.cohort import month_starts
 from src.features.engine import DuckDBEngine, SparkEngine, as_engine, table_path
-from src.features.labels import build_labels
+from src.features.labels import build_labels, prepare_labels
 from src.run_facts import features_facts, read_export_date
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ def open_engine(interim_dir: Path, params: Params, scratch: Path) -> DuckDBEngin
     from src.spark_session import spark_session  # PySpark is an optional extra
 
     session = spark_session(params.spark, scratch)
-    return attach_interim(SparkEngine(session), params.spark.input_path or Path(interim_dir).absolute())
+    return attach_interim(
+        SparkEngine(session), params.spark.input_path or Path(interim_dir).absolute()
+    )
 
 
 def attach_interim(engine, source: str | Path):
@@ -116,7 +118,9 @@ def attach_interim(engine, source: str | Path):
 def history_start(con) -> dt.date:
     """The export's history start: the first day of the month of the latest first record among
     the tables an export fills month by month (``catalogue.HISTORY_TABLES``) that have one."""
-    start = as_engine(con).scalar(f"SELECT MAX(start_month) FROM ({queries.history_starts_sql()}) AS s")
+    start = as_engine(con).scalar(
+        f"SELECT MAX(start_month) FROM ({queries.history_starts_sql()}) AS s"
+    )
     if start is None:
         raise SafetynetError(
             f"interim tables {', '.join(catalogue.HISTORY_TABLES)} are all empty: "
@@ -301,8 +305,9 @@ def write_features(
     with Progress(console=Console(file=sys.stderr), transient=True) as bar:
         task = bar.add_task("features", total=len(dates))
         try:
+            prepare_labels(con, dates, params.label)
             for batch in batches(dates, params.features.dates_per_batch):
-                labels = build_labels(con, batch, export_date, params.label)
+                labels = build_labels(con, batch, export_date, params.label, prepared=True)
                 for table in feature_chunks(con, labels):
                     counter.add(table)
                     if writer is None:

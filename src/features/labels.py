@@ -38,7 +38,13 @@ import pandas as pd
 
 from src.config import Label
 from src.data.contract import PROCEDURAL_EXIT_REASONS
-from src.features.cohort import cohort_ctes, sql_codes, sql_timestamp
+from src.features.cohort import (
+    as_of_dates_sql,
+    cohort_ctes,
+    prepare_cohort,
+    sql_codes,
+    sql_timestamp,
+)
 from src.features.engine import as_engine
 from src.features.runs import (
     rehab_sessions_sql,
@@ -130,8 +136,27 @@ def outcome_events_sql(label: Label) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def labels_query(as_of_dates: list[dt.date], export_date: dt.date, label: Label) -> str:
-    """One query: cohort and status (cohort.py), outcome hits per as-of date, and the labels."""
+def prepare_labels(con, as_of_dates: list[dt.date], label: Label) -> None:
+    """Materialise what every batch of as-of dates reads, once per run: the cohort's tables
+    (``cohort.prepare_cohort``) and ``outcome_events`` for all of ``as_of_dates``.
+
+    Then ``build_labels(..., prepared=True)`` on any subset of those dates gives the labels it
+    gives unprepared: the streak rule's cut before the first as-of date only drops runs whose
+    threshold day is on or before it (``school_dropout_sql``), outside every horizon.
+    """
+    prepare_cohort(con)
+    as_engine(con).create_table(
+        "outcome_events",
+        f"WITH as_of_dates AS ({as_of_dates_sql(as_of_dates)}) {outcome_events_sql(label)}",
+    )
+
+
+def labels_query(
+    as_of_dates: list[dt.date], export_date: dt.date, label: Label, prepared: bool = False
+) -> str:
+    """One query: cohort and status (cohort.py), outcome hits per as-of date, and the labels.
+
+    ``prepared``: read the tables of ``prepare_labels`` rather than computing them here."""
     horizon = f"INTERVAL '{int(label.horizon_days)}' DAY"
     rules = label.rules.enabled()
     rule_columns = "".join(f",\n COALESCE(h.{rule}, 0) AS {rule}" for rule in rules)
@@ -140,8 +165,8 @@ def labels_query(as_of_dates: list[dt.date], export_date: dt.date, label: Label)
         f",\n MAX(CASE WHEN rule = '{rule}' THEN 1 ELSE 0 END) AS {rule}" for rule in rules
     )
     return f"""
-    {cohort_ctes(as_of_dates)},
-    outcome_events AS ({outcome_events_sql(label)}),
+    {cohort_ctes(as_of_dates, prepared)},
+    {"" if prepared else f"outcome_events AS ({outcome_events_sql(label)}),"}
     hits AS (
         SELECT e.child_pid, a.as_of{pivot},
                MIN(DATE_DIFF('day', a.as_of, e.event_date)) AS days_to_outcome
@@ -167,6 +192,7 @@ def build_labels(
     as_of_dates: list[dt.date],
     export_date: dt.date,
     label: Label,
+    prepared: bool = False,
 ) -> pd.DataFrame:
     """One row per (child_pid, as_of) in the cohort with the label columns, sorted by as_of, child_pid.
 
@@ -174,9 +200,10 @@ def build_labels(
     days_to_outcome (float64, NaN without an event in the horizon), label_observed (bool),
     already_out (int8), already_out_net (str). ``con`` holds the interim
     tables as views or tables (children, welfare_events, school_calendar, school_enrollment,
-    school_absences, medical_events, protection_events).
+    school_absences, medical_events, protection_events); with ``prepared``, also the tables
+    of ``prepare_labels`` for a superset of ``as_of_dates`` and the same ``label``.
     """
-    out = as_engine(con).df(labels_query(as_of_dates, export_date, label))
+    out = as_engine(con).df(labels_query(as_of_dates, export_date, label, prepared))
     int8_columns = [*label.rules.enabled(), "label", "already_out"]
     return out.astype(
         {

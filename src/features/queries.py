@@ -15,7 +15,7 @@ Ages and months are computed with ``EXTRACT`` because engines disagree on what
 ``MAX(key)`` recovers both the date and the code in one pass.
 
 Leakage: every family joins an event to an as-of date only when ``d <= as_of``; windowed
-aggregates add ``d > as_of - INTERVAL 'n' DAY``, so old events age out of every window.
+aggregates add ``d > from_n`` (``as_of - INTERVAL 'n' DAY`` as a DATE), so old events age out.
 The history start at as_of (``f_dates.hist_start``, see the catalogue) reads only the first
 records of tables that have one on or before as_of, so a record after as_of cannot move it.
 The school calendar is a schedule, not a record: ``school_period`` reads the week from as_of.
@@ -49,6 +49,7 @@ from src.features.sql import (
     registry_ranks,
     school_year,
     since,
+    window_start,
 )
 
 # The school days a dropout streak counts (src/features/runs.py), per child_idx.
@@ -88,9 +89,7 @@ PREPARE = {
         SELECT k.child_idx, CAST(w.event_date AS DATE) AS d, w.event_type, w.reason,
                CAST(ROUND(w.amount_cny * 100) AS BIGINT) AS amount
         FROM welfare_events AS w JOIN f_kids AS k ON k.child_pid = w.child_pid""",
-    # Days since the previous payment (any benefit): depends on earlier rows only. The part of
-    # a gap before the 365-day window is clipped off in PAYMENTS.
-    # first_in_month marks the first payment of a calendar month (counts paid months cheaply).
+    # Days since the previous payment (earlier rows only; PAYMENTS clips it to 365 days); first_in_month marks a month's first.
     "f_payments": """
         SELECT child_idx, d, amount, date_diff('day', LAG(d) OVER (PARTITION BY child_idx ORDER BY d), d) AS gap,
                CASE WHEN ROW_NUMBER() OVER (PARTITION BY child_idx, EXTRACT(YEAR FROM d), EXTRACT(MONTH FROM d)
@@ -140,9 +139,10 @@ PREPARE = {
 
 
 def as_of_table_sql(keys: str) -> str:
-    """One row per as-of date: school-day index of as_of, school days per window, the history
-    start with months_hist (capped) and one ``ok_<days>`` flag per window (the window lies after
-    the history start; NULL without history), and the school period of the week from as_of.
+    """One row per as-of date: school-day index of as_of, school days per window, the day before
+    each window (``from_<days>``, a DATE), the history start with months_hist (capped), one
+    ``ok_<days>`` flag per window (it lies after the history start; NULL without history) and
+    the school period of the week from as_of.
 
     The calendar lists school days only: a week without one is a holiday when the calendar lists
     school days on both sides of it, and unknown when the calendar may simply have ended.
@@ -151,7 +151,9 @@ def as_of_table_sql(keys: str) -> str:
     ahead = f"a.as_of + INTERVAL '{TERM_LOOKAHEAD_DAYS}' DAY"
     # the window (as_of - w, as_of] starts on as_of - w + 1, which must not precede hist_start
     ok = "".join(
-        f", date_diff('day', h.hist_start, h.as_of) >= {w - 1} AS ok_{w}" for w in WINDOWS_DAYS
+        f", CAST(h.as_of - INTERVAL '{w}' DAY AS DATE) AS from_{w}"
+        f", date_diff('day', h.hist_start, h.as_of) >= {w - 1} AS ok_{w}"
+        for w in WINDOWS_DAYS
     )
     months = (
         "(EXTRACT(YEAR FROM h.as_of) - EXTRACT(YEAR FROM h.hist_start)) * 12 "
@@ -196,14 +198,14 @@ WELFARE = f"""
 
 PAYMENTS = f"""
     SELECT e.child_idx, a.as_of,
-        MAX(LEAST(e.gap, date_diff('day', CAST({before(365)} AS DATE), e.d))) AS gap_max,
+        MAX(LEAST(e.gap, date_diff('day', {window_start(365)}, e.d))) AS gap_max,
         COUNT(*) FILTER (WHERE e.first_in_month = 1 AND {since(180)}) AS paid_months_180,
         MAX(e.d) AS last_payment,
         AVG(EXTRACT(DAY FROM e.d)) FILTER (WHERE {since(90)}) - MIN(EXTRACT(DAY FROM e.d)) AS delay_90,
         SUM(e.amount) FILTER (WHERE {since(90)}) AS amount_90,
         COUNT(e.amount) FILTER (WHERE {since(90)}) AS n_amount_90,
-        SUM(e.amount) FILTER (WHERE e.d <= {before(90)} AND {since(180)}) AS amount_prev_90,
-        COUNT(e.amount) FILTER (WHERE e.d <= {before(90)} AND {since(180)}) AS n_amount_prev_90
+        SUM(e.amount) FILTER (WHERE e.d <= {window_start(90)} AND {since(180)}) AS amount_prev_90,
+        COUNT(e.amount) FILTER (WHERE e.d <= {window_start(90)} AND {since(180)}) AS n_amount_prev_90
     FROM f_payments AS e JOIN f_dates AS a ON e.d <= a.as_of AND {since(365)}
     GROUP BY e.child_idx, a.as_of"""
 

@@ -41,8 +41,18 @@ def before(days: int) -> str:
     return f"a.as_of - INTERVAL '{days}' DAY"
 
 
+def window_start(days: int) -> str:
+    """The as-of table's column holding ``as_of - days`` as a DATE (``as_of_table_sql``).
+
+    An event joins and filters on DATE against DATE: ``as_of - INTERVAL`` is a TIMESTAMP, and
+    comparing every event row with it casts the row's date (a third of a family's time)."""
+    if days not in WINDOWS_DAYS:
+        raise ValueError(f"window {days} is not one of the catalogue's {WINDOWS_DAYS}")
+    return f"a.from_{days}"
+
+
 def since(days: int) -> str:
-    return f"e.d > {before(days)}"
+    return f"e.d > {window_start(days)}"
 
 
 def school_year(col: str) -> str:
@@ -75,7 +85,7 @@ def absent(days: int, kind: str | None = None, until: int | None = None) -> str:
     if kind:
         cond.append(f"e.absence_type = '{kind}'")
     if until:
-        cond.append(f"e.d <= {before(until)}")
+        cond.append(f"e.d <= {window_start(until)}")
     return f"SUM(e.days) FILTER (WHERE {' AND '.join(cond)})"
 
 

@@ -16,7 +16,7 @@ from src.data.contract import (
 )
 from src.features import catalogue
 from src.features.cohort import month_starts
-from src.features.labels import RULES, build_labels
+from src.features.labels import RULES, build_labels, prepare_labels
 from tests.features.history_db import (
     CALENDAR_END,
     CALENDAR_START,
@@ -212,6 +212,14 @@ def test_labels_do_not_depend_on_which_as_of_dates_are_asked_together():
     )
     pd.testing.assert_frame_equal(together, alone.reset_index(drop=True))
     assert together["school_dropout"].tolist() == [1] * 5 + [0] * 10  # up to 3 Mar
+    prepare_labels(con, as_of_dates, label_params(horizon=20))  # what the stage does, once a run
+    batched = pd.concat(
+        [
+            build_labels(con, as_of_dates[i : i + 4], EXPORT, label_params(horizon=20), True)
+            for i in range(0, len(as_of_dates), 4)
+        ]
+    )
+    pd.testing.assert_frame_equal(together, batched.reset_index(drop=True))
 
 
 # --- medical_lapse ----------------------------------------------------------------------------
