@@ -40,13 +40,27 @@ def remove_stale(path: Path) -> None:
             debris.unlink(missing_ok=True)
 
 
+def _running(pid: str) -> bool:
+    """Whether a process with this pid is running (a folder name without one counts as not)."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def scratch_dir(name: str) -> Iterator[Path]:
-    """A private scratch folder `.tmp/<name>-<pid>`; removed afterwards, and stale ones of
-    killed runs (any pid) at the start."""
+    """A private scratch folder `.tmp/<name>-<pid>`; removed afterwards, and at the start the
+    stale ones of killed runs (a pid no longer running; a concurrent run's folder is kept)."""
     SCRATCH.mkdir(exist_ok=True)
     for stale in SCRATCH.glob(f"{name}-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        if not _running(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
     folder = (SCRATCH / f"{name}-{os.getpid()}").absolute()
     folder.mkdir()
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -38,11 +40,15 @@ def test_a_failed_write_leaves_the_old_output_and_no_temp(tmp_path):
 
 def test_scratch_lives_in_the_project_and_stale_scratch_is_removed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    stale = tmp_path / ".tmp" / "duckdb-features-99999"  # a killed run's spill
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = tmp_path / ".tmp" / f"duckdb-features-{ended.pid}"  # a killed run's spill
     stale.mkdir(parents=True)
     (stale / "spill.block").write_bytes(b"x")
+    running = tmp_path / ".tmp" / f"duckdb-features-{os.getppid()}"  # a concurrent run's
+    running.mkdir()
     with atomic.scratch_dir("duckdb-features") as folder:
         assert folder.parent == tmp_path / ".tmp" and folder.name == f"duckdb-features-{os.getpid()}"
-        assert not stale.exists()
+        assert not stale.exists() and running.exists()
         (folder / "spill.block").write_bytes(b"x")
-    assert list((tmp_path / ".tmp").iterdir()) == []
+    assert list((tmp_path / ".tmp").iterdir()) == [running]
