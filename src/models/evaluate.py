@@ -27,9 +27,15 @@ from src.atomic import atomic_dir, json_numbers, write_json, write_parquet
 from src.config import Evaluate, Params
 from src.delivery.capacity import LIST_KEYS, list_capacity, list_ids, with_directors
 from src.errors import SafetynetError
-from src.features import catalogue
 from src.models import baselines, metrics, nowcast, promotion
 from src.models.curves import plot_tables, render_backtest, render_figures, rows_with_score
+from src.models.evaluation_data import (
+    ATTRIBUTES,
+    load_frames,
+    read_children,
+    read_columns,
+    read_truth,
+)
 from src.models.report import headline, split_per_month
 from src.models.scoring import CalibratedModel
 from src.run_facts import read_train_summary
@@ -39,9 +45,7 @@ log = logging.getLogger(__name__)
 MODEL = "model"
 PLOT_SCORERS = (MODEL, "logistic", baselines.PEER, "rules", "community", "oracle")  # as in dvc.yaml plots
 ORACLE = "oracle"
-ATTRIBUTES = catalogue.AUDIT_ATTRIBUTES
 PREDICTION_COLUMNS = ("child_pid", "as_of", "score", "label", "selected", *ATTRIBUTES)
-COHORT_COLUMNS = ("child_pid", "as_of", "label", "label_observed", "already_out")
 RATIO_METRICS = ("auc_roc", "precision@5_pct", "precision_at_k")
 
 
@@ -230,66 +234,6 @@ def build_predictions(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series
 # ---------------------------------------------------------------- I/O
 
 
-def _read_features(path: Path, columns: list[str], filters: list) -> pd.DataFrame:
-    try:
-        frame = pd.read_parquet(path, columns=columns, filters=filters)
-    except FileNotFoundError:
-        raise SafetynetError(
-            f"{path}: not found; run the features stage (dvc repro features)"
-        ) from None
-    except Exception as exc:  # pyarrow names the missing column in its own message
-        raise SafetynetError(f"{path}: cannot read the columns evaluate needs ({exc})") from None
-    frame["as_of"] = frame["as_of"].dt.as_unit("us")
-    return frame
-
-
-def _timestamps(dates) -> list[pd.Timestamp]:
-    return [pd.Timestamp(d).as_unit("us") for d in dates]
-
-
-def load_frames(
-    features_path: Path, summary: dict
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(test candidates, train rows for the logistic fit, history for the community rate)."""
-    features = list(summary["features"])
-    split = summary["split"]
-    test_cols = sorted(
-        {
-            *COHORT_COLUMNS,
-            *ATTRIBUTES,
-            *features,
-            *baselines.COMMUNITY_KEY,
-            *(f for f, _ in baselines.RULES.values()),
-        }
-    )
-    test = _read_features(features_path, test_cols, [("as_of", "in", _timestamps(split["test"]))])
-    labelled = _timestamps(split["train"])  # all labelled before the test gap
-    train = _read_features(features_path, [*COHORT_COLUMNS, *features], [("as_of", "in", labelled)])
-    history_cols = [*COHORT_COLUMNS, *baselines.COMMUNITY_KEY]
-    history = _read_features(
-        features_path, history_cols, [("as_of", "<", min(_timestamps(split["test"])))]
-    )
-    return test, _scored(train), _scored(history)
-
-
-def _scored(frame: pd.DataFrame) -> pd.DataFrame:
-    """The population a list is drawn from: label observed, not already out."""
-    keep = frame["label_observed"].astype(bool) & (frame["already_out"] == 0)
-    return frame.loc[keep].reset_index(drop=True)
-
-
-def read_children(interim_dir: Path) -> pd.DataFrame:
-    path = Path(interim_dir) / "children.parquet"
-    if not path.exists():
-        raise SafetynetError(f"{path}: not found; run the ingest stage (dvc repro ingest)")
-    return pd.read_parquet(path, columns=["child_pid", "caseworker_id"])
-
-
-def read_truth(interim_dir: Path) -> pd.DataFrame | None:
-    path = Path(interim_dir) / "truth.parquet"
-    return pd.read_parquet(path) if path.exists() else None
-
-
 def compute_scores(test, train, history, truth, model, summary: dict, params: Params):
     """Scores of the model and every baseline on the same test rows; and which are probabilities."""
     log.info("scoring %d test rows: model and baselines", len(test))
@@ -328,10 +272,8 @@ def champion_metric(
         missing = [f for f in model.features if f not in test.columns]
         frame = test
         if missing:
-            dates = _timestamps(test["as_of"].unique())
             try:
-                extra = _read_features(features_path, ["child_pid", "as_of", *missing],
-                                       [("as_of", "in", dates)])  # fmt: skip
+                extra = read_columns(features_path, missing, test["as_of"].unique())
             except SafetynetError:
                 return None
             frame = test.merge(extra, on=["child_pid", "as_of"], how="left", validate="one_to_one")
@@ -356,13 +298,14 @@ def run(
     """Evaluate the trained model and the baselines on the test period; write reports; gate."""
     models_dir, interim_dir, features_path = Path(models_dir), Path(interim_dir), Path(features_path)
     summary = read_train_summary(models_dir)
-    candidates, train, history = load_frames(features_path, summary)
+    candidates, train, history = load_frames(features_path, summary,
+                                             params.evaluate.logistic_max_rows, params.base.seed)  # fmt: skip
     children = read_children(interim_dir)
     test = with_directors(select_test_rows(candidates, summary["split"]["test"]), children)
     capacity = capacity_by_list(test, children, params.base.children_per_caseworker)
     model = CalibratedModel.from_dir(models_dir)
     scores, probabilistic = compute_scores(
-        test, train, history, read_truth(interim_dir), model, summary, params
+        test, train, history, read_truth(interim_dir, summary["split"]["test"]), model, summary, params
     )
     result = evaluate_scores(test, scores, probabilistic, capacity, params.evaluate)
     result["nowcast"] = nowcast.effect(model.nowcast, test["as_of"], test["label"].to_numpy(),
