@@ -100,10 +100,12 @@ def k_by_list(capacity: pd.Series) -> dict[int, int]:
 # ---------------------------------------------------------------- pure core: metric blocks
 
 
-def _metric_values(y, score, months, lists, k, probabilistic: bool, settings: Evaluate) -> dict:
-    """One block: capacity metrics over the director lists, every other metric over months."""
-    by_month = {"groups": months, "ece_bins": settings.ece_bins}
-    by_list = {"groups": lists, "k": k}
+def _metric_values(y, score, months, lists, k, probabilistic: bool, settings: Evaluate,
+                   positions: tuple) -> dict:  # fmt: skip
+    """One block: capacity metrics over the director lists, every other metric over months.
+    `positions`: the rows' tie positions within their month and within their list."""
+    by_month = {"groups": months, "ece_bins": settings.ece_bins, "positions": positions[0]}
+    by_list = {"groups": lists, "k": k, "positions": positions[1]}
     block = {
         "n": int(len(y)),
         "n_positive": int(np.sum(y)),
@@ -130,7 +132,10 @@ def score_block(
     y = test["label"].to_numpy(dtype="int64")
     months = test["as_of"].to_numpy()
     lists, k = list_ids(test, capacity), k_by_list(capacity)
-    block = _metric_values(y, score, months, lists, k, probabilistic, settings)
+    # one ranking per grouping for every cut-off; a month's rows keep their positions (a list
+    # lies within one month), so the per-month blocks reuse it too
+    positions = (metrics.tie_positions(score, months), metrics.tie_positions(score, lists))
+    block = _metric_values(y, score, months, lists, k, probabilistic, settings, positions)
     block["list_stability"] = metrics.compute(
         "list_stability",
         y,
@@ -139,13 +144,15 @@ def score_block(
         k=k,
         periods=months,
         ids=test["child_pid"].to_numpy(),
+        positions=positions[1],
     )
     block["per_month"] = {}
     for month in capacity.index.unique(LIST_KEYS[0]).sort_values():
         rows = months == np.datetime64(month)
         block["per_month"][pd.Timestamp(month).date().isoformat()] = _metric_values(
-            y[rows], score[rows], months[rows], lists[rows], k, probabilistic, settings
-        )
+            y[rows], score[rows], months[rows], lists[rows], k, probabilistic, settings,
+            tuple((above[rows], tied[rows]) for above, tied in positions),
+        )  # fmt: skip
     return json_numbers(block)
 
 
