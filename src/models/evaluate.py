@@ -79,7 +79,8 @@ def capacity_by_list(test: pd.DataFrame, children: pd.DataFrame, per_caseworker:
             f"features.parquet: column county_code is empty on {int(missing.sum())} test rows; "
             "every child needs a county (fix children.parquet and rebuild features)"
         )
-    capacity = list_capacity(with_directors(test[["child_pid", "as_of", "county_code"]], children), per_caseworker)
+    keyed = test if "caseworker_id" in test else with_directors(test[["child_pid", "as_of", "county_code"]], children)
+    capacity = list_capacity(keyed[list(LIST_KEYS)], per_caseworker)
     by_county = capacity.groupby(level=[0, 1], sort=True).sum()
     empty = by_county[by_county == 0]
     if not empty.empty:
@@ -209,26 +210,29 @@ def evaluate_scores(
 
 
 def selected(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series) -> np.ndarray:
-    """Which test rows the lists cut at capacity hand out (as the watchlist stage cuts them)."""
-    return build_predictions(test, score, capacity)["selected"].to_numpy(dtype=bool)
+    """Which test rows the lists hand out: the top k of each director's list (LIST_KEYS), k its
+    capacity, ties at the cut broken by child_pid (a keyed hash, so arbitrary but fixed),
+    exactly as the watchlist stage cuts its lists."""
+    frame = pd.DataFrame({"list_id": list_ids(test, capacity), "score": np.asarray(score, dtype="float64"),
+                          "child_pid": test["child_pid"].to_numpy()})  # fmt: skip
+    order = frame.sort_values(
+        ["list_id", "score", "child_pid"], ascending=[True, False, True], kind="mergesort"
+    )
+    position = order.groupby("list_id", sort=False).cumcount().to_numpy()
+    k = capacity.to_numpy(dtype="int64")[order["list_id"].to_numpy()]
+    chosen = np.zeros(len(frame), dtype=bool)
+    chosen[order.index.to_numpy()] = position < k
+    return chosen
 
 
 # ---------------------------------------------------------------- pure core: predictions and plots
 
 
 def build_predictions(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series) -> pd.DataFrame:
-    """The contract's test predictions. `selected` is the list actually handed out: the top k
-    of each director's list (LIST_KEYS), k its capacity, ties at the cut broken by child_pid (a
-    keyed hash, so arbitrary but fixed), exactly as the watchlist stage cuts its lists."""
+    """The contract's test predictions; `selected` is the list actually handed out (`selected`)."""
     frame = test[["child_pid", "as_of", "label", *ATTRIBUTES]].assign(
-        score=np.asarray(score, dtype="float64"), list_id=list_ids(test, capacity)
+        score=np.asarray(score, dtype="float64"), selected=selected(test, score, capacity)
     )
-    order = frame.sort_values(
-        ["list_id", "score", "child_pid"], ascending=[True, False, True], kind="mergesort"
-    )
-    position = order.groupby("list_id", sort=False).cumcount().to_numpy()
-    k = capacity.to_numpy(dtype="int64")[order["list_id"].to_numpy()]
-    frame["selected"] = pd.Series(position < k, index=order.index).reindex(frame.index)
     frame["label"] = frame["label"].astype("int8")
     frame["child_pid"] = frame["child_pid"].astype(str)
     for column in ATTRIBUTES:
