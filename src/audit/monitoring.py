@@ -178,7 +178,8 @@ def read_reference(path: Path, columns: list[str], dates: list[pd.Timestamp], ma
         condition = full if dataset.count_rows(filter=full) else condition
     n = dataset.count_rows(filter=condition)
     keep = np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False)) if n > max_rows else None
-    scanner = dataset.scanner(columns=columns, filter=condition, batch_size=1 << 18)
+    scanner = dataset.scanner(columns=columns, filter=condition, batch_size=1 << 18, batch_readahead=1,
+                              fragment_readahead=1)  # fmt: skip
     batches, start = [], 0
     for batch in scanner.to_batches():
         if keep is not None:

@@ -56,7 +56,8 @@ def _read(dataset: ds.Dataset, columns, condition: pc.Expression, keep=None) -> 
             f"features.parquet: cannot read the column(s) evaluate needs ({', '.join(missing[:5])}); "
             "rebuild it (dvc repro features)"
         )
-    scanner = dataset.scanner(columns=list(columns), filter=condition, batch_size=BATCH_ROWS)
+    scanner = dataset.scanner(columns=list(columns), filter=condition, batch_size=BATCH_ROWS,
+                              batch_readahead=1, fragment_readahead=1)  # fmt: skip
     if keep is None:
         table = scanner.to_table()
     else:

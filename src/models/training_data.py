@@ -139,7 +139,9 @@ def read_cohort_rows(
     if labelled:
         condition &= pc.field("label_observed")
     columns = [*KEYS, *LABEL_INPUTS, *features]
-    scanner = dataset.scanner(columns=columns, filter=condition, batch_size=1 << 18)
+    # one batch read ahead: Arrow's default read-ahead holds gigabytes of decoded row groups
+    scanner = dataset.scanner(columns=columns, filter=condition, batch_size=1 << 18,
+                              batch_readahead=1, fragment_readahead=1)  # fmt: skip
     batches = []
     for batch in scanner.to_batches():
         if keep is not None:
