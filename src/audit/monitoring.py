@@ -200,8 +200,9 @@ def presence_sources(con, features_path: Path, dates: list[pd.Timestamp], interi
     (child_pid, d) records: read straight from parquet."""
     listed = ", ".join(f"TIMESTAMP '{d}'" for d in dates)
     keys = con.read_parquet(str(features_path)).filter(f"already_out = 0 AND as_of IN ({listed})")
+    empty = pd.DataFrame({"child_pid": pd.Series(dtype=str), "d": pd.Series(dtype="datetime64[us]")})  # absent: share 0
     events = {table: con.read_parquet(str(interim_dir / f"{table}.parquet")).project(f"child_pid, {column} AS d")
-              for table, column in SOURCES.items() if (interim_dir / f"{table}.parquet").exists()}  # fmt: skip
+              if (interim_dir / f"{table}.parquet").exists() else empty for table, column in SOURCES.items()}  # fmt: skip
     return keys.project("child_pid, as_of"), events
 
 
