@@ -101,8 +101,12 @@ def run_stage(name: str, args: list[str], params: Path, work: Path) -> dict:
         sys.stderr.write(proc.stderr[-3000:])
         raise SystemExit(f"stage {name} failed")
     rss_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    # user + system CPU seconds: less distorted than wall time when others share the cores
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", proc.stderr).group(1))
+              for kind in ("User", "System"))  # fmt: skip
     limit_s, limit_gib = TARGETS.get(name, (None, None))
-    result = {"stage": name, "seconds": round(seconds, 1), "peak_gib": round(rss_kib / 2**20, 2)}
+    result = {"stage": name, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+              "peak_gib": round(rss_kib / 2**20, 2)}  # fmt: skip
     result["within_target"] = (limit_s is None or seconds < limit_s) and (
         limit_gib is None or rss_kib / 2**20 < limit_gib
     )
@@ -134,9 +138,10 @@ def main() -> None:
     names = args.stages.split(",") if args.stages else list(commands)
     results = [run_stage(name, commands[name], params, work) for name in names]
     print(f"\n{args.n_children:,} children")
-    print(f"{'stage':<10} {'seconds':>9} {'peak GiB':>9}  target met")
+    print(f"{'stage':<10} {'seconds':>9} {'CPU s':>9} {'peak GiB':>9}  target met")
     for r in results:
-        print(f"{r['stage']:<10} {r['seconds']:>9.1f} {r['peak_gib']:>9.2f}  {r['within_target']}")
+        print(f"{r['stage']:<10} {r['seconds']:>9.1f} {r['cpu_seconds']:>9.1f} {r['peak_gib']:>9.2f}  "
+              f"{r['within_target']}")  # fmt: skip
     seconds = {r["stage"]: r["seconds"] for r in results}
     for stages, limit in COMBINED.items():
         if all(stage in seconds for stage in stages):

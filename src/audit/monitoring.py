@@ -28,7 +28,9 @@ import duckdb
 import jinja2
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from src.atomic import atomic_dir, write_json
 from src.audit import drift
@@ -59,30 +61,38 @@ def feature_specs(features: list[str]) -> list[tuple[str, str, bool]]:
             if n not in CALENDAR_FEATURES]  # fmt: skip
 
 
-def source_presence(keys: pd.DataFrame, events: dict[str, pd.DataFrame], window_days: int) -> pd.DataFrame:
+def source_presence(keys, events: dict, window_days: int, con=None) -> pd.DataFrame:
     """Per (table, as_of): the share of `keys` (child_pid, as_of) children with any row of that
-    table (child_pid, date) in [as_of - window_days, as_of). One DuckDB range join per table."""
-    con = duckdb.connect()
-    con.register("keys", keys[["child_pid", "as_of"]])
-    dates = pd.DataFrame({"as_of": np.sort(keys["as_of"].unique())})
-    con.register("dates", dates)
-    totals = keys.groupby("as_of").size()
+    table (child_pid, d) in [as_of - window_days, as_of). One DuckDB range join per table.
+
+    `keys` and each event table are a frame or a relation of `con` (read from parquet by DuckDB,
+    so a million children's records never pass through pandas)."""
+    con = con or duckdb.connect()
+    _view(con, "keys", keys)
+    totals = con.execute("SELECT as_of, count(*) AS n FROM keys GROUP BY as_of ORDER BY as_of").df()
+    totals = totals.set_index("as_of")["n"]
     frames = []
-    for table, frame in sorted(events.items()):
-        con.register("events", frame.rename(columns={frame.columns[1]: "d"})[["child_pid", "d"]])
+    for table, source in sorted(events.items()):
+        if isinstance(source, pd.DataFrame):
+            source = source.rename(columns={source.columns[1]: "d"})
+        _view(con, "events", source)
         found = con.execute(f"""
-            WITH hits AS (
+            WITH dates AS (SELECT DISTINCT as_of FROM keys),
+            hits AS (
               SELECT DISTINCT e.child_pid, a.as_of FROM events e JOIN dates a
               ON e.d >= a.as_of - INTERVAL {int(window_days)} DAY AND e.d < a.as_of)
             SELECT k.as_of, count(*) AS n FROM keys k SEMI JOIN hits h
             ON k.child_pid = h.child_pid AND k.as_of = h.as_of GROUP BY k.as_of""").df()
         n = found.set_index("as_of")["n"].reindex(totals.index).fillna(0)
         frames.append(pd.DataFrame({"table": table, "as_of": totals.index, "share": (n / totals).to_numpy()}))
-        con.unregister("events")
     con.close()
     present = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["table", "as_of", "share"])
     present["as_of"] = pd.to_datetime(present["as_of"]).dt.date.astype(str)
     return present
+
+
+def _view(con, name: str, source) -> None:
+    (con.from_df(source) if isinstance(source, pd.DataFrame) else source).create_view(name, replace=True)
 
 
 def expected_at_capacity(scored: pd.DataFrame, per_caseworker: int) -> dict:
@@ -151,20 +161,49 @@ def render_page(report: dict) -> str:
 # ---------------------------------------------------------------------------- I/O
 
 
-def read_features(path: Path, columns: list[str], dates: list[pd.Timestamp]) -> pd.DataFrame:
-    table = pq.read_table(path, columns=["child_pid", "as_of", "already_out", *columns],
-                          filters=[("as_of", "in", dates)])  # fmt: skip
-    frame = table.to_pandas()
-    return frame[frame["already_out"] == 0].drop(columns="already_out").reset_index(drop=True)
+def scanned(path: Path, dates: list[pd.Timestamp]) -> tuple[ds.Dataset, pc.Expression]:
+    """features.parquet and the filter of its scored rows (not already out) at `dates`."""
+    dataset = ds.dataset(path, format="parquet")
+    wanted = pa.array(dates, type=dataset.schema.field("as_of").type)
+    return dataset, pc.field("as_of").isin(wanted) & (pc.field("already_out") == 0)
 
 
-def read_events(interim_dir: Path) -> dict[str, pd.DataFrame]:
-    events = {}
-    for table, column in SOURCES.items():
-        path = interim_dir / f"{table}.parquet"
-        events[table] = (pd.read_parquet(path, columns=["child_pid", column]) if path.exists()
-                         else pd.DataFrame({"child_pid": pd.Series(dtype=str), column: pd.Series(dtype="datetime64[us]")}))
-    return events  # fmt: skip
+def read_reference(path: Path, columns: list[str], dates: list[pd.Timestamp], max_rows: int, seed: int) -> pd.DataFrame:
+    """The training window's scored child-months with a full history (all of them when none
+    has one), at most `max_rows` seeded ones: positions drawn before reading, rows kept while
+    streaming, so the whole window is never held."""
+    dataset, condition = scanned(path, dates)
+    if "months_of_history" in columns:  # like with like: every window after the history start
+        full = condition & (pc.field("months_of_history") >= catalogue.HISTORY_CAP_MONTHS)
+        condition = full if dataset.count_rows(filter=full) else condition
+    n = dataset.count_rows(filter=condition)
+    keep = np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False)) if n > max_rows else None
+    scanner = dataset.scanner(columns=columns, filter=condition, batch_size=1 << 18, batch_readahead=1,
+                              fragment_readahead=1)  # fmt: skip
+    batches, start = [], 0
+    for batch in scanner.to_batches():
+        if keep is not None:
+            inside = keep[(keep >= start) & (keep < start + len(batch))] - start
+            start += len(batch)
+            batch = batch.take(pa.array(inside))
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=scanner.projected_schema).to_pandas()
+
+
+def read_current(path: Path, columns: list[str], scoring: pd.Timestamp) -> pd.DataFrame:
+    dataset, condition = scanned(path, [scoring])
+    return dataset.to_table(columns=columns, filter=condition).to_pandas()
+
+
+def presence_sources(con, features_path: Path, dates: list[pd.Timestamp], interim_dir: Path):
+    """DuckDB relations of the scored (child_pid, as_of) at `dates` and of each source table's
+    (child_pid, d) records: read straight from parquet."""
+    listed = ", ".join(f"TIMESTAMP '{d}'" for d in dates)
+    keys = con.read_parquet(str(features_path)).filter(f"already_out = 0 AND as_of IN ({listed})")
+    empty = pd.DataFrame({"child_pid": pd.Series(dtype=str), "d": pd.Series(dtype="datetime64[us]")})  # absent: share 0
+    events = {table: con.read_parquet(str(interim_dir / f"{table}.parquet")).project(f"child_pid, {column} AS d")
+              if (interim_dir / f"{table}.parquet").exists() else empty for table, column in SOURCES.items()}  # fmt: skip
+    return keys.project("child_pid, as_of"), events
 
 
 def run(features_path, interim_dir, explanations_path, predictions_path, models_dir, out_dir, metrics_path,
@@ -182,19 +221,14 @@ def run(features_path, interim_dir, explanations_path, predictions_path, models_
     before = before.loc[before["as_of"] == before["as_of"].max(), "score"].to_numpy()
     explanations = explanations[explanations["as_of"] == scoring]
     scoring_as_of = scoring.date().isoformat()
-    frame = read_features(Path(features_path), features,
-                          [pd.Timestamp(d) for d in reference_dates] + [scoring])  # fmt: skip
-    is_current = frame["as_of"] == scoring
-    reference, current = frame[~is_current], frame[is_current]
-    full = reference["months_of_history"] >= catalogue.HISTORY_CAP_MONTHS if "months_of_history" in reference else None
-    if full is not None and full.any():  # like with like: every window after the history start
-        reference = reference[full]
-    if len(reference) > params.monitoring.reference_rows:
-        rng = np.random.default_rng(params.base.seed)
-        keep = np.sort(rng.choice(len(reference), params.monitoring.reference_rows, replace=False))
-        reference = reference.iloc[keep]
-    present = source_presence(frame[["child_pid", "as_of"]], read_events(interim_dir),
-                              params.monitoring.record_window_days)  # fmt: skip
+    window = [pd.Timestamp(d) for d in reference_dates]
+    columns = ["child_pid", "as_of", *features]
+    reference = read_reference(Path(features_path), columns, window, params.monitoring.reference_rows,
+                               params.base.seed)  # fmt: skip
+    current = read_current(Path(features_path), columns, scoring)
+    con = duckdb.connect()
+    keys, events = presence_sources(con, Path(features_path), [*window, scoring], interim_dir)
+    present = source_presence(keys, events, params.monitoring.record_window_days, con)
     children = pd.read_parquet(interim_dir / "children.parquet", columns=["child_pid", "county_code", "caseworker_id"])
     scored = explanations[explanations["score"].notna()][["child_pid", "score"]]
     scored = with_directors(scored.merge(children[["child_pid", "county_code"]], on="child_pid", how="left"), children)

@@ -27,9 +27,15 @@ from src.atomic import atomic_dir, json_numbers, write_json, write_parquet
 from src.config import Evaluate, Params
 from src.delivery.capacity import LIST_KEYS, list_capacity, list_ids, with_directors
 from src.errors import SafetynetError
-from src.features import catalogue
 from src.models import baselines, metrics, nowcast, promotion
 from src.models.curves import plot_tables, render_backtest, render_figures, rows_with_score
+from src.models.evaluation_data import (
+    ATTRIBUTES,
+    load_frames,
+    read_children,
+    read_columns,
+    read_truth,
+)
 from src.models.report import headline, split_per_month
 from src.models.scoring import CalibratedModel
 from src.run_facts import read_train_summary
@@ -39,9 +45,7 @@ log = logging.getLogger(__name__)
 MODEL = "model"
 PLOT_SCORERS = (MODEL, "logistic", baselines.PEER, "rules", "community", "oracle")  # as in dvc.yaml plots
 ORACLE = "oracle"
-ATTRIBUTES = catalogue.AUDIT_ATTRIBUTES
 PREDICTION_COLUMNS = ("child_pid", "as_of", "score", "label", "selected", *ATTRIBUTES)
-COHORT_COLUMNS = ("child_pid", "as_of", "label", "label_observed", "already_out")
 RATIO_METRICS = ("auc_roc", "precision@5_pct", "precision_at_k")
 
 
@@ -75,7 +79,8 @@ def capacity_by_list(test: pd.DataFrame, children: pd.DataFrame, per_caseworker:
             f"features.parquet: column county_code is empty on {int(missing.sum())} test rows; "
             "every child needs a county (fix children.parquet and rebuild features)"
         )
-    capacity = list_capacity(with_directors(test[["child_pid", "as_of", "county_code"]], children), per_caseworker)
+    keyed = test if "caseworker_id" in test else with_directors(test[["child_pid", "as_of", "county_code"]], children)
+    capacity = list_capacity(keyed[list(LIST_KEYS)], per_caseworker)
     by_county = capacity.groupby(level=[0, 1], sort=True).sum()
     empty = by_county[by_county == 0]
     if not empty.empty:
@@ -96,10 +101,12 @@ def k_by_list(capacity: pd.Series) -> dict[int, int]:
 # ---------------------------------------------------------------- pure core: metric blocks
 
 
-def _metric_values(y, score, months, lists, k, probabilistic: bool, settings: Evaluate) -> dict:
-    """One block: capacity metrics over the director lists, every other metric over months."""
-    by_month = {"groups": months, "ece_bins": settings.ece_bins}
-    by_list = {"groups": lists, "k": k}
+def _metric_values(y, score, months, lists, k, probabilistic: bool, settings: Evaluate,
+                   positions: tuple) -> dict:  # fmt: skip
+    """One block: capacity metrics over the director lists, every other metric over months.
+    `positions`: the rows' tie positions within their month and within their list."""
+    by_month = {"groups": months, "ece_bins": settings.ece_bins, "positions": positions[0]}
+    by_list = {"groups": lists, "k": k, "positions": positions[1]}
     block = {
         "n": int(len(y)),
         "n_positive": int(np.sum(y)),
@@ -126,7 +133,10 @@ def score_block(
     y = test["label"].to_numpy(dtype="int64")
     months = test["as_of"].to_numpy()
     lists, k = list_ids(test, capacity), k_by_list(capacity)
-    block = _metric_values(y, score, months, lists, k, probabilistic, settings)
+    # one ranking per grouping for every cut-off; a month's rows keep their positions (a list
+    # lies within one month), so the per-month blocks reuse it too
+    positions = (metrics.tie_positions(score, months), metrics.tie_positions(score, lists))
+    block = _metric_values(y, score, months, lists, k, probabilistic, settings, positions)
     block["list_stability"] = metrics.compute(
         "list_stability",
         y,
@@ -135,13 +145,15 @@ def score_block(
         k=k,
         periods=months,
         ids=test["child_pid"].to_numpy(),
+        positions=positions[1],
     )
     block["per_month"] = {}
     for month in capacity.index.unique(LIST_KEYS[0]).sort_values():
         rows = months == np.datetime64(month)
         block["per_month"][pd.Timestamp(month).date().isoformat()] = _metric_values(
-            y[rows], score[rows], months[rows], lists[rows], k, probabilistic, settings
-        )
+            y[rows], score[rows], months[rows], lists[rows], k, probabilistic, settings,
+            tuple((above[rows], tied[rows]) for above, tied in positions),
+        )  # fmt: skip
     return json_numbers(block)
 
 
@@ -198,26 +210,29 @@ def evaluate_scores(
 
 
 def selected(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series) -> np.ndarray:
-    """Which test rows the lists cut at capacity hand out (as the watchlist stage cuts them)."""
-    return build_predictions(test, score, capacity)["selected"].to_numpy(dtype=bool)
+    """Which test rows the lists hand out: the top k of each director's list (LIST_KEYS), k its
+    capacity, ties at the cut broken by child_pid (a keyed hash, so arbitrary but fixed),
+    exactly as the watchlist stage cuts its lists."""
+    frame = pd.DataFrame({"list_id": list_ids(test, capacity), "score": np.asarray(score, dtype="float64"),
+                          "child_pid": test["child_pid"].to_numpy()})  # fmt: skip
+    order = frame.sort_values(
+        ["list_id", "score", "child_pid"], ascending=[True, False, True], kind="mergesort"
+    )
+    position = order.groupby("list_id", sort=False).cumcount().to_numpy()
+    k = capacity.to_numpy(dtype="int64")[order["list_id"].to_numpy()]
+    chosen = np.zeros(len(frame), dtype=bool)
+    chosen[order.index.to_numpy()] = position < k
+    return chosen
 
 
 # ---------------------------------------------------------------- pure core: predictions and plots
 
 
 def build_predictions(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series) -> pd.DataFrame:
-    """The contract's test predictions. `selected` is the list actually handed out: the top k
-    of each director's list (LIST_KEYS), k its capacity, ties at the cut broken by child_pid (a
-    keyed hash, so arbitrary but fixed), exactly as the watchlist stage cuts its lists."""
+    """The contract's test predictions; `selected` is the list actually handed out (`selected`)."""
     frame = test[["child_pid", "as_of", "label", *ATTRIBUTES]].assign(
-        score=np.asarray(score, dtype="float64"), list_id=list_ids(test, capacity)
+        score=np.asarray(score, dtype="float64"), selected=selected(test, score, capacity)
     )
-    order = frame.sort_values(
-        ["list_id", "score", "child_pid"], ascending=[True, False, True], kind="mergesort"
-    )
-    position = order.groupby("list_id", sort=False).cumcount().to_numpy()
-    k = capacity.to_numpy(dtype="int64")[order["list_id"].to_numpy()]
-    frame["selected"] = pd.Series(position < k, index=order.index).reindex(frame.index)
     frame["label"] = frame["label"].astype("int8")
     frame["child_pid"] = frame["child_pid"].astype(str)
     for column in ATTRIBUTES:
@@ -228,66 +243,6 @@ def build_predictions(test: pd.DataFrame, score: np.ndarray, capacity: pd.Series
 
 
 # ---------------------------------------------------------------- I/O
-
-
-def _read_features(path: Path, columns: list[str], filters: list) -> pd.DataFrame:
-    try:
-        frame = pd.read_parquet(path, columns=columns, filters=filters)
-    except FileNotFoundError:
-        raise SafetynetError(
-            f"{path}: not found; run the features stage (dvc repro features)"
-        ) from None
-    except Exception as exc:  # pyarrow names the missing column in its own message
-        raise SafetynetError(f"{path}: cannot read the columns evaluate needs ({exc})") from None
-    frame["as_of"] = frame["as_of"].dt.as_unit("us")
-    return frame
-
-
-def _timestamps(dates) -> list[pd.Timestamp]:
-    return [pd.Timestamp(d).as_unit("us") for d in dates]
-
-
-def load_frames(
-    features_path: Path, summary: dict
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(test candidates, train rows for the logistic fit, history for the community rate)."""
-    features = list(summary["features"])
-    split = summary["split"]
-    test_cols = sorted(
-        {
-            *COHORT_COLUMNS,
-            *ATTRIBUTES,
-            *features,
-            *baselines.COMMUNITY_KEY,
-            *(f for f, _ in baselines.RULES.values()),
-        }
-    )
-    test = _read_features(features_path, test_cols, [("as_of", "in", _timestamps(split["test"]))])
-    labelled = _timestamps(split["train"])  # all labelled before the test gap
-    train = _read_features(features_path, [*COHORT_COLUMNS, *features], [("as_of", "in", labelled)])
-    history_cols = [*COHORT_COLUMNS, *baselines.COMMUNITY_KEY]
-    history = _read_features(
-        features_path, history_cols, [("as_of", "<", min(_timestamps(split["test"])))]
-    )
-    return test, _scored(train), _scored(history)
-
-
-def _scored(frame: pd.DataFrame) -> pd.DataFrame:
-    """The population a list is drawn from: label observed, not already out."""
-    keep = frame["label_observed"].astype(bool) & (frame["already_out"] == 0)
-    return frame.loc[keep].reset_index(drop=True)
-
-
-def read_children(interim_dir: Path) -> pd.DataFrame:
-    path = Path(interim_dir) / "children.parquet"
-    if not path.exists():
-        raise SafetynetError(f"{path}: not found; run the ingest stage (dvc repro ingest)")
-    return pd.read_parquet(path, columns=["child_pid", "caseworker_id"])
-
-
-def read_truth(interim_dir: Path) -> pd.DataFrame | None:
-    path = Path(interim_dir) / "truth.parquet"
-    return pd.read_parquet(path) if path.exists() else None
 
 
 def compute_scores(test, train, history, truth, model, summary: dict, params: Params):
@@ -328,10 +283,8 @@ def champion_metric(
         missing = [f for f in model.features if f not in test.columns]
         frame = test
         if missing:
-            dates = _timestamps(test["as_of"].unique())
             try:
-                extra = _read_features(features_path, ["child_pid", "as_of", *missing],
-                                       [("as_of", "in", dates)])  # fmt: skip
+                extra = read_columns(features_path, missing, test["as_of"].unique())
             except SafetynetError:
                 return None
             frame = test.merge(extra, on=["child_pid", "as_of"], how="left", validate="one_to_one")
@@ -356,13 +309,14 @@ def run(
     """Evaluate the trained model and the baselines on the test period; write reports; gate."""
     models_dir, interim_dir, features_path = Path(models_dir), Path(interim_dir), Path(features_path)
     summary = read_train_summary(models_dir)
-    candidates, train, history = load_frames(features_path, summary)
+    candidates, train, history = load_frames(features_path, summary,
+                                             params.evaluate.logistic_max_rows, params.base.seed)  # fmt: skip
     children = read_children(interim_dir)
     test = with_directors(select_test_rows(candidates, summary["split"]["test"]), children)
     capacity = capacity_by_list(test, children, params.base.children_per_caseworker)
     model = CalibratedModel.from_dir(models_dir)
     scores, probabilistic = compute_scores(
-        test, train, history, read_truth(interim_dir), model, summary, params
+        test, train, history, read_truth(interim_dir, summary["split"]["test"]), model, summary, params
     )
     result = evaluate_scores(test, scores, probabilistic, capacity, params.evaluate)
     result["nowcast"] = nowcast.effect(model.nowcast, test["as_of"], test["label"].to_numpy(),

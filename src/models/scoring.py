@@ -144,7 +144,9 @@ def prepare_features(
             columns[name] = _as_category(frame[name], categories[name])
         else:
             columns[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
-    return pd.DataFrame(columns, index=frame.index)
+    # copy=False: float64 columns stay views of `frame` (copy-on-write keeps them safe), so
+    # a million children's training rows are not held twice
+    return pd.DataFrame(columns, index=frame.index, copy=False)
 
 
 def _as_category(values: pd.Series, categories: list[str]) -> pd.Categorical:

@@ -108,7 +108,9 @@ def train_model(
     fitted on every labelled as-of date before the test period."""
     tp = params.train
     rate = tp.negative_sample_rate
-    frame = frame.loc[keep_for_training(frame, split.train, rate, params.base.seed)]
+    keep = keep_for_training(frame, split.train, rate, params.base.seed)
+    if not keep.all():  # rows read by read_training_rows are kept already: no copy then
+        frame = frame.loc[keep]
     frame = frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
     if frame["label"].nunique() < 2:
         raise SafetynetError(
@@ -118,9 +120,12 @@ def train_model(
     sample = sample_children(frame, tp.backtest.max_children, params.base.seed)
     backtest = run_backtest(sample, split.folds, params, features, categories)
     constraints = compare_constraints(sample, split.folds, params, features, categories, backtest)
+    sampled_children = int(sample["child_pid"].nunique())
     y = frame["label"].to_numpy()
     spw, offset = class_weight(y, tp.objective_weighting), raw_offset(y, tp)
+    counts, kappa = period_counts(frame), nowcast.kappa_from(frame["days_to_outcome"], y, tp.nowcast.days)
     x_train = prepare_features(frame, features, categories)
+    del frame, sample  # the caller passes the rows without keeping them: only x_train stays
     booster = fit_booster(x_train, y, params_for(params, backtest.settings, y, features), backtest.rounds)
     calibrator = dataclasses.replace(backtest.calibrator, offset=offset)
     model = CalibratedModel(booster, calibrator, categories)
@@ -131,12 +136,12 @@ def train_model(
         scale_pos_weight=spw,
         metrics={"train_auc": float(roc_auc_score(y, raw_train)),
                  "backtest_mean_auc_pr": backtest.report["summary"]["auc_pr"]["mean"]},  # fmt: skip
-        periods={"train": period_counts(frame)},
+        periods={"train": counts},
         importance=_importance(booster),
         input_example=synthetic_input_example(model),
-        backtest={**backtest.report, "children": int(sample["child_pid"].nunique()),
+        backtest={**backtest.report, "children": sampled_children,
                   "monotone_constraints": constraints},  # fmt: skip
-        kappa=nowcast.kappa_from(frame["days_to_outcome"], y, tp.nowcast.days),
+        kappa=kappa,
     )
 
 
@@ -184,9 +189,10 @@ def run(features_path, features_summary_path, models_dir, params: Params) -> dic
     log.info("split: train %s..%s (%d folds, last window %s), test %s..%s", split.train[0],
              split.train[-1], len(split.folds), split.folds[-1].window[-1], split.test[0],
              split.test[-1])  # fmt: skip
-    frame = read_training_rows(dataset, split.train, params, features, categories)
-    result = train_model(frame, split, params, features, categories)
-    del frame
+    # passed on without a reference here, so train_model can free the rows once they are
+    # the model's input (sorted as train_model wants them: its sort is then a no-op)
+    result = train_model(read_training_rows(dataset, split.train, params, features, categories,
+                                            ordered=True), split, params, features, categories)  # fmt: skip
     nc = params.train.nowcast
     window = read_cohort_rows(dataset, nowcast.candidate_dates(split.test, facts.as_of_dates, nc.days,
                               nc.months), features, categories)  # fmt: skip

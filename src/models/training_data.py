@@ -106,10 +106,12 @@ def read_training_rows(
     params: Params,
     features: list[str],
     categories: dict[str, list[str]],
+    ordered: bool = False,
 ) -> pd.DataFrame:
-    """Eligible labelled rows, streamed in batches with negatives sampled on the way (bounds memory)."""
+    """Eligible labelled rows, streamed in batches with negatives sampled on the way (bounds
+    memory); `ordered`: sorted by KEYS, else in file order."""
     rate, seed = params.train.negative_sample_rate, params.base.seed
-    frame = read_cohort_rows(dataset, dates, features, categories, labelled=True,
+    frame = read_cohort_rows(dataset, dates, features, categories, labelled=True, ordered=ordered,
                              keep=lambda part: keep_for_training(part, dates, rate, seed))  # fmt: skip
     if frame.empty:
         raise SafetynetError("features.parquet: no eligible labelled rows to train on")
@@ -123,27 +125,43 @@ def read_cohort_rows(
     categories: dict[str, list[str]],
     labelled: bool = False,
     keep=None,
+    ordered: bool = False,
 ) -> pd.DataFrame:
     """Rows of children not already out at `dates` (only label-observed ones when `labelled`),
-    streamed in batches; `keep(batch)` may drop rows on the way (a boolean mask)."""
+    streamed in batches; `keep(batch)` may drop rows on the way (a boolean mask over the
+    batch's KEYS and LABEL_INPUTS). `ordered`: sorted by KEYS, else in file order.
+
+    The rows are gathered as Arrow columns (compact) and become pandas one column at a time,
+    so a million children's history is never held twice."""
     as_of_type = dataset.schema.field("as_of").type
     wanted = pa.array([pd.Timestamp(d) for d in dates], type=as_of_type)
     condition = pc.field("as_of").isin(wanted) & (pc.field("already_out") == 0)
     if labelled:
         condition &= pc.field("label_observed")
-    scanner = dataset.scanner(
-        columns=[*KEYS, *LABEL_INPUTS, *features], filter=condition, batch_size=1 << 18
-    )
-    parts = []
-    for batch in scanner.to_batches():
-        part = batch.to_pandas()
-        if keep is not None:
-            part = part.loc[keep(part)]
-        if part.empty:
-            continue
-        parts.append(part.assign(**{c: _fixed(part[c], categories[c]) for c in categories}))
     columns = [*KEYS, *LABEL_INPUTS, *features]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    # one batch read ahead: Arrow's default read-ahead holds gigabytes of decoded row groups
+    scanner = dataset.scanner(columns=columns, filter=condition, batch_size=1 << 18,
+                              batch_readahead=1, fragment_readahead=1)  # fmt: skip
+    batches = []
+    for batch in scanner.to_batches():
+        if keep is not None:
+            mask = keep(batch.select([*KEYS, *LABEL_INPUTS]).to_pandas())
+            batch = batch.filter(pa.array(np.asarray(mask, dtype=bool)))
+        batches.append(batch)
+    table = pa.Table.from_batches(batches, schema=scanner.projected_schema)
+    del batches
+    if ordered:
+        order = pc.sort_indices(table.select(KEYS), sort_keys=[(k, "ascending") for k in KEYS])
+        arrays = table.columns
+        del table
+        for i, array in enumerate(arrays):  # one column at a time: the old one is freed
+            arrays[i] = array.take(order)
+            del array
+        table = pa.table(arrays, names=columns)
+        del arrays
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    return frame.assign(**{c: _fixed(frame[c], categories[c]) for c in categories})
 
 
 def _fixed(values: pd.Series, categories: list[str]) -> pd.Categorical:
