@@ -46,6 +46,7 @@ from src.features.cohort import month_starts
 from src.features.engine import DuckDBEngine, SparkEngine, as_engine, table_path
 from src.features.labels import build_labels, prepare_labels
 from src.run_facts import features_facts, read_export_date
+from src.spark_session import spark_session  # imports PySpark (an optional extra) only when called
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,6 @@ def open_engine(interim_dir: Path, params: Params, scratch: Path) -> DuckDBEngin
     when set, so tables already on HDFS or S3 are read in place)."""
     if params.features.engine == "duckdb":
         return open_interim(interim_dir, params.features.duckdb_memory_gb, scratch)
-    from src.spark_session import spark_session  # PySpark is an optional extra
-
     session = spark_session(params.spark, scratch)
     return attach_interim(
         SparkEngine(session), params.spark.input_path or Path(interim_dir).absolute()
