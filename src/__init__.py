@@ -12,6 +12,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # libgomp reads this when LightGBM loads it; the default spinning wait made boosting 10-25x
 # slower on a shared 2-core machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# pandera sets SPARK_LOCAL_IP=127.0.0.1 at import whenever PySpark is installed, which would bind
+# a cluster job's driver to loopback where no executor reaches it: the user's own value (or
+# None) is kept here, before any stage imports pandera (src/spark_session.py reads it).
+USER_SPARK_LOCAL_IP = os.environ.get("SPARK_LOCAL_IP")
 # pandera imports pyspark.pandas whenever PySpark is installed (the spark extra), and that warns
 # about pandas 3 on every command; the pipeline never uses pandas-on-Spark.
 warnings.filterwarnings(

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+import src
 from src.errors import SafetynetError
 from src.spark_params import Spark
 
@@ -40,6 +41,14 @@ def session_conf(settings: Spark, local_dir: Path | None = None) -> dict[str, st
     return conf
 
 
+def driver_environment(master: str, environ: dict, user_local_ip: str | None) -> None:
+    """Undo pandera's ``SPARK_LOCAL_IP=127.0.0.1`` (set at its import) for a cluster master, so the
+    driver binds to an address the executors can reach; a value the user set stays. Local
+    masters keep loopback (driver and executor are one JVM)."""
+    if not master.startswith("local") and user_local_ip is None:
+        environ.pop("SPARK_LOCAL_IP", None)
+
+
 def spark_session(settings: Spark, local_dir: Path | None = None):
     """A SparkSession built from the ``spark:`` params (or the one already running)."""
     try:
@@ -48,6 +57,7 @@ def spark_session(settings: Spark, local_dir: Path | None = None):
         raise SafetynetError(
             'features.engine: spark needs PySpark and Java 17: pip install -e ".[spark]"'
         ) from None
+    driver_environment(settings.master, os.environ, src.USER_SPARK_LOCAL_IP)
     if settings.master.startswith("local"):  # workers run this interpreter; a cluster sets its own
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("safetynet-ews").master(settings.master)
