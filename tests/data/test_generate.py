@@ -166,6 +166,23 @@ def test_p_true_matches_a_hand_computed_chain():
     assert got == pytest.approx(1 - clear[[0, 2]])
 
 
+def test_p_true_never_rounds_below_zero():
+    """With no outcome possible, 1 - u is 0 up to rounding, which fell to -2e-16 at 1M children
+    and made every probability metric of the oracle refuse the score."""
+    rng = np.random.default_rng(0)
+    n = 100_000
+    h = np.exp(rng.normal(0.0, 1.0, n))
+
+    class Terms:
+        transition, outcome = transition_matrices(h), np.zeros((n, 3))
+        exit, allowed = rng.random(n) * 0.01, np.ones(n, dtype=bool)
+
+    raw = 1 - (Terms.exit + (1 - Terms.exit) * Terms.transition.sum(axis=2)[:, 0])
+    assert raw.min() < 0  # the rounding the clip guards against happens in this draw
+    got = p_true(np.zeros(n, dtype=int), [Terms], np.ones(1))
+    assert got.min() == 0.0 and got.max() <= 1.0
+
+
 def test_generator_outcomes_are_frequent_and_predictable_by_p_true():
     params = small_params(n_children=1500, months=24)
     registry, model, sim = generate.simulate(params)

@@ -6,12 +6,16 @@ Each table takes a list of dicts; missing columns are filled with nulls, dates a
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from src.data.contract import default_school_calendar
 from src.features import features
+from src.features.engine import SparkEngine
 
 COLUMNS = {
     "children": {
@@ -181,11 +185,33 @@ def connect(data: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
     return con
 
 
+ARROW_TYPES = {"str": pa.string(), "datetime64[us]": pa.timestamp("us"), "float64": pa.float64(),
+               "Int64": pa.int64(), "int8": pa.int8()}  # fmt: skip
+
+
+def spark_engine(session, data: dict[str, pd.DataFrame], folder: Path) -> SparkEngine:
+    """The tables as Parquet files in ``folder`` (typed: an all-null column keeps its type), read
+    by a Spark engine as the features stage reads the interim tables."""
+    engine = SparkEngine(session)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in data.items():
+        types = COLUMNS[name]
+        dates = {c: t for c, t in types.items() if t.startswith("datetime")}
+        arrow = pa.Table.from_pandas(
+            table.astype(dates), preserve_index=False,
+            schema=pa.schema([(c, ARROW_TYPES[t]) for c, t in types.items()]),
+        )  # fmt: skip
+        pq.write_table(arrow, folder / f"{name}.parquet")
+        engine.read_parquet(name, str(folder / f"{name}.parquet"))
+    return engine
+
+
 def features_at(
-    data: dict[str, pd.DataFrame], as_of: str, pids: list[str] | None = None
+    data: dict[str, pd.DataFrame], as_of: str, pids: list[str] | None = None, engine=None
 ) -> pd.DataFrame:
-    """Features of the given children (default: all) at one as-of date, indexed by child_pid."""
-    con = connect(data)
+    """Features of the given children (default: all) at one as-of date, indexed by child_pid;
+    on ``engine`` over ``data`` (``spark_engine``) or, by default, on DuckDB."""
+    con = engine if engine is not None else connect(data)
     features.prepare_tables(con)
     pids = pids if pids is not None else list(data["children"]["child_pid"])
     keys = pd.DataFrame({"child_pid": pids, "as_of": pd.Timestamp(as_of)}).astype(

@@ -11,19 +11,26 @@ features at t of the whole export equal those of the export with every record af
 removed. Histories are either long (the export records from 2021) or only the example's own
 records, so short histories and their unknown windows are exercised too. Every catalogue
 feature is compared, the new ones included.
+
+The same three properties hold on the Spark engine (``test_on_spark_...``, marked ``spark``):
+there every Spark job has a fixed cost of seconds, so each example packs several sub-examples
+into one export (children x_i, y_i and r_i) and computes its features once per variant.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from src.data import contract
 from src.features import catalogue
-from tests.features.feature_frames import HISTORY_FROM, child, features_at, tables
+from tests.features.feature_frames import HISTORY_FROM, child, features_at, spark_engine, tables
 
 AS_OF_CHOICES = (dt.date(2024, 3, 1), dt.date(2024, 9, 1))
 # None: the history start follows the example's own records (often short, some windows unknown)
@@ -186,18 +193,24 @@ def registry_chains(draw) -> tuple[dict[str, str], list[tuple[str, int, str, str
     return start, changes
 
 
-def _registry_export(as_of: dt.date, start: dict, changes: list) -> dict[str, pd.DataFrame]:
-    """Child "x" with the values after its last change (as of export) and its registry_history."""
+def _registry_rows(pid: str, as_of: dt.date, start: dict, changes: list) -> tuple[dict, list]:
+    """Child ``pid`` with the values after its last change (as of export), and its history."""
     current = dict(start)
     for field, _, _, new in changes:
         current[field] = new
     history = [
-        {"child_pid": "x", "field": field, "old_value": old, "new_value": new,
+        {"child_pid": pid, "field": field, "old_value": old, "new_value": new,
          "change_date": (as_of + dt.timedelta(days=offset)).isoformat()}
         for field, offset, old, new in changes
     ]  # fmt: skip
     exported = {**current, "disability_level": int(current["disability_level"])}
-    return tables(children=[child("x", **exported)], registry_history=history)
+    return child(pid, **exported), history
+
+
+def _registry_export(as_of: dt.date, start: dict, changes: list) -> dict[str, pd.DataFrame]:
+    """Child "x" with the values after its last change (as of export) and its registry_history."""
+    row, history = _registry_rows("x", as_of, start, changes)
+    return tables(children=[row], registry_history=history)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -221,3 +234,62 @@ def test_registry_changes_after_t_never_change_the_row_at_t(as_of, chains):
     assert whole.loc["x", "category"] == in_force["category"]
     assert whole.loc["x", "guardian_type"] == in_force["guardian_type"]
     assert whole.loc["x", "disability_level"] == float(in_force["disability_level"])
+
+
+SUB_EXAMPLES = 4  # per Spark export: the fixed cost of a Spark job is paid once for all of them
+
+
+@pytest.mark.spark
+@settings(max_examples=2, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@given(
+    as_of=st.sampled_from(AS_OF_CHOICES),
+    history_from=st.sampled_from(HISTORY_CHOICES),
+    examples=st.lists(
+        st.tuples(
+            st.lists(records(-420, 0), max_size=25),
+            st.lists(records(1, 200), min_size=1, max_size=10),
+            st.lists(records(1, 200), max_size=10),
+            unexcused_runs,
+            st.booleans(),
+            registry_chains(),
+        ),
+        min_size=SUB_EXAMPLES,
+        max_size=SUB_EXAMPLES,
+    ),
+)
+def test_on_spark_records_and_registry_changes_after_t_never_change_the_row_at_t(
+    spark, as_of, history_from, examples
+):
+    """On Spark: x_i (past + future A) equals y_i (past + future B), both equal x_i of the export
+    cut at t, and r_i's registry fields equal those of its history cut at t."""
+    whole: dict[str, list] = {t: [] for t in RECORDS} | {"children": [], "registry_history": []}
+    cut: dict[str, list] = {t: [] for t in RECORDS} | {"children": [], "registry_history": []}
+    for i, (past, future_a, future_b, runs, future_runs_b, (start, changes)) in enumerate(examples):
+        parts = [(whole, _history(f"x{i}", as_of, past, future_a, runs, True)),
+                 (whole, _history(f"y{i}", as_of, past, future_b, runs, future_runs_b)),
+                 (cut, _history(f"x{i}", as_of, past, [], runs, False))]  # fmt: skip
+        for export, history in parts:
+            for table, rows in history.items():
+                export[table] += rows
+        for export, kept in ((whole, changes), (cut, [c for c in changes if c[1] <= 0])):
+            row, history = _registry_rows(f"r{i}", as_of, start, kept)
+            export["registry_history"] += history
+            export["children"].append(row)
+        whole["children"] += [child(f"x{i}"), child(f"y{i}")]
+        cut["children"].append(child(f"x{i}"))
+    frames = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, export in (("whole", whole), ("cut", cut)):
+            data = tables(history_from, **export)
+            engine = spark_engine(spark, data, Path(folder) / name)
+            frames.append(features_at(data, as_of.isoformat(), engine=engine))
+    for i in range(len(examples)):
+        for frame, other in ((frames[0], f"y{i}"), (frames[1], f"x{i}")):
+            pd.testing.assert_series_equal(
+                frames[0].loc[f"x{i}", COMPARED], frame.loc[other, COMPARED], check_names=False
+            )
+        registry = ["category", "guardian_type", "disability_level", "disability"]
+        pd.testing.assert_series_equal(
+            frames[0].loc[f"r{i}", registry], frames[1].loc[f"r{i}", registry], check_names=False
+        )

@@ -244,4 +244,5 @@ def p_true(states: np.ndarray, terms: list[MonthTerms], weights: np.ndarray) -> 
         carry = np.einsum("nij,nj->ni", t.transition, u)
         no_event = 1.0 - w * (t.allowed[:, None] * t.outcome)
         u = t.exit[:, None] + (1.0 - t.exit[:, None]) * no_event * carry
-    return 1.0 - u[np.arange(len(states)), states]
+    # 1 - u can round to -2e-16 where u is 1 up to the last bit: a probability stays in [0, 1]
+    return np.clip(1.0 - u[np.arange(len(states)), states], 0.0, 1.0)
