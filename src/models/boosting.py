@@ -14,10 +14,7 @@ feature with a catalogue risk direction (+1 / -1) may only move the score that w
 contribution's sign agrees with the declared direction and a reason (a value beyond its
 normal range on the risk side) cannot be a protective value in disguise. Categorical and
 directionless features are unconstrained. The cost is measured in the backtest
-(`src.models.constraints`). LightGBM's `intermediate` method enforces the same guarantee
-less tightly than its default `basic`: on the 1M-children benchmark (5.5M training rows,
-221 rounds) test AUC 0.8258 and top-5 % precision 0.577 against basic's 0.8252 and 0.573
-(unconstrained: 0.8266 and 0.581), and the fit took 177 s against 291 s.
+(`src.models.constraints`).
 """
 
 from __future__ import annotations
@@ -66,8 +63,7 @@ def lightgbm_params(
     if params.train.monotone_constraints:
         directions = monotone_constraints(features)
         if any(directions):
-            constraints = {"monotone_constraints": directions,
-                           "monotone_constraints_method": "intermediate"}  # fmt: skip
+            constraints = {"monotone_constraints": directions}
     return {
         **constraints,
         "objective": "binary",
