@@ -190,9 +190,8 @@ ARROW_TYPES = {"str": pa.string(), "datetime64[us]": pa.timestamp("us"), "float6
 
 
 def spark_engine(session, data: dict[str, pd.DataFrame], folder: Path) -> SparkEngine:
-    """The tables as Parquet files in ``folder`` (typed: an all-null column keeps its type), read
-    by a Spark engine as the features stage reads the interim tables."""
-    engine = SparkEngine(session)
+    """The tables as Parquet files in ``folder`` (typed: an all-null column keeps its type),
+    attached to a Spark engine as the features stage attaches the interim folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, table in data.items():
         types = COLUMNS[name]
@@ -202,8 +201,7 @@ def spark_engine(session, data: dict[str, pd.DataFrame], folder: Path) -> SparkE
             schema=pa.schema([(c, ARROW_TYPES[t]) for c, t in types.items()]),
         )  # fmt: skip
         pq.write_table(arrow, folder / f"{name}.parquet")
-        engine.read_parquet(name, str(folder / f"{name}.parquet"))
-    return engine
+    return features.attach_interim(SparkEngine(session), folder.absolute())
 
 
 def features_at(

@@ -263,8 +263,7 @@ def test_on_spark_records_and_registry_changes_after_t_never_change_the_row_at_t
 ):
     """On Spark: x_i (past + future A) equals y_i (past + future B), both equal x_i of the export
     cut at t, and r_i's registry fields equal those of its history cut at t."""
-    whole: dict[str, list] = {t: [] for t in RECORDS} | {"children": [], "registry_history": []}
-    cut: dict[str, list] = {t: [] for t in RECORDS} | {"children": [], "registry_history": []}
+    whole, cut = ({t: [] for t in [*RECORDS, "children", "registry_history"]} for _ in range(2))
     for i, (past, future_a, future_b, runs, future_runs_b, (start, changes)) in enumerate(examples):
         parts = [(whole, _history(f"x{i}", as_of, past, future_a, runs, True)),
                  (whole, _history(f"y{i}", as_of, past, future_b, runs, future_runs_b)),
