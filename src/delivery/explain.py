@@ -41,7 +41,7 @@ from src.atomic import atomic_dir, write_json, write_parquet
 from src.delivery import reasons
 from src.delivery.capacity import list_capacity
 from src.delivery.contributions import contribution_table
-from src.delivery.importance import global_importance, plot_importance, system_matrix
+from src.delivery.importance import global_importance, plot_importance, system_sums
 from src.delivery.services import services_for, systems_from_reasons
 from src.delivery.shap_plots import plot_beeswarm, plot_dependence
 from src.errors import SafetynetError
@@ -224,7 +224,7 @@ def empty_explanations(frame: pd.DataFrame, top_n: int) -> pd.DataFrame:
 
 
 def fill_reasons_and_routing(out, explained, X, contrib, bands, medians) -> None:
-    positive = np.clip(contrib, 0.0, None) @ system_matrix(list(X.columns))
+    positive = system_sums(np.clip(contrib, 0.0, None), list(X.columns))
     for j, system in enumerate(catalogue.SYSTEMS):
         out.loc[explained, f"shap_{system}"] = positive[:, j]
     top_n = sum(c.endswith("_feature") for c in out.columns)

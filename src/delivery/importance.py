@@ -15,20 +15,22 @@ from src import figures
 from src.features import catalogue
 
 
-def system_matrix(features: list[str]) -> np.ndarray:
-    """One-hot (F x S) map from feature to its protection system, in SYSTEMS order."""
+def system_sums(values: np.ndarray, features: list[str]) -> np.ndarray:
+    """(N x S) sums of the (N x F) per-feature `values` over each protection system's features,
+    in SYSTEMS order. Added column by column in feature order: elementwise additions give the
+    same bits on every CPU, where a BLAS product's kernel (and so its rounding) varies by CPU."""
     systems = list(catalogue.SYSTEMS)
-    matrix = np.zeros((len(features), len(systems)))
+    out = np.zeros((values.shape[0], len(systems)))
     for i, name in enumerate(features):
-        matrix[i, systems.index(catalogue.spec(name).system)] = 1.0
-    return matrix
+        out[:, systems.index(catalogue.spec(name).system)] += values[:, i]
+    return out
 
 
 def global_importance(shap_frame: pd.DataFrame, as_of: pd.Timestamp) -> dict:
     """Mean |SHAP| per feature and per protection system (no per-child values)."""
     features = list(shap_frame.columns)
     mean_abs = shap_frame.abs().mean() if len(shap_frame) else pd.Series(0.0, index=features)
-    per_system_sum = shap_frame.to_numpy() @ system_matrix(features) if len(shap_frame) else None
+    per_system_sum = system_sums(shap_frame.to_numpy(), features) if len(shap_frame) else None
     systems = {}
     for j, system in enumerate(catalogue.SYSTEMS):
         members = [f for f in features if catalogue.spec(f).system == system]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -305,14 +306,20 @@ def write_features(
         task = bar.add_task("features", total=len(dates))
         try:
             prepare_labels(con, dates, params.label)
-            for batch in batches(dates, params.features.dates_per_batch):
+            parts = batches(dates, params.features.dates_per_batch)
+            for number, batch in enumerate(parts, start=1):
+                start = time.perf_counter()
                 labels = build_labels(con, batch, export_date, params.label, prepared=True)
+                labelled = time.perf_counter()
                 for table in feature_chunks(con, labels):
                     counter.add(table)
                     if writer is None:
                         writer = pq.ParquetWriter(out, table.schema, compression="zstd")
                     writer.write_table(table.cast(writer.schema))
                 bar.advance(task, len(batch))
+                log.info("features: batch %d/%d (%s .. %s, %d rows): labels %.1f s, features %.1f s",
+                         number, len(parts), batch[0], batch[-1], len(labels), labelled - start,
+                         time.perf_counter() - labelled)  # fmt: skip
         finally:
             if writer is not None:
                 writer.close()
@@ -334,10 +341,14 @@ def run(interim_dir, out_path, summary_path, params: Params) -> dict:
             dates = as_of_dates(con, export_date, params.features)
             check_split(params, dates, export_date)
             log.info("features: %d as-of dates %s .. %s", len(dates), dates[0], dates[-1])
+            start = time.perf_counter()
             prepare_tables(con)
+            log.info("features: event tables prepared in %.1f s", time.perf_counter() - start)
             with atomic_path(out_path) as tmp:
                 summary = write_features(con, dates, export_date, params, tmp)
+                start = time.perf_counter()
                 summary["truth_auc"] = truth_auc(interim_dir, tmp) if summary["rows"] else None
+                log.info("features: truth AUC check in %.1f s", time.perf_counter() - start)
         finally:
             con.close()
     if summary["rows"] == 0:

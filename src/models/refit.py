@@ -21,6 +21,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from src.config import Params
@@ -44,22 +45,39 @@ from src.run_facts import read_facts, read_stage_json, read_train_summary
 log = logging.getLogger(__name__)
 
 
-def refit(frame: pd.DataFrame, test_rows: pd.DataFrame, evaluated: CalibratedModel,
-          summary: dict, params: Params, categories: dict[str, list[str]]) -> CalibratedModel:  # fmt: skip
-    """Pure core: all labelled rows -> booster with the chosen settings; calibrator fitted on
-    the evaluated model's corrected raw scores of the test period."""
+def refit(frame: pd.DataFrame, calibrator, summary: dict, params: Params,
+          categories: dict[str, list[str]]) -> tuple[CalibratedModel, dict]:  # fmt: skip
+    """Pure core: all labelled rows -> booster with the chosen settings and `calibrator`
+    (shifted by this fit's raw-score offset). Returns the model and the rows' facts (count,
+    nowcast kappa). The caller passes the rows without keeping them: once they are the
+    model's input, only that input stays (a million children's history is not held twice)."""
     tp = params.train
     chosen = summary["backtest"]["chosen"]
     settings = dataclasses.replace(tp.lightgbm, **{k: chosen[k] for k in SEARCH_SPACE})
     y = frame["label"].to_numpy()
+    facts = {"rows": len(frame), "kappa": nowcast.kappa_from(frame["days_to_outcome"], y, tp.nowcast.days)}
     features = list(summary["features"])
-    booster = fit_booster(prepare_features(frame, features, categories), y,
-                          params_for(params, settings, y, features), summary["backtest"]["rounds"])  # fmt: skip
-    if test_rows["label"].nunique() < 2:
+    x = prepare_features(frame, features, categories)
+    del frame
+    booster = fit_booster(x, y, params_for(params, settings, y, features), summary["backtest"]["rounds"])
+    calibrator = dataclasses.replace(calibrator, offset=raw_offset(y, tp))
+    return CalibratedModel(booster, calibrator, categories), facts
+
+
+def calibrator_on_test(dataset, evaluated: CalibratedModel, test_dates, params: Params,
+                    categories: dict[str, list[str]]):  # fmt: skip
+    """`train.calibration` fitted on the evaluated model's raw scores of the test period (every
+    eligible row, no sampling), read one month at a time: only scores and labels are kept."""
+    raw, y = [], []
+    for day in test_dates:
+        rows = read_cohort_rows(dataset, [day], evaluated.features, categories, labelled=True)
+        raw.append(evaluated.raw_score(rows))
+        y.append(rows["label"].to_numpy())
+        del rows
+    raw, y = np.concatenate(raw), np.concatenate(y)
+    if len(np.unique(y)) < 2:
         raise SafetynetError("features.parquet: the test period has one label value; cannot calibrate the served model")
-    calibrator = fit_calibrator(tp.calibration, evaluated.raw_score(test_rows),
-                                test_rows["label"].to_numpy(), raw_offset(y, tp))  # fmt: skip
-    return CalibratedModel(booster, calibrator, categories)
+    return fit_calibrator(params.train.calibration, raw, y, 0.0)
 
 
 def run(features_path, features_summary_path, models_dir, served_dir, params: Params) -> dict:
@@ -76,19 +94,18 @@ def run(features_path, features_summary_path, models_dir, served_dir, params: Pa
         raise SafetynetError(f"{models_dir}: trained on other features than the catalogue's; rerun dvc repro")
     dataset = open_features(features_path, features)
     labelled = facts.observed_dates()
-    frame = read_training_rows(dataset, labelled, params, features, categories)
-    test_rows = read_training_rows(dataset, test_dates, dataclasses.replace(
-        params, train=dataclasses.replace(params.train, negative_sample_rate=1.0)), features, categories)  # fmt: skip
-    model = refit(frame, test_rows, evaluated, summary, params, categories)
+    calibrator = calibrator_on_test(dataset, evaluated, test_dates, params, categories)
+    # passed on without a reference here, so refit can free the rows once they are the model's input
+    model, rows = refit(read_training_rows(dataset, labelled, params, features, categories),
+                        calibrator, summary, params, categories)  # fmt: skip
     nc = params.train.nowcast
     targets = [d for d in facts.as_of_dates if d > test_dates[-1]]
     window = read_cohort_rows(dataset, nowcast.candidate_dates(targets, facts.as_of_dates, nc.days, nc.months),
                               features, categories)  # fmt: skip
-    kappa = nowcast.kappa_from(frame["days_to_outcome"], frame["label"], nc.days)
-    model.nowcast = nowcast.build(model, window, targets, kappa, nc)
+    model.nowcast = nowcast.build(model, window, targets, rows["kappa"], nc)
     served = {
         "refit_on": [d.isoformat() for d in labelled],
-        "rows": len(frame),
+        "rows": rows["rows"],
         "rounds": summary["backtest"]["rounds"],
         "calibrated_on": [d.isoformat() for d in test_dates],
         "evaluated_model_digest": decision["model_digest"],
@@ -96,5 +113,5 @@ def run(features_path, features_summary_path, models_dir, served_dir, params: Pa
     }
     model.save(served_dir, served)
     log.info("served model: refitted on %d as-of dates (%s..%s, %d rows), calibrated on the test period",
-             len(labelled), labelled[0], labelled[-1], len(frame))  # fmt: skip
+             len(labelled), labelled[0], labelled[-1], rows["rows"])  # fmt: skip
     return served

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from src.features import catalogue
 from src.models import promotion, refit, train
+from src.models.calibration import fit_calibrator
 from src.models.scoring import CalibratedModel
 from src.models.split import make_split
-from src.models.training_data import file_sha256
+from src.models.training_data import file_sha256, open_features
 from tests.models import train_fixtures as fx
 
 
@@ -42,3 +45,25 @@ def test_the_served_model_is_refitted_on_every_labelled_date(tmp_path, monkeypat
     again = refit.run(path, facts, models, tmp_path / "again", params)
     assert again == served
     assert (tmp_path / "again" / "booster.txt").read_bytes() == (tmp_path / "served" / "booster.txt").read_bytes()
+
+
+def test_the_served_calibrator_sees_every_test_row_once_whatever_the_sampling(tmp_path, monkeypatch):
+    """Read month by month (bounded memory), it equals the calibrator fitted on all the test
+    period's eligible rows at once, negatives unsampled even when training samples them."""
+    monkeypatch.setattr(catalogue, "CATALOGUE", fx.SMALL_CATALOGUE)
+    frame = fx.synthetic_features(n_children=300)
+    path = tmp_path / "features.parquet"
+    frame.to_parquet(path, index=False)
+    params = fx.small_params()
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, negative_sample_rate=0.3))
+    split = make_split(frame["as_of"].unique(), fx.EXPORT_DATE, 180, 3, 4, 1)
+    features, categories = train.feature_categories(False)
+    evaluated = train.train_model(frame, split, params, features, categories).model
+    dataset = open_features(path, features)
+
+    fitted = refit.calibrator_on_test(dataset, evaluated, split.test, params, categories)
+
+    rows = frame.loc[frame["as_of"].dt.date.isin(split.test) & frame["label_observed"] & (frame["already_out"] == 0)]
+    assert len(rows) > 100 and rows["label"].nunique() == 2
+    expected = fit_calibrator(params.train.calibration, evaluated.raw_score(rows), rows["label"].to_numpy(), 0.0)
+    assert fitted == expected
