@@ -116,7 +116,7 @@ def family_breakdown(interim: Path) -> dict[str, float]:
     dates = features.as_of_dates(con, export, params.features)
     steps = {"prepare": cpu_seconds(lambda: features.prepare_tables(con))}
     steps["prepare_labels"] = cpu_seconds(lambda: prepare_labels(con, dates, params.label))
-    for batch in features.batches(dates, params.features.dates_per_batch):
+    for batch in features.batches(dates, features.dates_per_batch(con, params.features.batch_rows)):
         holder = {}
 
         def labels(batch=batch, holder=holder):

@@ -147,7 +147,7 @@ class Features:
     first_as_of: dt.date | None
     last_as_of: dt.date | None
     windows_days: tuple[int, ...]
-    dates_per_batch: int
+    batch_rows: int  # cohort rows (children x as-of dates) per batch, whole dates, at least one
     protected_as_features: bool
     duckdb_memory_gb: float
     registry_as_of_export: typing.Literal["exclude", "keep"]  # without registry_history: see params.yaml
@@ -346,7 +346,7 @@ def _check(p: Params) -> None:
     first, last = p.features.first_as_of, p.features.last_as_of
     _require(first is None or last is None or first <= last,
              f"features.first_as_of {first} is after features.last_as_of {last}")  # fmt: skip
-    _require(p.features.dates_per_batch >= 1, "features.dates_per_batch must be >= 1")
+    _require(p.features.batch_rows >= 1, "features.batch_rows must be >= 1")
     bt = p.train.backtest
     _require(p.train.test_months >= 1, "train.test_months must be at least 1")
     _require(bt.folds >= 2 and bt.fold_months >= 1 and bt.search_trials >= 1,

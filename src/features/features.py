@@ -16,8 +16,8 @@ ones have short histories: a window reaching before the history start is unknown
 
 The heavy work is SQL (``queries``), run by DuckDB or, with ``features.engine: spark``, by
 Spark on the same SQL transpiled (``src/features/engine.py``); as-of dates are processed in
-batches of ``features.dates_per_batch`` and streamed into one parquet file, so memory stays
-bounded.
+batches of whole dates holding about ``features.batch_rows`` child-months each
+(``dates_per_batch``) and streamed into one parquet file, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -229,6 +229,14 @@ def batches(dates: list[dt.date], size: int) -> list[list[dt.date]]:
     return [dates[i : i + size] for i in range(0, len(dates), size)]
 
 
+def dates_per_batch(con, batch_rows: int) -> int:
+    """As many whole as-of dates as keep every registered child x dates within ``batch_rows``
+    (at least one): the batch, not the export, sets the size of every join and sort, so the
+    stage's memory stays flat as the export grows."""
+    children = int(as_engine(con).scalar("SELECT COUNT(*) FROM f_kids") or 0)
+    return max(1, batch_rows // max(1, children))
+
+
 def _count_true(column: pa.ChunkedArray) -> int:
     return int(pc.sum(column.cast(pa.int64())).as_py() or 0)
 
@@ -306,7 +314,7 @@ def write_features(
         task = bar.add_task("features", total=len(dates))
         try:
             prepare_labels(con, dates, params.label)
-            parts = batches(dates, params.features.dates_per_batch)
+            parts = batches(dates, dates_per_batch(con, params.features.batch_rows))
             for number, batch in enumerate(parts, start=1):
                 start = time.perf_counter()
                 labels = build_labels(con, batch, export_date, params.label, prepared=True)

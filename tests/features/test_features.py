@@ -305,7 +305,7 @@ def test_as_of_dates_start_one_month_after_the_history_start():
         first_as_of=None,
         last_as_of=None,
         windows_days=(30, 90, 180, 365),
-        dates_per_batch=2,
+        batch_rows=2,
         protected_as_features=False,
         duckdb_memory_gb=1.0,
         registry_as_of_export="exclude",
@@ -344,7 +344,7 @@ def test_run_writes_features_and_summary(tmp_path, monkeypatch):
     )
     truth.to_parquet(interim / "truth.parquet", index=False)
     (interim / "manifest.json").write_text(json.dumps({"export_date": "2024-09-30"}))
-    params = load_params(PARAMS_FILE, {"features": {"dates_per_batch": 4}})
+    params = load_params(PARAMS_FILE, {"features": {"batch_rows": 8}})
     out, summary_path = tmp_path / "features.parquet", tmp_path / "summary.json"
     with pytest.raises(SafetynetError, match="nothing to train on|train.val_months|backtest folds"):
         features.run(interim, out, summary_path, params)  # 9 months cannot hold the split
@@ -496,3 +496,13 @@ def test_school_period_is_unknown_where_the_calendar_may_have_ended():
     assert period(dt.date(2024, 7, 31), "2024-07-01") == "term"
     assert period(dt.date(2024, 7, 31), "2024-08-01") == "unknown"
     assert period(dt.date(2024, 9, 30), "2024-08-01") == "holiday"
+
+
+def test_a_batch_holds_whole_as_of_dates_for_every_child_within_batch_rows():
+    con = connect(tables(history_from=None, children=[child(c) for c in "abc"]))
+    features.prepare_tables(con)
+    assert features.dates_per_batch(con, 9) == 3  # 3 children x 3 dates
+    assert features.dates_per_batch(con, 8) == 2  # whole dates only
+    assert features.dates_per_batch(con, 2) == 1  # at least one, however many children
+    dates = [dt.date(2024, m, 1) for m in range(1, 8)]
+    assert features.batches(dates, 3) == [dates[0:3], dates[3:6], dates[6:7]]
