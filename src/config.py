@@ -165,6 +165,7 @@ class LightGBMParams:
     lambda_l2: float
     max_rounds: int
     early_stopping_rounds: int
+    monotone_constraints_method: typing.Literal["basic", "intermediate", "advanced"]  # LightGBM's
 
 
 @dataclass(frozen=True)

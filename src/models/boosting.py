@@ -13,8 +13,11 @@ Monotone constraints (`train.monotone_constraints`, on by default): each numeric
 feature with a catalogue risk direction (+1 / -1) may only move the score that way, so a
 contribution's sign agrees with the declared direction and a reason (a value beyond its
 normal range on the risk side) cannot be a protective value in disguise. Categorical and
-directionless features are unconstrained. The cost is measured in the backtest
-(`src.models.constraints`).
+directionless features are unconstrained. `train.lightgbm.monotone_constraints_method` is
+LightGBM's: `basic` (the default) over-constrains the predictions, in LightGBM's own words;
+`intermediate` and `advanced` constrain less, with the same guarantee. What they cost and
+gain, on small exports and at 1M children: docs/architecture.md. The cost on each run's
+folds is measured in the backtest (`src.models.constraints`).
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ def lightgbm_params(
     if params.train.monotone_constraints:
         directions = monotone_constraints(features)
         if any(directions):
-            constraints = {"monotone_constraints": directions}
+            constraints = {"monotone_constraints": directions,
+                           "monotone_constraints_method": settings.monotone_constraints_method}
     return {
         **constraints,
         "objective": "binary",

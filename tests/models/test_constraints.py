@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from src.features import catalogue
 from src.models import backtest, boosting, constraints
+from src.models.scoring import prepare_features
 from src.models.split import make_split
 from tests.models import train_fixtures as fx
 
@@ -54,3 +56,27 @@ def test_the_cost_compares_the_same_folds_with_and_without_constraints(direction
         assert figures["auc_cost_relative"] > constraints.AUC_COST_TARGET and not figures["within_target"]
         own = "monotone" if monotone else "unconstrained"
         assert figures[own]["auc_roc"] == pytest.approx(np.mean([f["auc_roc"] for f in result.report["folds"]]))
+
+
+@pytest.mark.parametrize("method", ["basic", "intermediate", "advanced"])
+def test_every_constraint_method_keeps_the_declared_direction(directional_catalogue, method):
+    """The looser methods split more freely, but the score still only rises with risk_a."""
+    frame = fx.synthetic_features(n_children=200, seed=4)
+    u = frame["risk_a"].fillna(0)
+    frame["label"] = (np.random.default_rng(1).random(len(frame)) < 1 / (1 + np.exp(-(-2.5 + 1.5 * u**2)))).astype("int8")
+    params = fx.small_params(lightgbm={"monotone_constraints_method": method})
+    lgb_params = boosting.lightgbm_params(params, params.train.lightgbm, 1.0, fx.MODEL_FEATURES)
+    assert lgb_params["monotone_constraints_method"] == method
+    x = prepare_features(frame, fx.MODEL_FEATURES, {"kind": list(fx.KINDS)})
+    booster = boosting.fit_booster(x, frame["label"].to_numpy(), lgb_params, 60)
+    grid = np.linspace(-3, 3, 61)
+    for _, row in x.head(20).iterrows():
+        probe = pd.DataFrame([row] * len(grid)).astype(x.dtypes.to_dict())
+        probe["risk_a"] = grid
+        assert np.all(np.diff(booster.predict(probe, raw_score=True)) >= -1e-12)
+    # the same data unconstrained follow the U: the test can see a violation
+    free = {k: v for k, v in lgb_params.items() if not k.startswith("monotone")}
+    unconstrained = boosting.fit_booster(x, frame["label"].to_numpy(), free, 60)
+    probe = pd.DataFrame([x.iloc[0]] * len(grid)).astype(x.dtypes.to_dict())
+    probe["risk_a"] = grid
+    assert np.any(np.diff(unconstrained.predict(probe, raw_score=True)) < 0)
