@@ -366,8 +366,7 @@ def _check(p: Params) -> None:
              f"(use one of {', '.join(gate_metrics)})")  # fmt: skip
     _require(p.evaluate.ece_bins >= 2, "evaluate.ece_bins must be at least 2")
     _require(0 < p.evaluate.peer_alpha < 0.5, "evaluate.peer_alpha must be in (0, 0.5)")
-    _require(p.explain.top_n_reasons >= 1, "explain.top_n_reasons must be at least 1")
-    _require(p.explain.shap_margin >= 0, "explain.shap_margin must be at least 0")
+    _require(p.explain.top_n_reasons >= 1 and p.explain.shap_margin >= 0, "explain: top_n_reasons must be >= 1, shap_margin >= 0")
     bands = p.watchlist.risk_bands
     _require(len(bands) == 2 and 0 < bands[0] < bands[1] < 1,
              f"watchlist.risk_bands: expected two increasing probabilities, got {list(bands)}")  # fmt: skip

@@ -53,7 +53,7 @@ def test_every_params_section_is_a_stage_or_shared(raw):
         (("fairness", "tolerance"), [1.1, 1.25], "fairness.tolerance must be [low, high]"),
         (("fairness", "intersections"), [["hukou"]], "fairness.intersections entries must name two"),
         (("fairness", "attributes"), ["sex", "income"], "fairness: 'income' is not an audited attribute"),
-        (("explain", "shap_margin"), -0.5, "explain.shap_margin must be at least 0"),
+        (("explain", "shap_margin"), -0.5, "explain: top_n_reasons must be >= 1, shap_margin >= 0"),
         (("synthetic", "measurement_bias", "sources"), ["payroll"], "measurement_bias.sources must list some of"),
         (("features", "engine"), "polars", "features.engine: 'polars' is not one of"),
         (("spark", "executor_memory"), "4GB", "spark.executor_memory must be a JVM size"),
