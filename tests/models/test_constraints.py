@@ -68,15 +68,17 @@ def test_every_constraint_method_keeps_the_declared_direction(directional_catalo
     lgb_params = boosting.lightgbm_params(params, params.train.lightgbm, 1.0, fx.MODEL_FEATURES)
     assert lgb_params["monotone_constraints_method"] == method
     x = prepare_features(frame, fx.MODEL_FEATURES, {"kind": list(fx.KINDS)})
-    booster = boosting.fit_booster(x, frame["label"].to_numpy(), lgb_params, 60)
-    grid = np.linspace(-3, 3, 61)
-    for _, row in x.head(20).iterrows():
-        probe = pd.DataFrame([row] * len(grid)).astype(x.dtypes.to_dict())
-        probe["risk_a"] = grid
-        assert np.all(np.diff(booster.predict(probe, raw_score=True)) >= -1e-12)
+    y = frame["label"].to_numpy()
+
+    def steps(lgb_params: dict, rows: pd.DataFrame) -> np.ndarray:
+        """Per row, the raw score's steps as risk_a sweeps [-3, 3] with its other values held."""
+        booster = boosting.fit_booster(x, y, lgb_params, 60)
+        grid = np.linspace(-3, 3, 61)
+        probe = rows.loc[rows.index.repeat(len(grid))].reset_index(drop=True)
+        probe["risk_a"] = np.tile(grid, len(rows))
+        return np.diff(booster.predict(probe, raw_score=True).reshape(len(rows), len(grid)), axis=1)
+
+    assert np.all(steps(lgb_params, x.head(20)) >= -1e-12)
     # the same data unconstrained follow the U: the test can see a violation
     free = {k: v for k, v in lgb_params.items() if not k.startswith("monotone")}
-    unconstrained = boosting.fit_booster(x, frame["label"].to_numpy(), free, 60)
-    probe = pd.DataFrame([x.iloc[0]] * len(grid)).astype(x.dtypes.to_dict())
-    probe["risk_a"] = grid
-    assert np.any(np.diff(unconstrained.predict(probe, raw_score=True)) < 0)
+    assert np.any(steps(free, x.head(20)) < 0)
