@@ -25,6 +25,16 @@ def directional_catalogue(monkeypatch):
     monkeypatch.setattr(catalogue, "CATALOGUE", entries)
 
 
+def u_shaped_frame() -> pd.DataFrame:
+    """The small features frame with a U-shaped truth in risk_a: a monotone model cannot follow
+    the low end."""
+    frame = fx.synthetic_features(n_children=200, seed=4)
+    u = frame["risk_a"].fillna(0)
+    rng = np.random.default_rng(1)
+    frame["label"] = (rng.random(len(frame)) < 1 / (1 + np.exp(-(-2.5 + 1.5 * u**2)))).astype("int8")
+    return frame
+
+
 def test_lightgbm_params_carry_the_catalogue_directions_only_when_on(directional_catalogue):
     assert boosting.monotone_constraints(fx.MODEL_FEATURES) == [1, 0, 0, 0]
     on = boosting.lightgbm_params(fx.small_params(), fx.small_params().train.lightgbm, 1.0, fx.MODEL_FEATURES)
@@ -39,11 +49,7 @@ def test_lightgbm_params_carry_the_catalogue_directions_only_when_on(directional
 
 
 def test_the_cost_compares_the_same_folds_with_and_without_constraints(directional_catalogue):
-    frame = fx.synthetic_features(n_children=200, seed=4)
-    # a U-shaped truth: a monotone model cannot follow the low end
-    u = frame["risk_a"].fillna(0)
-    rng = np.random.default_rng(1)
-    frame["label"] = (rng.random(len(frame)) < 1 / (1 + np.exp(-(-2.5 + 1.5 * u**2)))).astype("int8")
+    frame = u_shaped_frame()
     split = make_split(frame["as_of"].unique(), fx.EXPORT_DATE, 180, 3, 4, 1)
     frame = frame.loc[frame["as_of"].dt.date.isin(split.train) & frame["label_observed"]].reset_index(drop=True)
     features, categories = fx.MODEL_FEATURES, {"kind": list(fx.KINDS)}
@@ -61,9 +67,7 @@ def test_the_cost_compares_the_same_folds_with_and_without_constraints(direction
 @pytest.mark.parametrize("method", ["basic", "intermediate", "advanced"])
 def test_every_constraint_method_keeps_the_declared_direction(directional_catalogue, method):
     """The looser methods split more freely, but the score still only rises with risk_a."""
-    frame = fx.synthetic_features(n_children=200, seed=4)
-    u = frame["risk_a"].fillna(0)
-    frame["label"] = (np.random.default_rng(1).random(len(frame)) < 1 / (1 + np.exp(-(-2.5 + 1.5 * u**2)))).astype("int8")
+    frame = u_shaped_frame()
     params = fx.small_params(lightgbm={"monotone_constraints_method": method})
     lgb_params = boosting.lightgbm_params(params, params.train.lightgbm, 1.0, fx.MODEL_FEATURES)
     assert lgb_params["monotone_constraints_method"] == method
