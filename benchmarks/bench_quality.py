@@ -65,6 +65,8 @@ def one_export(work: Path, n_children: int, seed: int) -> dict:
         "observed_to_predicted": months[worst]["observed_to_predicted"],
         "worst_ece_without_nowcast": max(m["ece_calibrated"] for m in metrics["nowcast"].values()),
         "backtest_auc_pr": metrics["backtest"]["summary"]["auc_pr"]["mean"],
+        "constrained": metrics["backtest"]["constrained"],  # False: released (src/models/constraints.py)
+        "constraints_z": metrics["backtest"]["monotone_constraints"]["lists"]["z"],
     }  # fmt: skip
 
 
@@ -85,7 +87,8 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     header = ("children", "seed", "auc_ratio", "precision_ratio", "worst_ece", "worst_ece_without_nowcast",
               "observed_to_predicted",
-              "precision_at_k", "peer_precision_at_k", "beats_peer", "seconds")  # fmt: skip
+              "precision_at_k", "peer_precision_at_k", "beats_peer", "constrained", "constraints_z",
+              "seconds")  # fmt: skip
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(row[h]) for h in header) + " |")

@@ -193,7 +193,7 @@ class Train:
     negative_sample_rate: float
     calibration: typing.Literal["isotonic", "platt", "beta"]
     num_threads: int
-    monotone_constraints: bool  # LightGBM follows each directional feature's catalogue direction
+    monotone_constraints: typing.Literal["always", "unless_costly", "never"]  # src/models/constraints.py
     lightgbm: LightGBMParams
     logistic_c: float
 

@@ -78,6 +78,7 @@ class BacktestResult:
     rounds: int
     calibrator: Calibrator
     report: dict  # JSON-ready: folds, mean/sd, calibration comparison, search
+    folds: tuple[FoldScores, ...]  # the chosen settings' out-of-fold scores
 
 
 def candidates(configured: LightGBMParams, trials: int, seed: int) -> list[LightGBMParams]:
@@ -227,7 +228,16 @@ def run_backtest(
         tried.append((float(np.mean([f.score for f in fitted])), settings, fitted))
         log.info("backtest: %s -> mean window %s %.4f at %d rounds", {k: getattr(settings, k) for k in SEARCH_SPACE},
                  FOLD_METRIC, tried[-1][0], fitted[0].best_iteration)  # fmt: skip
-    best_score, settings, fitted = choose(tried)
+    _, settings, fitted = choose(tried)
+    search = [{"settings": {k: getattr(s, k) for k in SEARCH_SPACE}, FOLD_METRIC: score} for score, s, _ in tried]
+    return summarise(folds, fitted, settings, params, search)
+
+
+def summarise(
+    folds: tuple[Fold, ...], fitted: list[FoldScores], settings: LightGBMParams, params: Params, search: list[dict]
+) -> BacktestResult:
+    """The chosen settings' fold scores -> rounds, the calibrator (latest windows) and the report."""
+    tp = params.train
     rounds = fitted[0].best_iteration
     recent = fitted[-tp.backtest.calibration_folds :]
     calibrator = fit_calibrator(tp.calibration, np.concatenate([f.raw for f in recent]),
@@ -246,10 +256,9 @@ def run_backtest(
         "summary": _mean_sd(fold_rows, FOLD_REPORT),
         "calibration_comparison": compare_calibrators(fitted, ece_bins, tp.negative_sample_rate),
         "calibration": tp.calibration,
-        "search": [{"settings": {k: getattr(s, k) for k in SEARCH_SPACE}, FOLD_METRIC: score}
-                   for score, s, _ in tried],  # fmt: skip
+        "search": search,
         "chosen": {k: getattr(settings, k) for k in SEARCH_SPACE},
         "rounds": rounds,
         "fold_metric": FOLD_METRIC,
     }
-    return BacktestResult(settings, rounds, calibrator, json_numbers(report))
+    return BacktestResult(settings, rounds, calibrator, json_numbers(report), tuple(fitted))

@@ -9,7 +9,8 @@ negatives/positives of the (sampled) training rows. Negative down-sampling
 the model's log-odds by a known prior term, undone by `raw_offset` = log(rate) -
 log(scale_pos_weight); the calibrator then maps the corrected score to a probability.
 
-Monotone constraints (`train.monotone_constraints`, on by default): each numeric or indicator
+Monotone constraints (`train.monotone_constraints`: always, unless_costly (the default; see
+`src.models.constraints`) or never): each numeric or indicator
 feature with a catalogue risk direction (+1 / -1) may only move the score that way, so a
 contribution's sign agrees with the declared direction and a reason (a value beyond its
 normal range on the risk side) cannot be a protective value in disguise. Categorical and
@@ -22,6 +23,7 @@ folds is measured in the backtest (`src.models.constraints`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import lightgbm as lgb
@@ -53,6 +55,15 @@ def monotone_constraints(features: list[str]) -> list[int]:
     return out
 
 
+def constrained(params: Params) -> bool:
+    """Whether `train.monotone_constraints` applies them (always, unless_costly) or not (never)."""
+    return params.train.monotone_constraints != "never"
+
+
+def with_constraints(params: Params, mode: str) -> Params:
+    return dataclasses.replace(params, train=dataclasses.replace(params.train, monotone_constraints=mode))
+
+
 def lightgbm_params(
     params: Params, settings: LightGBMParams, scale_pos_weight: float, features: list[str]
 ) -> dict:
@@ -63,7 +74,7 @@ def lightgbm_params(
     """
     seed = params.base.seed % (2**31 - 1)
     constraints = {}
-    if params.train.monotone_constraints:
+    if constrained(params):
         directions = monotone_constraints(features)
         if any(directions):
             constraints = {"monotone_constraints": directions,

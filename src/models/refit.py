@@ -29,7 +29,7 @@ from src.errors import SafetynetError
 from src.features import catalogue
 from src.models import nowcast, promotion
 from src.models.backtest import SEARCH_SPACE
-from src.models.boosting import fit_booster, params_for, raw_offset
+from src.models.boosting import fit_booster, params_for, raw_offset, with_constraints
 from src.models.calibration import fit_calibrator
 from src.models.scoring import CalibratedModel, prepare_features
 from src.models.split import Split
@@ -54,6 +54,8 @@ def refit(frame: pd.DataFrame, calibrator, summary: dict, params: Params,
     tp = params.train
     chosen = summary["backtest"]["chosen"]
     settings = dataclasses.replace(tp.lightgbm, **{k: chosen[k] for k in SEARCH_SPACE})
+    if not summary["backtest"]["constrained"]:  # released by the backtest (src.models.constraints)
+        params = with_constraints(params, "never")
     y = frame["label"].to_numpy()
     facts = {"rows": len(frame), "kappa": nowcast.kappa_from(frame["days_to_outcome"], y, tp.nowcast.days)}
     features = list(summary["features"])

@@ -35,7 +35,14 @@ from src.errors import SafetynetError
 from src.features import catalogue
 from src.models import nowcast
 from src.models.backtest import run_backtest
-from src.models.boosting import class_weight, fit_booster, params_for, raw_offset
+from src.models.boosting import (
+    class_weight,
+    constrained,
+    fit_booster,
+    params_for,
+    raw_offset,
+    with_constraints,
+)
 from src.models.constraints import compare_constraints
 from src.models.scoring import CalibratedModel, prepare_features
 from src.models.split import Split, make_split
@@ -119,7 +126,11 @@ def train_model(
         )
     sample = sample_children(frame, tp.backtest.max_children, params.base.seed)
     backtest = run_backtest(sample, split.folds, params, features, categories)
-    constraints = compare_constraints(sample, split.folds, params, features, categories, backtest)
+    constraints, backtest = compare_constraints(sample, split.folds, params, features, categories, backtest)
+    if constraints["released"]:  # src.models.constraints: the chosen settings, unconstrained
+        log.info("monotone constraints released: the backtest's unconstrained lists are better "
+                 "(paired z %.2f >= %.2f)", constraints["lists"]["z"], constraints["lists"]["critical_z"])  # fmt: skip
+        params = with_constraints(params, "never")
     sampled_children = int(sample["child_pid"].nunique())
     y = frame["label"].to_numpy()
     spw, offset = class_weight(y, tp.objective_weighting), raw_offset(y, tp)
@@ -139,7 +150,7 @@ def train_model(
         periods={"train": counts},
         importance=_importance(booster),
         input_example=synthetic_input_example(model),
-        backtest={**backtest.report, "children": sampled_children,
+        backtest={**backtest.report, "children": sampled_children, "constrained": constrained(params),
                   "monotone_constraints": constraints},  # fmt: skip
         kappa=kappa,
     )

@@ -32,7 +32,7 @@ def block(auc: float) -> dict:
             "k": 120, "prevalence": 0.08, "n": 5000}  # fmt: skip
 
 
-def write_inputs(tmp_path, owner_hint: str = "", registry: dict | None = None) -> dict:
+def write_inputs(tmp_path, owner_hint: str = "", registry: dict | None = None, released: bool = False) -> dict:
     reports, models, fair = (
         tmp_path / "reports",
         tmp_path / "models",
@@ -81,10 +81,14 @@ def write_inputs(tmp_path, owner_hint: str = "", registry: dict | None = None) -
     backtest = {"folds": [fold, {**fold, "window": ["2024-06-01"]}], "rounds": 88, "calibration": "isotonic",
                 "summary": {k: stat for k in ("auc_roc", "auc_pr", "precision@5_pct", "ece")},
                 "chosen": {"num_leaves": 31}, "search": [{}, {}], "fold_metric": "average_precision",
-                "monotone_constraints": {"configured": "monotone", "monotone": {"auc_roc": 0.796, "precision@5_pct": 0.49},
+                "constrained": not released,
+                "monotone_constraints": {"configured": "unless_costly", "monotone": {"auc_roc": 0.796, "precision@5_pct": 0.49},
                                          "unconstrained": {"auc_roc": 0.8, "precision@5_pct": 0.5},
                                          "auc_cost_relative": 0.005, "precision@5_pct_cost": 0.01,
-                                         "auc_cost_target": 0.01, "within_target": True}}
+                                         "auc_cost_target": 0.01, "within_target": True, "released": released,
+                                         "lists": {"unconstrained_only": 40, "monotone_only": 40, "z": 2.5,
+                                                   "unconstrained_only_positive": 30, "monotone_only_positive": 20,
+                                                   "critical_z": 1.645}}}
     train = {"backtest": backtest, "features_sha256": "e" * 64, "best_iteration": 88, "features": ["age_years"], "categorical_features": {},
              "calibration": "isotonic", "export_date": "2025-12-31",
              "split": {"train": ["2024-01-01", "2024-09-01"], "val": ["2024-10-01"], "test": ["2025-01-01", "2025-03-01"]},
@@ -230,6 +234,13 @@ def test_the_card_shows_what_the_monotone_constraints_cost(tmp_path):
     markdown, _ = render(tmp_path)
     assert "| monotone | 0.796 | 0.490 |" in markdown and "| unconstrained | 0.800 | 0.500 |" in markdown
     assert "AUC cost of the constraints: 0.5% of the unconstrained AUC (target at most\n1.0%: met)" in markdown
+    assert "this model:\n**monotone**" in markdown and "30 of 40" in markdown and "released" not in markdown
+
+
+def test_the_card_says_when_the_backtest_released_the_constraints(tmp_path):
+    markdown, _ = render(tmp_path, released=True)
+    assert "this model:\n**unconstrained**" in markdown
+    assert "**The constraints were released for this model:**" in markdown
 
 
 def test_a_crossed_monitoring_threshold_is_a_red_banner(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 
 from src.features import catalogue
 from src.models import promotion, refit, train
+from src.models.backtest import SEARCH_SPACE
 from src.models.calibration import fit_calibrator
 from src.models.scoring import CalibratedModel
 from src.models.split import make_split
@@ -67,3 +68,18 @@ def test_the_served_calibrator_sees_every_test_row_once_whatever_the_sampling(tm
     assert len(rows) > 100 and rows["label"].nunique() == 2
     expected = fit_calibrator(params.train.calibration, evaluated.raw_score(rows), rows["label"].to_numpy(), 0.0)
     assert fitted == expected
+
+
+def test_the_served_model_keeps_the_evaluated_models_constraints(monkeypatch):
+    """Constraints the backtest released stay released in the refit (and kept ones kept)."""
+    monkeypatch.setattr(catalogue, "CATALOGUE", fx.DIRECTIONAL_CATALOGUE)
+    frame = fx.synthetic_features(n_children=100)
+    frame = frame.loc[frame["label_observed"]].reset_index(drop=True)
+    params, categories = fx.small_params(monotone_constraints="unless_costly"), {"kind": list(fx.KINDS)}
+    calibrator = fit_calibrator("platt", np.linspace(-2, 2, 50), np.tile([0, 1], 25), 0.0)
+    for constrained in (True, False):
+        chosen = {name: getattr(params.train.lightgbm, name) for name in SEARCH_SPACE}
+        summary = {"features": fx.MODEL_FEATURES,
+                   "backtest": {"chosen": chosen, "rounds": 5, "constrained": constrained}}  # fmt: skip
+        model, _ = refit.refit(frame.copy(), calibrator, summary, params, categories)
+        assert ("monotone_constraints" in model.booster.params) is constrained

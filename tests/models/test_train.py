@@ -34,6 +34,18 @@ def brier(p, y):
     return float(np.mean((np.asarray(p) - np.asarray(y)) ** 2))
 
 
+@pytest.mark.parametrize("mode", ["always", "unless_costly"])
+def test_costly_constraints_are_released_only_under_unless_costly(monkeypatch, mode):
+    """A U-shaped truth in a feature declared rising: the backtest's unconstrained lists are
+    significantly better, so unless_costly fits the final model without the constraints."""
+    monkeypatch.setattr(catalogue, "CATALOGUE", fx.DIRECTIONAL_CATALOGUE)
+    result, _ = fit(fx.u_shaped_frame(500), monotone_constraints=mode, backtest={"search_trials": 1})
+    released = mode == "unless_costly"
+    assert result.backtest["monotone_constraints"]["released"] is released
+    assert result.backtest["constrained"] is not released
+    assert ("monotone_constraints" in result.model.booster.params) is not released
+
+
 def test_features_follow_the_catalogue(small_catalogue):
     features, categories = train.feature_categories(False)
     assert features == fx.MODEL_FEATURES  # protected `sex` only with protected_as_features

@@ -6,6 +6,7 @@ categorical), so a model can learn something in a few dozen boosting rounds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
@@ -51,6 +52,13 @@ SMALL_CATALOGUE = (
 MODEL_FEATURES = ["risk_a", "kind", "noise", "flag"]
 
 
+# risk_a declared as risk rising with the value, though its true effect in u_shaped_frame is a U
+DIRECTIONAL_CATALOGUE = tuple(
+    dataclasses.replace(e, role="risk", direction=1, normal=(None, 1.0)) if e.name == "risk_a" else e
+    for e in SMALL_CATALOGUE
+)
+
+
 def pid(i: int) -> str:
     return hashlib.sha256(f"test-child-{i}".encode()).hexdigest()
 
@@ -84,6 +92,16 @@ def synthetic_features(n_children: int = 150, n_dates: int = 30, seed: int = 0) 
     days = rng.integers(1, 181, size=n).astype("float64")  # the first outcome, uniform in the horizon
     frame["days_to_outcome"] = np.where(frame["label"] == 1, days, np.nan)
     frame["county_code"] = "c1"
+    return frame
+
+
+def u_shaped_frame(n_children: int = 200) -> pd.DataFrame:
+    """The small features frame with a U-shaped truth in risk_a: a monotone model cannot follow
+    the low end."""
+    frame = synthetic_features(n_children=n_children, seed=4)
+    u = frame["risk_a"].fillna(0)
+    rng = np.random.default_rng(1)
+    frame["label"] = (rng.random(len(frame)) < 1 / (1 + np.exp(-(-2.5 + 1.5 * u**2)))).astype("int8")
     return frame
 
 
