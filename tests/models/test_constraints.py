@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from src.features import catalogue
-from src.models import backtest, boosting, constraints
+from src.models import backtest, boosting, constraints, metrics
 from src.models.scoring import prepare_features
 from src.models.split import make_split
 from tests.models import train_fixtures as fx
@@ -47,6 +47,15 @@ def test_top_share_takes_the_top_of_each_month_by_hand():
     assert constraints.top_share(score, months, 40.0).tolist() == [True, False, True, True, False, True, False, False]
     # 50 % of month b is ceil(2.5) = 3: of the tied 0.3s, the earlier row
     assert constraints.top_share(score, months, 50.0).tolist() == [True, False, True, True, False, True, True, False]
+
+
+def test_top_share_lists_are_the_lists_the_backtest_metric_scores():
+    """Without ties, the pooled precision of top_share's lists is the registry's precision@5_pct."""
+    rng = np.random.default_rng(3)
+    score, y = rng.random(5000), (rng.random(5000) < 0.2).astype(int)
+    months = rng.choice(["2024-01", "2024-02", "2024-03"], 5000)
+    chosen = constraints.top_share(score, months)
+    assert y[chosen].mean() == pytest.approx(metrics.compute("precision@5_pct", y, score, groups=months))
 
 
 def test_the_cost_compares_the_same_folds_with_and_without_constraints(directional_catalogue):
