@@ -31,37 +31,39 @@ def psi_from_counts(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def numeric_counts(reference: np.ndarray, sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per bin (the reference's known deciles) of the known values of each side."""
+def bin_codes(reference, sample, categorical: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """The bin of every value of the reference and the sample (-1 for an unknown) and the number
+    of bins: the reference's known deciles, or the categories of either side (sorted)."""
+    if categorical:
+        ref, cur = pd.Series(reference), pd.Series(sample)
+        known = ref.dropna().astype(str), cur.dropna().astype(str)
+        index = pd.Index(sorted(set(known[0].unique()) | set(known[1].unique())))
+        codes = []
+        for values, strings in zip((ref, cur), known, strict=True):
+            code = np.full(len(values), -1, dtype="int64")
+            code[values.notna().to_numpy()] = index.get_indexer(strings)
+            codes.append(code)
+        return codes[0], codes[1], len(index)
     reference, sample = np.asarray(reference, dtype="float64"), np.asarray(sample, dtype="float64")
     known = reference[~np.isnan(reference)]
     edges = np.unique(np.quantile(known, QUANTILES)) if known.size else np.array([])
-
-    def counts(values: np.ndarray) -> np.ndarray:
-        values = values[~np.isnan(values)]
-        return np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
-
-    return counts(reference), counts(sample)
+    codes = [np.where(np.isnan(v), -1, np.searchsorted(edges, v, side="right")) for v in (reference, sample)]
+    return codes[0], codes[1], edges.size + 1
 
 
-def categorical_counts(reference: pd.Series, sample: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per category (union of both sides' known values, sorted) of the reference and the sample."""
-    ref, cur = reference.dropna().astype(str), sample.dropna().astype(str)
-    index = pd.Index(sorted(set(ref.unique()) | set(cur.unique())))
+def counts(reference, sample, categorical: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per bin (see bin_codes) of the known values of the reference and of the sample."""
+    ref, cur, n_bins = bin_codes(reference, sample, categorical)
+    return _count(ref, n_bins), _count(cur, n_bins)
 
-    def counts(values: pd.Series) -> np.ndarray:
-        return np.bincount(index.get_indexer(values), minlength=len(index))
 
-    return counts(ref), counts(cur)
+def _count(codes: np.ndarray, n_bins: int) -> np.ndarray:
+    return np.bincount(codes[codes >= 0], minlength=n_bins)
 
 
 def psi(reference, sample, categorical: bool = False) -> float:
     """PSI of `sample` against `reference` (see the module docstring for the bins)."""
-    if categorical:
-        expected, actual = categorical_counts(pd.Series(reference), pd.Series(sample))
-    else:
-        expected, actual = numeric_counts(reference, sample)
-    return psi_from_counts(expected, actual)
+    return psi_from_counts(*counts(reference, sample, categorical))
 
 
 def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, specs: list[tuple[str, str, bool]],
@@ -73,13 +75,19 @@ def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, specs: list[tu
     January) has single months far from the pooled window even when nothing is wrong. So the
     PSI is set beside `psi_usual`, the largest PSI of one reference month (`as_of`) against the
     pooled reference: an alert needs PSI >= `threshold` and above what the training months
-    themselves showed."""
-    months = [part for _, part in reference.groupby("as_of", sort=True)] if "as_of" in reference else []
+    themselves showed. Each value is binned once; a month's counts are a slice of one bincount."""
+    month = pd.factorize(reference["as_of"], sort=True)[0] if "as_of" in reference else None
     rows = []
     for name, system, categorical in specs:
         ref, cur = reference[name], current[name]
-        value = psi(ref, cur, categorical)
-        usual = max((psi(ref, month[name], categorical) for month in months), default=0.0)
+        ref_bin, cur_bin, n_bins = bin_codes(ref, cur, categorical)
+        expected = _count(ref_bin, n_bins)
+        value = psi_from_counts(expected, _count(cur_bin, n_bins))
+        usual = 0.0
+        if month is not None and len(month):
+            known = ref_bin >= 0
+            by_month = np.bincount(month[known] * n_bins + ref_bin[known], minlength=(month.max() + 1) * n_bins)
+            usual = max(psi_from_counts(expected, m) for m in by_month.reshape(-1, n_bins))
         rows.append({
             "feature": name, "system": system, "psi": round(value, 6), "psi_usual": round(usual, 6),
             "unknown_share_reference": round(float(ref.isna().mean()) if len(ref) else 0.0, 6),

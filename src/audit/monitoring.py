@@ -7,7 +7,8 @@ Labels arrive label.horizon_days late, so each scoring month is checked on what 
   at its cap: the scoring month has one, so early short-history months would read as drift), on at
   most monitoring.reference_rows seeded rows; calendar features (CALENDAR_FEATURES) are left out;
 - missing-share drift per source table: the share of scored children with any record in the
-  monitoring.record_window_days before the as-of date, scoring month vs the training window's mean;
+  monitoring.record_window_days before the as-of date, scoring month vs the training window's mean
+  (the records stream through once, each marking the as-of dates it covers);
 - score drift: PSI and mean of the scoring month's calibrated scores (explanations) against the
   month before's, scored by the same served model (explanations hold both; a comparison with
   the evaluated model's test window would mix two models); the test window's scores only when
@@ -61,38 +62,49 @@ def feature_specs(features: list[str]) -> list[tuple[str, str, bool]]:
             if n not in CALENDAR_FEATURES]  # fmt: skip
 
 
-def source_presence(keys, events: dict, window_days: int, con=None) -> pd.DataFrame:
-    """Per (table, as_of): the share of `keys` (child_pid, as_of) children with any row of that
-    table (child_pid, d) in [as_of - window_days, as_of). One DuckDB range join per table.
+def source_presence(keys, events: dict, window_days: int) -> pd.DataFrame:
+    """Per (table, as_of): the share of `keys` (child, as_of) children with any row of that
+    table (child, d) in [as_of - window_days, as_of).
 
-    `keys` and each event table are a frame or a relation of `con` (read from parquet by DuckDB,
-    so a million children's records never pass through pandas)."""
-    con = con or duckdb.connect()
-    _view(con, "keys", keys)
-    totals = con.execute("SELECT as_of, count(*) AS n FROM keys GROUP BY as_of ORDER BY as_of").df()
-    totals = totals.set_index("as_of")["n"]
+    `child` is a child's row number (0, 1, ...). `keys` and each event table are a frame or an
+    iterable of record batches (streamed from parquet, so a million children's records are never
+    held at once). Each record marks the as-of dates it covers, (d, d + window_days], in a
+    children x dates table of flags: no join, and no pair of child and date is materialised."""
+    parts = [(b.column(0).to_numpy(), _days(b.column(1))) for b in _batches(keys)]
+    key_row = np.concatenate([row for row, _ in parts] or [np.empty(0, dtype="int64")])
+    key_days = np.concatenate([d for _, d in parts] or [np.empty(0, dtype="int64")])
+    dates = np.unique(key_days)
+    key_col = np.searchsorted(dates, key_days)
+    totals = np.bincount(key_col, minlength=len(dates))
     frames = []
     for table, source in sorted(events.items()):
-        if isinstance(source, pd.DataFrame):
-            source = source.rename(columns={source.columns[1]: "d"})
-        _view(con, "events", source)
-        found = con.execute(f"""
-            WITH dates AS (SELECT DISTINCT as_of FROM keys),
-            hits AS (
-              SELECT DISTINCT e.child_pid, a.as_of FROM events e JOIN dates a
-              ON e.d >= a.as_of - INTERVAL {int(window_days)} DAY AND e.d < a.as_of)
-            SELECT k.as_of, count(*) AS n FROM keys k SEMI JOIN hits h
-            ON k.child_pid = h.child_pid AND k.as_of = h.as_of GROUP BY k.as_of""").df()
-        n = found.set_index("as_of")["n"].reindex(totals.index).fillna(0)
-        frames.append(pd.DataFrame({"table": table, "as_of": totals.index, "share": (n / totals).to_numpy()}))
-    con.close()
+        covered = np.zeros((int(key_row.max(initial=-1)) + 1, len(dates)), dtype=bool)
+        for batch in _batches(source):
+            row, d = batch.column(0).to_numpy(), _days(batch.column(1))
+            keep = (row < len(covered)) & (d != np.iinfo("int64").min)  # a scored child, a known date
+            row, d = row[keep], d[keep]
+            first = np.searchsorted(dates, d, side="right")  # the first as-of date after the record
+            stop = np.searchsorted(dates, d + int(window_days), side="right")  # past the last one it reaches
+            for step in range(int((stop - first).max(initial=0))):
+                inside = first + step < stop
+                covered[row[inside], first[inside] + step] = True
+        found = np.bincount(key_col[covered[key_row, key_col]], minlength=len(dates))
+        frames.append(pd.DataFrame({"table": table, "as_of": dates.astype("datetime64[D]"), "share": found / totals}))
     present = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["table", "as_of", "share"])
     present["as_of"] = pd.to_datetime(present["as_of"]).dt.date.astype(str)
     return present
 
 
-def _view(con, name: str, source) -> None:
-    (con.from_df(source) if isinstance(source, pd.DataFrame) else source).create_view(name, replace=True)
+def _batches(source):
+    """Record batches of a frame, or the batches of an iterable as they come."""
+    if isinstance(source, pd.DataFrame):
+        return pa.Table.from_pandas(source, preserve_index=False).to_batches()
+    return source
+
+
+def _days(values) -> np.ndarray:
+    """Days since 1970 of a date or timestamp column (int64 min where null)."""
+    return values.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype("int64")
 
 
 def expected_at_capacity(scored: pd.DataFrame, per_caseworker: int) -> dict:
@@ -161,9 +173,13 @@ def render_page(report: dict) -> str:
 # ---------------------------------------------------------------------------- I/O
 
 
+# Streamed reads: no pre-buffering and one batch ahead, or the scanner holds most of the file.
+STREAMED = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
+
+
 def scanned(path: Path, dates: list[pd.Timestamp]) -> tuple[ds.Dataset, pc.Expression]:
     """features.parquet and the filter of its scored rows (not already out) at `dates`."""
-    dataset = ds.dataset(path, format="parquet")
+    dataset = ds.dataset(path, format=STREAMED)
     wanted = pa.array(dates, type=dataset.schema.field("as_of").type)
     return dataset, pc.field("as_of").isin(wanted) & (pc.field("already_out") == 0)
 
@@ -178,16 +194,15 @@ def read_reference(path: Path, columns: list[str], dates: list[pd.Timestamp], ma
         condition = full if dataset.count_rows(filter=full) else condition
     n = dataset.count_rows(filter=condition)
     keep = np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False)) if n > max_rows else None
-    scanner = dataset.scanner(columns=columns, filter=condition, batch_size=1 << 18, batch_readahead=1,
-                              fragment_readahead=1)  # fmt: skip
-    batches, start = [], 0
-    for batch in scanner.to_batches():
+    kept, start = [], 0
+    for batch in dataset.scanner(columns=columns, filter=condition, batch_size=1 << 18, batch_readahead=1,
+                                 fragment_readahead=1).to_batches():  # fmt: skip
         if keep is not None:
             inside = keep[(keep >= start) & (keep < start + len(batch))] - start
             start += len(batch)
             batch = batch.take(pa.array(inside))
-        batches.append(batch)
-    return pa.Table.from_batches(batches, schema=scanner.projected_schema).to_pandas()
+        kept.append(batch)
+    return pa.Table.from_batches(kept, schema=pa.schema([dataset.schema.field(c) for c in columns])).to_pandas()
 
 
 def read_current(path: Path, columns: list[str], scoring: pd.Timestamp) -> pd.DataFrame:
@@ -196,14 +211,23 @@ def read_current(path: Path, columns: list[str], scoring: pd.Timestamp) -> pd.Da
 
 
 def presence_sources(con, features_path: Path, dates: list[pd.Timestamp], interim_dir: Path):
-    """DuckDB relations of the scored (child_pid, as_of) at `dates` and of each source table's
-    (child_pid, d) records: read straight from parquet."""
+    """Record batches of the scored (child, as_of) at `dates` and of each source table's
+    (child, d) records, `child` a row number given by one DuckDB hash join per table, streamed
+    from parquet one query at a time (a table not exported: no record, share 0)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE ids AS SELECT child_pid, row_number() OVER (ORDER BY child_pid) - 1 "
+                "AS child FROM (SELECT DISTINCT child_pid FROM read_parquet(?))", [str(features_path)])  # fmt: skip
     listed = ", ".join(f"TIMESTAMP '{d}'" for d in dates)
-    keys = con.read_parquet(str(features_path)).filter(f"already_out = 0 AND as_of IN ({listed})")
-    empty = pd.DataFrame({"child_pid": pd.Series(dtype=str), "d": pd.Series(dtype="datetime64[us]")})  # absent: share 0
-    events = {table: con.read_parquet(str(interim_dir / f"{table}.parquet")).project(f"child_pid, {column} AS d")
-              if (interim_dir / f"{table}.parquet").exists() else empty for table, column in SOURCES.items()}  # fmt: skip
-    return keys.project("child_pid, as_of"), events
+    keys = _streamed(con, f"SELECT i.child, k.as_of FROM read_parquet('{features_path}') k JOIN ids i USING (child_pid) "
+                          f"WHERE k.already_out = 0 AND k.as_of IN ({listed})")  # fmt: skip
+    events = {table: _streamed(con, f"SELECT i.child, e.{column} FROM read_parquet('{interim_dir / table}.parquet') e "
+                                    "JOIN ids i USING (child_pid)") if (interim_dir / f"{table}.parquet").exists() else []
+              for table, column in SOURCES.items()}  # fmt: skip
+    return keys, events
+
+
+def _streamed(con, query: str):
+    """The query's record batches, run only when the previous one is drained."""
+    yield from con.sql(query).to_arrow_reader(1 << 20)
 
 
 def run(features_path, interim_dir, explanations_path, predictions_path, models_dir, out_dir, metrics_path,
@@ -226,10 +250,10 @@ def run(features_path, interim_dir, explanations_path, predictions_path, models_
     reference = read_reference(Path(features_path), columns, window, params.monitoring.reference_rows,
                                params.base.seed)  # fmt: skip
     current = read_current(Path(features_path), columns, scoring)
-    con = duckdb.connect()
-    keys, events = presence_sources(con, Path(features_path), [*window, scoring], interim_dir)
-    present = source_presence(keys, events, params.monitoring.record_window_days, con)
     children = pd.read_parquet(interim_dir / "children.parquet", columns=["child_pid", "county_code", "caseworker_id"])
+    with duckdb.connect() as con:
+        keys, events = presence_sources(con, Path(features_path), [*window, scoring], interim_dir)
+        present = source_presence(keys, events, params.monitoring.record_window_days)
     scored = explanations[explanations["score"].notna()][["child_pid", "score"]]
     scored = with_directors(scored.merge(children[["child_pid", "county_code"]], on="child_pid", how="left"), children)
     predictions = pd.read_parquet(predictions_path, columns=["as_of", "score", "label", "selected"])

@@ -38,7 +38,7 @@ def test_an_empty_side_gives_zero():
 
 def test_numeric_bins_are_the_reference_deciles():
     reference = np.arange(100.0)  # deciles 9.9, 19.8, ..., 89.1: ten bins of 10
-    expected, actual = drift.numeric_counts(reference, np.full(20, 95.0))
+    expected, actual = drift.counts(reference, np.full(20, 95.0))
     assert expected.tolist() == [10] * 10
     assert actual.tolist() == [0] * 9 + [20]
     # nine bins from 0.1 to 1e-4, one from 0.1 to 1: 9 (0.1 - 1e-4) ln(1000) + 0.9 ln(10)
@@ -55,7 +55,7 @@ def test_categorical_psi_by_hand():
     reference = pd.Series(["a", "a", "b", "b"])
     current = pd.Series(["a", "b", "b", "b", None])
     assert drift.psi(reference, current, categorical=True) == pytest.approx(0.274653072, abs=1e-8)
-    expected, actual = drift.categorical_counts(reference, pd.Series(["c", "c"]))  # a new category
+    expected, actual = drift.counts(reference, pd.Series(["c", "c"]), categorical=True)  # a new category
     assert expected.tolist() == [2, 2, 0] and actual.tolist() == [0, 0, 2]
 
 

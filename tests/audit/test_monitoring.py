@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from src.audit import monitoring
@@ -19,16 +20,34 @@ TRAIN = ["2025-01-01", "2025-02-01"]
 
 
 def test_source_presence_counts_records_inside_the_window_only():
-    keys = pd.DataFrame({"child_pid": ["a", "b", "c", "a", "b"],
+    keys = pd.DataFrame({"child": [0, 1, 2, 0, 1],
                          "as_of": pd.to_datetime(["2025-03-01"] * 3 + ["2025-02-01"] * 2)})  # fmt: skip
     events = {"visits": pd.DataFrame({
-        "child_pid": ["a", "b", "c", "z"],
-        # a: 1 day before (in), b: exactly 10 days before (in), c: on the as-of date (out), z: not scored
-        "visit_date": pd.to_datetime(["2025-02-28", "2025-02-19", "2025-03-01", "2025-02-28"]),
+        "child": [0, 1, 2, 3, 0],
+        # 0: 1 day before (in), 1: exactly 10 days before (in), 2: on the as-of date (out),
+        # 3: not scored, 0 again: no date
+        "visit_date": pd.to_datetime(["2025-02-28", "2025-02-19", "2025-03-01", "2025-02-28", None]),
     })}  # fmt: skip
     shares = monitoring.source_presence(keys, events, window_days=10).set_index("as_of")["share"]
     assert shares["2025-03-01"] == pytest.approx(2 / 3)
-    assert shares["2025-02-01"] == 0.0  # a's and b's records are after 2025-02-01
+    assert shares["2025-02-01"] == 0.0  # 0's and 1's records are after 2025-02-01
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_source_presence_equals_a_pairwise_check_in_batches(seed):
+    rng = np.random.default_rng(seed)
+    dates = pd.to_datetime(["2024-01-01", "2024-01-20", "2024-03-01", "2024-03-02", "2024-09-01"])
+    keys = pd.DataFrame({"child": rng.integers(0, 40, 120), "as_of": dates[rng.integers(0, len(dates), 120)]})
+    keys = keys.drop_duplicates()
+    events = pd.DataFrame({"child": rng.integers(0, 50, 300),
+                           "d": pd.Timestamp("2023-11-01") + pd.to_timedelta(rng.integers(0, 320, 300), unit="D")})
+    pairs = keys.merge(events, on="child")
+    inside = pairs[(pairs["d"] >= pairs["as_of"] - pd.Timedelta(days=45)) & (pairs["d"] < pairs["as_of"])]
+    hits = inside.drop_duplicates(["child", "as_of"]).groupby("as_of").size()
+    expected = (hits.reindex(sorted(keys["as_of"].unique()), fill_value=0) / keys.groupby("as_of").size()).to_numpy()
+    batched = pa.Table.from_pandas(events, preserve_index=False).to_batches(max_chunksize=37)
+    shares = monitoring.source_presence(keys, {"t": batched}, window_days=45)["share"].to_numpy()
+    np.testing.assert_allclose(shares, expected, rtol=0, atol=1e-15)
 
 
 def test_expected_precision_is_the_mean_score_above_each_directors_cut():
