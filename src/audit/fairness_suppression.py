@@ -30,6 +30,15 @@ def cell_sizes(frame: pd.DataFrame, groupings: list[tuple[str, ...]], child: np.
     label = frame["label"].to_numpy(dtype=bool)
     month_codes, months = pd.factorize(frame["month"], sort=True)
     n_children = int(child.max()) + 1 if len(child) else 1
+    # A child is one row of a month (the usual case): a month's children are its rows, and only
+    # the pooled cells need the distinct (cell, child) pairs.
+    once_a_month = np.unique(month_codes * n_children + child).size == len(child)
+
+    def distinct(cell: np.ndarray, kid: np.ndarray, pooled: bool, n_groups: int) -> np.ndarray:
+        if once_a_month and not pooled:
+            return np.bincount(cell, minlength=n_groups)
+        return np.bincount(np.unique(cell * n_children + kid) // n_children, minlength=n_groups)
+
     parts = []
     for attributes in [(), *[g for g in groupings if g]]:
         codes, groups = grouping_codes(frame, attributes)
@@ -38,13 +47,11 @@ def cell_sizes(frame: pd.DataFrame, groupings: list[tuple[str, ...]], child: np.
             cell, kid, pos = codes[rows], child[rows], label[rows]
             counts = np.bincount(cell, minlength=len(groups))
             positives = np.bincount(cell, weights=pos, minlength=len(groups))
-            pairs = np.unique(cell * n_children + kid)
-            pos_pairs = np.unique(cell[pos] * n_children + kid[pos])
             parts.append(pd.DataFrame({
                 "grouping": grouping_name(attributes), "group": groups,
                 "month": POOLED if month is None else months[month],
-                "children": np.bincount(pairs // n_children, minlength=len(groups)),
-                "children_with_outcome": np.bincount(pos_pairs // n_children, minlength=len(groups)),
+                "children": distinct(cell, kid, month is None, len(groups)),
+                "children_with_outcome": distinct(cell[pos], kid[pos], month is None, len(groups)),
                 "child_months": counts, "positives": positives.astype(np.int64),
             }))  # fmt: skip
     sizes = pd.concat(parts, ignore_index=True)

@@ -118,10 +118,13 @@ class CalibratedModel:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Probability of the outcome within the horizon, one per row: calibrated, then
         corrected to the outcome level of the row's as-of date where the nowcast lists it."""
-        proba = self.calibrated(frame)
-        if not self.nowcast or "as_of" not in frame.columns:
+        return self.nowcasted(self.calibrated(frame), frame.get("as_of"))
+
+    def nowcasted(self, proba: np.ndarray, as_of: pd.Series | None) -> np.ndarray:
+        """Calibrated `proba` corrected to the outcome level of each as-of date the nowcast lists."""
+        if not self.nowcast or as_of is None:
             return proba
-        return nowcasting.correct(proba, nowcasting.ratio_lookup(self.nowcast, frame["as_of"]))
+        return nowcasting.correct(proba, nowcasting.ratio_lookup(self.nowcast, as_of))
 
 
 def prepare_features(

@@ -63,3 +63,18 @@ def test_thresholds_count_children_not_child_months():
     c3 = sizes[(sizes["grouping"] == "county_code") & (sizes["group"] == "c3") & (sizes["month"] == "")].iloc[0]
     assert c3["child_months"] == 2 * c3["children"]
     assert list(itertools.islice(all_groupings(ATTRIBUTES), 4)) == [("sex",), ("hukou",), ("county_code",), ("sex", "hukou")]
+
+
+def test_children_per_cell_are_distinct_children_with_or_without_repeated_months():
+    data = frame(1)
+    child, _ = child_codes(data["child_pid"])
+    sizes = cell_sizes(data, all_groupings(ATTRIBUTES), child)
+    doubled = pd.concat([data, data.iloc[:40]], ignore_index=True)  # 40 child-months twice: the slow path
+    doubled_child, _ = child_codes(doubled["child_pid"])
+    again = cell_sizes(doubled, all_groupings(ATTRIBUTES), doubled_child)
+    for table, rows in ((sizes, data), (again, doubled)):
+        for key in table.sample(25, random_state=0).itertuples():
+            inside = membership(rows, (key.grouping, key.group, key.month)).astype(bool)
+            assert key.children == rows.loc[inside, "child_pid"].nunique()
+            assert key.children_with_outcome == rows.loc[inside & (rows["label"] == 1), "child_pid"].nunique()
+    assert (again["child_months"] >= again["children"]).all() and (again["child_months"] > again["children"]).any()

@@ -94,6 +94,9 @@ class StubModel:
 
     calibrated = predict_proba
 
+    def nowcasted(self, proba: np.ndarray, as_of) -> np.ndarray:
+        return proba
+
 
 def test_capacity_is_one_list_per_director_and_month():
     test = pd.DataFrame(
