@@ -216,18 +216,18 @@ def presence_sources(con, features_path: Path, dates: list[pd.Timestamp], interi
     from parquet one query at a time (a table not exported: no record, share 0)."""
     con.execute("CREATE OR REPLACE TEMP TABLE ids AS SELECT child_pid, row_number() OVER (ORDER BY child_pid) - 1 "
                 "AS child FROM (SELECT DISTINCT child_pid FROM read_parquet(?))", [str(features_path)])  # fmt: skip
-    listed = ", ".join(f"TIMESTAMP '{d}'" for d in dates)
-    keys = _streamed(con, f"SELECT i.child, k.as_of FROM read_parquet('{features_path}') k JOIN ids i USING (child_pid) "
-                          f"WHERE k.already_out = 0 AND k.as_of IN ({listed})")  # fmt: skip
-    events = {table: _streamed(con, f"SELECT i.child, e.{column} FROM read_parquet('{interim_dir / table}.parquet') e "
-                                    "JOIN ids i USING (child_pid)") if (interim_dir / f"{table}.parquet").exists() else []
-              for table, column in SOURCES.items()}  # fmt: skip
+    keys = _streamed(con, "SELECT i.child, k.as_of FROM read_parquet($path) k JOIN ids i USING (child_pid) "
+                          "WHERE k.already_out = 0 AND k.as_of IN (SELECT unnest($dates))",
+                     path=str(features_path), dates=list(dates))  # fmt: skip
+    events = {table: _streamed(con, f"SELECT i.child, e.{column} FROM read_parquet($path) e JOIN ids i USING (child_pid)",
+                               path=str(interim_dir / f"{table}.parquet"))
+              if (interim_dir / f"{table}.parquet").exists() else [] for table, column in SOURCES.items()}  # fmt: skip
     return keys, events
 
 
-def _streamed(con, query: str):
+def _streamed(con, query: str, **params):
     """The query's record batches, run only when the previous one is drained."""
-    yield from con.sql(query).to_arrow_reader(1 << 20)
+    yield from con.sql(query, params=params).to_arrow_reader(1 << 20)
 
 
 def run(features_path, interim_dir, explanations_path, predictions_path, models_dir, out_dir, metrics_path,

@@ -90,7 +90,7 @@ def test_without_department_records_each_registry_child_is_their_own_cluster():
     assert queue.empty and report["clusters"]["total"] == 4 and report["by_source_pair"] == []
 
 
-def test_duckdb_out_of_memory_or_spill_is_one_clear_error(monkeypatch):
+def test_duckdb_out_of_memory_or_spill_is_one_clear_error(monkeypatch, tmp_path):
     import duckdb
 
     def exhausted(*args):
@@ -98,4 +98,4 @@ def test_duckdb_out_of_memory_or_spill_is_one_clear_error(monkeypatch):
 
     monkeypatch.setattr(linkage.comparisons, "trained_linker", exhausted)
     with pytest.raises(SafetynetError, match=r"linkage.temp_gb \(20 GB\) of spill; fix:"):
-        linkage.scored_pairs(RECS, load_test_params(), "/tmp")
+        linkage.scored_pairs(RECS, load_test_params(), str(tmp_path))
