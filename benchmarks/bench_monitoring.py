@@ -6,7 +6,8 @@ uniform, categorical ones drawn from their catalogue categories, 5% unknown), ch
 source tables (--events per child per table over the last year), explanations (calibrated
 scores for the scoring month) and 3 months of predictions. Then times `monitoring.run` end to
 end: reading, the training-window sample (monitoring.reference_rows), PSI per feature, the
-source-table range joins (DuckDB), the director cut, and the writes.
+source-table record shares (DuckDB maps child_pid to a row; the records stream into flags),
+the director cut, and the writes.
 
     .venv/bin/python benchmarks/bench_monitoring.py                    # 1M children
     .venv/bin/python benchmarks/bench_monitoring.py --children 200000
