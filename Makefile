@@ -25,10 +25,10 @@ pipeline: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 ## Install with test extras, then run lint and the fast tests (under 5 minutes on 2 cores:
-## one pytest-xdist worker per core; each test keeps to its own tmp_path).
+## one pytest-xdist worker per core, idle workers steal queued tests; each test keeps to its own tmp_path).
 test: install-test
 	$(BIN)/ruff check src tests benchmarks
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -n 2 -m "not e2e and not slow and not spark"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -n 2 --dist worksteal -m "not e2e and not slow and not spark"
 
 ## Every test: also the real `dvc repro` in a copy, `dvc exp run`, the notebook, the
 ## measurement-bias study, the browser test and the Spark engine (local[2]). CI runs this too.
