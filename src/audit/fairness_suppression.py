@@ -30,15 +30,9 @@ def cell_sizes(frame: pd.DataFrame, groupings: list[tuple[str, ...]], child: np.
     label = frame["label"].to_numpy(dtype=bool)
     month_codes, months = pd.factorize(frame["month"], sort=True)
     n_children = int(child.max()) + 1 if len(child) else 1
-    # A child is one row of a month (the usual case): a month's children are its rows, and only
-    # the pooled cells need the distinct (cell, child) pairs.
+    # A child is one row of a month (the usual case): a month's children are then its rows, and
+    # only the pooled cells need the distinct (cell, child) pairs.
     once_a_month = np.unique(month_codes * n_children + child).size == len(child)
-
-    def distinct(cell: np.ndarray, kid: np.ndarray, pooled: bool, n_groups: int) -> np.ndarray:
-        if once_a_month and not pooled:
-            return np.bincount(cell, minlength=n_groups)
-        return np.bincount(np.unique(cell * n_children + kid) // n_children, minlength=n_groups)
-
     parts = []
     for attributes in [(), *[g for g in groupings if g]]:
         codes, groups = grouping_codes(frame, attributes)
@@ -46,16 +40,25 @@ def cell_sizes(frame: pd.DataFrame, groupings: list[tuple[str, ...]], child: np.
             rows = slice(None) if month is None else month_codes == month
             cell, kid, pos = codes[rows], child[rows], label[rows]
             counts = np.bincount(cell, minlength=len(groups))
-            positives = np.bincount(cell, weights=pos, minlength=len(groups))
+            positives = np.bincount(cell, weights=pos, minlength=len(groups)).astype(np.int64)
+            if month is not None and once_a_month:
+                children, with_outcome = counts, positives
+            else:
+                children = _distinct(cell, kid, n_children, len(groups))
+                with_outcome = _distinct(cell[pos], kid[pos], n_children, len(groups))
             parts.append(pd.DataFrame({
                 "grouping": grouping_name(attributes), "group": groups,
                 "month": POOLED if month is None else months[month],
-                "children": distinct(cell, kid, month is None, len(groups)),
-                "children_with_outcome": distinct(cell[pos], kid[pos], month is None, len(groups)),
-                "child_months": counts, "positives": positives.astype(np.int64),
+                "children": children, "children_with_outcome": with_outcome,
+                "child_months": counts, "positives": positives,
             }))  # fmt: skip
     sizes = pd.concat(parts, ignore_index=True)
     return sizes[sizes["child_months"] > 0].reset_index(drop=True)[SIZE_COLUMNS]
+
+
+def _distinct(cell: np.ndarray, kid: np.ndarray, n_children: int, n_groups: int) -> np.ndarray:
+    """Distinct children per cell."""
+    return np.bincount(np.unique(cell * n_children + kid) // n_children, minlength=n_groups)
 
 
 def equations(sizes: pd.DataFrame, attributes: tuple[str, ...]) -> list[list[tuple[str, str, str]]]:

@@ -215,7 +215,7 @@ def presence_sources(con, features_path: Path, dates: list[pd.Timestamp], interi
     (child, d) records, `child` a row number given by one DuckDB hash join per table, streamed
     from parquet one query at a time (a table not exported: no record, share 0)."""
     con.execute("CREATE OR REPLACE TEMP TABLE ids AS SELECT child_pid, row_number() OVER (ORDER BY child_pid) - 1 "
-                "AS child FROM (SELECT DISTINCT child_pid FROM read_parquet(?))", [str(features_path)])  # fmt: skip
+                "AS child FROM (SELECT DISTINCT child_pid FROM read_parquet(?))", [str(interim_dir / "children.parquet")])  # fmt: skip
     keys = _streamed(con, "SELECT i.child, k.as_of FROM read_parquet($path) k JOIN ids i USING (child_pid) "
                           "WHERE k.already_out = 0 AND k.as_of IN (SELECT unnest($dates))",
                      path=str(features_path), dates=list(dates))  # fmt: skip
