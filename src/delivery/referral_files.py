@@ -22,7 +22,7 @@ from src.delivery.display import joined_reasons, named
 from src.delivery.fragments import csv_header, csv_lines
 from src.delivery.matching import UNMET
 from src.delivery.referral_plan import WORDS
-from src.delivery.xlsx import workbook_bytes
+from src.delivery.xlsx import cell_widths, column_widths, rows_workbook
 from src.spreadsheet import escape_controls, neutralise_formulas
 
 HEADINGS = {
@@ -69,25 +69,30 @@ def referral_cells(plan: pd.DataFrame, listed: pd.DataFrame, names: dict, langua
     return cells.apply(lambda c: neutralise_formulas(escape_controls(c.fillna("").astype(str))))
 
 
-def _write(folder: Path, stem: str, cells: pd.DataFrame, columns: list[str], sheets: pd.Series, language: str,
-           as_of: str) -> None:  # fmt: skip
+def _write(folder: Path, stem: str, cells: pd.DataFrame, widths: pd.DataFrame, columns: list[str],
+           sheets: pd.Series, language: str, as_of: str) -> None:  # fmt: skip
+    """`stem`.csv and `stem`.xlsx of `cells` (neutralised text; `widths`: each cell's display width)."""
     headers = {c: HEADINGS[language][c] for c in columns}
     text = "\ufeff" + csv_header(headers.values()) + "".join(csv_lines(cells[columns]))
     (folder / f"{stem}.csv").write_bytes(text.encode("utf-8"))
-    by_sheet = {str(name): part[columns] for name, part in cells.groupby(sheets.to_numpy(), sort=True)}
-    (folder / f"{stem}.xlsx").write_bytes(workbook_bytes(by_sheet, headers, language, pd.Timestamp(as_of).date()))
+    rows = cells[columns].to_numpy(dtype=object)
+    groups = cells.groupby(sheets.to_numpy()).indices
+    by_sheet = {str(name): rows[groups[name]].tolist() for name in sorted(groups)}
+    sized = column_widths(widths[columns].max().tolist(), list(headers.values()))
+    (folder / f"{stem}.xlsx").write_bytes(rows_workbook(by_sheet, headers, sized, language, pd.Timestamp(as_of).date()))
 
 
 def write_county(folder: Path, plan: pd.DataFrame, listed: pd.DataFrame, names: dict, as_of: str,
                  language: str) -> None:  # fmt: skip
     """`folder`/referrals.{csv,xlsx} and providers/<slug>.{csv,xlsx} of one county's plan rows."""
     cells = referral_cells(plan, listed, names, language)
+    widths = pd.DataFrame({c: cell_widths(cells[c]) for c in cells.columns}, index=cells.index)
     folder.mkdir()
-    _write(folder, "referrals", cells, DIRECTOR_COLUMNS, cells["caseworker"], language, as_of)
+    _write(folder, "referrals", cells, widths, DIRECTOR_COLUMNS, cells["caseworker"], language, as_of)
     matched = plan["provider_id"].ne(UNMET)
     if matched.any():
         (folder / "providers").mkdir()
     for provider_id, rows in plan[matched].groupby("provider_id", sort=True).groups.items():
         mine = cells.loc[rows]
-        _write(folder / "providers", provider_slug(str(provider_id)), mine, PROVIDER_COLUMNS,
+        _write(folder / "providers", provider_slug(str(provider_id)), mine, widths.loc[rows], PROVIDER_COLUMNS,
                pd.Series("referrals", index=mine.index), language, as_of)  # fmt: skip

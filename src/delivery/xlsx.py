@@ -58,8 +58,8 @@ def display_width(values: pd.Series) -> int:
 
 def column_widths(content: list[int], headers: list[str]) -> list[int]:
     """Sheet column widths from each column's widest cell and its heading."""
-    return [max(min(max(w, int(cell_widths(pd.Series([h]))[0])) + 2, MAX_WIDTH), MIN_WIDTH)
-            for w, h in zip(content, headers, strict=True)]  # fmt: skip
+    heads = cell_widths(pd.Series(headers, dtype=object)).tolist()
+    return [max(min(max(w, h) + 2, MAX_WIDTH), MIN_WIDTH) for w, h in zip(content, heads, strict=True)]
 
 
 def sheet_names(directors: list[str]) -> list[str]:
