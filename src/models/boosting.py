@@ -30,6 +30,7 @@ import lightgbm as lgb
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sklearn.metrics import roc_auc_score
 
 from src.config import LightGBMParams, Params, Train
 from src.features import catalogue
@@ -108,14 +109,32 @@ def _progress_callback(progress: Progress, task) -> callable:
     return callback
 
 
-def fit_booster(x_train, y_train, lgb_params: dict, rounds: int) -> lgb.Booster:
-    """Boost a fixed number of rounds (chosen on the backtest folds) on all the training rows."""
+def fit_booster(x_train, y_train, lgb_params: dict, rounds: int, keep_training: bool = False) -> lgb.Booster:
+    """Boost a fixed number of rounds (chosen on the backtest folds) on all the training rows.
+
+    `keep_training`: the booster keeps its training set and the scores LightGBM kept on it
+    while boosting (`fit_with_training_auc` reads them)."""
     train_set = lgb.Dataset(x_train, label=y_train, free_raw_data=True)
     columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("rounds", total=rounds)
-        return lgb.train(lgb_params, train_set, num_boost_round=rounds,
+        return lgb.train(lgb_params, train_set, num_boost_round=rounds, keep_training_booster=keep_training,
                          callbacks=[_progress_callback(progress, task)])  # fmt: skip
+
+
+def fit_with_training_auc(x_train, y_train, lgb_params: dict, rounds: int) -> tuple[lgb.Booster, float]:
+    """`fit_booster`, and its ROC AUC on the training rows from the scores LightGBM kept.
+
+    LightGBM updates every training row's score with each tree (out-of-bag rows too), so
+    its kept scores are the model's scores: no second pass over millions of rows (at 1M
+    children predicting 5.5M training rows took 130 s). They are probabilities, a monotone
+    map of the raw score, so the AUC is the same. The booster returned is the one
+    `lgb.train` returns by default, rebuilt from its model text without the training set:
+    the model `models/booster.txt` reloads (its split gains are the text's)."""
+    booster = fit_booster(x_train, y_train, lgb_params, rounds, keep_training=True)
+    results = booster.eval_train(feval=lambda preds, _: ("auc", roc_auc_score(y_train, preds), True))
+    auc = float(next(r.metric_value for r in results if r.metric_name == "auc"))
+    return lgb.Booster(model_str=booster.model_to_string()), auc
 
 
 def params_for(params: Params, settings: LightGBMParams, y: np.ndarray, features: list[str]) -> dict:

@@ -153,17 +153,21 @@ def prepare_features(
 
 
 def _as_category(values: pd.Series, categories: list[str]) -> pd.Categorical:
-    text = values.astype("string")
-    known = text.isna() | text.isin(categories)
-    if not known.all():
-        examples = sorted(text[~known].unique())[:3]
+    """`values` as text coded against `categories` (factorised once: a few distinct values
+    are looked up, not millions of strings)."""
+    codes, uniques = pd.factorize(values.astype("string"))
+    position = {category: i for i, category in enumerate(categories)}
+    lookup = np.array([position.get(u, -1) for u in uniques], dtype=np.int64)
+    known = np.append(lookup, -1)[codes]  # factorize codes a missing value -1: the appended -1
+    unknown = [u for u, at in zip(uniques, lookup, strict=True) if at < 0]
+    if unknown:
         log.warning(
             "%s: %d value(s) outside the trained categories (e.g. %s) are scored as missing",
             values.name,
-            int((~known).sum()),
-            ", ".join(examples),
+            int(np.isin(codes, np.flatnonzero(lookup < 0)).sum()),
+            ", ".join(sorted(unknown)[:3]),
         )
-    return pd.Categorical(text.where(known), categories=categories)
+    return pd.Categorical.from_codes(known, categories=categories)
 
 
 class CalibratedPyfunc(mlflow.pyfunc.PythonModel):

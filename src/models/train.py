@@ -28,7 +28,6 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from src.config import Params
 from src.errors import SafetynetError
@@ -38,7 +37,7 @@ from src.models.backtest import run_backtest
 from src.models.boosting import (
     class_weight,
     constrained,
-    fit_booster,
+    fit_with_training_auc,
     params_for,
     raw_offset,
     with_constraints,
@@ -137,15 +136,16 @@ def train_model(
     counts, kappa = period_counts(frame), nowcast.kappa_from(frame["days_to_outcome"], y, tp.nowcast.days)
     x_train = prepare_features(frame, features, categories)
     del frame, sample  # the caller passes the rows without keeping them: only x_train stays
-    booster = fit_booster(x_train, y, params_for(params, backtest.settings, y, features), backtest.rounds)
+    booster, train_auc = fit_with_training_auc(x_train, y, params_for(params, backtest.settings, y, features),
+                                               backtest.rounds)  # fmt: skip
+    del x_train
     calibrator = dataclasses.replace(backtest.calibrator, offset=offset)
     model = CalibratedModel(booster, calibrator, categories)
-    raw_train = booster.predict(x_train, raw_score=True) + offset
     return TrainingResult(
         model=model,
         best_iteration=backtest.rounds,
         scale_pos_weight=spw,
-        metrics={"train_auc": float(roc_auc_score(y, raw_train)),
+        metrics={"train_auc": train_auc,
                  "backtest_mean_auc_pr": backtest.report["summary"]["auc_pr"]["mean"]},  # fmt: skip
         periods={"train": counts},
         importance=_importance(booster),

@@ -13,7 +13,7 @@ from src.errors import SafetynetError
 from src.features import catalogue
 from src.models import train
 from src.models.calibration import TIE_BREAK, Calibrator, fit_calibrator
-from src.models.scoring import CalibratedModel, CalibratedPyfunc
+from src.models.scoring import CalibratedModel, CalibratedPyfunc, prepare_features
 from src.models.split import make_split
 from tests.models import train_fixtures as fx
 
@@ -140,3 +140,17 @@ def test_missing_inputs_are_clear_errors(model, rows, tmp_path):
 def test_pyfunc_input_keeps_missing_categoricals(model, rows):
     rows = rows.assign(kind=pd.Categorical([None] * len(rows), categories=fx.KINDS))
     assert model.pyfunc_input(rows)["kind"].isna().all()
+
+
+@pytest.mark.parametrize("dtype", [object, "string[pyarrow]", "category"])
+def test_categories_are_coded_as_pandas_codes_them_with_unknowns_missing(dtype, caplog):
+    rng = np.random.default_rng(3)
+    kinds = ["b", "a", "c"]
+    values = pd.Series(rng.choice(["a", "b", "c", "zz", "yy", None], 500), dtype=dtype, name="kind")
+    with caplog.at_level(logging.WARNING):
+        coded = prepare_features(values.to_frame(), ["kind"], {"kind": kinds})["kind"]
+    text = values.astype("string")
+    expected = pd.Categorical(text.where(text.isin(kinds)), categories=kinds)
+    assert np.array_equal(coded.cat.codes.to_numpy(), expected.codes) and list(coded.cat.categories) == kinds
+    unknown = int(text.isin(["zz", "yy"]).sum())
+    assert f"kind: {unknown} value(s) outside the trained categories (e.g. yy, zz)" in caplog.text
