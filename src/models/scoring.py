@@ -158,16 +158,16 @@ def _as_category(values: pd.Series, categories: list[str]) -> pd.Categorical:
     codes, uniques = pd.factorize(values.astype("string"))
     position = {category: i for i, category in enumerate(categories)}
     lookup = np.array([position.get(u, -1) for u in uniques], dtype=np.int64)
-    known = np.append(lookup, -1)[codes]  # factorize codes a missing value -1: the appended -1
-    unknown = [u for u, at in zip(uniques, lookup, strict=True) if at < 0]
-    if unknown:
+    coded = np.append(lookup, -1)[codes]  # factorize codes a missing value -1: the appended -1
+    unknown = np.flatnonzero(lookup < 0)
+    if unknown.size:
         log.warning(
             "%s: %d value(s) outside the trained categories (e.g. %s) are scored as missing",
             values.name,
-            int(np.isin(codes, np.flatnonzero(lookup < 0)).sum()),
-            ", ".join(sorted(unknown)[:3]),
+            int(np.isin(codes, unknown).sum()),
+            ", ".join(sorted(uniques[unknown])[:3]),
         )
-    return pd.Categorical.from_codes(known, categories=categories)
+    return pd.Categorical.from_codes(coded, categories=categories)
 
 
 class CalibratedPyfunc(mlflow.pyfunc.PythonModel):
