@@ -205,7 +205,8 @@ class Evaluate:
     gate_metric: str
     peer_alpha: float  # the gate fails when the peer's lists are better at this significance
     community_prior_strength: float
-    logistic_max_rows: int
+    peer_max_rows: int  # train rows read for the baselines; the peer fits them all
+    logistic_max_rows: int  # the logistic baseline's sub-sample of them
 
 
 @dataclass(frozen=True)
@@ -366,6 +367,8 @@ def _check(p: Params) -> None:
              f"(use one of {', '.join(gate_metrics)})")  # fmt: skip
     _require(p.evaluate.ece_bins >= 2, "evaluate.ece_bins must be at least 2")
     _require(0 < p.evaluate.peer_alpha < 0.5, "evaluate.peer_alpha must be in (0, 0.5)")
+    _require(min(p.evaluate.peer_max_rows, p.evaluate.logistic_max_rows) >= 1,
+             "evaluate: peer_max_rows and logistic_max_rows must be >= 1")  # fmt: skip
     _require(p.explain.top_n_reasons >= 1 and p.explain.shap_margin >= 0, "explain: top_n_reasons must be >= 1, shap_margin >= 0")
     bands = p.watchlist.risk_bands
     _require(len(bands) == 2 and 0 < bands[0] < bands[1] < 1,

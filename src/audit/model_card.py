@@ -177,6 +177,7 @@ def build_context(
         "audit_columns": catalogue.AUDIT_COLUMNS,
         "protected_as_features": protected_as_features,
         "metrics": metrics_table(metrics, params.evaluate.top_pcts),
+        "baseline_rows": {"peer": params.evaluate.peer_max_rows, "logistic": params.evaluate.logistic_max_rows},
         "test": metrics.get("test", {}),
         "test_months": len((train_summary.get("split") or {}).get("test") or []),
         "nowcast": metrics.get("nowcast", {}),

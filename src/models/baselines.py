@@ -176,8 +176,10 @@ def fit_lightgbm_peer(
     *,
     seed: int,
     max_rows: int | None = None,
+    threads: int = 1,
 ) -> lgb.LGBMClassifier:
-    """LightGBM with default parameters (seeded, single-threaded for byte-stable results)."""
+    """LightGBM with default parameters (seeded; deterministic on a fixed thread count, the
+    model's `train.num_threads`, so its scores are byte-stable on any machine)."""
     if train["label"].nunique() < 2:
         raise SafetynetError(
             "features.parquet: the labelled history has only one label class; cannot fit the "
@@ -185,7 +187,8 @@ def fit_lightgbm_peer(
         )
     if max_rows is not None and len(train) > max_rows:
         train = train.sample(n=max_rows, random_state=seed)
-    peer = lgb.LGBMClassifier(random_state=seed, n_jobs=1, deterministic=True, verbose=-1)
+    peer = lgb.LGBMClassifier(random_state=seed, n_jobs=threads, deterministic=True, force_row_wise=True,
+                              verbose=-1)
     return peer.fit(prepare_features(train, features, categories), train["label"].astype("int64"))
 
 
@@ -267,7 +270,7 @@ def all_scores(test, train, history, truth, summary: dict, params) -> dict[str, 
     )
     categories = summary.get("categorical_features", {})
     peer = fit_lightgbm_peer(train, list(summary["features"]), categories, seed=params.base.seed,
-                             max_rows=params.evaluate.logistic_max_rows)  # fmt: skip
+                             max_rows=params.evaluate.peer_max_rows, threads=params.train.num_threads)  # fmt: skip
     scores = {
         "rules": rule_scores(test),
         "logistic": logistic_scores(logistic, test),

@@ -310,7 +310,8 @@ def run(
     models_dir, interim_dir, features_path = Path(models_dir), Path(interim_dir), Path(features_path)
     summary = read_train_summary(models_dir)
     candidates, train, history = load_frames(features_path, summary,
-                                             params.evaluate.logistic_max_rows, params.base.seed)  # fmt: skip
+                                             max(params.evaluate.peer_max_rows, params.evaluate.logistic_max_rows),
+                                             params.base.seed)  # fmt: skip
     children = read_children(interim_dir)
     test = with_directors(select_test_rows(candidates, summary["split"]["test"]), children)
     capacity = capacity_by_list(test, children, params.base.children_per_caseworker)

@@ -160,6 +160,7 @@ def test_card_renders_every_required_section(tmp_path):
     assert "e" * 64 in md  # data digest
     assert "2024-01-01" in md and "2025-03-01" in md  # split dates
     assert "| AUC (ROC) | **0.810** | 0.640 | 0.770 | 0.600 | 0.900 |" in md
+    assert "at most 500,000 training rows" in md and "a seeded sample of at most 2,000,000 rows" in md
     assert "[fairness report](fairness/index.html)" in md
     assert "| hukou | rural | 0.62 | 0.50–0.75 |" in md and "Served worse: **2**" in md
     assert "**This run used synthetic data**" in md and "60 per month (120 over 2 months)" in md

@@ -140,6 +140,19 @@ def test_logistic_respects_explicit_categoricals_and_the_row_cap():
         baselines.fit_logistic(one_class, ["absence"], c=1.0, seed=1)
 
 
+def test_peer_is_byte_stable_on_the_models_threads_and_fits_the_seeded_row_cap():
+    train = _training_frame(2000)
+    features, categories = ["absence", "visits", "category"], {"category": ["orphan", "low_income", "other"]}
+    first, second = (baselines.fit_lightgbm_peer(train, features, categories, seed=3, max_rows=500, threads=2)
+                     for _ in range(2))  # fmt: skip
+    assert first.get_params()["n_jobs"] == 2
+    assert first.booster_.model_to_string() == second.booster_.model_to_string()
+    sample = baselines.fit_lightgbm_peer(train.sample(n=500, random_state=3), features, categories, seed=3, threads=2)
+    assert first.booster_.model_to_string() == sample.booster_.model_to_string()
+    uncapped = baselines.fit_lightgbm_peer(train, features, categories, seed=3, threads=2)
+    assert uncapped.booster_.model_to_string() != first.booster_.model_to_string()
+
+
 def test_oracle_scores_join_truth_and_leave_gaps_as_nan():
     target = pd.DataFrame(
         {"child_pid": ["a", "b", "c"], "as_of": pd.to_datetime(["2025-01-01"] * 3).as_unit("us")}

@@ -17,6 +17,7 @@ from tests.params import PARAMS_FILE
 
 SETTINGS = Evaluate(
     top_pcts=(1.0, 5.0, 10.0), ece_bins=10, gate_metric="precision_at_k", peer_alpha=0.05, community_prior_strength=20.0,
+    peer_max_rows=10_000,
     logistic_max_rows=10_000,
 )  # fmt: skip
 TRAIN_MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]
