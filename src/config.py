@@ -317,10 +317,8 @@ def _refuse_unquoted_dates(raw, where: str, path: Path) -> None:
         for key, value in raw.items():
             _refuse_unquoted_dates(value, f"{where}.{key}" if where else str(key), path)
     elif isinstance(raw, dt.date):
-        raise SafetynetError(
-            f'{path}: {where}: write the date in quotes, {where.rsplit(".", 1)[-1]}: '
-            f'"{raw.isoformat()}" (DVC cannot read an unquoted YAML date)'
-        )
+        raise SafetynetError(f'{path}: {where}: write the date in quotes, {where.rsplit(".", 1)[-1]}: '
+                             f'"{raw.isoformat()}" (DVC cannot read an unquoted YAML date)')  # fmt: skip
 
 
 def parse_params(raw: dict, source: str = "params.yaml") -> Params:
@@ -367,8 +365,7 @@ def _check(p: Params) -> None:
              f"(use one of {', '.join(gate_metrics)})")  # fmt: skip
     _require(p.evaluate.ece_bins >= 2, "evaluate.ece_bins must be at least 2")
     _require(0 < p.evaluate.peer_alpha < 0.5, "evaluate.peer_alpha must be in (0, 0.5)")
-    _require(min(p.evaluate.peer_max_rows, p.evaluate.logistic_max_rows) >= 1,
-             "evaluate: peer_max_rows and logistic_max_rows must be >= 1")  # fmt: skip
+    _require(min(p.evaluate.peer_max_rows, p.evaluate.logistic_max_rows) >= 1, "evaluate: peer_max_rows and logistic_max_rows must be >= 1")
     _require(p.explain.top_n_reasons >= 1 and p.explain.shap_margin >= 0, "explain: top_n_reasons must be >= 1, shap_margin >= 0")
     bands = p.watchlist.risk_bands
     _require(len(bands) == 2 and 0 < bands[0] < bands[1] < 1,

@@ -54,6 +54,7 @@ def test_every_params_section_is_a_stage_or_shared(raw):
         (("fairness", "intersections"), [["hukou"]], "fairness.intersections entries must name two"),
         (("fairness", "attributes"), ["sex", "income"], "fairness: 'income' is not an audited attribute"),
         (("explain", "shap_margin"), -0.5, "explain: top_n_reasons must be >= 1, shap_margin >= 0"),
+        (("evaluate", "logistic_max_rows"), 0, "evaluate: peer_max_rows and logistic_max_rows must be >= 1"),
         (("synthetic", "measurement_bias", "sources"), ["payroll"], "measurement_bias.sources must list some of"),
         (("features", "engine"), "polars", "features.engine: 'polars' is not one of"),
         (("spark", "executor_memory"), "4GB", "spark.executor_memory must be a JVM size"),
