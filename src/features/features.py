@@ -36,7 +36,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
-from sklearn.metrics import roc_auc_score
 
 from src.atomic import atomic_path, scratch_dir, write_json
 from src.config import Features, Params, check_split
@@ -285,23 +284,32 @@ def truth_auc(interim_dir: Path, features_path: Path) -> float | None:
     """AUC of the generator's p_true against the composite label on observed, not-already-out rows.
 
     A check that generator and label rules agree, on the local files (DuckDB whatever the
-    engine); None without interim ``truth.parquet`` or with one class only.
+    engine); None without interim ``truth.parquet`` or with one class only. Computed in the
+    database as the Mann-Whitney rank sum, exact in integers (tied scores share their mean
+    rank): twice the positives' rank sum is sum(pos * (2 * below + n + 1)) over the distinct
+    p_true values, with n rows at the value and `below` rows under it. No row leaves DuckDB.
     """
     truth = Path(interim_dir) / "truth.parquet"
     if not truth.exists():
         return None
     with duckdb.connect() as con:
-        pairs = con.sql(
-            f"""SELECT t.p_true, k.label FROM read_parquet('{features_path.as_posix()}') AS k
-                JOIN read_parquet('{truth.as_posix()}') AS t
-                  ON t.child_pid = k.child_pid AND CAST(t.as_of AS DATE) = CAST(k.as_of AS DATE)
-                WHERE k.label_observed AND k.already_out = 0
-                ORDER BY k.as_of, k.child_pid"""
-        ).to_arrow_table()
-    labels = pairs.column("label").to_numpy()
-    if len(labels) == 0 or labels.min() == labels.max():
+        twice_rank_sum, positives, rows = con.sql(
+            f"""WITH pairs AS (
+                    SELECT t.p_true, k.label FROM read_parquet('{features_path.as_posix()}') AS k
+                    JOIN read_parquet('{truth.as_posix()}') AS t
+                      ON t.child_pid = k.child_pid AND CAST(t.as_of AS DATE) = CAST(k.as_of AS DATE)
+                    WHERE k.label_observed AND k.already_out = 0),
+                by_score AS (SELECT p_true, CAST(SUM(label) AS BIGINT) AS pos, COUNT(*) AS n
+                             FROM pairs GROUP BY p_true),
+                ranked AS (SELECT pos, n, SUM(n) OVER (ORDER BY p_true ROWS UNBOUNDED PRECEDING) - n AS below
+                           FROM by_score)
+                SELECT CAST(SUM(pos * (2 * below + n + 1)) AS HUGEINT), CAST(SUM(pos) AS BIGINT),
+                       CAST(SUM(n) AS BIGINT) FROM ranked"""
+        ).fetchall()[0]
+    positives, rows = int(positives or 0), int(rows or 0)
+    if positives in (0, rows):
         return None
-    return float(roc_auc_score(labels, pairs.column("p_true").to_numpy()))
+    return (int(twice_rank_sum) - positives * (positives + 1)) / (2 * positives * (rows - positives))
 
 
 def write_features(

@@ -7,8 +7,10 @@ import datetime as dt
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from src.config import Features
 from src.data.contract import default_school_calendar
@@ -506,3 +508,20 @@ def test_a_batch_holds_whole_as_of_dates_for_every_child_within_batch_rows():
     assert features.dates_per_batch(con, 2) == 1  # at least one, however many children
     dates = [dt.date(2024, m, 1) for m in range(1, 8)]
     assert features.batches(dates, 3) == [dates[0:3], dates[3:6], dates[6:7]]
+
+
+def test_truth_auc_is_the_rank_sum_auc_with_ties_over_eligible_rows_only(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 5000
+    keys = {"child_pid": [f"c{i % 900:04d}" for i in range(n)],
+            "as_of": pd.to_datetime("2024-01-01") + pd.to_timedelta(30 * (np.arange(n) // 900), "D")}  # fmt: skip
+    p_true = rng.choice(np.linspace(0.01, 0.6, 40), n)  # 40 values: ties everywhere
+    frame = pd.DataFrame({**keys, "label": (rng.random(n) < p_true).astype("int8"),
+                          "label_observed": rng.random(n) < 0.9, "already_out": (rng.random(n) < 0.1).astype("int8")})  # fmt: skip
+    frame.to_parquet(tmp_path / "features.parquet", index=False)
+    pd.DataFrame({**keys, "p_true": p_true}).to_parquet(tmp_path / "truth.parquet", index=False)
+    eligible = frame["label_observed"] & (frame["already_out"] == 0)
+    expected = roc_auc_score(frame.loc[eligible, "label"], p_true[eligible])
+    assert features.truth_auc(tmp_path, tmp_path / "features.parquet") == pytest.approx(expected, abs=1e-12)
+    frame.assign(label=0).to_parquet(tmp_path / "one_class.parquet", index=False)
+    assert features.truth_auc(tmp_path, tmp_path / "one_class.parquet") is None
