@@ -4,7 +4,7 @@
 
 Every stage of dvc.yaml runs (or `--stages`, a subset), in an order its deps allow, through the CLI (`python -m src.cli --params ... <stage> ...`) in its own
 process under GNU time, so its peak RSS is measured alone. A params copy in the work dir
-carries the overrides (children, counties; down-sampling only when asked); MLflow goes to a store in
+carries the overrides (children, down-sampling for training); MLflow goes to a store in
 the work dir, never the project's. Prints one JSON line per stage and a summary table, and
 compares each with the targets of the issues:
 
@@ -75,7 +75,7 @@ def stage_commands(work: Path) -> dict[str, list[str]]:
 def write_params(
     work: Path,
     n_children: int,
-    sample_rate: float | None,
+    sample_rate: float,
     margin: float | None,
     n_counties: int | None = None,
 ) -> Path:
@@ -83,8 +83,7 @@ def write_params(
     params["synthetic"]["n_children"] = n_children
     # about as many counties as a real population of that size spans (linkage blocks by county)
     params["synthetic"]["n_counties"] = n_counties or max(6, n_children // 10_000)
-    if sample_rate is not None:  # else params.yaml's, lowered by train.max_rows where a fit needs it
-        params["train"]["negative_sample_rate"] = sample_rate
+    params["train"]["negative_sample_rate"] = sample_rate
     if margin is not None:
         params["explain"]["shap_margin"] = margin
     path = work / "params.yaml"
@@ -121,7 +120,7 @@ def main() -> None:
     )
     parser.add_argument("--n-children", type=int, default=20_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_pipeline"))
-    parser.add_argument("--negative-sample-rate", type=float, help="default: params.yaml's (train.max_rows caps each fit)")
+    parser.add_argument("--negative-sample-rate", type=float, default=0.25)
     parser.add_argument(
         "--stages", default=None, help="comma-separated subset, in order (default: every dvc.yaml stage)"
     )

@@ -191,7 +191,6 @@ class Train:
     nowcast: Nowcast
     objective_weighting: typing.Literal["balanced", "none"]
     negative_sample_rate: float
-    max_rows: int  # a fit's expected rows at most: negatives sampled further above it (0 = no cap)
     calibration: typing.Literal["isotonic", "platt", "beta"]
     num_threads: int
     monotone_constraints: typing.Literal["always", "unless_costly", "never"]  # src/models/constraints.py
@@ -352,13 +351,14 @@ def _check(p: Params) -> None:
     _require(p.train.test_months >= 1, "train.test_months must be at least 1")
     _require(bt.folds >= 2 and bt.fold_months >= 1 and bt.search_trials >= 1,
              "train.backtest: folds must be >= 2, fold_months and search_trials >= 1")  # fmt: skip
-    _require(min(bt.max_children, p.train.max_rows) >= 0, "train: backtest.max_children and max_rows must be >= 0 (0 = no cap)")
+    _require(bt.max_children >= 0, "train.backtest.max_children must be >= 0 (0 = every child)")
     _require(1 <= bt.calibration_folds <= bt.folds,
              "train.backtest.calibration_folds must be between 1 and train.backtest.folds")  # fmt: skip
     nc = p.train.nowcast
     _require(1 <= nc.days < p.label.horizon_days and nc.months >= 0 and nc.prior_events >= 0,
              "train.nowcast: days must be in [1, label.horizon_days), months and prior_events >= 0")  # fmt: skip
-    _require(0 < p.train.negative_sample_rate <= 1, f"train.negative_sample_rate must be in (0, 1], got {p.train.negative_sample_rate}")
+    _require(0 < p.train.negative_sample_rate <= 1,
+             f"train.negative_sample_rate must be in (0, 1], got {p.train.negative_sample_rate}")  # fmt: skip
     gate_metrics = [*metrics.standard_names(p.evaluate.top_pcts), "list_stability"]
     _require(p.evaluate.gate_metric in gate_metrics,
              f"evaluate.gate_metric '{p.evaluate.gate_metric}' is not an evaluated metric "

@@ -48,7 +48,6 @@ def test_every_params_section_is_a_stage_or_shared(raw):
         (("train", "backtest", "folds"), 1, "train.backtest: folds must be >= 2"),
         (("train", "backtest", "calibration_folds"), 9, "train.backtest.calibration_folds must be between"),
         (("train", "negative_sample_rate"), 0, "train.negative_sample_rate must be in (0, 1]"),
-        (("train", "max_rows"), -1, "train: backtest.max_children and max_rows must be >= 0"),
         (("label", "horizon_days"), 0, "label.horizon_days must be a whole number >= 1"),
         (("watchlist", "risk_bands"), [0.3, 0.2], "watchlist.risk_bands: expected two increasing"),
         (("fairness", "tolerance"), [1.1, 1.25], "fairness.tolerance must be [low, high]"),

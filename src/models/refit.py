@@ -39,7 +39,6 @@ from src.models.training_data import (
     open_features,
     read_cohort_rows,
     read_training_rows,
-    within_budget,
 )
 from src.run_facts import read_facts, read_stage_json, read_train_summary
 
@@ -98,7 +97,6 @@ def run(features_path, features_summary_path, models_dir, served_dir, params: Pa
     dataset = open_features(features_path, features)
     labelled = facts.observed_dates()
     calibrator = calibrator_on_test(dataset, evaluated, test_dates, params, categories)
-    params = within_budget(params, dataset, labelled)  # train.max_rows: this fit's own rows
     # passed on without a reference here, so refit can free the rows once they are the model's input
     model, rows = refit(read_training_rows(dataset, labelled, params, features, categories),
                         calibrator, summary, params, categories)  # fmt: skip
@@ -110,7 +108,6 @@ def run(features_path, features_summary_path, models_dir, served_dir, params: Pa
     served = {
         "refit_on": [d.isoformat() for d in labelled],
         "rows": rows["rows"],
-        "negative_sample_rate": params.train.negative_sample_rate,
         "rounds": summary["backtest"]["rounds"],
         "calibrated_on": [d.isoformat() for d in test_dates],
         "evaluated_model_digest": decision["model_digest"],

@@ -4,9 +4,7 @@ Rows: fully observed labels (`label_observed`) of children not already out (`alr
 at the train as-of dates of `src.models.split`: all labelled history before the test period,
 which is never read. Negative down-sampling (`train.negative_sample_rate` < 1) keeps each
 negative with that probability, decided by a seeded hash of (child_pid, as_of):
-order-independent, so it can run while streaming the file. `train.max_rows` lowers that
-rate where the fit's rows would exceed it (`training_data.within_budget`; refit does the same
-for its own rows), so the fit stops growing with the population.
+order-independent, so it can run while streaming the file.
 
 The backtest (`src.models.backtest`) chooses the settings, the boosting rounds and the
 calibrator on folds inside the train dates, on a seeded sample of at most
@@ -58,7 +56,6 @@ from src.models.training_data import (
     read_cohort_rows,
     read_training_rows,
     sample_children,
-    within_budget,
 )
 from src.run_facts import read_facts, read_stage_json
 
@@ -203,7 +200,6 @@ def run(features_path, features_summary_path, models_dir, params: Params) -> dic
     log.info("split: train %s..%s (%d folds, last window %s), test %s..%s", split.train[0],
              split.train[-1], len(split.folds), split.folds[-1].window[-1], split.test[0],
              split.test[-1])  # fmt: skip
-    params = within_budget(params, dataset, split.train)  # train.max_rows
     # passed on without a reference here, so train_model can free the rows once they are
     # the model's input (sorted as train_model wants them: its sort is then a no-op)
     result = train_model(read_training_rows(dataset, split.train, params, features, categories,
@@ -218,7 +214,7 @@ def run(features_path, features_summary_path, models_dir, params: Params) -> dic
         "horizon_days": facts.horizon_days,
         "best_iteration": result.best_iteration,
         "backtest": result.backtest,
-        "negative_sample_rate": params.train.negative_sample_rate,  # after train.max_rows
+        "negative_sample_rate": params.train.negative_sample_rate,
         "objective_weighting": params.train.objective_weighting,
         "scale_pos_weight": result.scale_pos_weight,
         "raw_score_offset": result.model.calibrator.offset,

@@ -6,9 +6,7 @@ file's `label_observed` flags are checked against the run facts before anything 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import logging
 import math
 from pathlib import Path
 
@@ -26,8 +24,6 @@ from src.run_facts import RunFacts
 
 KEYS = ["child_pid", "as_of"]
 LABEL_INPUTS = ["label", "days_to_outcome", "label_observed", "already_out"]
-
-log = logging.getLogger(__name__)
 
 
 def sample_uniform(frame: pd.DataFrame, seed: int) -> np.ndarray:
@@ -174,40 +170,22 @@ def _fixed(values: pd.Series, categories: list[str]) -> pd.Categorical:
     ]
 
 
-def label_counts(dataset: ds.Dataset, dates) -> tuple[int, int]:
-    """Eligible labelled rows and their positives at `dates`, before any sampling."""
-    as_of = pa.array([pd.Timestamp(d) for d in dates], type=dataset.schema.field("as_of").type)
-    condition = pc.field("as_of").isin(as_of) & pc.field("label_observed") & (pc.field("already_out") == 0)
-    labels = dataset.to_table(columns=["label"], filter=condition)["label"]
-    return len(labels), int(pc.sum(labels).as_py() or 0)
-
-
 def eligible_counts(dataset: ds.Dataset, split: Split) -> dict[str, dict[str, float]]:
     """Rows, positives and prevalence per period before any sampling (the test period too)."""
     out = {}
+    as_of_type = dataset.schema.field("as_of").type
     for name in ("train", "test"):
-        rows, positives = label_counts(dataset, getattr(split, name))
-        out[name] = {"rows": rows, "positives": positives, "prevalence": positives / rows if rows else math.nan}
+        dates = pa.array([pd.Timestamp(d) for d in getattr(split, name)], type=as_of_type)
+        condition = (
+            pc.field("as_of").isin(dates)
+            & pc.field("label_observed")
+            & (pc.field("already_out") == 0)
+        )
+        labels = dataset.to_table(columns=["label"], filter=condition)["label"]
+        rows, positives = len(labels), int(pc.sum(labels).as_py() or 0)
+        out[name] = {
+            "rows": rows,
+            "positives": positives,
+            "prevalence": positives / rows if rows else math.nan,
+        }
     return out
-
-
-def budget_rate(rows: int, positives: int, rate: float, max_rows: int) -> float:
-    """The negative sampling rate of a fit on `rows` eligible rows: `rate`, lowered so that the
-    kept rows (every positive, each negative with that probability) expect at most `max_rows`;
-    never below one negative per positive (0 = no cap). Rounded to 6 digits: the rate is a
-    param of the model (its probability correction) and must read the same everywhere."""
-    negatives = rows - positives
-    if max_rows <= 0 or negatives <= 0 or positives + rate * negatives <= max_rows:
-        return rate
-    return round(min(rate, max(max_rows - positives, positives) / negatives), 6)
-
-
-def within_budget(params: Params, dataset: ds.Dataset, dates) -> Params:
-    """`params` with `train.negative_sample_rate` lowered to `budget_rate` for a fit on `dates`."""
-    tp = params.train
-    rate = budget_rate(*label_counts(dataset, dates), tp.negative_sample_rate, tp.max_rows)
-    if rate == tp.negative_sample_rate:
-        return params
-    log.info("train.max_rows %d: negatives sampled at %.6f instead of %g (probabilities corrected)",
-             tp.max_rows, rate, tp.negative_sample_rate)  # fmt: skip
-    return dataclasses.replace(params, train=dataclasses.replace(tp, negative_sample_rate=rate))

@@ -32,8 +32,7 @@ def block(auc: float) -> dict:
             "k": 120, "prevalence": 0.08, "n": 5000}  # fmt: skip
 
 
-def write_inputs(tmp_path, owner_hint: str = "", registry: dict | None = None, released: bool = False,
-                 served_rate: float | None = None) -> dict:
+def write_inputs(tmp_path, owner_hint: str = "", registry: dict | None = None, released: bool = False) -> dict:
     reports, models, fair = (
         tmp_path / "reports",
         tmp_path / "models",
@@ -110,8 +109,6 @@ def write_inputs(tmp_path, owner_hint: str = "", registry: dict | None = None, r
     paths["served"].mkdir()
     served = {"refit_on": ["2024-01-01", "2025-03-01"], "rows": 12000, "rounds": 88,
               "calibrated_on": ["2025-01-01", "2025-03-01"], "evaluated_model_digest": "d" * 64}  # fmt: skip
-    if served_rate is not None:
-        served["negative_sample_rate"] = served_rate
     (paths["served"] / "train_summary.json").write_text(json.dumps(served))
     return paths
 
@@ -239,13 +236,6 @@ def test_the_card_shows_what_the_monotone_constraints_cost(tmp_path):
     assert "| monotone | 0.796 | 0.490 |" in markdown and "| unconstrained | 0.800 | 0.500 |" in markdown
     assert "AUC cost of the constraints: 0.5% of the unconstrained AUC (target at most\n1.0%: met)" in markdown
     assert "this model:\n**monotone**" in markdown and "30 of 40" in markdown and "released" not in markdown
-
-
-def test_the_card_says_when_train_max_rows_sampled_the_negatives(tmp_path):
-    assert "down-sampled" not in render(tmp_path / "all")[0]
-    markdown, _ = render(tmp_path / "capped", served_rate=0.123456)
-    assert "each kept with probability\n1 (evaluated model) and 0.123456 (served model)" in markdown
-    assert "exceed `train.max_rows` (3,000,000 rows)" in markdown
 
 
 def test_the_card_says_when_the_backtest_released_the_constraints(tmp_path):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
 from src.models import training_data
-from tests.models import train_fixtures as fx
 
 DATES = ["2024-01-01", "2024-02-01"]
 
@@ -49,30 +46,3 @@ def test_rows_come_filtered_and_sampled_in_file_order_or_sorted_by_child(tmp_pat
     pd.testing.assert_frame_equal(
         ordered, read.sort_values(training_data.KEYS).reset_index(drop=True)
     )
-
-
-def test_the_row_budget_lowers_the_negative_rate_to_fit_and_never_below_one_per_positive():
-    # 1,000 rows, 200 positives: every positive plus rate x 800 negatives
-    assert training_data.budget_rate(1000, 200, 1.0, 0) == 1.0  # no cap
-    assert training_data.budget_rate(1000, 200, 1.0, 1000) == 1.0  # fits already
-    assert training_data.budget_rate(1000, 200, 0.5, 700) == 0.5  # 200 + 400 <= 700
-    assert training_data.budget_rate(1000, 200, 1.0, 600) == 0.5  # (600 - 200) / 800
-    assert training_data.budget_rate(1000, 200, 1.0, 500) == 0.375  # (500 - 200) / 800
-    assert training_data.budget_rate(1000, 200, 1.0, 300) == 0.25  # floor: 200 negatives for 200 positives
-    assert training_data.budget_rate(3, 1, 1.0, 1) == 0.5
-    assert training_data.budget_rate(1000, 1000, 1.0, 10) == 1.0  # no negative to sample
-    assert training_data.budget_rate(3000, 0, 1.0, 10) == round(10 / 3000, 6)
-
-
-def test_within_budget_counts_the_eligible_rows_of_the_fits_dates(tmp_path):
-    dataset, frame = _dataset(tmp_path)
-    eligible = frame[frame["as_of"].isin(pd.to_datetime(DATES)) & (frame["already_out"] == 0)]
-    rows, positives = len(eligible), int(eligible["label"].sum())
-    assert training_data.label_counts(dataset, DATES) == (rows, positives)
-    params = fx.small_params()
-    budget = positives + (rows - positives) * 3 // 4
-    capped = dataclasses.replace(params, train=dataclasses.replace(params.train, max_rows=budget))
-    lowered = training_data.within_budget(capped, dataset, DATES)
-    assert lowered.train.negative_sample_rate == round((budget - positives) / (rows - positives), 6)
-    assert dataclasses.replace(lowered.train, negative_sample_rate=1.0) == capped.train  # nothing else moves
-    assert training_data.within_budget(params, dataset, DATES) is params  # under its cap
