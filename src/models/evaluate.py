@@ -182,6 +182,8 @@ def evaluate_scores(
     says what share), and the ratios compare it with the model on exactly those rows.
     """
     scores = {name: np.asarray(score, dtype="float64") for name, score in scores.items()}
+    # list_stability matches children across months: integer codes, coded once, not per scorer
+    test = test.assign(child_pid=pd.factorize(test["child_pid"])[0])
     blocks = {}
     for name, score in scores.items():
         rows, values = rows_with_score(test, score) if name == ORACLE else (test, score)
