@@ -182,8 +182,9 @@ def evaluate_scores(
     says what share), and the ratios compare it with the model on exactly those rows.
     """
     scores = {name: np.asarray(score, dtype="float64") for name, score in scores.items()}
-    # list_stability matches children across months: integer codes, coded once, not per scorer
-    test = test.assign(child_pid=pd.factorize(test["child_pid"])[0])
+    # children as integer codes in child_pid order, coded once rather than by every scorer's
+    # list_stability; `selected` still breaks ties at the cut in child_pid order
+    test = test.assign(child_pid=pd.factorize(test["child_pid"], sort=True)[0])
     blocks = {}
     for name, score in scores.items():
         rows, values = rows_with_score(test, score) if name == ORACLE else (test, score)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src.atomic import json_numbers
 from src.config import Evaluate
 from src.delivery.capacity import with_directors
 from src.errors import SafetynetError
@@ -228,6 +229,18 @@ def test_metrics_dict_has_the_contract_layout_and_real_values():
     assert result["gate"]["metric"] == "precision_at_k"
     assert result["gate"]["rules"] == result["baselines"]["rules"]["precision_at_k"]
     json.dumps(result, allow_nan=False)  # strict JSON: no NaN
+
+
+def test_the_gates_lists_break_ties_at_the_cut_by_child_pid_as_the_watchlist_does():
+    test, capacity, scores = _core_inputs()
+    test = test.iloc[::-1].reset_index(drop=True)  # child_pids no longer in first-seen order
+    tied = np.full(len(test), 0.2)  # the model: every child tied, so the cut is all tie-break
+    peer = np.random.default_rng(4).random(len(test))
+    result = evaluate.evaluate_scores(test, {"model": tied, "lightgbm_peer": peer}, {"model"}, capacity, SETTINGS)
+    expected = promotion.paired_lists(test["label"].to_numpy(), evaluate.selected(test, tied, capacity),
+                                      evaluate.selected(test, peer, capacity))  # fmt: skip
+    assert result["gate"]["peer_lists"] == json_numbers(expected)
+    assert 0 < expected["model_only"] < int(capacity.sum())
 
 
 def test_a_partial_oracle_is_compared_with_the_model_on_the_same_rows():
