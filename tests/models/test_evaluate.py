@@ -232,7 +232,7 @@ def test_metrics_dict_has_the_contract_layout_and_real_values():
 
 
 def test_the_gates_lists_break_ties_at_the_cut_by_child_pid_as_the_watchlist_does():
-    test, capacity, scores = _core_inputs()
+    test, capacity, _ = _core_inputs()
     test = test.iloc[::-1].reset_index(drop=True)  # child_pids no longer in first-seen order
     tied = np.full(len(test), 0.2)  # the model: every child tied, so the cut is all tie-break
     peer = np.random.default_rng(4).random(len(test))
