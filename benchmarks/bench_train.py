@@ -166,7 +166,7 @@ def main() -> None:
     train.read_training_rows = timed(phases, "scan + sample", train.read_training_rows)
     train.run_backtest = timed(phases, "backtest", train.run_backtest)
     train.compare_constraints = timed(phases, "constraint comparison", train.compare_constraints)
-    train.fit_booster = timed(phases, "final fit", train.fit_booster)
+    train.fit_with_training_auc = timed(phases, "final fit", train.fit_with_training_auc)
     train.log_training_run = timed(phases, "mlflow log + register", train.log_training_run)
     facts = write_facts(work / "features.parquet", params.label.horizon_days, export)
     start = time.perf_counter()

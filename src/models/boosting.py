@@ -28,6 +28,7 @@ import math
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.metrics import roc_auc_score
@@ -109,12 +110,39 @@ def _progress_callback(progress: Progress, task) -> callable:
     return callback
 
 
-def fit_booster(x_train, y_train, lgb_params: dict, rounds: int, keep_training: bool = False) -> lgb.Booster:
-    """Boost a fixed number of rounds (chosen on the backtest folds) on all the training rows.
+def training_set(x: pd.DataFrame, y: np.ndarray) -> lgb.Dataset:
+    """`x` as the Dataset LightGBM makes of a DataFrame, and empties `x` on the way.
+
+    LightGBM converts a DataFrame into one float64 matrix (categoricals as their codes,
+    missing and unknown as NaN) while the frame is still alive: at 1M children the rows were
+    held twice, 5 GB each. Here each column leaves `x` as soon as it is copied into the
+    matrix, and the matrix goes once LightGBM has binned it (`free_raw_data`). The values,
+    names, categorical columns and kept categories are LightGBM's own, so the booster is the
+    one the DataFrame gives, to the byte (tests/models/test_boosting.py)."""
+    names = [str(c) for c in x.columns]
+    categorical = [c for c in names if isinstance(x[c].dtype, pd.CategoricalDtype)]
+    kept = [list(x[c].cat.categories) for c in categorical]
+    unordered = [c for c in categorical if not x[c].cat.ordered]  # LightGBM's rule: ordered ones are numeric codes
+    values = np.empty((len(x), len(names)), dtype=np.float64, order="F")
+    for j, name in enumerate(names):
+        column = x.pop(name)
+        if name in categorical:
+            codes = column.cat.codes.to_numpy()
+            values[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            values[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        del column
+    data = lgb.Dataset(values, label=y, feature_name=names, categorical_feature=unordered, free_raw_data=True)
+    data.pandas_categorical = kept  # what LightGBM keeps of a DataFrame, so scoring maps text to codes
+    return data
+
+
+def fit_booster(train_set: lgb.Dataset, lgb_params: dict, rounds: int, keep_training: bool = False) -> lgb.Booster:
+    """Boost a fixed number of rounds (chosen on the backtest folds) on all the training rows
+    (`training_set`).
 
     `keep_training`: the booster keeps its training set and the scores LightGBM kept on it
     while boosting (`fit_with_training_auc` reads them)."""
-    train_set = lgb.Dataset(x_train, label=y_train, free_raw_data=True)
     columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("rounds", total=rounds)
@@ -122,7 +150,7 @@ def fit_booster(x_train, y_train, lgb_params: dict, rounds: int, keep_training: 
                          callbacks=[_progress_callback(progress, task)])  # fmt: skip
 
 
-def fit_with_training_auc(x_train, y_train, lgb_params: dict, rounds: int) -> tuple[lgb.Booster, float]:
+def fit_with_training_auc(train_set: lgb.Dataset, lgb_params: dict, rounds: int) -> tuple[lgb.Booster, float]:
     """`fit_booster`, and its ROC AUC on the training rows from the scores LightGBM kept.
 
     LightGBM updates every training row's score with each tree (out-of-bag rows too), so
@@ -131,8 +159,9 @@ def fit_with_training_auc(x_train, y_train, lgb_params: dict, rounds: int) -> tu
     map of the raw score, so the AUC is the same. The booster returned is the one
     `lgb.train` returns by default, rebuilt from its model text without the training set:
     the model `models/booster.txt` reloads (its split gains are the text's)."""
-    booster = fit_booster(x_train, y_train, lgb_params, rounds, keep_training=True)
-    results = booster.eval_train(feval=lambda preds, _: ("auc", roc_auc_score(y_train, preds), True))
+    booster = fit_booster(train_set, lgb_params, rounds, keep_training=True)
+    y = train_set.get_label()
+    results = booster.eval_train(feval=lambda preds, _: ("auc", roc_auc_score(y, preds), True))
     auc = float(next(r.metric_value for r in results if r.metric_name == "auc"))
     return lgb.Booster(model_str=booster.model_to_string()), auc
 

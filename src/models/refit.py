@@ -29,7 +29,7 @@ from src.errors import SafetynetError
 from src.features import catalogue
 from src.models import nowcast, promotion
 from src.models.backtest import SEARCH_SPACE
-from src.models.boosting import fit_booster, params_for, raw_offset, with_constraints
+from src.models.boosting import fit_booster, params_for, raw_offset, training_set, with_constraints
 from src.models.calibration import fit_calibrator
 from src.models.scoring import CalibratedModel, prepare_features
 from src.models.split import Split
@@ -61,7 +61,8 @@ def refit(frame: pd.DataFrame, calibrator, summary: dict, params: Params,
     features = list(summary["features"])
     x = prepare_features(frame, features, categories)
     del frame
-    booster = fit_booster(x, y, params_for(params, settings, y, features), summary["backtest"]["rounds"])
+    booster = fit_booster(training_set(x, y), params_for(params, settings, y, features),  # empties x
+                          summary["backtest"]["rounds"])  # fmt: skip
     calibrator = dataclasses.replace(calibrator, offset=raw_offset(y, tp))
     return CalibratedModel(booster, calibrator, categories), facts
 

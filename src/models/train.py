@@ -40,6 +40,7 @@ from src.models.boosting import (
     fit_with_training_auc,
     params_for,
     raw_offset,
+    training_set,
     with_constraints,
 )
 from src.models.constraints import compare_constraints
@@ -136,9 +137,8 @@ def train_model(
     counts, kappa = period_counts(frame), nowcast.kappa_from(frame["days_to_outcome"], y, tp.nowcast.days)
     x_train = prepare_features(frame, features, categories)
     del frame, sample  # the caller passes the rows without keeping them: only x_train stays
-    booster, train_auc = fit_with_training_auc(x_train, y, params_for(params, backtest.settings, y, features),
-                                               backtest.rounds)  # fmt: skip
-    del x_train
+    booster, train_auc = fit_with_training_auc(training_set(x_train, y),  # empties x_train
+                                               params_for(params, backtest.settings, y, features), backtest.rounds)  # fmt: skip
     calibrator = dataclasses.replace(backtest.calibrator, offset=offset)
     model = CalibratedModel(booster, calibrator, categories)
     return TrainingResult(

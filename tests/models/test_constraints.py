@@ -108,7 +108,7 @@ def test_every_constraint_method_keeps_the_declared_direction(directional_catalo
 
     def steps(lgb_params: dict, rows: pd.DataFrame) -> np.ndarray:
         """Per row, the raw score's steps as risk_a sweeps [-3, 3] with its other values held."""
-        booster = boosting.fit_booster(x, y, lgb_params, 60)
+        booster = boosting.fit_booster(boosting.training_set(x.copy(), y), lgb_params, 60)
         grid = np.linspace(-3, 3, 61)
         probe = rows.loc[rows.index.repeat(len(grid))].reset_index(drop=True)
         probe["risk_a"] = np.tile(grid, len(rows))
