@@ -4,8 +4,8 @@
 
 Every stage of dvc.yaml runs (or `--stages`, a subset), in an order its deps allow, through the CLI (`python -m src.cli --params ... <stage> ...`) in its own
 process under GNU time, so its peak RSS is measured alone. A params copy in the work dir
-carries the overrides (children, down-sampling for training); MLflow goes to a store in
-the work dir, never the project's. Prints one JSON line per stage and a summary table, and
+carries the overrides (children, down-sampling for training, any `--set section.key=value`);
+MLflow goes to a store in the work dir, never the project's. Prints one JSON line per stage and a summary table, and
 compares each with the targets of the issues:
 
     generate 1M x 36 months   < 15 min, < 12 GiB     ingest 1M              < 10 min, < 8 GiB
@@ -78,6 +78,7 @@ def write_params(
     sample_rate: float,
     margin: float | None,
     n_counties: int | None = None,
+    overrides: tuple[str, ...] = (),
 ) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["synthetic"]["n_children"] = n_children
@@ -86,6 +87,15 @@ def write_params(
     params["train"]["negative_sample_rate"] = sample_rate
     if margin is not None:
         params["explain"]["shap_margin"] = margin
+    for item in overrides:  # section.key=value, the value read as YAML
+        dotted, _, value = item.partition("=")
+        *sections, key = dotted.split(".")
+        node = params
+        for section in sections:
+            node = node[section]
+        if key not in node:
+            raise SystemExit(f"--set {item}: params.yaml has no {dotted}")
+        node[key] = yaml.safe_load(value)
     path = work / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -128,11 +138,13 @@ def main() -> None:
         "--shap-margin", type=float, help="override explain.shap_margin"
     )
     parser.add_argument("--n-counties", type=int, help="default: max(6, n_children // 10,000)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any param, e.g. --set train.backtest.search_trials=1 (repeatable)")
     args = parser.parse_args()
     work = args.workdir.resolve()
     (work / "reports").mkdir(parents=True, exist_ok=True)
     params = write_params(
-        work, args.n_children, args.negative_sample_rate, args.shap_margin, args.n_counties
+        work, args.n_children, args.negative_sample_rate, args.shap_margin, args.n_counties, tuple(args.set)
     )
     commands = stage_commands(work)
     names = args.stages.split(",") if args.stages else list(commands)
