@@ -53,6 +53,7 @@ RULES: dict[str, tuple[str, float]] = {
 MISSING_CATEGORY = "__missing__"
 PEER = "lightgbm_peer"
 COMMUNITY_KEY = ("county_code", "community_code")
+SCORE_ROWS = 250_000  # test rows a baseline scores at a time (in_chunks)
 
 
 def _require(frame: pd.DataFrame, columns, what: str) -> None:
@@ -163,7 +164,15 @@ def fit_logistic(
 
 def logistic_scores(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
     features = list(pipeline.feature_names_in_)
-    return pipeline.predict_proba(frame[features])[:, 1]
+    return in_chunks(lambda part: pipeline.predict_proba(part[features])[:, 1], frame)
+
+
+def in_chunks(score, frame: pd.DataFrame) -> np.ndarray:
+    """`score(part)` over `frame` a block of rows at a time: each row's score is its own, and
+    the dense copies a model makes of its input (2M test rows x 170 imputed and scaled
+    columns are 2.7 GB for the logistic) stay one block's size."""
+    rows = SCORE_ROWS
+    return np.concatenate([score(frame.iloc[begin:begin + rows]) for begin in range(0, max(len(frame), 1), rows)])
 
 
 # ---------------------------------------------------------------- (e) the plain LightGBM peer
@@ -196,7 +205,7 @@ def lightgbm_peer_scores(
     peer: lgb.LGBMClassifier, frame: pd.DataFrame, categories: dict[str, list[str]]
 ) -> np.ndarray:
     features = list(peer.feature_name_)
-    return peer.predict_proba(prepare_features(frame, features, categories))[:, 1]
+    return in_chunks(lambda part: peer.predict_proba(prepare_features(part, features, categories))[:, 1], frame)
 
 
 # ---------------------------------------------------------------- (c) community targeting

@@ -8,6 +8,7 @@ import pytest
 
 from src.errors import SafetynetError
 from src.models import baselines
+from src.models.scoring import prepare_features
 
 
 def test_rule_scores_count_rules_and_ignore_unknown_values():
@@ -151,6 +152,24 @@ def test_peer_is_byte_stable_on_the_models_threads_and_fits_the_seeded_row_cap()
     assert first.booster_.model_to_string() == sample.booster_.model_to_string()
     uncapped = baselines.fit_lightgbm_peer(train, features, categories, seed=3, threads=2)
     assert uncapped.booster_.model_to_string() != first.booster_.model_to_string()
+
+
+def test_the_baselines_score_a_block_of_rows_at_a_time_with_the_scores_of_one_pass(monkeypatch):
+    train, test = _training_frame(2000), _training_frame(103, seed=1).drop(columns="label")
+    features, categories = ["absence", "visits", "category"], {"category": ["orphan", "low_income", "other"]}
+    logistic = baselines.fit_logistic(train, features, c=1.0, seed=7)
+    peer = baselines.fit_lightgbm_peer(train, features, categories, seed=3, threads=2)
+    whole = {"logistic": logistic.predict_proba(test[features])[:, 1],
+             "peer": peer.predict_proba(prepare_features(test, features, categories))[:, 1]}  # fmt: skip
+    monkeypatch.setattr(baselines, "SCORE_ROWS", 10)
+    chunked = {"logistic": baselines.logistic_scores(logistic, test),
+               "peer": baselines.lightgbm_peer_scores(peer, test, categories)}  # fmt: skip
+    for name in whole:
+        np.testing.assert_array_equal(chunked[name], whole[name])  # exactly, row for row
+    blocks = []
+    order = baselines.in_chunks(lambda part: blocks.append(len(part)) or part["visits"].to_numpy(), test)
+    assert blocks == [10] * 10 + [3]
+    np.testing.assert_array_equal(order, test["visits"].to_numpy())
 
 
 def test_oracle_scores_join_truth_and_leave_gaps_as_nan():
