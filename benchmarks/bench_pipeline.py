@@ -2,10 +2,11 @@
 
     python benchmarks/bench_pipeline.py --n-children 1000000 --workdir /tmp/bench_pipeline
 
-Every stage of dvc.yaml runs (or `--stages`, a subset), in an order its deps allow, through the CLI (`python -m src.cli --params ... <stage> ...`) in its own
-process under GNU time, so its peak RSS is measured alone. A params copy in the work dir
-carries the overrides (children, down-sampling for training, any `--set section.key=value`);
-MLflow goes to a store in the work dir, never the project's. Prints one JSON line per stage and a summary table, and
+Every stage of dvc.yaml runs (or `--stages`, a subset), in an order its deps allow, through
+the CLI (`python -m src.cli --params ... <stage> ...`) in its own process under GNU time, so
+its peak RSS is measured alone. A params copy in the work dir carries the overrides
+(children, down-sampling for training, any `--set section.key=value`); MLflow goes to a store
+in the work dir, never the project's. Prints one JSON line per stage and a summary table, and
 compares each with the targets of the issues:
 
     generate 1M x 36 months   < 15 min, < 12 GiB     ingest 1M              < 10 min, < 8 GiB

@@ -171,8 +171,8 @@ def in_chunks(score, frame: pd.DataFrame) -> np.ndarray:
     """`score(part)` over `frame` a block of rows at a time: each row's score is its own, and
     the dense copies a model makes of its input (2M test rows x 170 imputed and scaled
     columns are 2.7 GB for the logistic) stay one block's size."""
-    rows = SCORE_ROWS
-    return np.concatenate([score(frame.iloc[begin:begin + rows]) for begin in range(0, max(len(frame), 1), rows)])
+    starts = range(0, max(len(frame), 1), SCORE_ROWS)
+    return np.concatenate([score(frame.iloc[begin : begin + SCORE_ROWS]) for begin in starts])
 
 
 # ---------------------------------------------------------------- (e) the plain LightGBM peer
@@ -205,7 +205,9 @@ def lightgbm_peer_scores(
     peer: lgb.LGBMClassifier, frame: pd.DataFrame, categories: dict[str, list[str]]
 ) -> np.ndarray:
     features = list(peer.feature_name_)
-    return in_chunks(lambda part: peer.predict_proba(prepare_features(part, features, categories))[:, 1], frame)
+    return in_chunks(
+        lambda part: peer.predict_proba(prepare_features(part, features, categories))[:, 1], frame
+    )
 
 
 # ---------------------------------------------------------------- (c) community targeting

@@ -122,7 +122,7 @@ def training_set(x: pd.DataFrame, y: np.ndarray) -> lgb.Dataset:
     names = [str(c) for c in x.columns]
     categorical = [c for c in names if isinstance(x[c].dtype, pd.CategoricalDtype)]
     kept = [list(x[c].cat.categories) for c in categorical]
-    unordered = [c for c in categorical if not x[c].cat.ordered]  # LightGBM's rule: ordered ones are numeric codes
+    unordered = [c for c in categorical if not x[c].cat.ordered]  # LightGBM: ordered ones are numbers
     values = np.empty((len(x), len(names)), dtype=np.float64, order="F")
     for j, name in enumerate(names):
         column = x.pop(name)
@@ -132,12 +132,15 @@ def training_set(x: pd.DataFrame, y: np.ndarray) -> lgb.Dataset:
         else:
             values[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
         del column
-    data = lgb.Dataset(values, label=y, feature_name=names, categorical_feature=unordered, free_raw_data=True)
-    data.pandas_categorical = kept  # what LightGBM keeps of a DataFrame, so scoring maps text to codes
+    data = lgb.Dataset(values, label=y, feature_name=names, categorical_feature=unordered,
+                       free_raw_data=True)  # fmt: skip
+    data.pandas_categorical = kept  # what LightGBM keeps of a DataFrame: scoring maps text to codes
     return data
 
 
-def fit_booster(train_set: lgb.Dataset, lgb_params: dict, rounds: int, keep_training: bool = False) -> lgb.Booster:
+def fit_booster(
+    train_set: lgb.Dataset, lgb_params: dict, rounds: int, keep_training: bool = False
+) -> lgb.Booster:
     """Boost a fixed number of rounds (chosen on the backtest folds) on all the training rows
     (`training_set`).
 
@@ -150,7 +153,9 @@ def fit_booster(train_set: lgb.Dataset, lgb_params: dict, rounds: int, keep_trai
                          callbacks=[_progress_callback(progress, task)])  # fmt: skip
 
 
-def fit_with_training_auc(train_set: lgb.Dataset, lgb_params: dict, rounds: int) -> tuple[lgb.Booster, float]:
+def fit_with_training_auc(
+    train_set: lgb.Dataset, lgb_params: dict, rounds: int
+) -> tuple[lgb.Booster, float]:
     """`fit_booster`, and its ROC AUC on the training rows from the scores LightGBM kept.
 
     LightGBM updates every training row's score with each tree (out-of-bag rows too), so
