@@ -26,61 +26,46 @@ import tempfile
 from pathlib import Path
 
 import lightgbm as lgb
-import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_quality import one_export  # noqa: E402
+from bench_quality import export_features, one_export  # noqa: E402
 
-from src.config import load_params  # noqa: E402
-from src.data import generate, ingest  # noqa: E402
-from src.features import features  # noqa: E402
 from src.models.boosting import training_set  # noqa: E402
+from src.models.evaluation_data import read_truth  # noqa: E402
 from src.models.scoring import prepare_features  # noqa: E402
+from src.models.training_data import KEYS, open_features, read_cohort_rows  # noqa: E402
 
 ROUND_FACTORS = (1, 3, 6)
 
 
-def large_export(work: Path, n_children: int, seed: int) -> Path:
-    """generate -> ingest -> features of a large export; its features.parquet."""
-    params = load_params(ROOT / "params.yaml", {
-        "base": {"seed": seed}, "synthetic": {"n_children": n_children, "months": 36}})  # fmt: skip
-    generate.run(work / "raw", params)
-    ingest.run(work / "raw", work / "interim", work / "dq.json", params)
-    features.run(work / "interim", work / "features.parquet", work / "features.json", params)
-    return work / "features.parquet"
-
-
 def rows(path: Path, dates: list[str], names: list[str], categories: dict) -> tuple:
-    """The eligible rows of `dates` (observed labels, not already out): keys, model input, label."""
-    frame = pd.read_parquet(path)
-    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.as_unit("us")
-    keep = frame["as_of"].isin(pd.to_datetime(dates)) & frame["label_observed"]
-    frame = frame[keep & (frame["already_out"] == 0)].reset_index(drop=True)
+    """The rows train and evaluate read at `dates` (observed labels, not already out): keys,
+    model input, label."""
+    frame = read_cohort_rows(open_features(path, names), dates, names, categories, labelled=True)
     x = prepare_features(frame, names, categories)
-    return frame[["child_pid", "as_of"]], x, frame["label"].to_numpy()
+    return frame[KEYS], x, frame["label"].to_numpy()
 
 
-def ceiling(small: Path, large_features: Path) -> dict:
+def ceiling(small: Path, large: Path) -> dict:
     summary = json.loads((small / "models" / "train_summary.json").read_text())
     names, categories = summary["features"], summary["categorical_features"]
     split = summary["split"]
     booster = lgb.Booster(model_file=str(small / "models" / "booster.txt"))
     keys, x_test, y_test = rows(small / "features.parquet", split["test"], names, categories)
-    truth = pd.read_parquet(small / "interim" / "truth.parquet")
-    truth["as_of"] = pd.to_datetime(truth["as_of"]).dt.as_unit("us")
-    p_true = keys.merge(truth, on=["child_pid", "as_of"], how="left")["p_true"].to_numpy()
+    truth = read_truth(small / "interim", split["test"])
+    p_true = keys.merge(truth, on=KEYS, how="left")["p_true"].to_numpy()
     oracle = roc_auc_score(y_test, p_true)
-    _, x_train, y_train = rows(large_features, split["train"], names, categories)
+    _, x_train, y_train = rows(large / "features.parquet", split["train"], names, categories)
     dropped = ("num_iterations", "early_stopping_round", "categorical_feature")
     params = {k: v for k, v in booster.params.items() if k not in dropped}
     rounds = booster.current_iteration()
-    large = lgb.train(
+    fitted = lgb.train(
         params, training_set(x_train, y_train), num_boost_round=rounds * max(ROUND_FACTORS)
     )
-    ratios = {f"{f}x": roc_auc_score(y_test, large.predict(x_test, num_iteration=rounds * f)) / oracle
+    ratios = {f"{f}x": roc_auc_score(y_test, fitted.predict(x_test, num_iteration=rounds * f)) / oracle
               for f in ROUND_FACTORS}  # fmt: skip
     metrics = json.loads((small / "metrics.json").read_text())
     return {
@@ -101,7 +86,8 @@ def main() -> None:
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-ceiling-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch / 'mlflow.db'}"
-    large = large_export(scratch / f"{args.large}-{args.large_seed}", args.large, args.large_seed)
+    large = scratch / f"{args.large}-{args.large_seed}"
+    export_features(large, args.large, args.large_seed)
     for seed in args.seeds:
         work = scratch / f"{args.small}-{seed}"
         one_export(work, args.small, seed)
